@@ -1,0 +1,91 @@
+"""Running `docker compose` on compose/compose.yaml with the app's .env.local, and reading
+Docker's failures into one-line causes with a fix."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from devkit.errors import CommandFailed, DevkitError, DockerUnavailable, ImageMissing, PortInUse
+from devkit.paths import COMPOSE_FILE
+
+SERVICES = ("postgres", "redis")
+
+
+def compose_command(env_file: Path, *args: str) -> list[str]:
+    return ["docker", "compose", "--env-file", str(env_file), "-f", str(COMPOSE_FILE), *args]
+
+
+def start_compose(env_file: Path, *args: str) -> subprocess.Popen[str]:
+    """Start `docker compose ARGS` with its output captured; finish it with `finish_compose`."""
+    if shutil.which("docker") is None:
+        raise DockerUnavailable("the docker command is not installed", "run `invoke setup`")
+    return subprocess.Popen(
+        compose_command(env_file, *args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish_compose(process: subprocess.Popen[str]) -> str:
+    out, err = process.communicate()
+    if process.returncode != 0:
+        raise docker_failure(err or out)
+    return out
+
+
+def run_compose(env_file: Path, *args: str) -> str:
+    """Run `docker compose ARGS` to the end; its stdout, or a DevkitError saying why it failed."""
+    return finish_compose(start_compose(env_file, *args))
+
+
+def stream_compose(env_file: Path, *args: str) -> int:
+    """Run `docker compose ARGS` attached to the terminal (logs, follow); its exit code."""
+    if shutil.which("docker") is None:
+        raise DockerUnavailable("the docker command is not installed", "run `invoke setup`")
+    try:
+        return subprocess.run(compose_command(env_file, *args), check=False).returncode
+    except KeyboardInterrupt:
+        return 130
+
+
+def daemon_start_hint() -> str:
+    """How to start the daemon on this kind of host."""
+    if Path("/mnt/wsl/docker-desktop").exists():
+        return "start Docker Desktop on Windows (WSL integration)"
+    if Path("/run/systemd/system").is_dir():
+        return "sudo systemctl start docker"
+    if Path("/etc/init.d/docker").exists():
+        return "sudo service docker start   (no systemd here, as on WSL2 by default)"
+    return "sudo sh -c 'nohup dockerd >>/var/log/dockerd.log 2>&1 &'   (no systemd here)"
+
+
+def docker_failure(output: str) -> DevkitError:
+    """Turn what Docker printed into a DevkitError with a fix."""
+    text = output.strip()
+    last = text.splitlines()[-1] if text else "docker compose failed without a message"
+    if "Cannot connect to the Docker daemon" in text or "docker.sock: connect: no such file" in text:
+        return DockerUnavailable("the Docker daemon is not running", daemon_start_hint())
+    if "permission denied" in text and "docker.sock" in text:
+        user = os.environ.get("USER", "$USER")
+        return DockerUnavailable(
+            "no permission to use the Docker daemon",
+            f"sudo usermod -aG docker {user}, then log in again (or `newgrp docker`)",
+        )
+    if "is not a docker command" in text or "unknown command: docker compose" in text:
+        return DockerUnavailable("the Compose v2 plugin is missing", "run `invoke setup`")
+    if m := re.search(r"No such image: (\S+)", text):
+        return ImageMissing(
+            f"image {m.group(1)} is not present",
+            "run `invoke images.build` (builds it offline), or `invoke setup`",
+        )
+    if m := re.search(r"(\d+\.\d+\.\d+\.\d+|\[[0-9a-f:]+\]):(\d+).*(already allocated|address already in use)", text):
+        return PortInUse(
+            f"port {m.group(2)} on {m.group(1)} is already in use",
+            "stop what holds it, or pick another port (see `invoke doctor`)",
+        )
+    return CommandFailed(f"docker compose failed: {last}", "see the message above; `invoke logs` may tell more")

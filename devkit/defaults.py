@@ -1,0 +1,20 @@
+"""Default settings (validated by devkit.settings.Settings); plain data for fast start."""
+
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    # Compose project name: containers, network and volumes are named after it.
+    "project_name": "devkit",
+    # Where the app's .env.local is written; empty: the last `setup --app-dir`, else the kit.
+    "app_dir": "",
+    # Address the ports are published on. Loopback unless opened explicitly.
+    "bind_address": "127.0.0.1",
+    "postgres_port": 5432,
+    "postgres_user": "app",
+    "postgres_db": "app_db",
+    "redis_port": 6379,
+    # auto: official image if present or pullable, else an offline build; registry; local.
+    "images_source": "auto",
+    # Seconds `up` and `setup` wait for authenticated connections.
+    "ready_timeout": 90,
+}

@@ -1,0 +1,45 @@
+"""The kit's errors: each carries a one-line cause and a fix hint, shown by the task layer."""
+
+
+class DevkitError(Exception):
+    """A failure the user can act on."""
+
+    exit_code = 1
+
+    def __init__(self, cause: str, hint: str = "") -> None:
+        super().__init__(cause)
+        self.cause = cause
+        self.hint = hint
+
+    def render(self) -> str:
+        return f"error: {self.cause}" + (f"\n  fix: {self.hint}" if self.hint else "")
+
+
+class SettingsError(DevkitError):
+    """A settings value is invalid."""
+
+    exit_code = 2
+
+
+class SetupRequired(DevkitError):
+    """The machine or the app has not been set up (or settings changed since)."""
+
+
+class DockerUnavailable(DevkitError):
+    """The Docker CLI, the daemon or the Compose plugin cannot be used."""
+
+
+class PortInUse(DevkitError):
+    """A port the stack publishes is held by another process."""
+
+
+class ImageMissing(DevkitError):
+    """A service image is not present and cannot be pulled."""
+
+
+class NotReady(DevkitError):
+    """A server did not accept authenticated connections in time."""
+
+
+class CommandFailed(DevkitError):
+    """An external command (docker compose, ansible-playbook) failed."""

@@ -1,0 +1,161 @@
+"""The stack's daily verbs: up, down, restart, logs, status."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+from devkit.compose import SERVICES, finish_compose, run_compose, start_compose, stream_compose
+from devkit.envfile import Stack
+from devkit.errors import PortInUse, SettingsError
+from devkit.ports import describe_holder, port_free
+from devkit.settings import Settings
+
+
+def check_service(service: str | None) -> None:
+    if service is not None and service not in SERVICES:
+        raise SettingsError(f"unknown service {service!r}", f"choose one of: {', '.join(SERVICES)}")
+
+
+def published_ports(settings: Settings) -> dict[str, tuple[str, int]]:
+    return {
+        "postgres": (settings.bind_address, settings.postgres_port),
+        "redis": (settings.bind_address, settings.redis_port),
+    }
+
+
+def check_ports(ports: dict[str, tuple[str, int]], project: str) -> None:
+    """PortInUse when a port is held by anything but this project's own container."""
+    for service, (address, port) in ports.items():
+        if port_free(address, port):
+            continue
+        holder, container = describe_holder(port)
+        if container and container.startswith(f"{project}-{service}-"):
+            continue
+        setting = f"{service}_port"
+        raise PortInUse(
+            f"port {port} on {address} (for {service}) is taken by {holder}",
+            f"stop it, or pick another port: INVOKE_DEVKIT_{setting.upper()}={port + 1} invoke setup "
+            f"(or devkit.{setting} in invoke.yaml)",
+        )
+
+
+@dataclass(frozen=True)
+class UpResult:
+    versions: dict[str, str]
+    seconds: float
+
+
+def up(settings: Settings, stack: Stack) -> UpResult:
+    """Start the stack and return once both servers answer authenticated queries."""
+    started = time.monotonic()
+    check_ports(published_ports(settings), stack.project)
+    process = start_compose(stack.env_file, "up", "--detach", "--pull", "never")
+    # Importing the database clients overlaps with `docker compose up`.
+    from devkit.readiness import wait_ready
+
+    finish_compose(process)
+    versions = wait_ready(stack, settings.ready_timeout)
+    return UpResult(versions, time.monotonic() - started)
+
+
+def down(stack: Stack) -> None:
+    """Stop the containers; volumes (the data) and containers stay, so `up` is quick."""
+    run_compose(stack.env_file, "stop")
+
+
+def restart(stack: Stack, service: str | None, timeout: float) -> UpResult:
+    check_service(service)
+    started = time.monotonic()
+    process = start_compose(stack.env_file, "restart", *([service] if service else []))
+    from devkit.readiness import wait_ready
+
+    finish_compose(process)
+    return UpResult(wait_ready(stack, timeout), time.monotonic() - started)
+
+
+def logs(stack: Stack, service: str | None, follow: bool, tail: int | None) -> int:
+    check_service(service)
+    args = ["logs", "--timestamps"]
+    if follow:
+        args.append("--follow")
+    if tail is not None:
+        args += ["--tail", str(tail)]
+    return stream_compose(stack.env_file, *args, *([service] if service else []))
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    service: str
+    state: str
+    health: str
+    address: str
+    version: str
+    volume_size: str
+
+
+def _ps(stack: Stack) -> dict[str, dict]:
+    out = run_compose(stack.env_file, "ps", "--all", "--format", "json").strip()
+    if not out:
+        return {}
+    # Compose 2.21+ prints one JSON object per line; older releases print one array.
+    entries = json.loads(out) if out.startswith("[") else [json.loads(line) for line in out.splitlines()]
+    return {entry["Service"]: entry for entry in entries}
+
+
+def _volume_sizes(project: str) -> dict[str, int]:
+    import docker
+
+    client = docker.from_env()
+    try:
+        volumes = client.df().get("Volumes") or []
+    finally:
+        client.close()
+    return {
+        v["Labels"]["com.docker.compose.volume"]: v.get("UsageData", {}).get("Size", -1)
+        for v in volumes
+        if (v.get("Labels") or {}).get("com.docker.compose.project") == project
+    }
+
+
+def _human(size: int) -> str:
+    if size < 0:
+        return "?"
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+def status(stack: Stack) -> list[ServiceStatus]:
+    from devkit.readiness import postgres_version, redis_version
+
+    entries = _ps(stack)
+    sizes = _volume_sizes(stack.project)
+    probes = {"postgres": (postgres_version, stack.pg_port), "redis": (redis_version, stack.redis_port)}
+    rows = []
+    for service in SERVICES:
+        entry = entries.get(service, {})
+        state = entry.get("State", "absent")
+        probe, port = probes[service]
+        version = "-"
+        if state == "running":
+            try:
+                version = probe(stack, timeout=2.0)
+            except Exception as exc:  # reported in the table, never fatal for status
+                version = f"no answer ({type(exc).__name__})"
+        rows.append(
+            ServiceStatus(
+                service=service,
+                state=state,
+                health=entry.get("Health") or "-",
+                address=f"{stack.host}:{port}",
+                version=version,
+                volume_size=_human(sizes.get(f"{service}-data", -1)),
+            )
+        )
+    return rows
+

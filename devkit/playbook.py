@@ -1,0 +1,79 @@
+"""Running ansible-playbook from the kit's virtualenv, streaming its output."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from devkit.errors import CommandFailed
+from devkit.paths import ANSIBLE_CFG, KIT_ROOT
+
+RECAP = re.compile(r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)")
+
+
+@dataclass(frozen=True)
+class PlaybookResult:
+    ok: int
+    changed: int
+    output: str
+
+
+def needs_become_password() -> bool:
+    """True when not root and sudo would ask for a password."""
+    if os.geteuid() == 0:
+        return False
+    return subprocess.run(["sudo", "-n", "true"], capture_output=True, check=False).returncode != 0
+
+
+def parse_recap(output: str) -> tuple[int, int]:
+    """Sum of ok= and changed= over the PLAY RECAP lines."""
+    ok = changed = 0
+    for line in output.splitlines():
+        if m := RECAP.match(line.strip()):
+            ok += int(m["ok"])
+            changed += int(m["changed"])
+    return ok, changed
+
+
+def run_playbook(
+    playbook: Path, inventory: Path, extra_vars: dict[str, Any], *, echo: bool = True, args: tuple[str, ...] = ()
+) -> PlaybookResult:
+    """Run `ansible-playbook`; the variables go through a 0600 file (they carry secrets)."""
+    executable = Path(sys.executable).with_name("ansible-playbook")
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="devkit-vars.") as vars_file:
+        json.dump(extra_vars, vars_file)
+        vars_file.flush()
+        command = [str(executable), "-i", str(inventory), str(playbook), "-e", f"@{vars_file.name}", *args]
+        if needs_become_password():
+            command.append("--ask-become-pass")
+        env = {**os.environ, "ANSIBLE_CONFIG": str(ANSIBLE_CFG)}
+        if echo and sys.stdout.isatty():
+            env["ANSIBLE_FORCE_COLOR"] = "1"
+        process = subprocess.Popen(
+            command, cwd=KIT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        lines = []
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if echo:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+        process.wait()
+    output = "".join(lines)
+    if process.returncode != 0:
+        failed = [line.strip() for line in lines if line.startswith(("fatal:", "failed:"))]
+        cause = failed[-1] if failed else f"exit code {process.returncode}"
+        raise CommandFailed(
+            f"ansible-playbook {playbook.name} failed: {cause[:300]}",
+            "read the failed task above; fix its cause and run the command again (it is idempotent)",
+        )
+    ok, changed = parse_recap(output)
+    return PlaybookResult(ok=ok, changed=changed, output=output)

@@ -1,0 +1,82 @@
+"""Is a port free, and who holds it when it is not (read from /proc, Linux only)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+LISTEN = "0A"
+
+
+def port_free(address: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((address, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return False
+            raise
+    return True
+
+
+def listening_inodes(port: int, proc: Path = Path("/proc")) -> set[str]:
+    """Socket inodes listening on `port` (any address), from /proc/net/tcp and tcp6."""
+    inodes: set[str] = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = (proc / "net" / table).read_text().splitlines()[1:]
+        except FileNotFoundError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == LISTEN and int(local.rsplit(":", 1)[1], 16) == port:
+                inodes.add(inode)
+    return inodes
+
+
+def port_holder(port: int, proc: Path = Path("/proc")) -> tuple[int, str] | None:
+    """(pid, command name) of a process listening on `port`, when this user may see it."""
+    targets = {f"socket:[{inode}]" for inode in listening_inodes(port, proc)}
+    if not targets:
+        return None
+    for pid_dir in proc.iterdir():
+        if not pid_dir.name.isdigit():
+            continue
+        try:
+            for fd in (pid_dir / "fd").iterdir():
+                if os.readlink(fd) in targets:
+                    return int(pid_dir.name), (pid_dir / "comm").read_text().strip()
+        except (PermissionError, FileNotFoundError, ProcessLookupError):
+            continue
+    return None
+
+
+def container_publishing(port: int) -> str | None:
+    """Name of the running container that publishes `port`, if Docker answers."""
+    try:
+        out = subprocess.run(
+            ["docker", "ps", "--filter", f"publish={port}", "--format", "{{.Names}}"],
+            capture_output=True, text=True, timeout=10, check=False,
+        ).stdout.split()
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out[0] if out else None
+
+
+def describe_holder(port: int) -> tuple[str, str | None]:
+    """A phrase naming what holds `port`, and the container's name when it is a container."""
+    holder = port_holder(port)
+    if holder is None:
+        return "another process (run as root to see which)", None
+    pid, name = holder
+    if name in ("docker-proxy", "dockerd", "rootlesskit"):
+        container = container_publishing(port)
+        if container:
+            return f"the container {container}", container
+    return f"{name} (pid {pid})", None

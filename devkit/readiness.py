@@ -1,0 +1,92 @@
+"""Waiting until PostgreSQL and Redis accept authenticated connections.
+
+Polls the servers themselves at a fine interval (not Docker's healthcheck, which reports on a
+seconds-long interval), both at once.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg2
+import redis
+
+from devkit.envfile import Stack
+from devkit.errors import NotReady
+
+POLL_INTERVAL = 0.02
+
+
+class _AuthRejected(Exception):
+    pass
+
+
+def postgres_version(stack: Stack, timeout: float = 2.0) -> str:
+    """One authenticated `SHOW server_version`."""
+    conn = psycopg2.connect(
+        host=stack.host, port=stack.pg_port, user=stack.pg_user, password=stack.pg_password,
+        dbname=stack.pg_database, connect_timeout=max(1, int(timeout)),
+    )
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SHOW server_version")
+            return cur.fetchone()[0].split()[0]
+    finally:
+        conn.close()
+
+
+def redis_version(stack: Stack, timeout: float = 2.0) -> str:
+    """One authenticated PING, then the server's version."""
+    client = redis.Redis(
+        host=stack.host, port=stack.redis_port, password=stack.redis_password,
+        socket_connect_timeout=timeout, socket_timeout=timeout,
+    )
+    try:
+        client.ping()
+        return str(client.info("server")["redis_version"])
+    finally:
+        client.close()
+
+
+def _poll(probe, stack: Stack, deadline: float) -> str:
+    last_error = "no answer"
+    while True:
+        try:
+            return probe(stack)
+        except psycopg2.OperationalError as exc:
+            last_error = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            if "password authentication failed" in last_error:
+                raise _AuthRejected(last_error) from None
+        except redis.AuthenticationError as exc:
+            raise _AuthRejected(str(exc)) from None
+        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+            last_error = str(exc) or repr(exc)
+        if time.monotonic() >= deadline:
+            raise TimeoutError(last_error)
+        time.sleep(POLL_INTERVAL)
+
+
+def wait_ready(stack: Stack, timeout: float) -> dict[str, str]:
+    """Block until both servers answer an authenticated query; their versions by service."""
+    deadline = time.monotonic() + timeout
+    probes = {"postgres": postgres_version, "redis": redis_version}
+    with ThreadPoolExecutor(max_workers=len(probes)) as pool:
+        futures = {name: pool.submit(_poll, probe, stack, deadline) for name, probe in probes.items()}
+        versions: dict[str, str] = {}
+        for name, future in futures.items():
+            try:
+                versions[name] = future.result()
+            except _AuthRejected as exc:
+                raise NotReady(
+                    f"{name} rejected the password in {stack.env_file}: {exc}",
+                    f"its data volume was initialised with another password: put that one back in "
+                    f"{stack.env_file}, or remove the volume (`docker volume rm {stack.project}_{name}-data`, "
+                    "deletes its data) and run `invoke up`",
+                ) from None
+            except TimeoutError as exc:
+                raise NotReady(
+                    f"{name} did not accept connections within {timeout:g}s ({exc})",
+                    f"see `invoke logs {name}`; raise devkit.ready_timeout if the machine is slow",
+                ) from None
+    return versions

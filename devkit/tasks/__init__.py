@@ -1,0 +1,1 @@
+"""Invoke task modules, one per namespace; tasks.py assembles them."""

@@ -1,0 +1,117 @@
+"""Top-level tasks: setup and the stack's lifecycle (up, down, restart, status, logs)."""
+
+from __future__ import annotations
+
+from invoke import Collection, Exit, task
+
+from devkit.tasks._cli import reports_errors, settings_of
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+@task(
+    help={
+        "app-dir": "The app's directory: .env.local is written there (remembered for later tasks)",
+        "no-docker-install": "Do not install or start Docker; use the engine already there",
+    }
+)
+@reports_errors
+def setup(c, app_dir=None, no_docker_install=False):
+    """Set up this machine: Docker, images, PostgreSQL 16 + Redis 7, the app's .env.local."""
+    from devkit.workstation import setup as run_setup
+
+    settings = settings_of(c)
+    result = run_setup(settings, app_dir, install_docker=not no_docker_install)
+    stack = result.stack
+    out = _console()
+    out.print()
+    out.print(f"[bold green]Ready[/] in {result.seconds:.1f}s (Ansible: {result.changed} changed)")
+    out.print(f"  postgres {result.versions['postgres']:<8} {stack.host}:{stack.pg_port}  "
+              f"db={stack.pg_database} user={stack.pg_user}  image={stack.postgres_image}")
+    out.print(f"  redis    {result.versions['redis']:<8} {stack.host}:{stack.redis_port}  "
+              f"image={stack.redis_image}")
+    out.print(f"  settings for the app: {stack.env_file} (mode 0600; passwords are there, not printed)")
+
+
+@task
+@reports_errors
+def up(c):
+    """Start PostgreSQL and Redis; return once both accept authenticated connections."""
+    from devkit.envfile import load_stack
+    from devkit.lifecycle import up as start
+
+    settings = settings_of(c)
+    stack = load_stack(settings)
+    result = start(settings, stack)
+    print(
+        f"postgres {result.versions['postgres']} on {stack.host}:{stack.pg_port} and "
+        f"redis {result.versions['redis']} on {stack.host}:{stack.redis_port} ready ({result.seconds:.2f}s)"
+    )
+
+
+@task
+@reports_errors
+def down(c):
+    """Stop PostgreSQL and Redis; their data (the volumes) is kept."""
+    from devkit.envfile import load_stack
+    from devkit.lifecycle import down as stop
+
+    stop(load_stack(settings_of(c)))
+    print("stopped; data kept (`invoke up` starts again)")
+
+
+@task(help={"service": "postgres or redis (default: both)"})
+@reports_errors
+def restart(c, service=None):
+    """Restart one service or both, and wait until they answer again."""
+    from devkit.envfile import load_stack
+    from devkit.lifecycle import restart as do_restart
+
+    settings = settings_of(c)
+    result = do_restart(load_stack(settings), service, settings.ready_timeout)
+    names = [service] if service else list(result.versions)
+    print(", ".join(f"{name} {result.versions[name]}" for name in names) + f" ready ({result.seconds:.2f}s)")
+
+
+@task
+@reports_errors
+def status(c):
+    """Show each service: state, health, address, server version, volume size."""
+    from rich.table import Table
+
+    from devkit.envfile import load_stack
+    from devkit.lifecycle import status as read_status
+
+    rows = read_status(load_stack(settings_of(c)))
+    table = Table(title="devkit services")
+    for column in ("service", "state", "health", "address", "version", "volume"):
+        table.add_column(column)
+    for row in rows:
+        colour = "green" if row.state == "running" else "yellow"
+        table.add_row(row.service, f"[{colour}]{row.state}[/]", row.health, row.address, row.version, row.volume_size)
+    _console().print(table)
+
+
+@task(
+    help={
+        "service": "postgres or redis (default: both)",
+        "follow": "Keep printing new lines until Ctrl-C",
+        "tail": "Only the last N lines of each service",
+    }
+)
+@reports_errors
+def logs(c, service=None, follow=False, tail=None):
+    """Print the services' logs."""
+    from devkit.envfile import load_stack
+    from devkit.lifecycle import logs as show_logs
+
+    code = show_logs(load_stack(settings_of(c)), service, follow, int(tail) if tail is not None else None)
+    if code not in (0, 130):
+        raise Exit(code=code)
+
+
+ns = Collection(setup, up, down, restart, status, logs)

@@ -1,0 +1,63 @@
+"""`invoke setup`: provision this machine through playbooks/dev.yml, then wait for the stack."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from devkit.envfile import Stack, env_values, load_stack, read_env_file
+from devkit.errors import SetupRequired
+from devkit.lifecycle import check_ports, published_ports
+from devkit.paths import COMPOSE_DIR, ENV_FILE_NAME, LOCAL_INVENTORY, PLAYBOOKS
+from devkit.playbook import run_playbook
+from devkit.settings import Settings, record_app_dir
+
+
+@dataclass(frozen=True)
+class SetupResult:
+    stack: Stack
+    versions: dict[str, str]
+    changed: int
+    seconds: float
+
+
+def invoking_user() -> str:
+    return os.environ.get("SUDO_USER") or getpass.getuser()
+
+
+def playbook_vars(settings: Settings, app_dir: Path, install_docker: bool) -> dict:
+    env_file = app_dir / ENV_FILE_NAME
+    user = invoking_user()
+    return {
+        "devkit_install_docker": install_docker,
+        "docker_users": [user],
+        "images_source": settings.images_source,
+        "stack_project_src": str(COMPOSE_DIR),
+        "stack_env_file": str(env_file),
+        "stack_env_owner": user,
+        "stack_env": env_values(settings, read_env_file(env_file)),
+    }
+
+
+def setup(settings: Settings, app_dir_flag: str | None, install_docker: bool, echo: bool = True) -> SetupResult:
+    started = time.monotonic()
+    if app_dir_flag:
+        settings = settings.model_copy(update={"app_dir": str(Path(app_dir_flag).expanduser().resolve())})
+    app_dir = settings.resolved_app_dir()
+    if not app_dir.is_dir():
+        raise SetupRequired(f"app directory {app_dir} does not exist", "create it, or pass --app-dir PATH")
+    variables = playbook_vars(settings, app_dir, install_docker)
+    env = variables["stack_env"]
+    check_ports(published_ports(settings), env["DEVKIT_PROJECT_NAME"])
+    result = run_playbook(PLAYBOOKS / "dev.yml", LOCAL_INVENTORY, variables, echo=echo)
+    if app_dir_flag:
+        record_app_dir(app_dir)
+
+    from devkit.readiness import wait_ready
+
+    stack = load_stack(settings)
+    versions = wait_ready(stack, settings.ready_timeout)
+    return SetupResult(stack=stack, versions=versions, changed=result.changed, seconds=time.monotonic() - started)
