@@ -60,8 +60,8 @@ def daemon_start_hint() -> str:
     if Path("/run/systemd/system").is_dir():
         return "sudo systemctl start docker"
     if Path("/etc/init.d/docker").exists():
-        return "sudo service docker start   (no systemd here, as on WSL2 by default)"
-    return "sudo sh -c 'nohup dockerd >>/var/log/dockerd.log 2>&1 &'   (no systemd here)"
+        return "`invoke setup` starts it (no systemd here), or: sudo service docker start"
+    return "`invoke setup` starts it (no systemd here), or: sudo sh -c 'nohup dockerd >>/var/log/dockerd.log 2>&1 &'"
 
 
 def docker_failure(output: str) -> DevkitError:

@@ -42,6 +42,20 @@ def parse_recap(output: str) -> tuple[int, int]:
     return ok, changed
 
 
+def failure_cause(lines: list[str]) -> str:
+    """The most telling line of Ansible's last failure: its stderr or msg, else the error line."""
+    starts = [i for i, line in enumerate(lines) if line.startswith(("fatal:", "failed:", "[ERROR]"))]
+    if not starts:
+        return ""
+    first = starts[-1]
+    for key in ("stderr:", "msg:"):
+        for line in lines[first : first + 40]:
+            value = line.strip().removeprefix(key).strip().strip("'\"")
+            if line.strip().startswith(key) and value:
+                return value[:300]
+    return lines[first].strip()[:300]
+
+
 def run_playbook(
     playbook: Path, inventory: Path, extra_vars: dict[str, Any], *, echo: bool = True, args: tuple[str, ...] = ()
 ) -> PlaybookResult:
@@ -69,10 +83,8 @@ def run_playbook(
         process.wait()
     output = "".join(lines)
     if process.returncode != 0:
-        failed = [line.strip() for line in lines if line.startswith(("fatal:", "failed:"))]
-        cause = failed[-1] if failed else f"exit code {process.returncode}"
         raise CommandFailed(
-            f"ansible-playbook {playbook.name} failed: {cause[:300]}",
+            f"ansible-playbook {playbook.name} failed: {failure_cause(lines) or f'exit code {process.returncode}'}",
             "read the failed task above; fix its cause and run the command again (it is idempotent)",
         )
     ok, changed = parse_recap(output)

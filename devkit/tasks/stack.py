@@ -10,7 +10,7 @@ from devkit.tasks._cli import reports_errors, settings_of
 def _console():
     from rich.console import Console
 
-    return Console(highlight=False)
+    return Console(highlight=False, soft_wrap=True)
 
 
 @task(
