@@ -19,11 +19,15 @@ SECRET_KEYS = frozenset({*PASSWORD_KEYS, "DB_PASSWORD", "DATABASE_URL", "DATABAS
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """Parse KEY=VALUE lines (optionally `export`ed, optionally quoted); {} when there is no file."""
+    """The file's values; {} when there is no file."""
     try:
-        text = path.read_text()
+        return parse_env(path.read_text())
     except FileNotFoundError:
         return {}
+
+
+def parse_env(text: str) -> dict[str, str]:
+    """Parse KEY=VALUE lines (optionally `export`ed, optionally quoted)."""
     values: dict[str, str] = {}
     for raw in text.splitlines():
         line = raw.strip()

@@ -1,0 +1,89 @@
+"""Shared fixtures: a real stack set up once per session, isolated from the developer's own.
+
+The session's stack has its own compose project name, ports and app directory, so running the
+suite never touches the stack a developer works with.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+KIT_ROOT = Path(__file__).resolve().parent.parent
+INVOKE = str(Path(sys.executable).with_name("invoke"))
+TEST_PROJECT = "devkit-test"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def invoke(*args: str, env: dict[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """Run `invoke ARGS` as a user would, from the kit's directory."""
+    return subprocess.run(
+        [INVOKE, "--search-root", str(KIT_ROOT), *args],
+        cwd=KIT_ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True,
+        timeout=timeout, check=False,
+    )
+
+
+@dataclass
+class SessionStack:
+    app_dir: Path
+    env: dict[str, str]
+    project: str
+    pg_port: int
+    redis_port: int
+    first_setup: subprocess.CompletedProcess[str]
+
+    @property
+    def env_file(self) -> Path:
+        return self.app_dir / ".env.local"
+
+    def values(self) -> dict[str, str]:
+        from devkit.envfile import read_env_file
+
+        return read_env_file(self.env_file)
+
+    def invoke(self, *args: str, extra_env: dict[str, str] | None = None, timeout: float = 900):
+        return invoke(*args, env={**self.env, **(extra_env or {})}, timeout=timeout)
+
+    def container(self, service: str) -> str:
+        return f"{self.project}-{service}-1"
+
+
+# An app's existing .env.local: its own key, and the seed's hand-written database URL.
+EXISTING_ENV_LOCAL = (
+    "# the app's own settings\n"
+    "APP_SECRET_KEY=keep-me\n"
+    "DATABASE_URL=postgresql+asyncpg://postgres:postgres@localhost:5432/app_db\n"
+)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> SessionStack:
+    app_dir = tmp_path_factory.mktemp("app")
+    (app_dir / ".env.local").write_text(EXISTING_ENV_LOCAL)
+    pg_port, redis_port = free_port(), free_port()
+    env = {
+        "INVOKE_DEVKIT_PROJECT_NAME": TEST_PROJECT,
+        "INVOKE_DEVKIT_APP_DIR": str(app_dir),
+        "INVOKE_DEVKIT_POSTGRES_PORT": str(pg_port),
+        "INVOKE_DEVKIT_REDIS_PORT": str(redis_port),
+    }
+    result = invoke("setup", env=env, timeout=1800)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    yield SessionStack(app_dir, env, TEST_PROJECT, pg_port, redis_port, result)
+    subprocess.run(
+        ["docker", "compose", "--env-file", str(app_dir / ".env.local"), "-f",
+         str(KIT_ROOT / "compose" / "compose.yaml"), "down", "--volumes"],
+        capture_output=True, check=False,
+    )

@@ -1,0 +1,85 @@
+"""End state of a workstation after `invoke setup`, asserted through testinfra's `host`."""
+
+import re
+import time
+
+import pytest
+
+pytestmark = pytest.mark.infra
+
+SERVICES = ["postgres", "redis"]
+
+
+def test_docker_daemon_answers(host):
+    result = host.run("docker info --format '{{.ServerVersion}}'")
+    assert result.rc == 0 and result.stdout.strip()
+
+
+def test_compose_v2_is_installed(host):
+    result = host.run("docker compose version --short")
+    assert result.rc == 0 and result.stdout.strip().startswith("2.")
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_container_becomes_healthy(host, deployment, service):
+    name = f"{deployment.project}-{service}-1"
+    status = ""
+    deadline = time.monotonic() + 120  # Docker reports health on the healthcheck's interval
+    while time.monotonic() < deadline:
+        status = host.check_output(f"docker inspect -f '{{{{.State.Health.Status}}}}' {name}")
+        if status != "starting":
+            break
+        time.sleep(1)
+    assert status == "healthy"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_port_published_on_loopback_only(host, deployment, service):
+    port = deployment.ports[service]
+    assert host.socket(f"tcp://127.0.0.1:{port}").is_listening
+    assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening
+    bindings = host.check_output(f"docker port {deployment.project}-{service}-1")
+    assert bindings.splitlines() == [f"{'5432' if service == 'postgres' else '6379'}/tcp -> 127.0.0.1:{port}"]
+
+
+def test_env_local_is_private(host, deployment):
+    env_file = host.file(deployment.env_file)
+    assert env_file.is_file
+    assert env_file.mode == 0o600
+
+
+def test_postgres_16_answers_an_authenticated_query(host, deployment, env_local):
+    name = f"{deployment.project}-postgres-1"
+    # Over TCP, so scram-sha-256 password authentication is what lets the query through.
+    result = host.run(
+        "docker exec -e PGPASSWORD=%s %s psql -h 127.0.0.1 -U %s -d %s -Atc %s",
+        env_local["PGPASSWORD"], name, env_local["PGUSER"], env_local["PGDATABASE"],
+        "SELECT current_setting('server_version') || ' ' || (SELECT rolpassword LIKE 'SCRAM-SHA-256$%' FROM pg_authid WHERE rolname = current_user)",
+    )
+    assert result.rc == 0, result.stderr
+    version, scram = result.stdout.split()
+    assert re.fullmatch(r"16\.\d+", version)
+    assert scram == "true"
+    wrong = host.run(
+        "docker exec -e PGPASSWORD=wrong %s psql -h 127.0.0.1 -U %s -d %s -Atc 'SELECT 1'",
+        name, env_local["PGUSER"], env_local["PGDATABASE"],
+    )
+    assert wrong.rc != 0 and "password authentication failed" in wrong.stderr
+
+
+def test_redis_7_answers_an_authenticated_ping(host, deployment, env_local):
+    name = f"{deployment.project}-redis-1"
+    pong = host.run("docker exec -e REDISCLI_AUTH=%s %s redis-cli PING", env_local["REDIS_PASSWORD"], name)
+    assert pong.stdout.strip() == "PONG"
+    info = host.check_output("docker exec -e REDISCLI_AUTH=%s %s redis-cli INFO server",
+                             env_local["REDIS_PASSWORD"], name)
+    assert re.search(r"redis_version:7\.\d+\.\d+", info)
+    refused = host.run("docker exec %s redis-cli PING", name)
+    assert "NOAUTH" in refused.stdout + refused.stderr
+
+
+@pytest.mark.parametrize(("service", "server"), [("postgres", "postgres"), ("redis", "redis-server")])
+def test_server_runs_as_a_non_root_user(host, deployment, service, server):
+    processes = host.check_output(f"docker top {deployment.project}-{service}-1 -o pid,uid,comm").splitlines()[1:]
+    uids = {uid for _, uid, comm in (line.split(None, 2) for line in processes) if comm.strip() == server}
+    assert uids and "0" not in uids

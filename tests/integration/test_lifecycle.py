@@ -1,0 +1,145 @@
+"""The daily verbs on the real stack: up, down, restart, status, logs, and their failures."""
+
+import socket
+import subprocess
+
+import psycopg2
+import pytest
+import redis
+
+from devkit.envfile import env_values
+from devkit.paths import COMPOSE_FILE
+from devkit.settings import load_settings
+
+pytestmark = pytest.mark.docker
+
+
+def pg(stack):
+    v = stack.values()
+    return psycopg2.connect(host="127.0.0.1", port=stack.pg_port, user=v["PGUSER"],
+                            password=v["PGPASSWORD"], dbname=v["PGDATABASE"], connect_timeout=3)
+
+
+def rd(stack):
+    return redis.Redis(host="127.0.0.1", port=stack.redis_port, password=stack.values()["REDIS_PASSWORD"],
+                       socket_connect_timeout=3)
+
+
+def test_down_keeps_data_and_up_returns_only_when_both_answer(stack):
+    with pg(stack) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE IF NOT EXISTS kept (v text); TRUNCATE kept; INSERT INTO kept VALUES ('x')")
+    conn.close()
+    rd(stack).set("kept", "y")
+
+    down = stack.invoke("down")
+    assert down.returncode == 0, down.stderr
+    with pytest.raises(psycopg2.OperationalError):
+        pg(stack)
+
+    up = stack.invoke("up")
+    assert up.returncode == 0, up.stderr
+    assert "ready" in up.stdout
+    # No retry here: `up` has returned, so both must answer at once.
+    conn = pg(stack)
+    with conn.cursor() as cur:
+        cur.execute("SELECT v FROM kept")
+        assert cur.fetchall() == [("x",)]
+    conn.close()
+    assert rd(stack).get("kept") == b"y"
+
+
+def test_up_when_already_up_is_quick_and_harmless(stack):
+    result = stack.invoke("up")
+    assert result.returncode == 0, result.stderr
+    assert rd(stack).ping()
+
+
+def test_restart_one_service_waits_for_it(stack):
+    before = subprocess.run(["docker", "inspect", "-f", "{{.State.StartedAt}}", stack.container("redis")],
+                            capture_output=True, text=True, check=True).stdout
+    result = stack.invoke("restart", "--service", "redis")
+    assert result.returncode == 0, result.stderr
+    assert "redis 7." in result.stdout
+    after = subprocess.run(["docker", "inspect", "-f", "{{.State.StartedAt}}", stack.container("redis")],
+                           capture_output=True, text=True, check=True).stdout
+    assert after != before
+    assert rd(stack).ping()
+
+
+def test_status_shows_state_version_address_and_volume(stack):
+    result = stack.invoke("status")
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[1]: line for line in result.stdout.splitlines() if line.startswith("│")}
+    assert "running" in lines["postgres"] and "16." in lines["postgres"]
+    assert f"127.0.0.1:{stack.pg_port}" in lines["postgres"] and "MiB" in lines["postgres"]
+    assert "running" in lines["redis"] and "7." in lines["redis"]
+    assert f"127.0.0.1:{stack.redis_port}" in lines["redis"]
+
+
+def test_logs_of_one_service(stack):
+    result = stack.invoke("logs", "--service", "postgres", "--tail", "50")
+    assert result.returncode == 0, result.stderr
+    assert "database system is ready to accept connections" in result.stdout
+    assert "redis-1" not in result.stdout
+
+
+def test_unknown_service_is_a_usage_error(stack):
+    result = stack.invoke("logs", "--service", "mysql")
+    assert result.returncode == 2
+    assert "unknown service 'mysql'" in result.stderr and "postgres, redis" in result.stderr
+
+
+def test_daemon_unreachable_gives_the_start_command(stack, tmp_path):
+    result = stack.invoke("down", extra_env={"DOCKER_HOST": f"unix://{tmp_path}/no-daemon.sock"})
+    assert result.returncode == 1
+    assert "error: the Docker daemon is not running" in result.stderr
+    assert "fix:" in result.stderr and "docker" in result.stderr.split("fix:")[1]
+    assert rd(stack).ping()
+
+
+def test_up_refuses_a_taken_port_and_starts_nothing(stack, held_port, tmp_path):
+    """A second app whose PostgreSQL port is held by another process."""
+    project = "devkit-test-port"
+    settings = load_settings({"project_name": project, "app_dir": str(tmp_path),
+                              "postgres_port": held_port, "redis_port": held_port + 1})
+    values = env_values(settings, {}) | stack_images(stack)
+    (tmp_path / ".env.local").write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    env = {"INVOKE_DEVKIT_PROJECT_NAME": project, "INVOKE_DEVKIT_APP_DIR": str(tmp_path),
+           "INVOKE_DEVKIT_POSTGRES_PORT": str(held_port), "INVOKE_DEVKIT_REDIS_PORT": str(held_port + 1)}
+    result = stack.invoke("up", extra_env=env)
+    assert result.returncode == 1
+    assert f"port {held_port} on 127.0.0.1 (for postgres) is taken by python" in result.stderr
+    listed = subprocess.run(["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={project}",
+                             "-q"], capture_output=True, text=True, check=True).stdout
+    assert listed.strip() == ""
+
+
+def test_missing_image_points_to_images_build(stack, tmp_path):
+    project = "devkit-test-noimage"
+    pg_port, redis_port = free_port(), free_port()
+    settings = load_settings({"project_name": project, "app_dir": str(tmp_path),
+                              "postgres_port": pg_port, "redis_port": redis_port})
+    values = env_values(settings, {}) | stack_images(stack) | {"DEVKIT_POSTGRES_IMAGE": "devkit/postgres:no-such-tag"}
+    env_file = tmp_path / ".env.local"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    env = {"INVOKE_DEVKIT_PROJECT_NAME": project, "INVOKE_DEVKIT_APP_DIR": str(tmp_path),
+           "INVOKE_DEVKIT_POSTGRES_PORT": str(pg_port), "INVOKE_DEVKIT_REDIS_PORT": str(redis_port)}
+    try:
+        result = stack.invoke("up", extra_env=env)
+        assert result.returncode == 1
+        assert "image devkit/postgres:no-such-tag is not present" in result.stderr
+        assert "invoke images.build" in result.stderr
+    finally:
+        subprocess.run(["docker", "compose", "--env-file", str(env_file), "-f", str(COMPOSE_FILE),
+                        "down", "--volumes"], capture_output=True, check=False)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stack_images(stack):
+    values = stack.values()
+    return {key: values[key] for key in ("DEVKIT_POSTGRES_IMAGE", "DEVKIT_REDIS_IMAGE")}

@@ -1,0 +1,62 @@
+"""`invoke setup` run for real on this machine (Docker, images, Ansible), and run again."""
+
+import re
+import stat
+
+import pytest
+
+pytestmark = [pytest.mark.docker, pytest.mark.ansible]
+
+CONTRACT = (
+    "DATABASE_URL DATABASE_URL_SYNC REDIS_URL PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE "
+    "DB_HOST DB_PORT DB_USER DB_PASSWORD DB_NAME"
+).split()
+
+
+def test_setup_summary_names_services_and_never_a_password(stack):
+    out = stack.first_setup.stdout
+    assert re.search(r"postgres\s+16\.\d+\s+127\.0\.0\.1:" + str(stack.pg_port), out)
+    assert re.search(r"redis\s+7\.\d+\.\d+\s+127\.0\.0\.1:" + str(stack.redis_port), out)
+    assert str(stack.env_file) in out
+    values = stack.values()
+    for key in ("PGPASSWORD", "REDIS_PASSWORD"):
+        assert values[key] not in out + stack.first_setup.stderr
+
+
+def test_env_local_has_the_contract_mode_0600_and_keeps_the_apps_lines(stack):
+    values = stack.values()
+    assert set(CONTRACT) <= set(values)
+    assert values["PGPORT"] == str(stack.pg_port) and values["REDIS_PORT"] == str(stack.redis_port)
+    assert values["DATABASE_URL"].startswith("postgresql+asyncpg://app:")
+    assert "postgres:postgres@" not in values["DATABASE_URL"]
+    assert values["APP_SECRET_KEY"] == "keep-me"
+    assert stat.S_IMODE(stack.env_file.stat().st_mode) == 0o600
+    backups = list(stack.app_dir.glob(".env.local.*~"))
+    assert backups and "postgres:postgres@" in backups[0].read_text()
+
+
+def test_second_setup_changes_nothing_and_keeps_passwords(stack):
+    before = stack.env_file.read_bytes()
+    result = stack.invoke("setup")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    recap = [line for line in result.stdout.splitlines() if re.match(r"^localhost\s+: ok=", line)]
+    assert recap and all(" changed=0 " in line for line in recap), recap
+    assert "Ansible: 0 changed" in result.stdout
+    assert stack.env_file.read_bytes() == before
+
+
+def test_setup_refuses_a_taken_port_and_changes_nothing(stack, held_port):
+    before = stack.env_file.read_bytes()
+    result = stack.invoke("setup", extra_env={"INVOKE_DEVKIT_REDIS_PORT": str(held_port)})
+    assert result.returncode == 1
+    assert f"port {held_port} on 127.0.0.1 (for redis) is taken by python" in result.stderr
+    assert f"INVOKE_DEVKIT_REDIS_PORT={held_port + 1}" in result.stderr
+    assert "PLAY" not in result.stdout
+    assert stack.env_file.read_bytes() == before
+
+
+def test_setup_refuses_bad_settings_before_doing_anything(stack):
+    result = stack.invoke("setup", extra_env={"INVOKE_DEVKIT_BIND_ADDRESS": "everywhere"})
+    assert result.returncode == 2
+    assert "bad setting bind_address='everywhere'" in result.stderr
+    assert "fix:" in result.stderr

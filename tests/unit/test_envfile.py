@@ -1,0 +1,65 @@
+from urllib.parse import urlsplit
+
+import pytest
+
+from devkit.envfile import SECRET_KEYS, drift, env_values, load_stack, read_env_file
+from devkit.errors import SetupRequired
+from devkit.settings import load_settings
+
+pytestmark = pytest.mark.unit
+
+CONTRACT = (
+    "DATABASE_URL DATABASE_URL_SYNC REDIS_URL PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE "
+    "DB_HOST DB_PORT DB_USER DB_PASSWORD DB_NAME"
+).split()
+
+
+def test_values_carry_the_whole_contract():
+    values = env_values(load_settings({}), {})
+    assert set(CONTRACT) <= set(values)
+    assert values["DATABASE_URL"].startswith("postgresql+asyncpg://app:")
+    assert values["DATABASE_URL_SYNC"].startswith("postgresql://app:")
+    url = urlsplit(values["DATABASE_URL_SYNC"])
+    assert (url.hostname, url.port, url.path, url.password) == ("127.0.0.1", 5432, "/app_db", values["PGPASSWORD"])
+    assert urlsplit(values["REDIS_URL"]).password == values["REDIS_PASSWORD"]
+    assert values["DB_PASSWORD"] == values["PGPASSWORD"]
+
+
+def test_passwords_are_random_strong_and_kept():
+    first = env_values(load_settings({}), {})
+    second = env_values(load_settings({}), {})
+    assert first["PGPASSWORD"] != second["PGPASSWORD"]
+    assert len(first["PGPASSWORD"]) >= 24 and first["PGPASSWORD"] != first["REDIS_PASSWORD"]
+    again = env_values(load_settings({}), first)
+    assert (again["PGPASSWORD"], again["REDIS_PASSWORD"]) == (first["PGPASSWORD"], first["REDIS_PASSWORD"])
+
+
+def test_read_env_file_handles_comments_export_and_quotes(tmp_path):
+    path = tmp_path / ".env.local"
+    path.write_text('# comment\n\nexport A=1\nB="two words"\nC=\'x=y\'\nnot a pair\n')
+    assert read_env_file(path) == {"A": "1", "B": "two words", "C": "x=y"}
+    assert read_env_file(tmp_path / "missing") == {}
+
+
+def test_drift_lists_changed_settings_but_never_secrets():
+    written = env_values(load_settings({}), {})
+    assert drift(load_settings({}), written) == []
+    changed = drift(load_settings({"postgres_port": 5433}), written)
+    assert "PGPORT 5432 -> 5433" in changed
+    assert not any(key in line for line in changed for key in SECRET_KEYS)
+
+
+def test_load_stack_requires_setup(tmp_path):
+    settings = load_settings({"app_dir": str(tmp_path)})
+    with pytest.raises(SetupRequired, match="invoke setup|was not written") as caught:
+        load_stack(settings)
+    assert "invoke setup" in caught.value.hint
+
+
+def test_load_stack_refuses_drift(tmp_path):
+    settings = load_settings({"app_dir": str(tmp_path)})
+    values = env_values(settings, {}) | {"DEVKIT_POSTGRES_IMAGE": "p", "DEVKIT_REDIS_IMAGE": "r"}
+    (tmp_path / ".env.local").write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    assert load_stack(settings).pg_port == 5432
+    with pytest.raises(SetupRequired, match="settings changed since setup"):
+        load_stack(load_settings({"app_dir": str(tmp_path), "redis_port": 6380}))

@@ -1,0 +1,48 @@
+import pytest
+
+from devkit.compose import docker_failure
+from devkit.errors import CommandFailed, DockerUnavailable, ImageMissing, PortInUse
+from devkit.playbook import failure_cause, parse_recap
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("output", "kind", "fragment"),
+    [
+        ("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?",
+         DockerUnavailable, "not running"),
+        ("permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock",
+         DockerUnavailable, "no permission"),
+        ("Error response from daemon: No such image: devkit/postgres:16-bookworm", ImageMissing,
+         "devkit/postgres:16-bookworm"),
+        ("Error response from daemon: driver failed programming external connectivity on endpoint x: "
+         "Bind for 127.0.0.1:5432 failed: port is already allocated", PortInUse, "5432"),
+        ("something else entirely", CommandFailed, "something else entirely"),
+    ],
+)
+def test_docker_output_becomes_a_cause_and_a_fix(output, kind, fragment):
+    error = docker_failure(output)
+    assert isinstance(error, kind)
+    assert fragment in error.cause
+    assert error.hint
+
+
+def test_recap_sums_hosts():
+    output = (
+        "PLAY RECAP ****\n"
+        "localhost                  : ok=47   changed=0    unreachable=0    failed=0    skipped=27\n"
+        "web1 : ok=3 changed=2 unreachable=0 failed=0\n"
+    )
+    assert parse_recap(output) == (50, 2)
+
+
+def test_failure_cause_prefers_stderr():
+    lines = [
+        "TASK [x] ***\n",
+        "fatal: [localhost]: FAILED! => \n",
+        "    msg: non-zero return code\n",
+        "    stderr: 'ulimit: error setting limit'\n",
+    ]
+    assert failure_cause(lines) == "ulimit: error setting limit"
+    assert failure_cause(["ok: [localhost]\n"]) == ""
