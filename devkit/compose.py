@@ -68,7 +68,10 @@ def docker_failure(output: str) -> DevkitError:
     """Turn what Docker printed into a DevkitError with a fix."""
     text = output.strip()
     last = text.splitlines()[-1] if text else "docker compose failed without a message"
-    if "Cannot connect to the Docker daemon" in text or "docker.sock: connect: no such file" in text:
+    if (
+        "Cannot connect to the Docker daemon" in text
+        or "docker.sock: connect: no such file" in text
+    ):
         return DockerUnavailable("the Docker daemon is not running", daemon_start_hint())
     if "permission denied" in text and "docker.sock" in text:
         user = os.environ.get("USER", "$USER")
@@ -83,9 +86,14 @@ def docker_failure(output: str) -> DevkitError:
             f"image {m.group(1)} is not present",
             "run `invoke images.build` (builds it offline), or `invoke setup`",
         )
-    if m := re.search(r"(\d+\.\d+\.\d+\.\d+|\[[0-9a-f:]+\]):(\d+).*(already allocated|address already in use)", text):
+    if m := re.search(
+        r"(\d+\.\d+\.\d+\.\d+|\[[0-9a-f:]+\]):(\d+).*(already allocated|address already in use)",
+        text,
+    ):
         return PortInUse(
             f"port {m.group(2)} on {m.group(1)} is already in use",
             "stop what holds it, or pick another port (see `invoke doctor`)",
         )
-    return CommandFailed(f"docker compose failed: {last}", "see the message above; `invoke logs` may tell more")
+    return CommandFailed(
+        f"docker compose failed: {last}", "see the message above; `invoke logs` may tell more"
+    )

@@ -15,7 +15,9 @@ from devkit.settings import Settings
 
 PASSWORD_KEYS = ("PGPASSWORD", "REDIS_PASSWORD")
 # Keys holding a password or a URL with one: never printed.
-SECRET_KEYS = frozenset({*PASSWORD_KEYS, "DB_PASSWORD", "DATABASE_URL", "DATABASE_URL_SYNC", "REDIS_URL"})
+SECRET_KEYS = frozenset(
+    {*PASSWORD_KEYS, "DB_PASSWORD", "DATABASE_URL", "DATABASE_URL_SYNC", "REDIS_URL"}
+)
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -108,7 +110,9 @@ def load_stack(settings: Settings) -> Stack:
     env_file = settings.resolved_app_dir() / ".env.local"
     values = read_env_file(env_file)
     if not all(key in values for key in (*PASSWORD_KEYS, "DEVKIT_POSTGRES_IMAGE")):
-        raise SetupRequired(f"{env_file} is missing or was not written by setup", "run `invoke setup`")
+        raise SetupRequired(
+            f"{env_file} is missing or was not written by setup", "run `invoke setup`"
+        )
     changed = drift(settings, values)
     if changed:
         raise SetupRequired(

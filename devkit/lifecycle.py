@@ -100,7 +100,9 @@ def _ps(stack: Stack) -> dict[str, dict]:
     if not out:
         return {}
     # Compose 2.21+ prints one JSON object per line; older releases print one array.
-    entries = json.loads(out) if out.startswith("[") else [json.loads(line) for line in out.splitlines()]
+    entries = (
+        json.loads(out) if out.startswith("[") else [json.loads(line) for line in out.splitlines()]
+    )
     return {entry["Service"]: entry for entry in entries}
 
 
@@ -135,7 +137,10 @@ def status(stack: Stack) -> list[ServiceStatus]:
 
     entries = _ps(stack)
     sizes = _volume_sizes(stack.project)
-    probes = {"postgres": (postgres_version, stack.pg_port), "redis": (redis_version, stack.redis_port)}
+    probes = {
+        "postgres": (postgres_version, stack.pg_port),
+        "redis": (redis_version, stack.redis_port),
+    }
     rows = []
     for service in SERVICES:
         entry = entries.get(service, {})
@@ -158,4 +163,3 @@ def status(stack: Stack) -> list[ServiceStatus]:
             )
         )
     return rows
-

@@ -15,7 +15,9 @@ from typing import Any
 from devkit.errors import CommandFailed
 from devkit.paths import ANSIBLE_CFG, KIT_ROOT
 
-RECAP = re.compile(r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)")
+RECAP = re.compile(
+    r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)"
+)
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,9 @@ def parse_recap(output: str) -> tuple[int, int]:
 
 def failure_cause(lines: list[str]) -> str:
     """The most telling line of Ansible's last failure: its stderr or msg, else the error line."""
-    starts = [i for i, line in enumerate(lines) if line.startswith(("fatal:", "failed:", "[ERROR]"))]
+    starts = [
+        i for i, line in enumerate(lines) if line.startswith(("fatal:", "failed:", "[ERROR]"))
+    ]
     if not starts:
         return ""
     first = starts[-1]
@@ -57,21 +61,39 @@ def failure_cause(lines: list[str]) -> str:
 
 
 def run_playbook(
-    playbook: Path, inventory: Path, extra_vars: dict[str, Any], *, echo: bool = True, args: tuple[str, ...] = ()
+    playbook: Path,
+    inventory: Path,
+    extra_vars: dict[str, Any],
+    *,
+    echo: bool = True,
+    args: tuple[str, ...] = (),
 ) -> PlaybookResult:
     """Run `ansible-playbook`; the variables go through a 0600 file (they carry secrets)."""
     executable = Path(sys.executable).with_name("ansible-playbook")
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="devkit-vars.") as vars_file:
         json.dump(extra_vars, vars_file)
         vars_file.flush()
-        command = [str(executable), "-i", str(inventory), str(playbook), "-e", f"@{vars_file.name}", *args]
+        command = [
+            str(executable),
+            "-i",
+            str(inventory),
+            str(playbook),
+            "-e",
+            f"@{vars_file.name}",
+            *args,
+        ]
         if needs_become_password():
             command.append("--ask-become-pass")
         env = {**os.environ, "ANSIBLE_CONFIG": str(ANSIBLE_CFG)}
         if echo and sys.stdout.isatty():
             env["ANSIBLE_FORCE_COLOR"] = "1"
         process = subprocess.Popen(
-            command, cwd=KIT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            command,
+            cwd=KIT_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         lines = []
         assert process.stdout is not None

@@ -62,7 +62,10 @@ def container_publishing(port: int) -> str | None:
     try:
         out = subprocess.run(
             ["docker", "ps", "--filter", f"publish={port}", "--format", "{{.Names}}"],
-            capture_output=True, text=True, timeout=10, check=False,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         ).stdout.split()
     except (OSError, subprocess.TimeoutExpired):
         return None

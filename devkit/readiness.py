@@ -25,8 +25,12 @@ class _AuthRejected(Exception):
 def postgres_version(stack: Stack, timeout: float = 2.0) -> str:
     """One authenticated `SHOW server_version`."""
     conn = psycopg2.connect(
-        host=stack.host, port=stack.pg_port, user=stack.pg_user, password=stack.pg_password,
-        dbname=stack.pg_database, connect_timeout=max(1, int(timeout)),
+        host=stack.host,
+        port=stack.pg_port,
+        user=stack.pg_user,
+        password=stack.pg_password,
+        dbname=stack.pg_database,
+        connect_timeout=max(1, int(timeout)),
     )
     try:
         with conn.cursor() as cur:
@@ -39,8 +43,11 @@ def postgres_version(stack: Stack, timeout: float = 2.0) -> str:
 def redis_version(stack: Stack, timeout: float = 2.0) -> str:
     """One authenticated PING, then the server's version."""
     client = redis.Redis(
-        host=stack.host, port=stack.redis_port, password=stack.redis_password,
-        socket_connect_timeout=timeout, socket_timeout=timeout,
+        host=stack.host,
+        port=stack.redis_port,
+        password=stack.redis_password,
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
     )
     try:
         client.ping()
@@ -72,7 +79,9 @@ def wait_ready(stack: Stack, timeout: float) -> dict[str, str]:
     deadline = time.monotonic() + timeout
     probes = {"postgres": postgres_version, "redis": redis_version}
     with ThreadPoolExecutor(max_workers=len(probes)) as pool:
-        futures = {name: pool.submit(_poll, probe, stack, deadline) for name, probe in probes.items()}
+        futures = {
+            name: pool.submit(_poll, probe, stack, deadline) for name, probe in probes.items()
+        }
         versions: dict[str, str] = {}
         for name, future in futures.items():
             try:

@@ -50,7 +50,11 @@ class Settings(BaseModel):
     @property
     def host(self) -> str:
         """The address clients connect to: loopback when the ports are open on every address."""
-        return "127.0.0.1" if ipaddress.ip_address(self.bind_address).is_unspecified else self.bind_address
+        return (
+            "127.0.0.1"
+            if ipaddress.ip_address(self.bind_address).is_unspecified
+            else self.bind_address
+        )
 
     def resolved_app_dir(self) -> Path:
         """The app directory: settings first, then the one `setup --app-dir` recorded, then the kit."""

@@ -42,13 +42,19 @@ def playbook_vars(settings: Settings, app_dir: Path, install_docker: bool) -> di
     }
 
 
-def setup(settings: Settings, app_dir_flag: str | None, install_docker: bool, echo: bool = True) -> SetupResult:
+def setup(
+    settings: Settings, app_dir_flag: str | None, install_docker: bool, echo: bool = True
+) -> SetupResult:
     started = time.monotonic()
     if app_dir_flag:
-        settings = settings.model_copy(update={"app_dir": str(Path(app_dir_flag).expanduser().resolve())})
+        settings = settings.model_copy(
+            update={"app_dir": str(Path(app_dir_flag).expanduser().resolve())}
+        )
     app_dir = settings.resolved_app_dir()
     if not app_dir.is_dir():
-        raise SetupRequired(f"app directory {app_dir} does not exist", "create it, or pass --app-dir PATH")
+        raise SetupRequired(
+            f"app directory {app_dir} does not exist", "create it, or pass --app-dir PATH"
+        )
     variables = playbook_vars(settings, app_dir, install_docker)
     env = variables["stack_env"]
     check_ports(published_ports(settings), env["DEVKIT_PROJECT_NAME"])
@@ -60,4 +66,6 @@ def setup(settings: Settings, app_dir_flag: str | None, install_docker: bool, ec
 
     stack = load_stack(settings)
     versions = wait_ready(stack, settings.ready_timeout)
-    return SetupResult(stack=stack, versions=versions, changed=result.changed, seconds=time.monotonic() - started)
+    return SetupResult(
+        stack=stack, versions=versions, changed=result.changed, seconds=time.monotonic() - started
+    )

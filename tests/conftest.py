@@ -26,12 +26,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def invoke(*args: str, env: dict[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+def invoke(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
     """Run `invoke ARGS` as a user would, from the kit's directory."""
     return subprocess.run(
         [INVOKE, "--search-root", str(KIT_ROOT), *args],
-        cwd=KIT_ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True,
-        timeout=timeout, check=False,
+        cwd=KIT_ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -83,7 +89,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> SessionStack:
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     yield SessionStack(app_dir, env, TEST_PROJECT, pg_port, redis_port, result)
     subprocess.run(
-        ["docker", "compose", "--env-file", str(app_dir / ".env.local"), "-f",
-         str(KIT_ROOT / "compose" / "compose.yaml"), "down", "--volumes"],
-        capture_output=True, check=False,
+        [
+            "docker",
+            "compose",
+            "--env-file",
+            str(app_dir / ".env.local"),
+            "-f",
+            str(KIT_ROOT / "compose" / "compose.yaml"),
+            "down",
+            "--volumes",
+        ],
+        capture_output=True,
+        check=False,
     )

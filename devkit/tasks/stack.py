@@ -30,11 +30,17 @@ def setup(c, app_dir=None, no_docker_install=False):
     out = _console()
     out.print()
     out.print(f"[bold green]Ready[/] in {result.seconds:.1f}s (Ansible: {result.changed} changed)")
-    out.print(f"  postgres {result.versions['postgres']:<8} {stack.host}:{stack.pg_port}  "
-              f"db={stack.pg_database} user={stack.pg_user}  image={stack.postgres_image}")
-    out.print(f"  redis    {result.versions['redis']:<8} {stack.host}:{stack.redis_port}  "
-              f"image={stack.redis_image}")
-    out.print(f"  settings for the app: {stack.env_file} (mode 0600; passwords are there, not printed)")
+    out.print(
+        f"  postgres {result.versions['postgres']:<8} {stack.host}:{stack.pg_port}  "
+        f"db={stack.pg_database} user={stack.pg_user}  image={stack.postgres_image}"
+    )
+    out.print(
+        f"  redis    {result.versions['redis']:<8} {stack.host}:{stack.redis_port}  "
+        f"image={stack.redis_image}"
+    )
+    out.print(
+        f"  settings for the app: {stack.env_file} (mode 0600; passwords are there, not printed)"
+    )
 
 
 @task
@@ -74,7 +80,10 @@ def restart(c, service=None):
     settings = settings_of(c)
     result = do_restart(load_stack(settings), service, settings.ready_timeout)
     names = [service] if service else list(result.versions)
-    print(", ".join(f"{name} {result.versions[name]}" for name in names) + f" ready ({result.seconds:.2f}s)")
+    print(
+        ", ".join(f"{name} {result.versions[name]}" for name in names)
+        + f" ready ({result.seconds:.2f}s)"
+    )
 
 
 @task
@@ -92,7 +101,14 @@ def status(c):
         table.add_column(column)
     for row in rows:
         colour = "green" if row.state == "running" else "yellow"
-        table.add_row(row.service, f"[{colour}]{row.state}[/]", row.health, row.address, row.version, row.volume_size)
+        table.add_row(
+            row.service,
+            f"[{colour}]{row.state}[/]",
+            row.health,
+            row.address,
+            row.version,
+            row.volume_size,
+        )
     _console().print(table)
 
 
@@ -109,7 +125,9 @@ def logs(c, service=None, follow=False, tail=None):
     from devkit.envfile import load_stack
     from devkit.lifecycle import logs as show_logs
 
-    code = show_logs(load_stack(settings_of(c)), service, follow, int(tail) if tail is not None else None)
+    code = show_logs(
+        load_stack(settings_of(c)), service, follow, int(tail) if tail is not None else None
+    )
     if code not in (0, 130):
         raise Exit(code=code)
 

@@ -39,7 +39,9 @@ def test_port_published_on_loopback_only(host, deployment, service):
     assert host.socket(f"tcp://127.0.0.1:{port}").is_listening
     assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening
     bindings = host.check_output(f"docker port {deployment.project}-{service}-1")
-    assert bindings.splitlines() == [f"{'5432' if service == 'postgres' else '6379'}/tcp -> 127.0.0.1:{port}"]
+    assert bindings.splitlines() == [
+        f"{'5432' if service == 'postgres' else '6379'}/tcp -> 127.0.0.1:{port}"
+    ]
 
 
 def test_env_local_is_private(host, deployment):
@@ -53,7 +55,10 @@ def test_postgres_16_answers_an_authenticated_query(host, deployment, env_local)
     # Over TCP, so scram-sha-256 password authentication is what lets the query through.
     result = host.run(
         "docker exec -e PGPASSWORD=%s %s psql -h 127.0.0.1 -U %s -d %s -Atc %s",
-        env_local["PGPASSWORD"], name, env_local["PGUSER"], env_local["PGDATABASE"],
+        env_local["PGPASSWORD"],
+        name,
+        env_local["PGUSER"],
+        env_local["PGDATABASE"],
         "SELECT current_setting('server_version') || ' ' || (SELECT rolpassword LIKE 'SCRAM-SHA-256$%' FROM pg_authid WHERE rolname = current_user)",
     )
     assert result.rc == 0, result.stderr
@@ -62,24 +67,39 @@ def test_postgres_16_answers_an_authenticated_query(host, deployment, env_local)
     assert scram == "true"
     wrong = host.run(
         "docker exec -e PGPASSWORD=wrong %s psql -h 127.0.0.1 -U %s -d %s -Atc 'SELECT 1'",
-        name, env_local["PGUSER"], env_local["PGDATABASE"],
+        name,
+        env_local["PGUSER"],
+        env_local["PGDATABASE"],
     )
     assert wrong.rc != 0 and "password authentication failed" in wrong.stderr
 
 
 def test_redis_7_answers_an_authenticated_ping(host, deployment, env_local):
     name = f"{deployment.project}-redis-1"
-    pong = host.run("docker exec -e REDISCLI_AUTH=%s %s redis-cli PING", env_local["REDIS_PASSWORD"], name)
+    pong = host.run(
+        "docker exec -e REDISCLI_AUTH=%s %s redis-cli PING", env_local["REDIS_PASSWORD"], name
+    )
     assert pong.stdout.strip() == "PONG"
-    info = host.check_output("docker exec -e REDISCLI_AUTH=%s %s redis-cli INFO server",
-                             env_local["REDIS_PASSWORD"], name)
+    info = host.check_output(
+        "docker exec -e REDISCLI_AUTH=%s %s redis-cli INFO server",
+        env_local["REDIS_PASSWORD"],
+        name,
+    )
     assert re.search(r"redis_version:7\.\d+\.\d+", info)
     refused = host.run("docker exec %s redis-cli PING", name)
     assert "NOAUTH" in refused.stdout + refused.stderr
 
 
-@pytest.mark.parametrize(("service", "server"), [("postgres", "postgres"), ("redis", "redis-server")])
+@pytest.mark.parametrize(
+    ("service", "server"), [("postgres", "postgres"), ("redis", "redis-server")]
+)
 def test_server_runs_as_a_non_root_user(host, deployment, service, server):
-    processes = host.check_output(f"docker top {deployment.project}-{service}-1 -o pid,uid,comm").splitlines()[1:]
-    uids = {uid for _, uid, comm in (line.split(None, 2) for line in processes) if comm.strip() == server}
+    processes = host.check_output(
+        f"docker top {deployment.project}-{service}-1 -o pid,uid,comm"
+    ).splitlines()[1:]
+    uids = {
+        uid
+        for _, uid, comm in (line.split(None, 2) for line in processes)
+        if comm.strip() == server
+    }
     assert uids and "0" not in uids

@@ -16,18 +16,30 @@ pytestmark = pytest.mark.docker
 
 def pg(stack):
     v = stack.values()
-    return psycopg2.connect(host="127.0.0.1", port=stack.pg_port, user=v["PGUSER"],
-                            password=v["PGPASSWORD"], dbname=v["PGDATABASE"], connect_timeout=3)
+    return psycopg2.connect(
+        host="127.0.0.1",
+        port=stack.pg_port,
+        user=v["PGUSER"],
+        password=v["PGPASSWORD"],
+        dbname=v["PGDATABASE"],
+        connect_timeout=3,
+    )
 
 
 def rd(stack):
-    return redis.Redis(host="127.0.0.1", port=stack.redis_port, password=stack.values()["REDIS_PASSWORD"],
-                       socket_connect_timeout=3)
+    return redis.Redis(
+        host="127.0.0.1",
+        port=stack.redis_port,
+        password=stack.values()["REDIS_PASSWORD"],
+        socket_connect_timeout=3,
+    )
 
 
 def test_down_keeps_data_and_up_returns_only_when_both_answer(stack):
     with pg(stack) as conn, conn.cursor() as cur:
-        cur.execute("CREATE TABLE IF NOT EXISTS kept (v text); TRUNCATE kept; INSERT INTO kept VALUES ('x')")
+        cur.execute(
+            "CREATE TABLE IF NOT EXISTS kept (v text); TRUNCATE kept; INSERT INTO kept VALUES ('x')"
+        )
     conn.close()
     rd(stack).set("kept", "y")
 
@@ -55,13 +67,21 @@ def test_up_when_already_up_is_quick_and_harmless(stack):
 
 
 def test_restart_one_service_waits_for_it(stack):
-    before = subprocess.run(["docker", "inspect", "-f", "{{.State.StartedAt}}", stack.container("redis")],
-                            capture_output=True, text=True, check=True).stdout
+    before = subprocess.run(
+        ["docker", "inspect", "-f", "{{.State.StartedAt}}", stack.container("redis")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     result = stack.invoke("restart", "--service", "redis")
     assert result.returncode == 0, result.stderr
     assert "redis 7." in result.stdout
-    after = subprocess.run(["docker", "inspect", "-f", "{{.State.StartedAt}}", stack.container("redis")],
-                           capture_output=True, text=True, check=True).stdout
+    after = subprocess.run(
+        ["docker", "inspect", "-f", "{{.State.StartedAt}}", stack.container("redis")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert after != before
     assert rd(stack).ping()
 
@@ -100,38 +120,78 @@ def test_daemon_unreachable_gives_the_start_command(stack, tmp_path):
 def test_up_refuses_a_taken_port_and_starts_nothing(stack, held_port, tmp_path):
     """A second app whose PostgreSQL port is held by another process."""
     project = "devkit-test-port"
-    settings = load_settings({"project_name": project, "app_dir": str(tmp_path),
-                              "postgres_port": held_port, "redis_port": held_port + 1})
+    settings = load_settings(
+        {
+            "project_name": project,
+            "app_dir": str(tmp_path),
+            "postgres_port": held_port,
+            "redis_port": held_port + 1,
+        }
+    )
     values = env_values(settings, {}) | stack_images(stack)
     (tmp_path / ".env.local").write_text("".join(f"{k}={v}\n" for k, v in values.items()))
-    env = {"INVOKE_DEVKIT_PROJECT_NAME": project, "INVOKE_DEVKIT_APP_DIR": str(tmp_path),
-           "INVOKE_DEVKIT_POSTGRES_PORT": str(held_port), "INVOKE_DEVKIT_REDIS_PORT": str(held_port + 1)}
+    env = {
+        "INVOKE_DEVKIT_PROJECT_NAME": project,
+        "INVOKE_DEVKIT_APP_DIR": str(tmp_path),
+        "INVOKE_DEVKIT_POSTGRES_PORT": str(held_port),
+        "INVOKE_DEVKIT_REDIS_PORT": str(held_port + 1),
+    }
     result = stack.invoke("up", extra_env=env)
     assert result.returncode == 1
     assert f"port {held_port} on 127.0.0.1 (for postgres) is taken by python" in result.stderr
-    listed = subprocess.run(["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={project}",
-                             "-q"], capture_output=True, text=True, check=True).stdout
+    listed = subprocess.run(
+        ["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={project}", "-q"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert listed.strip() == ""
 
 
 def test_missing_image_points_to_images_build(stack, tmp_path):
     project = "devkit-test-noimage"
     pg_port, redis_port = free_port(), free_port()
-    settings = load_settings({"project_name": project, "app_dir": str(tmp_path),
-                              "postgres_port": pg_port, "redis_port": redis_port})
-    values = env_values(settings, {}) | stack_images(stack) | {"DEVKIT_POSTGRES_IMAGE": "devkit/postgres:no-such-tag"}
+    settings = load_settings(
+        {
+            "project_name": project,
+            "app_dir": str(tmp_path),
+            "postgres_port": pg_port,
+            "redis_port": redis_port,
+        }
+    )
+    values = (
+        env_values(settings, {})
+        | stack_images(stack)
+        | {"DEVKIT_POSTGRES_IMAGE": "devkit/postgres:no-such-tag"}
+    )
     env_file = tmp_path / ".env.local"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
-    env = {"INVOKE_DEVKIT_PROJECT_NAME": project, "INVOKE_DEVKIT_APP_DIR": str(tmp_path),
-           "INVOKE_DEVKIT_POSTGRES_PORT": str(pg_port), "INVOKE_DEVKIT_REDIS_PORT": str(redis_port)}
+    env = {
+        "INVOKE_DEVKIT_PROJECT_NAME": project,
+        "INVOKE_DEVKIT_APP_DIR": str(tmp_path),
+        "INVOKE_DEVKIT_POSTGRES_PORT": str(pg_port),
+        "INVOKE_DEVKIT_REDIS_PORT": str(redis_port),
+    }
     try:
         result = stack.invoke("up", extra_env=env)
         assert result.returncode == 1
         assert "image devkit/postgres:no-such-tag is not present" in result.stderr
         assert "invoke images.build" in result.stderr
     finally:
-        subprocess.run(["docker", "compose", "--env-file", str(env_file), "-f", str(COMPOSE_FILE),
-                        "down", "--volumes"], capture_output=True, check=False)
+        subprocess.run(
+            [
+                "docker",
+                "compose",
+                "--env-file",
+                str(env_file),
+                "-f",
+                str(COMPOSE_FILE),
+                "down",
+                "--volumes",
+            ],
+            capture_output=True,
+            check=False,
+        )
 
 
 def free_port():

@@ -7,10 +7,21 @@ import pytest
 
 pytestmark = [pytest.mark.docker, pytest.mark.ansible]
 
-CONTRACT = (
-    "DATABASE_URL DATABASE_URL_SYNC REDIS_URL PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE "
-    "DB_HOST DB_PORT DB_USER DB_PASSWORD DB_NAME"
-).split()
+CONTRACT = [
+    "DATABASE_URL",
+    "DATABASE_URL_SYNC",
+    "REDIS_URL",
+    "PGHOST",
+    "PGPORT",
+    "PGUSER",
+    "PGPASSWORD",
+    "PGDATABASE",
+    "DB_HOST",
+    "DB_PORT",
+    "DB_USER",
+    "DB_PASSWORD",
+    "DB_NAME",
+]
 
 
 def test_setup_summary_names_services_and_never_a_password(stack):

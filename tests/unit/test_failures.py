@@ -10,14 +10,27 @@ pytestmark = pytest.mark.unit
 @pytest.mark.parametrize(
     ("output", "kind", "fragment"),
     [
-        ("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?",
-         DockerUnavailable, "not running"),
-        ("permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock",
-         DockerUnavailable, "no permission"),
-        ("Error response from daemon: No such image: devkit/postgres:16-bookworm", ImageMissing,
-         "devkit/postgres:16-bookworm"),
-        ("Error response from daemon: driver failed programming external connectivity on endpoint x: "
-         "Bind for 127.0.0.1:5432 failed: port is already allocated", PortInUse, "5432"),
+        (
+            "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?",
+            DockerUnavailable,
+            "not running",
+        ),
+        (
+            "permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock",
+            DockerUnavailable,
+            "no permission",
+        ),
+        (
+            "Error response from daemon: No such image: devkit/postgres:16-bookworm",
+            ImageMissing,
+            "devkit/postgres:16-bookworm",
+        ),
+        (
+            "Error response from daemon: driver failed programming external connectivity on endpoint x: "
+            "Bind for 127.0.0.1:5432 failed: port is already allocated",
+            PortInUse,
+            "5432",
+        ),
         ("something else entirely", CommandFailed, "something else entirely"),
     ],
 )

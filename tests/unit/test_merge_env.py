@@ -15,8 +15,13 @@ merge_env = _module.merge_env
 
 def test_keeps_the_apps_lines_and_replaces_the_kits_in_place():
     text = "# app\nAPP_KEY=1\nexport DATABASE_URL=postgresql://postgres:postgres@localhost/app_db\n\nOTHER=2\n"
-    merged = merge_env(text, {"DATABASE_URL": "postgresql://app:pw@127.0.0.1/app_db", "PGPORT": "5432"})
-    assert merged == "# app\nAPP_KEY=1\nDATABASE_URL=postgresql://app:pw@127.0.0.1/app_db\n\nOTHER=2\nPGPORT=5432\n"
+    merged = merge_env(
+        text, {"DATABASE_URL": "postgresql://app:pw@127.0.0.1/app_db", "PGPORT": "5432"}
+    )
+    assert (
+        merged
+        == "# app\nAPP_KEY=1\nDATABASE_URL=postgresql://app:pw@127.0.0.1/app_db\n\nOTHER=2\nPGPORT=5432\n"
+    )
 
 
 def test_is_idempotent_and_drops_overriding_duplicates():
