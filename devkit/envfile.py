@@ -1,23 +1,39 @@
 """The app's .env.local: the values the kit writes there, reading them back, and drift.
 
-The stack role (Ansible) writes the file; this module computes what goes in and reads it.
+The stack role (Ansible) writes the file from `env_values`; everyday tasks read it back with
+`load_stack`, which needs no settings validation: the file was written from validated settings.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from devkit.errors import SetupRequired
-from devkit.settings import Settings
+from devkit.paths import ENV_FILE_NAME
+from devkit.state import resolve_app_dir
+
+if TYPE_CHECKING:
+    from devkit.settings import Settings
 
 PASSWORD_KEYS = ("PGPASSWORD", "REDIS_PASSWORD")
 # Keys holding a password or a URL with one: never printed.
 SECRET_KEYS = frozenset(
     {*PASSWORD_KEYS, "DB_PASSWORD", "DATABASE_URL", "DATABASE_URL_SYNC", "REDIS_URL"}
 )
+# Settings recorded in .env.local as they are, and the key that records each.
+RECORDED = {
+    "project_name": "DEVKIT_PROJECT_NAME",
+    "bind_address": "DEVKIT_BIND_ADDRESS",
+    "postgres_port": "PGPORT",
+    "postgres_user": "PGUSER",
+    "postgres_db": "PGDATABASE",
+    "redis_port": "REDIS_PORT",
+}
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -62,29 +78,23 @@ def env_values(settings: Settings, existing: dict[str, str]) -> dict[str, str]:
         "DATABASE_URL_SYNC": f"postgresql://{pg_auth}",
         "REDIS_URL": f"redis://:{quote(redis_password, safe='')}@{host}:{redis_port}/0",
         "PGHOST": host,
-        "PGPORT": pg_port,
-        "PGUSER": user,
         "PGPASSWORD": pg_password,
-        "PGDATABASE": db,
         "DB_HOST": host,
         "DB_PORT": pg_port,
         "DB_USER": user,
         "DB_PASSWORD": pg_password,
         "DB_NAME": db,
-        "REDIS_PORT": redis_port,
         "REDIS_PASSWORD": redis_password,
-        "DEVKIT_PROJECT_NAME": settings.project_name,
-        "DEVKIT_BIND_ADDRESS": settings.bind_address,
+        **{env_key: str(getattr(settings, key)) for key, env_key in RECORDED.items()},
     }
 
 
-def drift(settings: Settings, existing: dict[str, str]) -> list[str]:
-    """Non-secret values that differ between the settings and the file, as `KEY file -> wanted`."""
-    wanted = env_values(settings, existing)
+def drift(config: Mapping[str, Any], recorded: dict[str, str]) -> list[str]:
+    """Recorded settings whose configured value differs from the file, as `KEY file -> wanted`."""
     return [
-        f"{key} {existing.get(key, '(unset)')} -> {value}"
-        for key, value in wanted.items()
-        if key not in SECRET_KEYS and existing.get(key) != value
+        f"{env_key} {recorded.get(env_key, '(unset)')} -> {config[key]}"
+        for key, env_key in RECORDED.items()
+        if str(config[key]) != recorded.get(env_key)
     ]
 
 
@@ -93,42 +103,77 @@ class Stack:
     """How to reach this app's stack, read back from its .env.local."""
 
     env_file: Path
-    project: str
-    host: str
-    pg_port: int
-    pg_user: str
-    pg_password: str
-    pg_database: str
-    redis_port: int
-    redis_password: str
-    postgres_image: str
-    redis_image: str
+    values: dict[str, str]
+    ready_timeout: float
+
+    @property
+    def project(self) -> str:
+        return self.values["DEVKIT_PROJECT_NAME"]
+
+    @property
+    def host(self) -> str:
+        return self.values["PGHOST"]
+
+    @property
+    def pg_port(self) -> int:
+        return int(self.values["PGPORT"])
+
+    @property
+    def pg_user(self) -> str:
+        return self.values["PGUSER"]
+
+    @property
+    def pg_password(self) -> str:
+        return self.values["PGPASSWORD"]
+
+    @property
+    def pg_database(self) -> str:
+        return self.values["PGDATABASE"]
+
+    @property
+    def redis_port(self) -> int:
+        return int(self.values["REDIS_PORT"])
+
+    @property
+    def redis_password(self) -> str:
+        return self.values["REDIS_PASSWORD"]
+
+    @property
+    def postgres_image(self) -> str:
+        return self.values["DEVKIT_POSTGRES_IMAGE"]
+
+    @property
+    def redis_image(self) -> str:
+        return self.values["DEVKIT_REDIS_IMAGE"]
 
 
-def load_stack(settings: Settings) -> Stack:
-    """Read the app's .env.local; SetupRequired when it is missing or settings changed since."""
-    env_file = settings.resolved_app_dir() / ".env.local"
+def load_stack(config: Mapping[str, Any]) -> Stack:
+    """The app's stack per its .env.local, given the kit's config (Invoke's `devkit` section).
+
+    SetupRequired when the file is missing or the config changed since setup; SettingsError
+    when the config itself is invalid (validated here only then, to keep everyday tasks fast).
+    """
+    config = dict(config)
+    env_file = resolve_app_dir(str(config.get("app_dir") or "")) / ENV_FILE_NAME
     values = read_env_file(env_file)
-    if not all(key in values for key in (*PASSWORD_KEYS, "DEVKIT_POSTGRES_IMAGE")):
+    if not all(
+        key in values for key in (*PASSWORD_KEYS, *RECORDED.values(), "DEVKIT_POSTGRES_IMAGE")
+    ):
         raise SetupRequired(
             f"{env_file} is missing or was not written by setup", "run `invoke setup`"
         )
-    changed = drift(settings, values)
-    if changed:
-        raise SetupRequired(
-            f"settings changed since setup ({'; '.join(changed)})",
-            "run `invoke setup` to apply them",
-        )
-    return Stack(
-        env_file=env_file,
-        project=values["DEVKIT_PROJECT_NAME"],
-        host=values["PGHOST"],
-        pg_port=int(values["PGPORT"]),
-        pg_user=values["PGUSER"],
-        pg_password=values["PGPASSWORD"],
-        pg_database=values["PGDATABASE"],
-        redis_port=int(values["REDIS_PORT"]),
-        redis_password=values["REDIS_PASSWORD"],
-        postgres_image=values["DEVKIT_POSTGRES_IMAGE"],
-        redis_image=values["DEVKIT_REDIS_IMAGE"],
-    )
+    changed = drift(config, values)
+    try:
+        ready_timeout = float(config["ready_timeout"])
+    except (TypeError, ValueError):
+        ready_timeout = 0.0
+    if changed or ready_timeout <= 0:
+        from devkit.settings import load_settings
+
+        load_settings(config)  # raises SettingsError naming a bad value
+        if changed:
+            raise SetupRequired(
+                f"settings changed since setup ({'; '.join(changed)})",
+                "run `invoke setup` to apply them",
+            )
+    return Stack(env_file=env_file, values=values, ready_timeout=ready_timeout)

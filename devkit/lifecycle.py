@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from devkit.compose import SERVICES, finish_compose, run_compose, start_compose, stream_compose
 from devkit.envfile import Stack
 from devkit.errors import PortInUse, SettingsError
 from devkit.ports import describe_holder, port_free
-from devkit.settings import Settings
 
 
 def check_service(service: str | None) -> None:
@@ -18,10 +18,12 @@ def check_service(service: str | None) -> None:
         raise SettingsError(f"unknown service {service!r}", f"choose one of: {', '.join(SERVICES)}")
 
 
-def published_ports(settings: Settings) -> dict[str, tuple[str, int]]:
+def published_ports(values: Mapping[str, str]) -> dict[str, tuple[str, int]]:
+    """Where each service is published, per .env.local's values (or those about to be written)."""
+    address = values["DEVKIT_BIND_ADDRESS"]
     return {
-        "postgres": (settings.bind_address, settings.postgres_port),
-        "redis": (settings.bind_address, settings.redis_port),
+        "postgres": (address, int(values["PGPORT"])),
+        "redis": (address, int(values["REDIS_PORT"])),
     }
 
 
@@ -47,16 +49,16 @@ class UpResult:
     seconds: float
 
 
-def up(settings: Settings, stack: Stack) -> UpResult:
+def up(stack: Stack) -> UpResult:
     """Start the stack and return once both servers answer authenticated queries."""
     started = time.monotonic()
-    check_ports(published_ports(settings), stack.project)
+    check_ports(published_ports(stack.values), stack.project)
     process = start_compose(stack.env_file, "up", "--detach", "--pull", "never")
     # Importing the database clients overlaps with `docker compose up`.
     from devkit.readiness import wait_ready
 
     finish_compose(process)
-    versions = wait_ready(stack, settings.ready_timeout)
+    versions = wait_ready(stack, stack.ready_timeout)
     return UpResult(versions, time.monotonic() - started)
 
 
@@ -65,14 +67,14 @@ def down(stack: Stack) -> None:
     run_compose(stack.env_file, "stop")
 
 
-def restart(stack: Stack, service: str | None, timeout: float) -> UpResult:
+def restart(stack: Stack, service: str | None) -> UpResult:
     check_service(service)
     started = time.monotonic()
     process = start_compose(stack.env_file, "restart", *([service] if service else []))
     from devkit.readiness import wait_ready
 
     finish_compose(process)
-    return UpResult(wait_ready(stack, timeout), time.monotonic() - started)
+    return UpResult(wait_ready(stack, stack.ready_timeout), time.monotonic() - started)
 
 
 def logs(stack: Stack, service: str | None, follow: bool, tail: int | None) -> int:

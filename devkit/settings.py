@@ -1,14 +1,15 @@
-"""The kit's settings: one definition, validated once, shared by Compose, Ansible and the tasks.
+"""The kit's settings: one definition, validated where they are applied (setup, images.build).
 
 Defaults live in devkit/defaults.py (plain data, so tasks.py hands them to Invoke without
 importing pydantic). Users override them in invoke.yaml (`devkit: {postgres_port: 5433}`) or through the
-environment (`INVOKE_DEVKIT_POSTGRES_PORT=5433`).
+environment (`INVOKE_DEVKIT_POSTGRES_PORT=5433`). Everyday tasks do not import this module
+(pydantic costs ~0.14 s of start-up): they read .env.local, which setup wrote from validated
+settings, and come here only when the config no longer matches it (devkit.envfile.load_stack).
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from devkit.defaults import DEFAULTS
 from devkit.errors import SettingsError
-from devkit.paths import KIT_ROOT, STATE_FILE
+from devkit.state import resolve_app_dir
 
 _IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
 
@@ -57,11 +58,7 @@ class Settings(BaseModel):
         )
 
     def resolved_app_dir(self) -> Path:
-        """The app directory: settings first, then the one `setup --app-dir` recorded, then the kit."""
-        if self.app_dir:
-            return Path(self.app_dir).expanduser().resolve()
-        recorded = read_state().get("app_dir")
-        return Path(recorded) if recorded else KIT_ROOT
+        return resolve_app_dir(self.app_dir)
 
 
 def load_settings(values: Mapping[str, Any]) -> Settings:
@@ -79,15 +76,3 @@ def load_settings(values: Mapping[str, Any]) -> Settings:
             f"bad setting {field}={merged.get(field)!r}: {message}",
             f"fix devkit.{field} in invoke.yaml or INVOKE_DEVKIT_{field.upper()}",
         ) from None
-
-
-def read_state() -> dict[str, Any]:
-    try:
-        return json.loads(STATE_FILE.read_text())
-    except (FileNotFoundError, ValueError):
-        return {}
-
-
-def record_app_dir(app_dir: Path) -> None:
-    STATE_FILE.parent.mkdir(exist_ok=True)
-    STATE_FILE.write_text(json.dumps({**read_state(), "app_dir": str(app_dir)}, indent=2) + "\n")

@@ -13,7 +13,8 @@ from devkit.errors import SetupRequired
 from devkit.lifecycle import check_ports, published_ports
 from devkit.paths import COMPOSE_DIR, ENV_FILE_NAME, LOCAL_INVENTORY, PLAYBOOKS
 from devkit.playbook import run_playbook
-from devkit.settings import Settings, record_app_dir
+from devkit.settings import Settings
+from devkit.state import record_app_dir
 
 
 @dataclass(frozen=True)
@@ -57,14 +58,14 @@ def setup(
         )
     variables = playbook_vars(settings, app_dir, install_docker)
     env = variables["stack_env"]
-    check_ports(published_ports(settings), env["DEVKIT_PROJECT_NAME"])
+    check_ports(published_ports(env), env["DEVKIT_PROJECT_NAME"])
     result = run_playbook(PLAYBOOKS / "dev.yml", LOCAL_INVENTORY, variables, echo=echo)
     if app_dir_flag:
         record_app_dir(app_dir)
 
     from devkit.readiness import wait_ready
 
-    stack = load_stack(settings)
+    stack = load_stack(settings.model_dump())
     versions = wait_ready(stack, settings.ready_timeout)
     return SetupResult(
         stack=stack, versions=versions, changed=result.changed, seconds=time.monotonic() - started

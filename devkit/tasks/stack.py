@@ -50,9 +50,8 @@ def up(c):
     from devkit.envfile import load_stack
     from devkit.lifecycle import up as start
 
-    settings = settings_of(c)
-    stack = load_stack(settings)
-    result = start(settings, stack)
+    stack = load_stack(c.config.devkit)
+    result = start(stack)
     print(
         f"postgres {result.versions['postgres']} on {stack.host}:{stack.pg_port} and "
         f"redis {result.versions['redis']} on {stack.host}:{stack.redis_port} ready ({result.seconds:.2f}s)"
@@ -66,7 +65,7 @@ def down(c):
     from devkit.envfile import load_stack
     from devkit.lifecycle import down as stop
 
-    stop(load_stack(settings_of(c)))
+    stop(load_stack(c.config.devkit))
     print("stopped; data kept (`invoke up` starts again)")
 
 
@@ -77,8 +76,7 @@ def restart(c, service=None):
     from devkit.envfile import load_stack
     from devkit.lifecycle import restart as do_restart
 
-    settings = settings_of(c)
-    result = do_restart(load_stack(settings), service, settings.ready_timeout)
+    result = do_restart(load_stack(c.config.devkit), service)
     names = [service] if service else list(result.versions)
     print(
         ", ".join(f"{name} {result.versions[name]}" for name in names)
@@ -95,7 +93,7 @@ def status(c):
     from devkit.envfile import load_stack
     from devkit.lifecycle import status as read_status
 
-    rows = read_status(load_stack(settings_of(c)))
+    rows = read_status(load_stack(c.config.devkit))
     table = Table(title="devkit services")
     for column in ("service", "state", "health", "address", "version", "volume"):
         table.add_column(column)
@@ -126,7 +124,7 @@ def logs(c, service=None, follow=False, tail=None):
     from devkit.lifecycle import logs as show_logs
 
     code = show_logs(
-        load_stack(settings_of(c)), service, follow, int(tail) if tail is not None else None
+        load_stack(c.config.devkit), service, follow, int(tail) if tail is not None else None
     )
     if code not in (0, 130):
         raise Exit(code=code)

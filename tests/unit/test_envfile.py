@@ -2,8 +2,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from devkit.defaults import DEFAULTS
 from devkit.envfile import SECRET_KEYS, drift, env_values, load_stack, read_env_file
-from devkit.errors import SetupRequired
+from devkit.errors import SettingsError, SetupRequired
 from devkit.settings import load_settings
 
 pytestmark = pytest.mark.unit
@@ -62,16 +63,15 @@ def test_read_env_file_handles_comments_export_and_quotes(tmp_path):
 
 def test_drift_lists_changed_settings_but_never_secrets():
     written = env_values(load_settings({}), {})
-    assert drift(load_settings({}), written) == []
-    changed = drift(load_settings({"postgres_port": 5433}), written)
-    assert "PGPORT 5432 -> 5433" in changed
-    assert not any(key in line for line in changed for key in SECRET_KEYS)
+    assert drift(DEFAULTS, written) == []
+    changed = drift({**DEFAULTS, "postgres_port": 5433}, written)
+    assert changed == ["PGPORT 5432 -> 5433"]
+    assert not any(written[key] in line for line in changed for key in SECRET_KEYS)
 
 
 def test_load_stack_requires_setup(tmp_path):
-    settings = load_settings({"app_dir": str(tmp_path)})
     with pytest.raises(SetupRequired, match=r"was not written by setup") as caught:
-        load_stack(settings)
+        load_stack({**DEFAULTS, "app_dir": str(tmp_path)})
     assert "invoke setup" in caught.value.hint
 
 
@@ -79,6 +79,18 @@ def test_load_stack_refuses_drift(tmp_path):
     settings = load_settings({"app_dir": str(tmp_path)})
     values = env_values(settings, {}) | {"DEVKIT_POSTGRES_IMAGE": "p", "DEVKIT_REDIS_IMAGE": "r"}
     (tmp_path / ".env.local").write_text("".join(f"{k}={v}\n" for k, v in values.items()))
-    assert load_stack(settings).pg_port == 5432
+    config = {**DEFAULTS, "app_dir": str(tmp_path)}
+    assert load_stack(config).pg_port == 5432
     with pytest.raises(SetupRequired, match="settings changed since setup"):
-        load_stack(load_settings({"app_dir": str(tmp_path), "redis_port": 6380}))
+        load_stack({**config, "redis_port": 6380})
+
+
+def test_load_stack_names_a_bad_value_rather_than_drift(tmp_path):
+    settings = load_settings({"app_dir": str(tmp_path)})
+    values = env_values(settings, {}) | {"DEVKIT_POSTGRES_IMAGE": "p", "DEVKIT_REDIS_IMAGE": "r"}
+    (tmp_path / ".env.local").write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    config = {**DEFAULTS, "app_dir": str(tmp_path)}
+    with pytest.raises(SettingsError, match="bad setting redis_port=99999"):
+        load_stack({**config, "redis_port": 99999})
+    with pytest.raises(SettingsError, match="bad setting ready_timeout"):
+        load_stack({**config, "ready_timeout": "soon"})

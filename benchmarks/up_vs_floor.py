@@ -1,0 +1,106 @@
+"""Benchmark (run by hand): warm `invoke up` against the floor, and a second `invoke setup`.
+
+Floor: `docker compose start`, then a tight loop until PostgreSQL answers an authenticated
+SELECT 1 and Redis an authenticated PING (clients already imported, no sleep).
+Kit: `invoke up` as a user runs it (a new process, its imports included), after `invoke down`.
+Both start from the same state: containers created and stopped, data volumes in place.
+
+    .venv/bin/python benchmarks/up_vs_floor.py [--rounds 10] [--skip-setup]
+
+Uses the stack of the current settings (run `invoke setup` first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg2
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from devkit.compose import compose_command  # noqa: E402
+from devkit.defaults import DEFAULTS  # noqa: E402
+from devkit.envfile import load_stack  # noqa: E402
+
+INVOKE = [str(Path(sys.executable).with_name("invoke")), "--search-root", str(ROOT)]
+
+
+def both_answer(stack) -> bool:
+    try:
+        conn = psycopg2.connect(
+            host=stack.host,
+            port=stack.pg_port,
+            user=stack.pg_user,
+            password=stack.pg_password,
+            dbname=stack.pg_database,
+            connect_timeout=1,
+        )
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+        conn.close()
+        client = redis.Redis(
+            host=stack.host,
+            port=stack.redis_port,
+            password=stack.redis_password,
+            socket_connect_timeout=1,
+        )
+        client.ping()
+        client.close()
+        return True
+    except (psycopg2.OperationalError, redis.RedisError):
+        return False
+
+
+def floor_once(stack) -> float:
+    subprocess.run(compose_command(stack.env_file, "stop"), check=True, capture_output=True)
+    started = time.perf_counter()
+    subprocess.run(compose_command(stack.env_file, "start"), check=True, capture_output=True)
+    while not both_answer(stack):
+        pass
+    return time.perf_counter() - started
+
+
+def kit_once() -> float:
+    subprocess.run([*INVOKE, "down"], check=True, capture_output=True)
+    started = time.perf_counter()
+    subprocess.run([*INVOKE, "up"], check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--skip-setup", action="store_true", help="do not time a second setup")
+    args = parser.parse_args()
+
+    stack = load_stack(DEFAULTS)
+    floor, kit = [], []
+    for _ in range(args.rounds):  # interleaved, so drift in machine load hits both alike
+        floor.append(floor_once(stack))
+        kit.append(kit_once())
+    f, k = statistics.median(floor), statistics.median(kit)
+    print(f"rounds: {args.rounds}")
+    print(
+        f"floor  (compose start + tight connect loop): median {f:.3f}s  min {min(floor):.3f}s  max {max(floor):.3f}s"
+    )
+    print(
+        f"invoke up (new process, until both answer):  median {k:.3f}s  min {min(kit):.3f}s  max {max(kit):.3f}s"
+    )
+    print(f"ratio (median kit / median floor): {k / f:.2f}  (target <= 1.3)")
+
+    if not args.skip_setup:
+        started = time.perf_counter()
+        result = subprocess.run([*INVOKE, "setup"], check=True, capture_output=True, text=True)
+        changed = next(line for line in result.stdout.splitlines() if "Ansible:" in line)
+        print(f"second setup: {time.perf_counter() - started:.1f}s  ({changed.strip()})")
+
+
+if __name__ == "__main__":
+    main()
