@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from devkit.envfile import subprocess_environ
 from devkit.errors import CommandFailed, DevkitError, DockerUnavailable, ImageMissing, PortInUse
 from devkit.paths import COMPOSE_FILE
 
@@ -25,6 +26,7 @@ def start_compose(env_file: Path, *args: str) -> subprocess.Popen[str]:
         raise DockerUnavailable("the docker command is not installed", "run `invoke setup`")
     return subprocess.Popen(
         compose_command(env_file, *args),
+        env=subprocess_environ(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -48,7 +50,9 @@ def stream_compose(env_file: Path, *args: str) -> int:
     if shutil.which("docker") is None:
         raise DockerUnavailable("the docker command is not installed", "run `invoke setup`")
     try:
-        return subprocess.run(compose_command(env_file, *args), check=False).returncode
+        return subprocess.run(
+            compose_command(env_file, *args), env=subprocess_environ(), check=False
+        ).returncode
     except KeyboardInterrupt:
         return 130
 

@@ -6,6 +6,7 @@ The stack role (Ansible) writes the file from `env_values`; everyday tasks read 
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,6 +35,28 @@ RECORDED = {
     "postgres_db": "PGDATABASE",
     "redis_port": "REDIS_PORT",
 }
+
+
+# Every key the kit writes (env_values, plus the images the images role chose).
+MANAGED_KEYS = frozenset(
+    {
+        *SECRET_KEYS,
+        *RECORDED.values(),
+        "PGHOST",
+        "DB_HOST",
+        "DB_PORT",
+        "DB_USER",
+        "DB_NAME",
+        "DEVKIT_POSTGRES_IMAGE",
+        "DEVKIT_REDIS_IMAGE",
+    }
+)
+
+
+def subprocess_environ() -> dict[str, str]:
+    """This process's environment without the kit's keys: Compose lets the shell override the env
+    file, so an exported PGPASSWORD or PGPORT would otherwise reconfigure the containers."""
+    return {key: value for key, value in os.environ.items() if key not in MANAGED_KEYS}
 
 
 def read_env_file(path: Path) -> dict[str, str]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devkit.envfile import subprocess_environ
 from devkit.errors import CommandFailed
 from devkit.paths import ANSIBLE_CFG, KIT_ROOT
 
@@ -84,7 +85,7 @@ def run_playbook(
         ]
         if needs_become_password():
             command.append("--ask-become-pass")
-        env = {**os.environ, "ANSIBLE_CONFIG": str(ANSIBLE_CFG)}
+        env = {**subprocess_environ(), "ANSIBLE_CONFIG": str(ANSIBLE_CFG)}
         if echo and sys.stdout.isatty():
             env["ANSIBLE_FORCE_COLOR"] = "1"
         process = subprocess.Popen(

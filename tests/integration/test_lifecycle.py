@@ -66,6 +66,30 @@ def test_up_when_already_up_is_quick_and_harmless(stack):
     assert rd(stack).ping()
 
 
+def test_exported_pg_variables_do_not_reach_compose(stack):
+    """libpq's PG* variables are often exported in a shell; Compose would let them override .env.local."""
+    published = subprocess.run(
+        ["docker", "port", stack.container("postgres")], capture_output=True, text=True
+    ).stdout
+    junk = {
+        "PGPORT": "1",
+        "PGPASSWORD": "junk",
+        "PGUSER": "junk",
+        "REDIS_PASSWORD": "junk",
+        "REDIS_PORT": "2",
+    }
+    for task in ("up", "restart"):
+        result = stack.invoke(task, extra_env=junk)
+        assert result.returncode == 0, result.stderr
+    after = subprocess.run(
+        ["docker", "port", stack.container("postgres")], capture_output=True, text=True
+    ).stdout
+    assert after == published
+    with pg(stack):
+        pass
+    assert rd(stack).ping()
+
+
 def test_restart_one_service_waits_for_it(stack):
     before = subprocess.run(
         ["docker", "inspect", "-f", "{{.State.StartedAt}}", stack.container("redis")],

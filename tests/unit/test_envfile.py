@@ -3,7 +3,15 @@ from urllib.parse import urlsplit
 import pytest
 
 from devkit.defaults import DEFAULTS
-from devkit.envfile import SECRET_KEYS, drift, env_values, load_stack, read_env_file
+from devkit.envfile import (
+    MANAGED_KEYS,
+    SECRET_KEYS,
+    drift,
+    env_values,
+    load_stack,
+    read_env_file,
+    subprocess_environ,
+)
 from devkit.errors import SettingsError, SetupRequired
 from devkit.settings import load_settings
 
@@ -40,6 +48,18 @@ def test_values_carry_the_whole_contract():
     )
     assert urlsplit(values["REDIS_URL"]).password == values["REDIS_PASSWORD"]
     assert values["DB_PASSWORD"] == values["PGPASSWORD"]
+
+
+def test_managed_keys_cover_everything_written():
+    written = env_values(load_settings({}), {})
+    assert set(written) | {"DEVKIT_POSTGRES_IMAGE", "DEVKIT_REDIS_IMAGE"} == MANAGED_KEYS
+
+
+def test_subprocesses_do_not_inherit_the_kits_keys(monkeypatch):
+    monkeypatch.setenv("PGPASSWORD", "from-shell")
+    monkeypatch.setenv("HOME_SWEET", "kept")
+    environ = subprocess_environ()
+    assert "PGPASSWORD" not in environ and environ["HOME_SWEET"] == "kept"
 
 
 def test_passwords_are_random_strong_and_kept():
