@@ -71,3 +71,11 @@ def test_setup_refuses_bad_settings_before_doing_anything(stack):
     assert result.returncode == 2
     assert "bad setting bind_address='everywhere'" in result.stderr
     assert "fix:" in result.stderr
+
+
+def test_setup_without_docker_install_skips_the_engine_role(stack):
+    result = stack.invoke("setup", "--no-docker-install")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "TASK [docker :" not in result.stdout
+    assert "TASK [stack :" in result.stdout
+    assert "Ansible: 0 changed" in result.stdout

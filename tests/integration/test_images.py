@@ -1,0 +1,120 @@
+"""The offline images: the official postgres image's contract, tools of the same major version,
+and `images.build` skipping work when nothing changed."""
+
+import subprocess
+import time
+
+import psycopg2
+import pytest
+
+pytestmark = pytest.mark.docker
+
+
+def docker(*args, check=True):
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check)
+
+
+@pytest.fixture(scope="module")
+def images(stack):
+    values = stack.values()
+    return {"postgres": values["DEVKIT_POSTGRES_IMAGE"], "redis": values["DEVKIT_REDIS_IMAGE"]}
+
+
+def test_local_builds_keep_the_kits_own_names(images):
+    for image in images.values():
+        if not image.startswith("devkit/"):
+            pytest.skip(f"{image} is an official image on this machine; nothing was built")
+        tags = docker("image", "inspect", "-f", '{{join .RepoTags " "}}', image).stdout.split()
+        assert tags and all(tag.startswith("devkit/") for tag in tags)
+        inputs = docker(
+            "image", "inspect", "-f", '{{index .Config.Labels "io.devkit.inputs"}}', image
+        ).stdout
+        assert len(inputs.strip()) == 64
+
+
+def test_images_build_skips_unchanged_images(stack):
+    result = stack.invoke("images.build")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "images ready (Ansible: 0 changed)" in result.stdout
+
+
+@pytest.mark.parametrize("tool", ["postgres", "psql", "pg_dump", "pg_restore", "pg_isready"])
+def test_postgres_image_carries_tools_of_major_16(images, tool):
+    out = docker("run", "--rm", "--entrypoint", tool, images["postgres"], "--version").stdout
+    assert " 16." in out
+
+
+def test_redis_image_carries_redis_cli(images):
+    assert docker("run", "--rm", images["redis"], "redis-cli", "--version").stdout.startswith(
+        "redis-cli 7."
+    )
+
+
+def test_postgres_image_honours_the_official_entrypoint_contract(images, tmp_path):
+    """POSTGRES_USER/PASSWORD/DB, PGDATA and /docker-entrypoint-initdb.d (*.sql, *.sh) on first start."""
+    initdb = tmp_path / "initdb"
+    initdb.mkdir()
+    (initdb / "01-schema.sql").write_text(
+        "CREATE TABLE seeded (v text); INSERT INTO seeded VALUES ('sql');\n"
+    )
+    (initdb / "02-more.sh").write_text(
+        'psql -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" -c "INSERT INTO seeded VALUES (\'sh\')"\n'
+    )
+    initdb.chmod(0o755)
+    name = f"devkit-contract-{int(time.time())}"
+    docker(
+        "run",
+        "-d",
+        "--name",
+        name,
+        "-p",
+        "127.0.0.1::5432",
+        "-e",
+        "POSTGRES_USER=contract",
+        "-e",
+        "POSTGRES_PASSWORD=contract-pw",
+        "-e",
+        "POSTGRES_DB=contractdb",
+        "-e",
+        "PGDATA=/var/lib/postgresql/data/pgdata",
+        "-v",
+        f"{initdb}:/docker-entrypoint-initdb.d:ro",
+        images["postgres"],
+    )
+    try:
+        port = int(docker("port", name, "5432").stdout.split(":")[-1])
+        deadline, rows = time.monotonic() + 60, None
+        while time.monotonic() < deadline:
+            try:
+                conn = psycopg2.connect(
+                    host="127.0.0.1",
+                    port=port,
+                    user="contract",
+                    password="contract-pw",
+                    dbname="contractdb",
+                    connect_timeout=2,
+                )
+            except psycopg2.OperationalError:
+                time.sleep(0.2)
+                continue
+            with conn.cursor() as cur:
+                cur.execute("SELECT v FROM seeded ORDER BY v")
+                rows = [r[0] for r in cur.fetchall()]
+                cur.execute("SHOW data_directory")
+                data_directory = cur.fetchone()[0]
+            conn.close()
+            break
+        assert rows == ["sh", "sql"], docker("logs", name, check=False).stderr[-2000:]
+        assert data_directory == "/var/lib/postgresql/data/pgdata"
+        with pytest.raises(psycopg2.OperationalError, match="password authentication failed"):
+            psycopg2.connect(
+                host="127.0.0.1", port=port, user="contract", password="wrong", dbname="contractdb"
+            )
+    finally:
+        docker("rm", "-f", "-v", name, check=False)
+
+
+def test_postgres_image_refuses_an_empty_password(images):
+    result = docker("run", "--rm", images["postgres"], check=False)
+    assert result.returncode != 0
+    assert "POSTGRES_PASSWORD is empty" in result.stderr
