@@ -33,6 +33,7 @@ INVOKE = [str(Path(sys.executable).with_name("invoke")), "--search-root", str(RO
 
 
 def both_answer(stack) -> bool:
+    """The floor's own minimal check (SELECT 1, PING), independent of the kit's readiness code."""
     try:
         conn = psycopg2.connect(
             host=stack.host,

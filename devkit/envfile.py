@@ -123,51 +123,21 @@ def drift(config: Mapping[str, Any], recorded: dict[str, str]) -> list[str]:
 
 @dataclass(frozen=True)
 class Stack:
-    """How to reach this app's stack, read back from its .env.local."""
+    """How to reach this app's stack, read back from its .env.local (`values`)."""
 
     env_file: Path
     values: dict[str, str]
     ready_timeout: float
-
-    @property
-    def project(self) -> str:
-        return self.values["DEVKIT_PROJECT_NAME"]
-
-    @property
-    def host(self) -> str:
-        return self.values["PGHOST"]
-
-    @property
-    def pg_port(self) -> int:
-        return int(self.values["PGPORT"])
-
-    @property
-    def pg_user(self) -> str:
-        return self.values["PGUSER"]
-
-    @property
-    def pg_password(self) -> str:
-        return self.values["PGPASSWORD"]
-
-    @property
-    def pg_database(self) -> str:
-        return self.values["PGDATABASE"]
-
-    @property
-    def redis_port(self) -> int:
-        return int(self.values["REDIS_PORT"])
-
-    @property
-    def redis_password(self) -> str:
-        return self.values["REDIS_PASSWORD"]
-
-    @property
-    def postgres_image(self) -> str:
-        return self.values["DEVKIT_POSTGRES_IMAGE"]
-
-    @property
-    def redis_image(self) -> str:
-        return self.values["DEVKIT_REDIS_IMAGE"]
+    project: str
+    host: str
+    pg_port: int
+    pg_user: str
+    pg_password: str
+    pg_database: str
+    redis_port: int
+    redis_password: str
+    postgres_image: str
+    redis_image: str
 
 
 def load_stack(config: Mapping[str, Any]) -> Stack:
@@ -199,4 +169,18 @@ def load_stack(config: Mapping[str, Any]) -> Stack:
                 f"settings changed since setup ({'; '.join(changed)})",
                 "run `invoke setup` to apply them",
             )
-    return Stack(env_file=env_file, values=values, ready_timeout=ready_timeout)
+    return Stack(
+        env_file=env_file,
+        values=values,
+        ready_timeout=ready_timeout,
+        project=values["DEVKIT_PROJECT_NAME"],
+        host=values["PGHOST"],
+        pg_port=int(values["PGPORT"]),
+        pg_user=values["PGUSER"],
+        pg_password=values["PGPASSWORD"],
+        pg_database=values["PGDATABASE"],
+        redis_port=int(values["REDIS_PORT"]),
+        redis_password=values["REDIS_PASSWORD"],
+        postgres_image=values["DEVKIT_POSTGRES_IMAGE"],
+        redis_image=values["DEVKIT_REDIS_IMAGE"],
+    )

@@ -66,6 +66,29 @@ class SessionStack:
         return f"{self.project}-{service}-1"
 
 
+# The app's contract (ARCHITECTURE.md), written here independently of the code under test.
+CONTRACT_KEYS = [
+    "DATABASE_URL",
+    "DATABASE_URL_SYNC",
+    "REDIS_URL",
+    "PGHOST",
+    "PGPORT",
+    "PGUSER",
+    "PGPASSWORD",
+    "PGDATABASE",
+    "DB_HOST",
+    "DB_PORT",
+    "DB_USER",
+    "DB_PASSWORD",
+    "DB_NAME",
+]
+
+
+@pytest.fixture(scope="session")
+def contract_keys() -> list[str]:
+    return CONTRACT_KEYS
+
+
 # An app's existing .env.local: its own key, and the seed's hand-written database URL.
 EXISTING_ENV_LOCAL = (
     "# the app's own settings\n"

@@ -90,23 +90,21 @@ def test_exported_pg_variables_do_not_reach_compose(stack):
     assert rd(stack).ping()
 
 
-def test_restart_one_service_waits_for_it(stack):
-    before = subprocess.run(
-        ["docker", "inspect", "-f", "{{.State.StartedAt}}", stack.container("redis")],
+def started_at(container: str) -> str:
+    return subprocess.run(
+        ["docker", "inspect", "-f", "{{.State.StartedAt}}", container],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
+
+
+def test_restart_one_service_waits_for_it(stack):
+    before = started_at(stack.container("redis"))
     result = stack.invoke("restart", "--service", "redis")
     assert result.returncode == 0, result.stderr
     assert "redis 7." in result.stdout
-    after = subprocess.run(
-        ["docker", "inspect", "-f", "{{.State.StartedAt}}", stack.container("redis")],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert after != before
+    assert started_at(stack.container("redis")) != before
     assert rd(stack).ping()
 
 

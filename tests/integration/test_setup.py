@@ -7,22 +7,6 @@ import pytest
 
 pytestmark = [pytest.mark.docker, pytest.mark.ansible]
 
-CONTRACT = [
-    "DATABASE_URL",
-    "DATABASE_URL_SYNC",
-    "REDIS_URL",
-    "PGHOST",
-    "PGPORT",
-    "PGUSER",
-    "PGPASSWORD",
-    "PGDATABASE",
-    "DB_HOST",
-    "DB_PORT",
-    "DB_USER",
-    "DB_PASSWORD",
-    "DB_NAME",
-]
-
 
 def test_setup_summary_names_services_and_never_a_password(stack):
     out = stack.first_setup.stdout
@@ -34,9 +18,9 @@ def test_setup_summary_names_services_and_never_a_password(stack):
         assert values[key] not in out + stack.first_setup.stderr
 
 
-def test_env_local_has_the_contract_mode_0600_and_keeps_the_apps_lines(stack):
+def test_env_local_has_the_contract_mode_0600_and_keeps_the_apps_lines(stack, contract_keys):
     values = stack.values()
-    assert set(CONTRACT) <= set(values)
+    assert set(contract_keys) <= set(values)
     assert values["PGPORT"] == str(stack.pg_port) and values["REDIS_PORT"] == str(stack.redis_port)
     assert values["DATABASE_URL"].startswith("postgresql+asyncpg://app:")
     assert "postgres:postgres@" not in values["DATABASE_URL"]

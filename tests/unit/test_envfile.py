@@ -17,26 +17,10 @@ from devkit.settings import load_settings
 
 pytestmark = pytest.mark.unit
 
-CONTRACT = [
-    "DATABASE_URL",
-    "DATABASE_URL_SYNC",
-    "REDIS_URL",
-    "PGHOST",
-    "PGPORT",
-    "PGUSER",
-    "PGPASSWORD",
-    "PGDATABASE",
-    "DB_HOST",
-    "DB_PORT",
-    "DB_USER",
-    "DB_PASSWORD",
-    "DB_NAME",
-]
 
-
-def test_values_carry_the_whole_contract():
+def test_values_carry_the_whole_contract(contract_keys):
     values = env_values(load_settings({}), {})
-    assert set(CONTRACT) <= set(values)
+    assert set(contract_keys) <= set(values)
     assert values["DATABASE_URL"].startswith("postgresql+asyncpg://app:")
     assert values["DATABASE_URL_SYNC"].startswith("postgresql://app:")
     url = urlsplit(values["DATABASE_URL_SYNC"])
