@@ -41,5 +41,9 @@ class NotReady(DevkitError):
     """A server did not accept authenticated connections in time."""
 
 
+class DataConflict(DevkitError):
+    """Going on would make existing data unreachable."""
+
+
 class CommandFailed(DevkitError):
     """An external command (docker compose, ansible-playbook) failed."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import getpass
 import os
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from devkit.envfile import Stack, env_values, load_stack, read_env_file
-from devkit.errors import SetupRequired
+from devkit.errors import DataConflict, SetupRequired
 from devkit.lifecycle import check_ports, published_ports
 from devkit.paths import COMPOSE_DIR, ENV_FILE_NAME, LOCAL_INVENTORY, PLAYBOOKS
 from devkit.playbook import run_playbook
@@ -29,7 +30,29 @@ def invoking_user() -> str:
     return os.environ.get("SUDO_USER") or getpass.getuser()
 
 
-def playbook_vars(settings: Settings, app_dir: Path, install_docker: bool) -> dict:
+def check_no_orphan_volume(project: str, app_dir: Path) -> None:
+    """DataConflict when the project's PostgreSQL volume exists but this app has no password for it.
+
+    A new password would be generated, and the volume only accepts the one it was created with.
+    """
+    volume = f"{project}_postgres-data"
+    try:
+        found = subprocess.run(
+            ["docker", "volume", "inspect", volume], capture_output=True, check=False
+        )
+    except FileNotFoundError:  # no Docker yet: no volume either
+        return
+    if found.returncode == 0:
+        raise DataConflict(
+            f"the volume {volume} already holds a database, and {app_dir / ENV_FILE_NAME} has no password for it",
+            f"copy the .env.local that created it into {app_dir}, or choose another project "
+            f"(INVOKE_DEVKIT_PROJECT_NAME=...), or delete it: docker volume rm {volume} (its data is lost)",
+        )
+
+
+def playbook_vars(
+    settings: Settings, app_dir: Path, existing: dict[str, str], install_docker: bool
+) -> dict:
     env_file = app_dir / ENV_FILE_NAME
     user = invoking_user()
     return {
@@ -39,7 +62,7 @@ def playbook_vars(settings: Settings, app_dir: Path, install_docker: bool) -> di
         "stack_project_src": str(COMPOSE_DIR),
         "stack_env_file": str(env_file),
         "stack_env_owner": user,
-        "stack_env": env_values(settings, read_env_file(env_file)),
+        "stack_env": env_values(settings, existing),
     }
 
 
@@ -56,8 +79,11 @@ def setup(
         raise SetupRequired(
             f"app directory {app_dir} does not exist", "create it, or pass --app-dir PATH"
         )
-    variables = playbook_vars(settings, app_dir, install_docker)
+    existing = read_env_file(app_dir / ENV_FILE_NAME)
+    variables = playbook_vars(settings, app_dir, existing, install_docker)
     env = variables["stack_env"]
+    if "PGPASSWORD" not in existing:
+        check_no_orphan_volume(env["DEVKIT_PROJECT_NAME"], app_dir)
     check_ports(published_ports(env), env["DEVKIT_PROJECT_NAME"])
     result = run_playbook(PLAYBOOKS / "dev.yml", LOCAL_INVENTORY, variables, echo=echo)
     if app_dir_flag:

@@ -50,6 +50,18 @@ def test_setup_refuses_a_taken_port_and_changes_nothing(stack, held_port):
     assert stack.env_file.read_bytes() == before
 
 
+def test_setup_refuses_to_orphan_an_existing_database(stack, tmp_path):
+    """Another checkout (or a deleted .env.local) for the same project: a new password would lock the data out."""
+    other_app = tmp_path / "other-checkout"
+    other_app.mkdir()
+    result = stack.invoke("setup", extra_env={"INVOKE_DEVKIT_APP_DIR": str(other_app)})
+    assert result.returncode == 1
+    assert f"the volume {stack.project}_postgres-data already holds a database" in result.stderr
+    assert "docker volume rm" in result.stderr
+    assert list(other_app.iterdir()) == []
+    assert "PLAY" not in result.stdout
+
+
 def test_setup_refuses_bad_settings_before_doing_anything(stack):
     result = stack.invoke("setup", extra_env={"INVOKE_DEVKIT_BIND_ADDRESS": "everywhere"})
     assert result.returncode == 2
