@@ -47,6 +47,7 @@ MANAGED_KEYS = frozenset(
         "DB_PORT",
         "DB_USER",
         "DB_NAME",
+        "DEVKIT_APP_DIR",
         "DEVKIT_POSTGRES_IMAGE",
         "DEVKIT_REDIS_IMAGE",
     }
@@ -108,6 +109,7 @@ def env_values(settings: Settings, existing: dict[str, str]) -> dict[str, str]:
         "DB_PASSWORD": pg_password,
         "DB_NAME": db,
         "REDIS_PASSWORD": redis_password,
+        "DEVKIT_APP_DIR": str(settings.resolved_app_dir()),
         **{env_key: str(getattr(settings, key)) for key, env_key in RECORDED.items()},
     }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import subprocess
 import time
@@ -30,24 +31,34 @@ def invoking_user() -> str:
     return os.environ.get("SUDO_USER") or getpass.getuser()
 
 
-def check_no_orphan_volume(project: str, app_dir: Path) -> None:
-    """DataConflict when the project's PostgreSQL volume exists but this app has no password for it.
+def check_volume_owner(project: str, app_dir: Path, has_password: bool) -> None:
+    """DataConflict when the project's PostgreSQL volume belongs to another app.
 
-    A new password would be generated, and the volume only accepts the one it was created with.
+    Its database only accepts the password it was created with, which is in that app's
+    .env.local; going on would generate or use another one and lock the data out.
     """
     volume = f"{project}_postgres-data"
     try:
         found = subprocess.run(
-            ["docker", "volume", "inspect", volume], capture_output=True, check=False
+            ["docker", "volume", "inspect", "--format", "{{json .Labels}}", volume],
+            capture_output=True,
+            text=True,
+            check=False,
         )
     except FileNotFoundError:  # no Docker yet: no volume either
         return
-    if found.returncode == 0:
-        raise DataConflict(
-            f"the volume {volume} already holds a database, and {app_dir / ENV_FILE_NAME} has no password for it",
-            f"copy the .env.local that created it into {app_dir}, or choose another project "
-            f"(INVOKE_DEVKIT_PROJECT_NAME=...), or delete it: docker volume rm {volume} (its data is lost)",
-        )
+    if found.returncode != 0:
+        return
+    owner = (json.loads(found.stdout or "null") or {}).get("io.devkit.app-dir")
+    if owner == str(app_dir) or (not owner and has_password):
+        return
+    raise DataConflict(
+        f"the volume {volume} already holds the database of "
+        + (f"the app in {owner}" if owner else "another setup")
+        + f", not of {app_dir}",
+        (f"run setup for that app (--app-dir {owner}), or " if owner else "")
+        + f"choose another project (INVOKE_DEVKIT_PROJECT_NAME=...), or delete it: docker volume rm {volume} (its data is lost)",
+    )
 
 
 def playbook_vars(
@@ -82,8 +93,7 @@ def setup(
     existing = read_env_file(app_dir / ENV_FILE_NAME)
     variables = playbook_vars(settings, app_dir, existing, install_docker)
     env = variables["stack_env"]
-    if "PGPASSWORD" not in existing:
-        check_no_orphan_volume(env["DEVKIT_PROJECT_NAME"], app_dir)
+    check_volume_owner(env["DEVKIT_PROJECT_NAME"], app_dir, has_password="PGPASSWORD" in existing)
     check_ports(published_ports(env), env["DEVKIT_PROJECT_NAME"])
     result = run_playbook(PLAYBOOKS / "dev.yml", LOCAL_INVENTORY, variables, echo=echo)
     if app_dir_flag:

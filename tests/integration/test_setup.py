@@ -50,15 +50,22 @@ def test_setup_refuses_a_taken_port_and_changes_nothing(stack, held_port):
     assert stack.env_file.read_bytes() == before
 
 
-def test_setup_refuses_to_orphan_an_existing_database(stack, tmp_path):
-    """Another checkout (or a deleted .env.local) for the same project: a new password would lock the data out."""
+@pytest.mark.parametrize("own_env_local", [False, True], ids=["no-env-local", "own-password"])
+def test_setup_refuses_another_apps_database(stack, tmp_path, own_env_local):
+    """Another checkout for the same project: its password cannot open this database."""
     other_app = tmp_path / "other-checkout"
     other_app.mkdir()
+    if own_env_local:
+        (other_app / ".env.local").write_text("PGPASSWORD=another-password-entirely\n")
+    before = sorted(p.name for p in other_app.iterdir())
     result = stack.invoke("setup", extra_env={"INVOKE_DEVKIT_APP_DIR": str(other_app)})
     assert result.returncode == 1
-    assert f"the volume {stack.project}_postgres-data already holds a database" in result.stderr
-    assert "docker volume rm" in result.stderr
-    assert list(other_app.iterdir()) == []
+    assert (
+        f"the volume {stack.project}_postgres-data already holds the database of the app in {stack.app_dir}"
+        in result.stderr
+    )
+    assert f"--app-dir {stack.app_dir}" in result.stderr and "docker volume rm" in result.stderr
+    assert sorted(p.name for p in other_app.iterdir()) == before
     assert "PLAY" not in result.stdout
 
 
