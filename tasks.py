@@ -1,9 +1,10 @@
 """Invoke entry point: assembles the namespace from devkit/tasks/* and its config defaults."""
 
 from devkit.defaults import DEFAULTS
-from devkit.tasks import images, stack, testing
+from devkit.tasks import db, images, stack, testing
 
 ns = stack.ns
 ns.add_task(testing.test)
 ns.add_collection(images.ns)
+ns.add_collection(db.ns)
 ns.configure({"devkit": DEFAULTS})

@@ -17,4 +17,8 @@ DEFAULTS: dict[str, Any] = {
     "images_source": "auto",
     # Seconds `up` and `setup` wait for authenticated connections.
     "ready_timeout": 90,
+    # Where db.backup writes; empty: <app dir>/backups.
+    "backup_dir": "",
+    # db.prune keeps backups this many days (BACKUP_RETENTION_DAYS in the environment wins).
+    "backup_retention_days": 7,
 }

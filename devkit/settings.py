@@ -35,6 +35,8 @@ class Settings(BaseModel):
     redis_port: int = Field(ge=1, le=65535)
     images_source: Literal["auto", "registry", "local"]
     ready_timeout: float = Field(gt=0, le=3600)
+    backup_dir: str
+    backup_retention_days: int = Field(ge=1, le=36500)
 
     @field_validator("bind_address")
     @classmethod

@@ -1,0 +1,124 @@
+"""What a backup reads from PostgreSQL's catalog: tables, columns, foreign keys, sequences."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Schemas that are PostgreSQL's own, never the app's.
+# (%% is a literal % for psycopg2 when parameters are passed, and matches the same when they are not.)
+_SYSTEM = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%%'"
+MIGRATION_TABLE = "alembic_version"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # format_type(), e.g. "numeric(10,2)", "timestamp with time zone", "integer[]"
+    as_text: (
+        bool  # json/jsonb/arrays/composites: stored as their text, so NULL and JSON null stay apart
+    )
+
+
+@dataclass(frozen=True)
+class Table:
+    oid: int
+    schema: str
+    name: str
+    columns: list[Column]
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_name(qualified: str) -> str:
+    schema, _, name = qualified.partition(".")
+    return f"{quote_ident(schema)}.{quote_ident(name)}"
+
+
+def app_tables(cur) -> list[Table]:
+    """Every ordinary table (partitions included) of the app's schemas, but the migration table
+    and tables that belong to extensions. Generated columns are left out: they are recomputed."""
+    cur.execute(
+        f"""
+        SELECT c.oid, n.nspname, c.relname
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind = 'r' AND {_SYSTEM}
+          AND NOT (c.relname = %s)
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
+        ORDER BY n.nspname, c.relname
+        """,
+        (MIGRATION_TABLE,),
+    )
+    tables = cur.fetchall()
+    cur.execute(
+        """
+        SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod),
+               t.typcategory IN ('A', 'C') OR t.typname IN ('json', 'jsonb')
+        FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+        WHERE a.attrelid = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+        ORDER BY a.attrelid, a.attnum
+        """,
+        ([oid for oid, _, _ in tables],),
+    )
+    columns: dict[int, list[Column]] = {}
+    for oid, name, type_, as_text in cur.fetchall():
+        columns.setdefault(oid, []).append(Column(name, type_, as_text))
+    return [Table(oid, schema, name, columns.get(oid, [])) for oid, schema, name in tables]
+
+
+def foreign_keys(cur) -> list[tuple[str, str]]:
+    """(child, parent) pairs of qualified table names, for ordering loads."""
+    cur.execute(
+        """
+        SELECT cn.nspname || '.' || c.relname, pn.nspname || '.' || p.relname
+        FROM pg_constraint k
+        JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
+        JOIN pg_class p ON p.oid = k.confrelid JOIN pg_namespace pn ON pn.oid = p.relnamespace
+        WHERE k.contype = 'f'
+        """
+    )
+    return [(child, parent) for child, parent in cur.fetchall() if child != parent]
+
+
+def sequences(cur) -> dict[str, list]:
+    """Every sequence of the app's schemas: [last_value, is_called]."""
+    cur.execute(
+        f"""
+        SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind = 'S' AND {_SYSTEM} ORDER BY 1, 2
+        """
+    )
+    found = {}
+    for schema, name in cur.fetchall():
+        qualified = f"{schema}.{name}"
+        cur.execute(f"SELECT last_value, is_called FROM {sql_name(qualified)}")
+        last_value, is_called = cur.fetchone()
+        found[qualified] = [last_value, is_called]
+    return found
+
+
+def migration_version(cur) -> str | None:
+    cur.execute("SELECT to_regclass(%s)", (MIGRATION_TABLE,))
+    if cur.fetchone()[0] is None:
+        return None
+    cur.execute(f"SELECT version_num FROM {MIGRATION_TABLE}")
+    versions = sorted(row[0] for row in cur.fetchall())
+    return ",".join(versions) if versions else None
+
+
+def load_order(names: list[str], edges: list[tuple[str, str]]) -> list[str]:
+    """Parents before children (Kahn's algorithm); tables in a cycle keep their given order at the end."""
+    wanted = set(names)
+    parents = {name: {p for c, p in edges if c == name and p in wanted} for name in names}
+    ordered: list[str] = []
+    while True:
+        ready = [n for n in names if n not in ordered and not (parents[n] - set(ordered))]
+        if not ready:
+            break
+        ordered += ready
+    return ordered + [n for n in names if n not in ordered]

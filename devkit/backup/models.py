@@ -1,0 +1,53 @@
+"""The seed's backup models (pydantic), with the extra metadata this kit records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+FORMAT = "devkit-backup/1"
+
+
+class BackupMetadata(BaseModel):
+    timestamp: datetime
+    migration_version: str | None = None
+    database_name: str
+    database_host: str
+    # Extras; a file written by the seed's tool has none of them.
+    format: str | None = None
+    server_version: str | None = None
+    # Sequence name -> [last_value, is_called], restored so the next insert does not collide.
+    sequences: dict[str, list[Any]] = Field(default_factory=dict)
+
+
+class TableHeader(BaseModel):
+    """A table's entry without its rows (rows are streamed, never held)."""
+
+    columns: list[str]
+    column_types: list[str] | None = None
+    row_count: int | None = None
+
+
+class TableDiff(BaseModel):
+    current_rows: int
+    backup_rows: int
+    diff: int
+
+
+class DiffSummary(BaseModel):
+    migration_version_current: str | None
+    migration_version_backup: str | None
+    tables: dict[str, TableDiff]
+    missing_tables: list[str] = Field(default_factory=list)
+    total_current_rows: int
+    total_backup_rows: int
+    total_diff: int
+
+
+class RestoreResult(BaseModel):
+    success: bool
+    restored_tables: int
+    restored_rows: int
+    message: str = ""

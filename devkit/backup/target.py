@@ -1,0 +1,42 @@
+"""Which database a data task works on: DATABASE_URL / DATABASE_PUBLIC_URL / PG* from the
+environment first (so the same task works against a remote database), else the app's .env.local."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", ""}
+
+
+@dataclass(frozen=True)
+class Target:
+    dsn: str  # libpq connection string or URL
+    host: str
+    database: str
+
+    @property
+    def is_local(self) -> bool:
+        return self.host in LOCAL_HOSTS or self.host.startswith("/")
+
+
+def _from_url(url: str) -> Target:
+    url = re.sub(r"^postgres(ql)?\+\w+://", "postgresql://", url)
+    parts = urlsplit(url)
+    return Target(url, parts.hostname or "", parts.path.lstrip("/"))
+
+
+def resolve_target(config: Mapping[str, Any], environ: Mapping[str, str] = os.environ) -> Target:
+    for key in ("DATABASE_URL", "DATABASE_PUBLIC_URL"):
+        if environ.get(key):
+            return _from_url(environ[key])
+    if environ.get("PGHOST") and environ.get("PGDATABASE"):
+        return Target("", environ["PGHOST"], environ["PGDATABASE"])  # libpq reads PG* itself
+    from devkit.envfile import load_stack
+
+    stack = load_stack(config)
+    return _from_url(stack.values["DATABASE_URL_SYNC"])

@@ -1,0 +1,202 @@
+"""db.*: backups of the app's database (seed 004): backup, verify, diff, restore, list, prune."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from invoke import Collection, Exit, task
+
+from devkit.tasks._cli import reports_errors
+
+
+def _kib(size: int) -> str:
+    return f"{size / 1024:.2f} KB" if size < 1024 * 1024 else f"{size / 1024 / 1024:.2f} MB"
+
+
+def _target(c):
+    from devkit.backup.target import resolve_target
+
+    return resolve_target(c.config.devkit)
+
+
+def _backup_file(c, file: str) -> Path:
+    """FILE as given, or a bare name looked up in the backup directory."""
+    from devkit.backup.store import backup_dir
+
+    path = Path(file).expanduser()
+    if not path.exists() and not path.is_absolute() and len(path.parts) == 1:
+        candidate = backup_dir(c.config.devkit) / path
+        if candidate.exists():
+            return candidate
+    return path
+
+
+@task(
+    help={"output-dir": "Directory for the file (default: devkit.backup_dir, else <app>/backups)"}
+)
+@reports_errors
+def backup(c, output_dir=None):
+    """Back up every table to backup_YYYYMMDD_HHMMSS.backup.gz; the last line printed is its path."""
+    from devkit.backup.core import create_backup
+    from devkit.backup.store import backup_dir
+
+    target = _target(c)
+    directory = Path(output_dir).expanduser() if output_dir else backup_dir(c.config.devkit)
+    print(
+        f"Creating database backup of {target.database} on {target.host or 'localhost'}...",
+        file=sys.stderr,
+    )
+    summary = create_backup(
+        target,
+        directory,
+        progress=lambda name, rows: print(f"- {name}: {rows} rows", file=sys.stderr),
+    )
+    print(f"Migration version: {summary.migration_version or '(none)'}", file=sys.stderr)
+    print(
+        f"Total: {len(summary.tables)} tables, {sum(summary.tables.values())} rows", file=sys.stderr
+    )
+    print(
+        f"Backup size: {_kib(summary.uncompressed_bytes)} → {_kib(summary.compressed_bytes)} (compressed)",
+        file=sys.stderr,
+    )
+    print(summary.path)
+
+
+@task(help={"file": "The backup file (a path, or a name in the backup directory)"})
+@reports_errors
+def verify(c, file):
+    """Check a backup without a database: gzip, JSON shape, row counts, SHA-256."""
+    from devkit.backup.fileformat import verify as check
+
+    path = _backup_file(c, file)
+    report = check(path)
+    rows = sum(report.tables.values())
+    seal = (
+        "SHA-256 verified"
+        if report.checksum
+        else "no SHA-256 inside (written by another tool): shape and counts checked"
+    )
+    print(
+        f"{path.name}: OK — {len(report.tables)} tables, {rows} rows, migration {report.metadata.migration_version or '(none)'}; {seal}"
+    )
+
+
+def _print_diff(diff) -> None:
+    print(
+        f"Migration version: {diff.migration_version_current or '(none)'} → {diff.migration_version_backup or '(none)'}"
+    )
+    print("Table Diff Summary:")
+    for name, d in diff.tables.items():
+        print(f"  {name}: {d.current_rows} → {d.backup_rows} ({d.diff:+d})")
+    for name in diff.missing_tables:
+        print(f"  {name}: not in this database")
+    print(
+        f"Total: {diff.total_current_rows} rows → {diff.total_backup_rows} rows ({diff.total_diff:+d})"
+    )
+
+
+@task(help={"file": "The backup file (a path, or a name in the backup directory)"})
+@reports_errors
+def diff(c, file):
+    """Show rows per table now and in a backup."""
+    from devkit.backup.core import calculate_diff
+
+    path = _backup_file(c, file)
+    print(f"Calculating diff with backup: {path.name}")
+    _print_diff(calculate_diff(_target(c), path))
+
+
+@task(
+    help={
+        "file": "The backup file (a path, or a name in the backup directory)",
+        "dry-run": "Only check the file and show the diff; change nothing",
+        "yes": "Do not ask for confirmation (required without a terminal)",
+        "allow-other-version": "Restore although the backup's migration version differs (schemas must match)",
+    }
+)
+@reports_errors
+def restore(c, file, dry_run=False, yes=False, allow_other_version=False):
+    """Replace the database's data with a backup's, in one transaction (all or nothing)."""
+    from devkit.backup.core import restore_backup
+
+    target = _target(c)
+    path = _backup_file(c, file)
+    print(
+        f"Restoring from backup: {path.name} into {target.database} on {target.host or 'localhost'}"
+    )
+    diff, _ = restore_backup(target, path, dry_run=True, allow_other_version=allow_other_version)
+    _print_diff(diff)
+    if dry_run:
+        print("Dry run: nothing changed.")
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise Exit(
+                "error: restore replaces every table's data and no terminal is here to confirm\n  fix: add --yes",
+                code=2,
+            )
+        answer = input(f"Replace all data in {target.database} with this backup? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            raise Exit("cancelled; nothing changed", code=1)
+    _, result = restore_backup(
+        target,
+        path,
+        allow_other_version=allow_other_version,
+        progress=lambda n, r: print(f"Restored table: {n} ({r} rows)"),
+    )
+    print(f"Restore completed: {result.restored_tables} tables, {result.restored_rows} rows")
+
+
+@task(name="list")
+@reports_errors
+def list_(c):
+    """List local backups, newest first."""
+    from datetime import datetime
+
+    from devkit.backup.store import backup_dir, list_backups
+
+    directory = backup_dir(c.config.devkit)
+    backups = list_backups(directory) if directory.is_dir() else []
+    if not backups:
+        print(f"no backups in {directory}")
+        return
+    for b in backups:
+        print(
+            f"{b.path.name}  {_kib(b.size):>12}  {datetime.fromtimestamp(b.mtime):%Y-%m-%d %H:%M:%S}"
+        )
+
+
+@task(
+    help={
+        "retention-days": "Keep this many days (default: BACKUP_RETENTION_DAYS, else devkit.backup_retention_days)"
+    }
+)
+@reports_errors
+def prune(c, retention_days=None):
+    """Delete local backups older than the retention and leftover partial files; the newest intact backup stays."""
+    from devkit.backup.fileformat import CorruptBackup, verify
+    from devkit.backup.store import backup_dir, plan_prune
+    from devkit.backup.store import retention_days as days_of
+
+    def intact(path: Path) -> bool:
+        try:
+            verify(path)
+            return True
+        except CorruptBackup:
+            return False
+
+    directory = backup_dir(c.config.devkit)
+    days = days_of(c.config.devkit, int(retention_days) if retention_days is not None else None)
+    plan = plan_prune(directory, days, intact) if directory.is_dir() else None
+    if not plan or not plan.delete:
+        print(f"nothing older than {days} days in {directory}")
+        return
+    for path in plan.delete:
+        path.unlink()
+        print(f"deleted {path.name}")
+    if plan.kept_newest_verified:
+        print(f"kept the newest intact backup: {plan.kept_newest_verified.name}")
+
+
+ns = Collection("db", backup, verify, diff, restore, list_, prune)

@@ -1,0 +1,312 @@
+"""Backups on the real stack: exact round trips, snapshot, integrity, all-or-nothing restore."""
+
+import gzip
+import json
+import os
+import threading
+import time
+
+import psycopg2
+import pytest
+
+from devkit.backup.core import BackupError, create_backup, restore_backup
+from devkit.backup.fileformat import CorruptBackup, verify
+from devkit.backup.target import resolve_target
+
+pytestmark = pytest.mark.docker
+
+SCHEMA = r"""
+DROP SCHEMA IF EXISTS app2 CASCADE; DROP TABLE IF EXISTS child, parent, alembic_version CASCADE;
+DROP TYPE IF EXISTS mood;
+CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY);
+INSERT INTO alembic_version VALUES ('0aa2828fc065');
+CREATE TYPE mood AS ENUM ('sad', 'happy');
+CREATE TABLE parent (
+  id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, n numeric(30,10), f float8, r real, ts timestamptz,
+  tsn timestamp, d date, b bytea, j jsonb, js json, a int[], ta text[], u uuid, iv interval, m mood, t text,
+  ok boolean, g int GENERATED ALWAYS AS (id * 2) STORED);
+CREATE TABLE child (id serial PRIMARY KEY, parent_id int NOT NULL REFERENCES parent(id), "select" text);
+CREATE SCHEMA app2;
+CREATE TABLE app2."Odd ""Na"" me" ("Weird Col" text, "x,y" int, self_ref int);
+INSERT INTO parent (n, f, r, ts, tsn, d, b, j, js, a, ta, u, iv, m, t, ok) VALUES
+ (12345678901234567890.0123456789, 'NaN', 'Infinity', 'infinity', '-infinity', '2025-02-28', '\x00ff00',
+  'null', '{"k":"ü\\"}', '{1,NULL,2}', '{"a,b",NULL,"c\"d"}', gen_random_uuid(), '1 day 02:03:04.5', 'happy',
+  E'tab\there\nnl \\ back \u0001', true),
+ (-1.5, 0.1, 1.1, '2025-01-01 12:00:00.123456+09', '2025-01-01 00:00:00.000001', '0001-01-01 BC', '',
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false),
+ (0, '-Infinity', '-Infinity', '-infinity', 'infinity', 'infinity', NULL, '{"a":[1,2,{"b":null}],"e":"😀"}',
+  'null', '{}', '{}', NULL, '-3 mons', 'sad', '', NULL);
+INSERT INTO child (parent_id, "select") SELECT id, 'c' || id FROM parent;
+INSERT INTO app2."Odd ""Na"" me" VALUES (E'w"e,i\\rd', 1, NULL);
+"""
+TABLES = ["public.parent", "public.child", 'app2."Odd ""Na"" me"']
+
+
+@pytest.fixture(scope="module")
+def database(stack):
+    """A database of its own in the session's stack, reached through DATABASE_URL."""
+    values = stack.values()
+    admin = psycopg2.connect(values["DATABASE_URL_SYNC"])
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute("DROP DATABASE IF EXISTS backup_test WITH (FORCE)")
+        cur.execute("CREATE DATABASE backup_test")
+    admin.close()
+    url = values["DATABASE_URL_SYNC"].rsplit("/", 1)[0] + "/backup_test"
+    return url
+
+
+@pytest.fixture
+def db(database):
+    conn = psycopg2.connect(database)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(SCHEMA)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def target(database):
+    return resolve_target(
+        {}, environ={"DATABASE_URL": database.replace("postgresql://", "postgresql+asyncpg://")}
+    )
+
+
+def checksums(conn, tables=TABLES):
+    out = {}
+    with conn.cursor() as cur:
+        for table in tables:
+            cur.execute(
+                f"SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM {table} x"
+            )
+            out[table] = cur.fetchone()[0]
+        cur.execute("SELECT version_num FROM alembic_version")
+        out["alembic_version"] = cur.fetchall()
+    return out
+
+
+def test_round_trip_is_exact_and_sequences_continue(db, target, tmp_path):
+    before = checksums(db)
+    summary = create_backup(target, tmp_path)
+    assert summary.path.name.startswith("backup_") and summary.path.name.endswith(".backup.gz")
+    assert oct(summary.path.stat().st_mode & 0o777) == "0o600"
+    assert not list(tmp_path.glob(".*partial"))
+    assert summary.migration_version == "0aa2828fc065"
+    assert list(summary.tables) == [
+        'app2.Odd "Na" me',
+        "public.parent",
+        "public.child",
+    ]  # parents first
+    with db.cursor() as cur:
+        cur.execute(
+            "DELETE FROM child; DELETE FROM parent WHERE id > 1; UPDATE parent SET t = 'changed'"
+        )
+        cur.execute("UPDATE alembic_version SET version_num = 'ffffffffffff'")
+    _, result = restore_backup(target, summary.path, allow_other_version=True)
+    assert result.restored_rows == 7
+    assert checksums(db) == before
+    with db.cursor() as cur:
+        cur.execute("INSERT INTO parent (t) VALUES ('next') RETURNING id, g")
+        assert cur.fetchone() == (4, 8)  # identity continues; generated column recomputed
+        cur.execute("INSERT INTO child (parent_id) VALUES (1) RETURNING id")
+        assert cur.fetchone() == (4,)
+
+
+def test_file_is_the_seeds_json_shape(db, target, tmp_path):
+    path = create_backup(target, tmp_path).path
+    document = json.loads(gzip.decompress(path.read_bytes()))
+    assert set(document["metadata"]) >= {
+        "timestamp",
+        "migration_version",
+        "database_name",
+        "database_host",
+    }
+    parent = document["tables"]["public.parent"]
+    assert parent["row_count"] == 3 and len(parent["data"]) == 3
+    assert "g" not in parent["columns"]  # generated columns are not written
+    assert parent["data"][0][parent["columns"].index("n")] == pytest.approx(
+        12345678901234567890.0123456789
+    )
+
+
+def test_a_file_written_like_the_seeds_example_restores(db, target, tmp_path):
+    with db.cursor() as cur:
+        cur.execute(
+            "CREATE TABLE users (id int PRIMARY KEY, name text, email text, created_at timestamptz)"
+        )
+        cur.execute("CREATE TABLE sessions (session_id text, data jsonb, expires_at timestamptz)")
+    seed = {
+        "metadata": {
+            "timestamp": "2025-11-01T12:34:56.789Z",
+            "migration_version": "0aa2828fc065",
+            "database_name": "myapp_db",
+            "database_host": "localhost",
+        },
+        "tables": {
+            "sessions": {
+                "row_count": 1,
+                "columns": ["session_id", "data", "expires_at"],
+                "data": [["s1", {"cart": [1, 2]}, "2025-01-03T00:00:00Z"]],
+            },
+            "users": {
+                "row_count": 2,
+                "columns": ["id", "name", "email", "created_at"],
+                "data": [
+                    [1, "Alice", "alice@example.com", "2025-01-01T00:00:00Z"],
+                    [2, "Bob", "bob@example.com", "2025-01-02T00:00:00Z"],
+                ],
+            },
+        },
+    }
+    path = tmp_path / "backup_20251101_123456.backup.gz"
+    path.write_bytes(gzip.compress(json.dumps(seed, indent=2).encode()))
+    assert verify(path).checksum is False
+    _, result = restore_backup(target, path)
+    assert result.restored_rows == 3
+    with db.cursor() as cur:
+        cur.execute("SELECT name FROM users ORDER BY id")
+        assert cur.fetchall() == [("Alice",), ("Bob",)]
+        cur.execute("SELECT data->'cart' FROM sessions")
+        assert cur.fetchone()[0] == [1, 2]
+        cur.execute("DROP TABLE users, sessions")
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_damaged_file_fails_verify_diff_and_restore_and_changes_nothing(
+    db, target, tmp_path, damage
+):
+    path = create_backup(target, tmp_path).path
+    data = bytearray(gzip.decompress(path.read_bytes()))
+    if damage == "flip":
+        data[len(data) // 2] ^= 0x01  # one bit inside the data, re-compressed: gzip's CRC is fine
+        path.write_bytes(gzip.compress(bytes(data)))
+    else:
+        path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    with db.cursor() as cur:
+        cur.execute("DELETE FROM child")
+    before = checksums(db)
+    with pytest.raises(CorruptBackup):
+        verify(path)
+    with pytest.raises(CorruptBackup):
+        restore_backup(target, path)
+    assert checksums(db) == before
+
+
+def test_other_migration_version_is_refused_before_anything_changes(db, target, tmp_path):
+    path = create_backup(target, tmp_path).path
+    with db.cursor() as cur:
+        cur.execute("UPDATE alembic_version SET version_num = 'b1b1b1b1b1b1'")
+        cur.execute("DELETE FROM child")
+    before = checksums(db)
+    with pytest.raises(BackupError, match=r"0aa2828fc065.*b1b1b1b1b1b1") as caught:
+        restore_backup(target, path)
+    assert "--allow-other-version" in caught.value.hint
+    assert checksums(db) == before
+
+
+def test_a_failing_load_rolls_everything_back(db, target, tmp_path):
+    path = create_backup(target, tmp_path).path
+    with db.cursor() as cur:
+        cur.execute("DELETE FROM child; INSERT INTO child (parent_id) VALUES (1)")
+        cur.execute(
+            'ALTER TABLE child ADD CONSTRAINT short CHECK (length("select") < 2)'
+        )  # 'c1' violates it
+    before = checksums(db)
+    with pytest.raises(BackupError, match="nothing was changed"):
+        restore_backup(target, path)
+    assert checksums(db) == before
+
+
+def test_restore_waits_on_locks_only_up_to_its_timeout(db, target, tmp_path, database):
+    path = create_backup(target, tmp_path).path
+    holder = psycopg2.connect(database)
+    with holder.cursor() as cur:
+        cur.execute("LOCK TABLE child IN ACCESS SHARE MODE")
+        started = time.monotonic()
+        with pytest.raises(BackupError, match="stayed locked"):
+            restore_backup(target, path, lock_timeout_s=1)
+        assert time.monotonic() - started < 15
+    holder.rollback()
+    holder.close()
+
+
+def test_backup_is_one_snapshot_under_concurrent_writes(db, target, tmp_path, database):
+    """A writer adds one row to each of two tables per transaction; the backup must never
+    contain one without the other."""
+    with db.cursor() as cur:
+        cur.execute("CREATE TABLE pair_a (n int); CREATE TABLE pair_b (n int)")
+        cur.execute(
+            "INSERT INTO pair_a SELECT generate_series(1, 200000); INSERT INTO pair_b SELECT generate_series(1, 200000)"
+        )
+    stop = threading.Event()
+
+    def writer():
+        conn = psycopg2.connect(database)
+        with conn.cursor() as cur:
+            n = 200000
+            while not stop.is_set():
+                n += 1
+                cur.execute(
+                    "INSERT INTO pair_a VALUES (%s); INSERT INTO pair_b VALUES (%s)", (n, n)
+                )
+                conn.commit()
+        conn.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        summary = create_backup(target, tmp_path)
+    finally:
+        stop.set()
+        thread.join()
+    assert summary.tables["public.pair_a"] == summary.tables["public.pair_b"]
+    with db.cursor() as cur:
+        cur.execute("DROP TABLE pair_a, pair_b")
+
+
+def test_row_level_security_never_hides_rows(db, target, tmp_path, database):
+    with db.cursor() as cur:
+        cur.execute("DROP ROLE IF EXISTS limited; CREATE ROLE limited LOGIN PASSWORD 'limited-pw'")
+        cur.execute("CREATE TABLE secret (v text); INSERT INTO secret VALUES ('hidden')")
+        cur.execute(
+            "ALTER TABLE secret OWNER TO limited; ALTER TABLE secret ENABLE ROW LEVEL SECURITY"
+        )
+        cur.execute("ALTER TABLE secret FORCE ROW LEVEL SECURITY")
+        cur.execute("GRANT USAGE ON SCHEMA public, app2 TO limited")
+        cur.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public, app2 TO limited")
+        cur.execute("GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO limited")
+    url = (
+        database.replace("://app:", "://limited:").split("@")[0].rsplit(":", 1)[0]
+        + ":limited-pw@"
+        + database.split("@")[1]
+    )
+    limited = resolve_target({}, environ={"DATABASE_URL": url})
+    try:
+        with pytest.raises(BackupError, match=r"row-level security|not allowed"):
+            create_backup(limited, tmp_path)
+        assert list(tmp_path.iterdir()) == []  # neither a backup nor a partial file is left
+    finally:
+        with db.cursor() as cur:
+            cur.execute("DROP TABLE secret; DROP OWNED BY limited; DROP ROLE limited")
+
+
+def test_tasks_backup_verify_restore_from_the_command_line(stack, db, database, tmp_path):
+    env = {"DATABASE_URL": database, "INVOKE_DEVKIT_BACKUP_DIR": str(tmp_path)}
+    made = stack.invoke("db.backup", extra_env=env)
+    assert made.returncode == 0, made.stderr
+    path = made.stdout.strip().splitlines()[-1]
+    assert os.path.exists(path) and "public.parent: 3 rows" in made.stderr
+    checked = stack.invoke("db.verify", os.path.basename(path), extra_env=env)
+    assert checked.returncode == 0 and "SHA-256 verified" in checked.stdout
+    refused = stack.invoke("db.restore", path, extra_env=env)
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    with db.cursor() as cur:
+        cur.execute("DELETE FROM child")
+    dry = stack.invoke("db.restore", path, "--dry-run", extra_env=env)
+    assert "public.child: 0 → 3 (+3)" in dry.stdout and "nothing changed" in dry.stdout
+    done = stack.invoke("db.restore", path, "--yes", extra_env=env)
+    assert done.returncode == 0, done.stderr
+    assert "Restore completed: 3 tables, 7 rows" in done.stdout
+    listed = stack.invoke("db.list", extra_env=env)
+    assert os.path.basename(path) in listed.stdout
