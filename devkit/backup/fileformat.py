@@ -31,8 +31,8 @@ from typing import IO
 from devkit.backup.models import FORMAT, BackupMetadata, TableHeader
 from devkit.errors import DevkitError
 
-# Measured on a 1.5M-row dataset (benchmarks/README.md): level 1 compresses at several times the
-# speed of gzip's default 9 for a file a few percent larger.
+# Measured on 300,000 generated rows (43.8 MB of JSON; benchmarks/README.md): level 1 takes
+# 0.39 s for 12.4 MB, gzip's default 9 takes 2.04 s for 11.4 MB. Speed wins over 9% of size.
 COMPRESS_LEVEL = 1
 _DATA_OPEN = ', "data": [\n'
 _SHA_PREFIX = '"sha256": "'
