@@ -3,8 +3,12 @@
 import gzip
 import json
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -12,6 +16,9 @@ import pytest
 from devkit.backup.core import BackupError, create_backup, restore_backup
 from devkit.backup.fileformat import CorruptBackup, verify
 from devkit.backup.target import resolve_target
+from devkit.paths import KIT_ROOT
+
+INVOKE = str(Path(sys.executable).with_name("invoke"))
 
 pytestmark = pytest.mark.docker
 
@@ -310,3 +317,75 @@ def test_tasks_backup_verify_restore_from_the_command_line(stack, db, database, 
     assert "Restore completed: 3 tables, 7 rows" in done.stdout
     listed = stack.invoke("db.list", extra_env=env)
     assert os.path.basename(path) in listed.stdout
+
+
+@pytest.fixture
+def big_backup(db, target, tmp_path):
+    """A backup large enough that a restore takes a moment, then the data changed after it."""
+    with db.cursor() as cur:
+        cur.execute("CREATE TABLE bulk (id int PRIMARY KEY, payload text)")
+        cur.execute("INSERT INTO bulk SELECT g, md5(g::text) FROM generate_series(1, 400000) g")
+    path = create_backup(target, tmp_path).path
+    with db.cursor() as cur:
+        cur.execute("DELETE FROM bulk WHERE id % 3 = 0; UPDATE parent SET t = 'after the backup'")
+    yield path
+    with db.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS bulk")
+
+
+def wait_for_restore_to_load(db, timeout=30):
+    """Until the restoring session is loading rows (its COPY or INSERT is running)."""
+    deadline = time.monotonic() + timeout
+    with db.cursor() as cur:
+        while time.monotonic() < deadline:
+            cur.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'devkit-backup' "
+                "AND (query LIKE 'COPY devkit_restore_rows%%' OR query LIKE 'INSERT INTO%%') AND state = 'active'"
+            )
+            row = cur.fetchone()
+            if row:
+                return row[0]
+            time.sleep(0.01)
+    raise AssertionError("the restore never started loading")
+
+
+def test_killed_restore_leaves_the_data_as_it_was(stack, db, database, big_backup):
+    tables = [*TABLES, "public.bulk"]
+    before = checksums(db, tables)
+    process = subprocess.Popen(
+        [INVOKE, "--search-root", str(KIT_ROOT), "db.restore", str(big_backup), "--yes"],
+        env={**os.environ, **stack.env, "DATABASE_URL": database},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for_restore_to_load(db)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    # The server notices the dead client and rolls its transaction back.
+    deadline = time.monotonic() + 30
+    while checksums(db, tables) != before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert process.returncode == -signal.SIGKILL
+    assert checksums(db, tables) == before
+
+
+def test_cut_connection_leaves_the_data_as_it_was(db, target, big_backup):
+    tables = [*TABLES, "public.bulk"]
+    before = checksums(db, tables)
+    outcome = {}
+
+    def run():
+        try:
+            restore_backup(target, big_backup)
+            outcome["error"] = None
+        except Exception as exc:  # the restore must fail; which error is asserted below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    pid = wait_for_restore_to_load(db)
+    with db.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    thread.join(60)
+    assert isinstance(outcome.get("error"), (BackupError, psycopg2.Error))
+    assert checksums(db, tables) == before
