@@ -1,0 +1,142 @@
+"""Benchmark (run by hand): `invoke db.backup` / `db.restore` against pg_dump -Fc / pg_restore.
+
+Dataset: 1.5 million rows over three tables with foreign keys (customers 100k, orders 600k,
+order_items 800k) in a database `devkit_bench` of the current stack. pg_dump and pg_restore are
+the server's own (16.x), run inside the postgres container over TCP like the kit.
+
+    .venv/bin/python benchmarks/backup_vs_pg_dump.py [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg2
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from devkit.defaults import DEFAULTS  # noqa: E402
+from devkit.envfile import load_stack  # noqa: E402
+
+INVOKE = [str(Path(sys.executable).with_name("invoke")), "--search-root", str(ROOT)]
+SCHEMA = """
+CREATE TABLE customers (id bigint PRIMARY KEY, name text NOT NULL, email text, created timestamptz);
+CREATE TABLE orders (id bigint PRIMARY KEY, customer_id bigint NOT NULL REFERENCES customers(id),
+                     total numeric(12,2), status text, created timestamptz);
+CREATE TABLE order_items (id bigint PRIMARY KEY, order_id bigint NOT NULL REFERENCES orders(id),
+                          sku text, quantity int, price numeric(10,2), meta jsonb);
+INSERT INTO customers SELECT g, 'customer ' || g, 'c' || g || '@example.com', now() - g * interval '1 minute'
+  FROM generate_series(1, 100000) g;
+INSERT INTO orders SELECT g, 1 + g % 100000, (g % 10000) / 3.0, (ARRAY['new','paid','shipped'])[1 + g % 3],
+  now() - g * interval '1 second' FROM generate_series(1, 600000) g;
+INSERT INTO order_items SELECT g, 1 + g % 600000, 'SKU-' || (g % 5000), 1 + g % 5, (g % 1000) / 7.0,
+  jsonb_build_object('gift', g % 7 = 0, 'note', 'n' || (g % 13)) FROM generate_series(1, 800000) g;
+"""
+TABLES = ["customers", "orders", "order_items"]
+
+
+def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
+    """Wall seconds, peak RSS in MB of the process, and its stdout."""
+    started = time.perf_counter()
+    result = subprocess.run(
+        ["/usr/bin/time", "-f", "%M", *command], capture_output=True, text=True, env=env, check=True
+    )
+    seconds = time.perf_counter() - started
+    peak_kb = int(result.stderr.strip().splitlines()[-1])
+    return seconds, peak_kb // 1024, result.stdout
+
+
+def checksums(url: str) -> dict[str, str]:
+    conn = psycopg2.connect(url)
+    out = {}
+    with conn.cursor() as cur:
+        for table in TABLES:
+            cur.execute(f"SELECT md5(string_agg(x::text, '|' ORDER BY x.id)) FROM {table} x")
+            out[table] = cur.fetchone()[0]
+    conn.close()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", action="store_true", help="keep the devkit_bench database")
+    args = parser.parse_args()
+    stack = load_stack(DEFAULTS)
+    v = stack.values
+    admin = psycopg2.connect(v["DATABASE_URL_SYNC"])
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute("DROP DATABASE IF EXISTS devkit_bench WITH (FORCE)")
+        cur.execute("CREATE DATABASE devkit_bench")
+    url = v["DATABASE_URL_SYNC"].rsplit("/", 1)[0] + "/devkit_bench"
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(SCHEMA)
+        cur.execute("VACUUM ANALYZE")
+    original = checksums(url)
+    container = f"{stack.project}-postgres-1"
+    pg = ["docker", "exec", "-e", f"PGPASSWORD={v['PGPASSWORD']}", container]
+    conn_args = ["-h", "127.0.0.1", "-U", v["PGUSER"], "-d", "devkit_bench"]
+    env = {**os.environ, "DATABASE_URL": url, "INVOKE_DEVKIT_BACKUP_DIR": "/tmp/devkit-bench"}
+
+    kit_backup_s, kit_backup_mb, out = timed([*INVOKE, "db.backup"], env)
+    kit_file = Path(out.strip().splitlines()[-1])
+    dump_s, _, _ = timed([*pg, "pg_dump", "-Fc", "-f", "/tmp/bench.dump", *conn_args])
+    dump_size = int(
+        subprocess.run(
+            [*pg, "stat", "-c", "%s", "/tmp/bench.dump"], capture_output=True, text=True, check=True
+        ).stdout
+    )
+
+    def truncate() -> None:
+        with conn.cursor() as cur:
+            cur.execute("TRUNCATE customers, orders, order_items")
+
+    truncate()
+    kit_restore_s, kit_restore_mb, _ = timed([*INVOKE, "db.restore", str(kit_file), "--yes"], env)
+    assert checksums(url) == original, "kit restore differs from the original"
+    truncate()
+    restore_s, _, _ = timed(
+        [
+            *pg,
+            "pg_restore",
+            "--data-only",
+            "--single-transaction",
+            "--disable-triggers",
+            *conn_args,
+            "/tmp/bench.dump",
+        ]
+    )
+    assert checksums(url) == original, "pg_restore differs from the original"
+
+    size = kit_file.stat().st_size
+    print("dataset: 1,500,000 rows (customers 100k, orders 600k, order_items 800k)")
+    print(
+        f"backup : kit {kit_backup_s:.2f}s  pg_dump -Fc {dump_s:.2f}s  ratio {kit_backup_s / dump_s:.2f} (target <= 1.0)"
+    )
+    print(
+        f"restore: kit {kit_restore_s:.2f}s  pg_restore {restore_s:.2f}s  ratio {kit_restore_s / restore_s:.2f} (target <= 1.5)"
+    )
+    print(
+        f"peak memory of the kit's process: backup {kit_backup_mb} MB, restore {kit_restore_mb} MB (target <= 100)"
+    )
+    print(
+        f"file size: kit {size / 1e6:.1f} MB  pg_dump {dump_size / 1e6:.1f} MB  ratio {size / dump_size:.2f} (target <= 1.2)"
+    )
+    conn.close()
+    if not args.keep:
+        with admin.cursor() as cur:
+            cur.execute("DROP DATABASE devkit_bench WITH (FORCE)")
+    admin.close()
+    kit_file.unlink()
+
+
+if __name__ == "__main__":
+    main()
