@@ -39,7 +39,7 @@ INSERT INTO parent (n, f, r, ts, tsn, d, b, j, js, a, ta, u, iv, m, t, ok) VALUE
  (12345678901234567890.0123456789, 'NaN', 'Infinity', 'infinity', '-infinity', '2025-02-28', '\x00ff00',
   'null', '{"k":"ü\\"}', '{1,NULL,2}', '{"a,b",NULL,"c\"d"}', gen_random_uuid(), '1 day 02:03:04.5', 'happy',
   E'tab\there\nnl \\ back \u0001', true),
- (-1.5, 0.1, 1.1, '2025-01-01 12:00:00.123456+09', '2025-01-01 00:00:00.000001', '0001-01-01 BC', '',
+ (-1.5, '-0', '-0', '2025-01-01 12:00:00.123456+09', '2025-01-01 00:00:00.000001', '0001-01-01 BC', '',
   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false),
  (0, '-Infinity', '-Infinity', '-infinity', 'infinity', 'infinity', NULL, '{"a":[1,2,{"b":null}],"e":"😀"}',
   'null', '{}', '{}', NULL, '-3 mons', 'sad', '', NULL);
