@@ -21,4 +21,10 @@ DEFAULTS: dict[str, Any] = {
     "backup_dir": "",
     # db.prune keeps backups this many days (BACKUP_RETENTION_DAYS in the environment wins).
     "backup_retention_days": 7,
+    # S3 (or any S3-compatible store: MinIO, R2, ...) for db.upload and friends. Credentials and,
+    # when these are empty, region and endpoint come from the usual AWS variables and files.
+    "s3_bucket": "",
+    "s3_prefix": "backups/",
+    "s3_endpoint_url": "",
+    "s3_region": "",
 }

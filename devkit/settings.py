@@ -37,6 +37,10 @@ class Settings(BaseModel):
     ready_timeout: float = Field(gt=0, le=3600)
     backup_dir: str
     backup_retention_days: int = Field(ge=1, le=36500)
+    s3_bucket: str
+    s3_prefix: str
+    s3_endpoint_url: str
+    s3_region: str
 
     @field_validator("bind_address")
     @classmethod

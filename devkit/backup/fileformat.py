@@ -97,7 +97,7 @@ class BackupWriter:
         return count
 
     def finish(self) -> Path:
-        self._write("\n},\n")
+        self._write("},\n" if self._first_table else "\n},\n")
         digest = self._hash.hexdigest()
         self._gzip.write(f'{_SHA_PREFIX}{digest}"}}\n'.encode())
         self._gzip.close()

@@ -107,21 +107,17 @@ def diff(c, file):
     _print_diff(calculate_diff(_target(c), path))
 
 
-@task(
-    help={
-        "file": "The backup file (a path, or a name in the backup directory)",
-        "dry-run": "Only check the file and show the diff; change nothing",
-        "yes": "Do not ask for confirmation (required without a terminal)",
-        "allow-other-version": "Restore although the backup's migration version differs (schemas must match)",
-    }
-)
-@reports_errors
-def restore(c, file, dry_run=False, yes=False, allow_other_version=False):
-    """Replace the database's data with a backup's, in one transaction (all or nothing)."""
+_RESTORE_HELP = {
+    "dry-run": "Only check the file and show the diff; change nothing",
+    "yes": "Do not ask for confirmation (required without a terminal)",
+    "allow-other-version": "Restore although the backup's migration version differs (schemas must match)",
+}
+
+
+def _restore(c, path: Path, dry_run: bool, yes: bool, allow_other_version: bool) -> None:
     from devkit.backup.core import restore_backup
 
     target = _target(c)
-    path = _backup_file(c, file)
     print(
         f"Restoring from backup: {path.name} into {target.database} on {target.host or 'localhost'}"
     )
@@ -146,6 +142,67 @@ def restore(c, file, dry_run=False, yes=False, allow_other_version=False):
         progress=lambda n, r: print(f"Restored table: {n} ({r} rows)"),
     )
     print(f"Restore completed: {result.restored_tables} tables, {result.restored_rows} rows")
+
+
+@task(help={"file": "The backup file (a path, or a name in the backup directory)", **_RESTORE_HELP})
+@reports_errors
+def restore(c, file, dry_run=False, yes=False, allow_other_version=False):
+    """Replace the database's data with a backup's, in one transaction (all or nothing)."""
+    _restore(c, _backup_file(c, file), dry_run, yes, allow_other_version)
+
+
+@task(help={"file": "The backup file (a path, or a name in the backup directory)"})
+@reports_errors
+def upload(c, file):
+    """Upload a backup to S3 (devkit.s3_bucket) after checking it; the object carries its SHA-256."""
+    from devkit.backup.remote import upload as put
+
+    print(f"uploaded to {put(c.config.devkit, _backup_file(c, file))}")
+
+
+@task(
+    help={
+        "name": "The backup's name in the bucket",
+        "output-dir": "Where to save it (default: the backup directory)",
+    }
+)
+@reports_errors
+def download(c, name, output_dir=None):
+    """Download a backup from S3, checked against its SHA-256, into the backup directory."""
+    from devkit.backup.remote import download as get
+    from devkit.backup.store import backup_dir
+
+    directory = Path(output_dir).expanduser() if output_dir else backup_dir(c.config.devkit)
+    print(get(c.config.devkit, name, directory))
+
+
+@task(name="list-remote")
+@reports_errors
+def list_remote(c):
+    """List the backups in S3, newest first."""
+    from devkit.backup.remote import list_remote as remote_backups
+
+    backups = remote_backups(c.config.devkit)
+    if not backups:
+        print(f"no backups in s3://{c.config.devkit.s3_bucket}/{c.config.devkit.s3_prefix}")
+    for b in backups:
+        print(f"{b.name}  {_kib(b.size):>12}  {b.modified:%Y-%m-%d %H:%M:%S}")
+
+
+@task(name="restore-s3", help={"name": "The backup's name in the bucket", **_RESTORE_HELP})
+@reports_errors
+def restore_s3(c, name, dry_run=False, yes=False, allow_other_version=False):
+    """Download a backup from S3 (checked), then restore it like db.restore."""
+    from devkit.backup.remote import download as get
+    from devkit.backup.store import backup_dir
+
+    _restore(
+        c,
+        get(c.config.devkit, name, backup_dir(c.config.devkit)),
+        dry_run,
+        yes,
+        allow_other_version,
+    )
 
 
 @task(name="list")
@@ -199,4 +256,6 @@ def prune(c, retention_days=None):
         print(f"kept the newest intact backup: {plan.kept_newest_verified.name}")
 
 
-ns = Collection("db", backup, verify, diff, restore, list_, prune)
+ns = Collection(
+    "db", backup, verify, diff, restore, list_, prune, upload, download, list_remote, restore_s3
+)

@@ -41,6 +41,11 @@ def test_written_file_reads_back_row_by_row(tmp_path):
     assert verify(path).tables == {"public.t": 2, "public.empty": 0}
 
 
+def test_a_database_without_tables_makes_a_readable_backup(tmp_path):
+    path = write(tmp_path / "backup_e.backup.gz", {})
+    assert verify(path).tables == {}
+
+
 def test_an_aborted_write_leaves_nothing_under_a_backup_name(tmp_path):
     writer = BackupWriter(tmp_path / "backup_y.backup.gz", META)
     writer.begin_table("public.t", ["a"], ["integer"])

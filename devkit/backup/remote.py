@@ -1,0 +1,146 @@
+"""Backups in S3 or an S3-compatible store (boto3): upload, list, download.
+
+A backup is checked (`verify`) before it is uploaded; the object carries the SHA-256 of the file
+in its metadata, and a download is checked against it, and verified, before it takes a backup's
+name on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from devkit.backup.fileformat import CorruptBackup, verify
+from devkit.errors import DevkitError, SettingsError
+
+NAME = re.compile(r"^backup_\d{8}_\d{6}(_\d+)?\.backup\.gz$")
+
+
+class RemoteError(DevkitError):
+    """The object store refused or failed a request."""
+
+
+@dataclass(frozen=True)
+class RemoteBackup:
+    name: str
+    size: int
+    modified: datetime
+
+
+def check_name(name: str) -> str:
+    """Only a backup's own file name: no path, no traversal."""
+    if not NAME.match(name):
+        raise SettingsError(
+            f"{name!r} is not a backup name (backup_YYYYMMDD_HHMMSS.backup.gz)",
+            "see `invoke db.list-remote`",
+        )
+    return name
+
+
+def _client(config: Mapping[str, Any]):
+    if not config.get("s3_bucket"):
+        raise SettingsError(
+            "no S3 bucket is set", "set devkit.s3_bucket in invoke.yaml or INVOKE_DEVKIT_S3_BUCKET"
+        )
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=config.get("s3_endpoint_url") or None,
+        region_name=config.get("s3_region") or None,
+    )
+
+
+def _key(config: Mapping[str, Any], name: str) -> str:
+    return f"{config.get('s3_prefix') or ''}{name}"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _failed(exc: Exception, action: str) -> RemoteError:
+    return RemoteError(
+        f"S3 {action} failed: {exc}",
+        "check the bucket, credentials (AWS_*) and devkit.s3_endpoint_url",
+    )
+
+
+def upload(config: Mapping[str, Any], path: Path) -> str:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    check_name(path.name)
+    verify(path)  # never upload a damaged file
+    client, key = _client(config), _key(config, path.name)
+    try:
+        client.upload_file(
+            str(path), config["s3_bucket"], key, ExtraArgs={"Metadata": {"sha256": _sha256(path)}}
+        )
+        head = client.head_object(Bucket=config["s3_bucket"], Key=key)
+    except (BotoCoreError, ClientError) as exc:
+        raise _failed(exc, "upload") from None
+    if head["ContentLength"] != path.stat().st_size:
+        raise RemoteError(
+            f"{key}: the store holds {head['ContentLength']} bytes of {path.stat().st_size}",
+            "upload again",
+        )
+    return f"s3://{config['s3_bucket']}/{key}"
+
+
+def list_remote(config: Mapping[str, Any]) -> list[RemoteBackup]:
+    """Newest first."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client, prefix = _client(config), config.get("s3_prefix") or ""
+    found = []
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(
+            Bucket=config["s3_bucket"], Prefix=prefix
+        ):
+            for obj in page.get("Contents", []):
+                name = obj["Key"][len(prefix) :]
+                if NAME.match(name):
+                    found.append(RemoteBackup(name, obj["Size"], obj["LastModified"]))
+    except (BotoCoreError, ClientError) as exc:
+        raise _failed(exc, "list") from None
+    return sorted(found, key=lambda b: (b.modified, b.name), reverse=True)
+
+
+def download(config: Mapping[str, Any], name: str, directory: Path) -> Path:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    check_name(name)
+    directory.mkdir(parents=True, exist_ok=True)
+    client, key = _client(config), _key(config, name)
+    target = directory / name
+    partial = directory / f".{name}.partial"
+    try:
+        head = client.head_object(Bucket=config["s3_bucket"], Key=key)
+        client.download_file(config["s3_bucket"], key, str(partial))
+    except (BotoCoreError, ClientError) as exc:
+        partial.unlink(missing_ok=True)
+        raise _failed(exc, f"download of {key}") from None
+    try:
+        os.chmod(partial, 0o600)
+        expected = head.get("Metadata", {}).get("sha256")
+        if expected and _sha256(partial) != expected:
+            raise CorruptBackup(
+                f"{key} does not match the SHA-256 recorded at upload",
+                "the object was changed or damaged in the store",
+            )
+        verify(partial)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, target)
+    return target
