@@ -62,6 +62,14 @@ class SessionStack:
     def invoke(self, *args: str, extra_env: dict[str, str] | None = None, timeout: float = 900):
         return invoke(*args, env={**self.env, **(extra_env or {})}, timeout=timeout)
 
+    def connect(self):
+        """An autocommit connection to the stack's app database, as the app user."""
+        import psycopg2
+
+        conn = psycopg2.connect(self.values()["DATABASE_URL_SYNC"])
+        conn.autocommit = True
+        return conn
+
     def container(self, service: str) -> str:
         return f"{self.project}-{service}-1"
 

@@ -52,14 +52,12 @@ TABLES = ["public.parent", "public.child", 'app2."Odd ""Na"" me"']
 @pytest.fixture(scope="module")
 def database(stack):
     """A database of its own in the session's stack, reached through DATABASE_URL."""
-    values = stack.values()
-    admin = psycopg2.connect(values["DATABASE_URL_SYNC"])
-    admin.autocommit = True
+    admin = stack.connect()
     with admin.cursor() as cur:
         cur.execute("DROP DATABASE IF EXISTS backup_test WITH (FORCE)")
         cur.execute("CREATE DATABASE backup_test")
     admin.close()
-    url = values["DATABASE_URL_SYNC"].rsplit("/", 1)[0] + "/backup_test"
+    url = stack.values()["DATABASE_URL_SYNC"].rsplit("/", 1)[0] + "/backup_test"
     return url
 
 

@@ -103,14 +103,10 @@ def test_download_refuses_anything_but_a_backup_name(stack, s3, name):
 
 
 def test_restore_from_s3(stack, s3):
-    import psycopg2
-
     _, env = s3
     path = make_backup(stack, env)
     assert stack.invoke("db.upload", path, extra_env=env).returncode == 0
-    values = stack.values()
-    conn = psycopg2.connect(values["DATABASE_URL_SYNC"])
-    conn.autocommit = True
+    conn = stack.connect()
     with conn.cursor() as cur:
         cur.execute("CREATE TABLE IF NOT EXISTS s3_marker (v text)")
         cur.execute("INSERT INTO s3_marker VALUES ('added after the backup')")
