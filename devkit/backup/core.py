@@ -92,12 +92,12 @@ class BackupSummary:
     compressed_bytes: int
 
 
-def backup_name(now: datetime, directory: Path) -> Path:
+def backup_name(now: datetime, directory: Path, suffix: str = ".backup.gz") -> Path:
     base = f"backup_{now:%Y%m%d_%H%M%S}"
-    path, n = directory / f"{base}.backup.gz", 1
+    path, n = directory / f"{base}{suffix}", 1
     while path.exists():
         n += 1
-        path = directory / f"{base}_{n}.backup.gz"
+        path = directory / f"{base}_{n}{suffix}"
     return path
 
 

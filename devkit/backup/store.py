@@ -11,8 +11,8 @@ from typing import Any
 
 from devkit.state import resolve_app_dir
 
-PATTERN = "backup_*.backup.gz"
-PARTIAL = ".backup_*.backup.gz.partial"
+PATTERNS = ("backup_*.backup.gz", "backup_*.dump")
+PARTIAL = ".backup_*.partial"
 
 
 def backup_dir(config: Mapping[str, Any]) -> Path:
@@ -34,11 +34,8 @@ class LocalBackup:
 
 def list_backups(directory: Path) -> list[LocalBackup]:
     """Newest first."""
-    found = [
-        LocalBackup(p, p.stat().st_size, p.stat().st_mtime)
-        for p in directory.glob(PATTERN)
-        if p.is_file()
-    ]
+    paths = [p for pattern in PATTERNS for p in directory.glob(pattern) if p.is_file()]
+    found = [LocalBackup(p, p.stat().st_size, p.stat().st_mtime) for p in paths]
     return sorted(found, key=lambda b: (b.mtime, b.path.name), reverse=True)
 
 

@@ -33,16 +33,34 @@ def _backup_file(c, file: str) -> Path:
 
 
 @task(
-    help={"output-dir": "Directory for the file (default: devkit.backup_dir, else <app>/backups)"}
+    help={
+        "output-dir": "Directory for the file (default: devkit.backup_dir, else <app>/backups)",
+        "format": "json (default: the kit's gzip JSON) or sql (pg_dump's custom format, by the stack's container)",
+    }
 )
 @reports_errors
-def backup(c, output_dir=None):
+def backup(c, output_dir=None, format="json"):
     """Back up every table to backup_YYYYMMDD_HHMMSS.backup.gz; the last line printed is its path."""
     from devkit.backup.core import create_backup
     from devkit.backup.store import backup_dir
 
-    target = _target(c)
     directory = Path(output_dir).expanduser() if output_dir else backup_dir(c.config.devkit)
+    if format not in ("json", "sql"):
+        raise Exit(
+            f"error: unknown format {format!r}\n  fix: use --format json or --format sql", code=2
+        )
+    if format == "sql":
+        from devkit.backup.pgdump import dump
+        from devkit.envfile import load_stack
+
+        path = dump(load_stack(c.config.devkit), directory)
+        print(
+            f"pg_dump (custom format) of the stack's database: {_kib(path.stat().st_size)}",
+            file=sys.stderr,
+        )
+        print(path)
+        return
+    target = _target(c)
     print(
         f"Creating database backup of {target.database} on {target.host or 'localhost'}...",
         file=sys.stderr,
@@ -66,10 +84,16 @@ def backup(c, output_dir=None):
 @task(help={"file": "The backup file (a path, or a name in the backup directory)"})
 @reports_errors
 def verify(c, file):
-    """Check a backup without a database: gzip, JSON shape, row counts, SHA-256."""
+    """Check a backup: gzip, JSON shape, row counts, SHA-256 (pg_dump files: pg_restore --list)."""
     from devkit.backup.fileformat import verify as check
+    from devkit.backup.pgdump import describe, kind_of
 
     path = _backup_file(c, file)
+    if path.is_file() and kind_of(path):
+        from devkit.envfile import load_stack
+
+        print(describe(load_stack(c.config.devkit), path))
+        return
     report = check(path)
     rows = sum(report.tables.values())
     seal = (
@@ -78,7 +102,8 @@ def verify(c, file):
         else "no SHA-256 inside (written by another tool): shape and counts checked"
     )
     print(
-        f"{path.name}: OK — {len(report.tables)} tables, {rows} rows, migration {report.metadata.migration_version or '(none)'}; {seal}"
+        f"{path.name}: OK — {len(report.tables)} tables, {rows} rows, "
+        f"migration {report.metadata.migration_version or '(none)'}; {seal}"
     )
 
 
@@ -114,9 +139,43 @@ _RESTORE_HELP = {
 }
 
 
+def _confirm(yes: bool, database: str) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise Exit(
+            "error: restore replaces every table's data and no terminal is here to confirm\n  fix: add --yes",
+            code=2,
+        )
+    answer = input(f"Replace all data in {database} with this backup? [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        raise Exit("cancelled; nothing changed", code=1)
+
+
+def _restore_dump(c, path: Path, dry_run: bool, yes: bool) -> None:
+    from devkit.backup import pgdump
+    from devkit.envfile import load_stack
+
+    stack = load_stack(c.config.devkit)
+    print(
+        f"Restoring from pg_dump file: {path.name} into {stack.pg_database} (the stack's container)"
+    )
+    print(pgdump.describe(stack, path))
+    if dry_run:
+        print("Dry run: nothing changed.")
+        return
+    _confirm(yes, stack.pg_database)
+    pgdump.restore(stack, path)
+    print("Restore completed (pg_restore/psql, one transaction)")
+
+
 def _restore(c, path: Path, dry_run: bool, yes: bool, allow_other_version: bool) -> None:
     from devkit.backup.core import restore_backup
+    from devkit.backup.pgdump import kind_of
 
+    if path.is_file() and kind_of(path):
+        _restore_dump(c, path, dry_run, yes)
+        return
     target = _target(c)
     print(
         f"Restoring from backup: {path.name} into {target.database} on {target.host or 'localhost'}"
@@ -126,15 +185,7 @@ def _restore(c, path: Path, dry_run: bool, yes: bool, allow_other_version: bool)
     if dry_run:
         print("Dry run: nothing changed.")
         return
-    if not yes:
-        if not sys.stdin.isatty():
-            raise Exit(
-                "error: restore replaces every table's data and no terminal is here to confirm\n  fix: add --yes",
-                code=2,
-            )
-        answer = input(f"Replace all data in {target.database} with this backup? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            raise Exit("cancelled; nothing changed", code=1)
+    _confirm(yes, target.database)
     _, result = restore_backup(
         target,
         path,

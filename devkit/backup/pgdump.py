@@ -1,0 +1,125 @@
+"""The seed-000 path: pg_dump / pg_restore / psql of the stack's own container (same major as
+the server, nothing needed on the host). Files: pg_dump's custom format (written here), and
+plain SQL dumps (`pg_dump > backup.sql`, as seed 000 made them), recognised on restore."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+from devkit.envfile import Stack, subprocess_environ
+from devkit.errors import DevkitError
+
+CUSTOM_MAGIC = b"PGDMP"
+PLAIN_MARKER = b"-- PostgreSQL database dump"
+
+
+class DumpError(DevkitError):
+    """pg_dump, pg_restore or psql failed."""
+
+
+def kind_of(path: Path) -> str | None:
+    """ "custom" or "plain" for pg_dump files, None for anything else (a JSON backup)."""
+    with path.open("rb") as f:
+        head = f.read(256)
+    if head.startswith(CUSTOM_MAGIC):
+        return "custom"
+    if PLAIN_MARKER in head:
+        return "plain"
+    return None
+
+
+def _exec(
+    stack: Stack, *command: str, interactive: bool = False, connect: bool = True
+) -> list[str]:
+    # The password reaches the container through the environment, never the command line.
+    target = ["-h", "127.0.0.1", "-U", stack.pg_user, "-d", stack.pg_database] if connect else []
+    return [
+        "docker", "exec", *(["-i"] if interactive else []), "-e", "PGPASSWORD", f"{stack.project}-postgres-1",
+        *command, *target,
+    ]  # fmt: skip
+
+
+def _env(stack: Stack) -> dict[str, str]:
+    return {**subprocess_environ(), "PGPASSWORD": stack.pg_password}
+
+
+def dump(stack: Stack, directory: Path) -> Path:
+    """pg_dump -Fc into backup_YYYYMMDD_HHMMSS.dump: a hidden partial file, fsync, rename, mode 0600."""
+    from devkit.backup.core import backup_name
+
+    directory.mkdir(parents=True, exist_ok=True)
+    path = backup_name(datetime.now(UTC), directory, suffix=".dump")
+    partial = path.with_name(f".{path.name}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            result = subprocess.run(
+                _exec(stack, "pg_dump", "-Fc"),
+                stdout=out,
+                stderr=subprocess.PIPE,
+                env=_env(stack),
+                check=False,
+            )
+            out.flush()
+            os.fsync(out.fileno())
+        if result.returncode != 0:
+            raise DumpError(
+                f"pg_dump failed: {result.stderr.decode().strip()[:300]}",
+                "is the stack up (`invoke up`)?",
+            )
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
+
+
+def describe(stack: Stack, path: Path) -> str:
+    """What a dump holds (pg_restore --list for custom files); raises DumpError when unreadable."""
+    if kind_of(path) == "plain":
+        return f"{path.name}: plain SQL dump, {path.stat().st_size} bytes"
+    with path.open("rb") as f:
+        result = subprocess.run(
+            _exec(stack, "pg_restore", "--list", interactive=True, connect=False),
+            stdin=f,
+            capture_output=True,
+            env=_env(stack),
+            check=False,
+        )
+    if result.returncode != 0:
+        raise DumpError(
+            f"{path.name} is not a readable pg_dump file: {result.stderr.decode().strip()[:200]}",
+            "use another backup",
+        )
+    entries = [
+        line for line in result.stdout.decode().splitlines() if line and not line.startswith(";")
+    ]
+    tables = sum(" TABLE DATA " in line for line in entries)
+    return f"{path.name}: pg_dump custom format, {len(entries)} entries, {tables} tables with data"
+
+
+def restore(stack: Stack, path: Path) -> None:
+    """Replace the database's objects and data with the dump's, in one transaction."""
+    if kind_of(path) == "custom":
+        command = _exec(
+            stack,
+            "pg_restore",
+            "--clean",
+            "--if-exists",
+            "--single-transaction",
+            "--no-owner",
+            interactive=True,
+        )
+    else:
+        command = _exec(
+            stack, "psql", "--single-transaction", "-v", "ON_ERROR_STOP=1", "-q", interactive=True
+        )
+    with path.open("rb") as f:
+        result = subprocess.run(command, stdin=f, capture_output=True, env=_env(stack), check=False)
+    if result.returncode != 0:
+        raise DumpError(
+            f"restore of {path.name} failed, nothing was changed: {result.stderr.decode().strip().splitlines()[-1][:300]}",
+            "see the message; a plain dump restores into a database without those objects (see db.reset)",
+        )
