@@ -49,17 +49,21 @@ class UpResult:
     seconds: float
 
 
+def _compose_then_wait(stack: Stack, started: float, *args: str) -> UpResult:
+    """Run `docker compose ARGS`, then wait until both servers answer authenticated queries."""
+    process = start_compose(stack.env_file, *args)
+    # Importing the database clients overlaps with `docker compose`.
+    from devkit.readiness import wait_ready
+
+    finish_compose(process)
+    return UpResult(wait_ready(stack, stack.ready_timeout), time.monotonic() - started)
+
+
 def up(stack: Stack) -> UpResult:
     """Start the stack and return once both servers answer authenticated queries."""
     started = time.monotonic()
     check_ports(published_ports(stack.values), stack.project)
-    process = start_compose(stack.env_file, "up", "--detach", "--pull", "never")
-    # Importing the database clients overlaps with `docker compose up`.
-    from devkit.readiness import wait_ready
-
-    finish_compose(process)
-    versions = wait_ready(stack, stack.ready_timeout)
-    return UpResult(versions, time.monotonic() - started)
+    return _compose_then_wait(stack, started, "up", "--detach", "--pull", "never")
 
 
 def down(stack: Stack) -> None:
@@ -69,12 +73,7 @@ def down(stack: Stack) -> None:
 
 def restart(stack: Stack, service: str | None) -> UpResult:
     check_service(service)
-    started = time.monotonic()
-    process = start_compose(stack.env_file, "restart", *([service] if service else []))
-    from devkit.readiness import wait_ready
-
-    finish_compose(process)
-    return UpResult(wait_ready(stack, stack.ready_timeout), time.monotonic() - started)
+    return _compose_then_wait(stack, time.monotonic(), "restart", *([service] if service else []))
 
 
 def logs(stack: Stack, service: str | None, follow: bool, tail: int | None) -> int:

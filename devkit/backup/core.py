@@ -291,6 +291,7 @@ def restore_backup(
             cur.execute("TRUNCATE " + ", ".join(sql_name(n) for n in tables))
             cur.execute("CREATE TEMP TABLE devkit_restore_rows (r json) ON COMMIT DROP")
             cur.execute("SET CONSTRAINTS ALL DEFERRED")
+            resolved = {name: _resolve(cur, name) for name in diff.tables}
             with BackupReader(backup_path) as reader:
                 if reader.metadata.migration_version is not None:
                     cur.execute(f"DELETE FROM {MIGRATION_TABLE}")
@@ -298,14 +299,11 @@ def restore_backup(
                         cur.execute(
                             f"INSERT INTO {MIGRATION_TABLE} (version_num) VALUES (%s)", (version,)
                         )
-                for stream in _ordered(reader, cur):
-                    name = _resolve(cur, stream.name)
+                for stream in _ordered(reader, cur, resolved):
+                    name = resolved[stream.name]
                     table = tables[name]
-                    missing = [
-                        c
-                        for c in stream.header.columns
-                        if c not in {col.name for col in table.columns}
-                    ]
+                    here = {col.name for col in table.columns}
+                    missing = [c for c in stream.header.columns if c not in here]
                     if missing:
                         raise BackupError(
                             f"{name} has no column {', '.join(missing)} here",
@@ -328,8 +326,8 @@ def restore_backup(
                         "SELECT setval(to_regclass(%s), %s, %s) WHERE to_regclass(%s) IS NOT NULL",
                         (sql_name(sequence), last_value, is_called, sql_name(sequence)),
                     )
-            restored = _current_counts(cur, [_resolve(cur, n) for n in diff.tables])
-            expected = {_resolve(cur, n): d.backup_rows for n, d in diff.tables.items()}
+            restored = _current_counts(cur, list(resolved.values()))
+            expected = {resolved[n]: d.backup_rows for n, d in diff.tables.items()}
             if restored != expected:
                 raise BackupError(
                     "row counts after loading differ from the backup's", "nothing was changed"
@@ -361,14 +359,15 @@ def restore_backup(
     )
 
 
-def _ordered(reader: BackupReader, cur):
-    """This kit's files are written parents first; the seed's are in memory and get sorted here."""
+def _ordered(reader: BackupReader, cur, resolved: dict[str, str]):
+    """This kit's files are written parents first; the seed's are in memory and get sorted here.
+
+    `resolved` maps the file's table names to schema.table in this database."""
     if reader.streamed:
         yield from reader.tables()
         return
     streams = {s.name: s for s in reader.tables()}
-    resolved = {name: _resolve(cur, name) for name in streams}
-    back = {v: k for k, v in resolved.items()}
+    back = {resolved[name]: name for name in streams}
     for name in load_order(sorted(back), foreign_keys(cur)):
         yield streams[back[name]]
 

@@ -47,11 +47,10 @@ class PrunePlan:
 
 def plan_prune(directory: Path, days: int, is_intact, now: float | None = None) -> PrunePlan:
     """Backups older than `days` and leftover partial files; never the newest intact backup."""
-    cutoff = (now or time.time()) - days * 86400
+    now = now or time.time()
+    cutoff = now - days * 86400
     backups = list_backups(directory)
     newest_intact = next((b.path for b in backups if is_intact(b.path)), None)
     old = [b.path for b in backups if b.mtime < cutoff and b.path != newest_intact]
-    partial = [
-        p for p in directory.glob(PARTIAL) if p.stat().st_mtime < (now or time.time()) - 3600
-    ]
+    partial = [p for p in directory.glob(PARTIAL) if p.stat().st_mtime < now - 3600]
     return PrunePlan(old + partial, newest_intact)
