@@ -53,12 +53,19 @@ def failure_cause(lines: list[str]) -> str:
     if not starts:
         return ""
     first = starts[-1]
+    block = lines[first : first + 40]
     for key in ("stderr:", "msg:"):
-        for line in lines[first : first + 40]:
-            value = line.strip().removeprefix(key).strip().strip("'\"")
+        for i, line in enumerate(block):
+            value = line.strip().removeprefix(key).strip()
             if line.strip().startswith(key) and value:
-                return value[:300]
-    return lines[first].strip()[:300]
+                # The YAML callback folds a long value over more-indented lines.
+                indent = len(line) - len(line.lstrip())
+                for more in block[i + 1 :]:
+                    if len(more) - len(more.lstrip()) <= indent or not more.strip():
+                        break
+                    value += " " + more.strip()
+                return value.strip("'\"")[:500]
+    return lines[first].strip()[:500]
 
 
 def run_playbook(

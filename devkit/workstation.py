@@ -48,6 +48,7 @@ def check_volume_owner(project: str, app_dir: Path, has_password: bool) -> None:
     except FileNotFoundError:  # no Docker yet: no volume either
         return
     if found.returncode != 0:
+        # No such volume, or no daemon yet: the stack role checks again once Docker runs.
         return
     owner = (json.loads(found.stdout or "null") or {}).get("io.devkit.app-dir")
     if owner == str(app_dir) or (not owner and has_password):

@@ -82,3 +82,33 @@ def test_setup_without_docker_install_skips_the_engine_role(stack):
     assert "TASK [docker :" not in result.stdout
     assert "TASK [stack :" in result.stdout
     assert "Ansible: 0 changed" in result.stdout
+
+
+@pytest.mark.ansible
+def test_stack_role_refuses_another_apps_database(stack, tmp_path):
+    """The role guards the volume itself (servers, and setup when the daemon was still down)."""
+    from devkit.errors import CommandFailed
+    from devkit.paths import COMPOSE_DIR, LOCAL_INVENTORY
+    from devkit.playbook import run_playbook
+
+    other_app = tmp_path / "other-checkout"
+    other_app.mkdir()
+    playbook = tmp_path / "stack-only.yml"
+    playbook.write_text(
+        "- name: Apply the stack role alone\n"
+        "  hosts: workstations\n"
+        "  gather_facts: false\n"
+        "  roles: [stack]\n"
+    )
+    variables = {
+        "stack_project_src": str(COMPOSE_DIR),
+        "stack_env_file": str(other_app / ".env.local"),
+        "stack_env": stack.values() | {"DEVKIT_APP_DIR": str(other_app)},
+    }
+    with pytest.raises(CommandFailed) as failure:
+        run_playbook(playbook, LOCAL_INVENTORY, variables, echo=False)
+    assert (
+        f"the volume {stack.project}_postgres-data already holds the database of the app in {stack.app_dir}"
+        in " ".join(failure.value.args[0].split())
+    )
+    assert list(other_app.iterdir()) == []
