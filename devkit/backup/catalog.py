@@ -14,9 +14,10 @@ MIGRATION_TABLE = "alembic_version"
 class Column:
     name: str
     type: str  # format_type(), e.g. "numeric(10,2)", "timestamp with time zone", "integer[]"
-    as_text: (
-        bool  # json/jsonb/arrays/composites: stored as their text, so NULL and JSON null stay apart
-    )
+    # Stored as their text: json/jsonb (so SQL NULL and JSON null stay apart), arrays, composites,
+    # and types of extensions or the app (to_json may turn those into nested JSON), domains by
+    # their base type. Every value in a row is then a JSON scalar.
+    as_text: bool
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,9 @@ def app_tables(cur) -> list[Table]:
     cur.execute(
         """
         SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod),
-               t.typcategory IN ('A', 'C') OR t.typname IN ('json', 'jsonb')
+               b.typcategory IN ('A', 'C') OR b.typname IN ('json', 'jsonb') OR b.oid >= 16384
         FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+        JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
         WHERE a.attrelid = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
         ORDER BY a.attrelid, a.attnum
         """,
@@ -71,18 +73,56 @@ def app_tables(cur) -> list[Table]:
     return [Table(oid, schema, name, columns.get(oid, [])) for oid, schema, name in tables]
 
 
-def foreign_keys(cur) -> list[tuple[str, str]]:
-    """(child, parent) pairs of qualified table names, for ordering loads."""
+def estimated_rows(cur, oids: list[int]) -> int:
+    """The planner's row estimate for these tables (0 for tables never analysed)."""
+    cur.execute(
+        "SELECT sum(greatest(reltuples, 0))::bigint FROM pg_class WHERE oid = ANY(%s)", (oids,)
+    )
+    return int(cur.fetchone()[0] or 0)
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    name: str
+    child: str  # schema.table
+    parent: str
+    child_columns: list[str]
+    parent_columns: list[str]
+
+
+def foreign_keys(cur) -> list[ForeignKey]:
     cur.execute(
         """
-        SELECT cn.nspname || '.' || c.relname, pn.nspname || '.' || p.relname
+        SELECT k.conname, cn.nspname || '.' || c.relname, pn.nspname || '.' || p.relname,
+               ARRAY(SELECT a.attname FROM unnest(k.conkey) WITH ORDINALITY u(n, i)
+                     JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n ORDER BY u.i),
+               ARRAY(SELECT a.attname FROM unnest(k.confkey) WITH ORDINALITY u(n, i)
+                     JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.n ORDER BY u.i)
         FROM pg_constraint k
         JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
         JOIN pg_class p ON p.oid = k.confrelid JOIN pg_namespace pn ON pn.oid = p.relnamespace
-        WHERE k.contype = 'f'
+        WHERE k.contype = 'f' AND k.conparentid = 0
+        ORDER BY 2, 1
         """
     )
-    return [(child, parent) for child, parent in cur.fetchall() if child != parent]
+    return [ForeignKey(*row) for row in cur.fetchall()]
+
+
+def dependencies(keys: list[ForeignKey]) -> list[tuple[str, str]]:
+    """(child, parent) pairs of qualified table names, for ordering loads."""
+    return [(k.child, k.parent) for k in keys if k.child != k.parent]
+
+
+def orphan_query(key: ForeignKey) -> str:
+    """One row when some child row points at no parent row (MATCH SIMPLE: NULLs never do)."""
+    child = [f"c.{quote_ident(n)}" for n in key.child_columns]
+    parent = [f"p.{quote_ident(n)}" for n in key.parent_columns]
+    present = " AND ".join(f"{c} IS NOT NULL" for c in child)
+    joined = " AND ".join(f"{p} = {c}" for p, c in zip(parent, child, strict=True))
+    return (
+        f"SELECT 1 FROM {sql_name(key.child)} c WHERE {present} "
+        f"AND NOT EXISTS (SELECT 1 FROM {sql_name(key.parent)} p WHERE {joined}) LIMIT 1"
+    )
 
 
 def sequences(cur) -> dict[str, list]:

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
+from typing import Protocol
 
 import psycopg2
 from psycopg2 import errors, extensions
 
 from devkit.backup.catalog import (
     MIGRATION_TABLE,
+    ForeignKey,
     Table,
     app_tables,
+    dependencies,
+    estimated_rows,
     foreign_keys,
     load_order,
     migration_version,
+    orphan_query,
     quote_ident,
     sequences,
     sql_name,
@@ -26,15 +34,21 @@ from devkit.backup.models import BackupMetadata, DiffSummary, RestoreResult, Tab
 from devkit.backup.target import Target
 from devkit.errors import DevkitError
 
-# Rows handed to the gzip writer at once: few large writes instead of one per row.
-_BATCH = 2000
+# Bytes of rows handed on at once, both ways: few large writes instead of one per row.
+_BLOCK = 1 << 20
 # Session settings that make the JSON of every value exact and independent of the server's defaults.
 _EXACT_OUTPUT = (
     "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; "
     "SET extra_float_digits = 1; SET bytea_output = 'hex'"
 )
 
-Progress = Callable[[str, int], None]
+
+class Progress(Protocol):
+    """Told how much work there is (a row estimate, or None) and how it advances."""
+
+    def start(self, total_rows: int | None) -> None: ...
+
+    def advance(self, table: str, rows: int) -> None: ...
 
 
 class BackupError(DevkitError):
@@ -61,26 +75,29 @@ def _row_expression(table: Table) -> str:
     return "'[' || " + (" || ',' || ".join(parts) if parts else "''") + " || ']'"
 
 
-class _RowSink:
-    """The file psycopg2's COPY TO writes into: rows are un-escaped and batched to the writer."""
+class _RowSink(io.RawIOBase):
+    """Where COPY TO's rows go, through a 1 MiB io.BufferedWriter: psycopg2 writes one row per
+    call (a C call into the buffer); whole rows reach the backup file a megabyte at a time."""
 
-    def __init__(self, writer: BackupWriter) -> None:
+    def __init__(self, writer: BackupWriter, on_rows: Callable[[int], None] | None) -> None:
         self.writer = writer
-        self.batch: list[str] = []
-        self.pending = ""
+        self.on_rows = on_rows
+        self.pending = b""
 
-    def write(self, data: str | bytes) -> None:
-        text = self.pending + (data.decode() if isinstance(data, bytes) else data)
-        lines = text.split("\n")
-        self.pending = lines.pop()
-        # COPY's text format doubles backslashes; JSON text has no other character it escapes.
-        self.batch.extend(line.replace("\\\\", "\\") for line in lines)
-        if len(self.batch) >= _BATCH:
-            self.flush()
+    def writable(self) -> bool:
+        return True
 
-    def flush(self) -> None:
-        self.writer.write_rows(self.batch)
-        self.batch = []
+    def write(self, data) -> int:
+        size = len(data)
+        data = self.pending + bytes(data)
+        cut = data.rfind(b"\n") + 1
+        self.pending = data[cut:]
+        if cut:
+            # COPY's text format doubles backslashes; JSON text has no other character it escapes.
+            rows = self.writer.write_block(data[:cut].replace(b"\\\\", b"\\"))
+            if self.on_rows:
+                self.on_rows(rows)
+        return size
 
 
 @dataclass(frozen=True)
@@ -115,7 +132,7 @@ def create_backup(
             # Row-level security must never hide rows from a backup: fail instead, as pg_dump does.
             cur.execute("SET row_security = off")
             tables = {t.qualified: t for t in app_tables(cur)}
-            order = load_order(sorted(tables), foreign_keys(cur))
+            order = load_order(sorted(tables), dependencies(foreign_keys(cur)))
             cur.execute("SHOW server_version")
             server_version = cur.fetchone()[0]
             metadata = BackupMetadata(
@@ -127,6 +144,8 @@ def create_backup(
                 sequences=sequences(cur),
             )
             now = metadata.timestamp
+            if progress:
+                progress.start(estimated_rows(cur, [t.oid for t in tables.values()]))
             writer = BackupWriter(backup_name(now, output_dir), metadata)
             counts: dict[str, int] = {}
             try:
@@ -135,15 +154,19 @@ def create_backup(
                     writer.begin_table(
                         name, [c.name for c in table.columns], [c.type for c in table.columns]
                     )
-                    sink = _RowSink(writer)
-                    cur.copy_expert(
-                        f"COPY (SELECT {_row_expression(table)} FROM ONLY {sql_name(name)}) TO STDOUT",
-                        sink,
+                    sink = _RowSink(
+                        writer, progress and (lambda rows, n=name: progress.advance(n, rows))
                     )
-                    sink.flush()
+                    with io.BufferedWriter(sink, buffer_size=_BLOCK) as buffered:
+                        cur.copy_expert(
+                            f"COPY (SELECT {_row_expression(table)} FROM ONLY {sql_name(name)}) TO STDOUT",
+                            buffered,
+                        )
+                    if sink.pending:
+                        raise BackupError(
+                            f"{name}: COPY ended inside a row", "run the backup again"
+                        )
                     counts[name] = writer.end_table()
-                    if progress:
-                        progress(name, counts[name])
                 path = writer.finish()
             except BaseException:
                 writer.abort()
@@ -212,49 +235,121 @@ def calculate_diff(target: Target, backup_path: Path) -> DiffSummary:
     )
 
 
-class _CopyInput:
-    """A file for COPY FROM STDIN over an iterator of rows (JSON text), counting them."""
+# COPY's CSV format reads this kit's row lines almost as they are: top-level commas separate the
+# values, JSON strings are quoted fields whose \" and \\ escapes CSV reads with ESCAPE '\', and an
+# unquoted null is NULL while a quoted "null" stays a string.
+_CSV = "(FORMAT csv, NULL 'null', ESCAPE '\\')"
 
-    def __init__(self, rows: Iterator[str]) -> None:
-        self.rows = rows
+
+def _plain(block: bytes) -> bool:
+    """True when the JSON strings in `block` use no escapes but \\" and \\\\ (CSV reads those)."""
+    return b"\\" not in block or b"\\" not in block.replace(b"\\\\", b"").replace(b'\\"', b"")
+
+
+def _csv_lines(block: bytes) -> bytes:
+    """Row lines of scalars, '[1,"a"],' and '[2,"b"]', as the CSV lines '1,"a"' and '2,"b"'."""
+    body = block[1:-2] if block.endswith(b"]\n") else block[1:-3]
+    return body.replace(b"],\n[", b"\n") + b"\n"
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _array_literal(items: list) -> str:
+    """The seed's JSON arrays as PostgreSQL array input: {"a",NULL,{"b"}}."""
+    parts = []
+    for item in items:
+        if item is None:
+            parts.append("NULL")
+        elif isinstance(item, list):
+            parts.append(_array_literal(item))
+        else:
+            parts.append(_quoted(_text(item)))
+    return "{" + ",".join(parts) + "}"
+
+
+def _text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | Decimal):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, default=float)  # objects into json columns
+
+
+def _csv_row(line: bytes, arrays: list[bool]) -> str:
+    """One row line parsed, for values CSV cannot take as they are (escapes like \\n, nesting)."""
+    values = json.loads(line.rstrip(b",\n"), parse_float=Decimal)
+    fields = []
+    for value, is_array in zip(values, arrays, strict=True):
+        if value is None:
+            fields.append("null")
+        elif isinstance(value, list) and is_array:
+            fields.append(_quoted(_array_literal(value)))
+        else:
+            fields.append(_quoted(_text(value)))
+    return ",".join(fields) + "\n"
+
+
+class _CsvInput:
+    """The file COPY FROM STDIN reads: a table's row blocks turned into CSV, rows counted."""
+
+    def __init__(
+        self,
+        blocks: Iterator[bytes],
+        arrays: list[bool],
+        scalars: bool,
+        on_rows: Callable[[int], None] | None,
+    ) -> None:
+        self.blocks = blocks
+        self.arrays = arrays
+        self.scalars = scalars  # this kit's files hold scalars only; the seed's may nest
+        self.on_rows = on_rows
         self.count = 0
-        self.buffer = b""
 
     def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self.buffer) < size:
-            chunk = []
-            for row in self.rows:
-                # COPY's text format: backslash is its escape character.
-                chunk.append(row.replace("\\", "\\\\"))
-                self.count += 1
-                if len(chunk) >= _BATCH:
-                    break
-            if not chunk:
-                break
-            self.buffer += ("\n".join(chunk) + "\n").encode()
-        if size < 0:
-            size = len(self.buffer)
-        data, self.buffer = self.buffer[:size], self.buffer[size:]
-        return data
+        for block in self.blocks:
+            if not block:
+                continue
+            rows = block.count(b"\n")
+            self.count += rows
+            if self.on_rows:
+                self.on_rows(rows)
+            if self.scalars and _plain(block):
+                return _csv_lines(block)
+            return "".join(
+                _csv_lines(line).decode()
+                if self.scalars and _plain(line)
+                else _csv_row(line, self.arrays)
+                for line in block.splitlines(keepends=True)
+            ).encode()
+        return b""
 
     readline = read
 
 
-def _insert_sql(table: Table, columns: list[str]) -> str:
-    types = {c.name: c for c in table.columns}
-    values = []
-    for i, name in enumerate(columns):
-        column = types[name]
-        if column.type.endswith("[]"):
-            # The seed's tool wrote arrays as JSON arrays; this kit writes their text.
-            values.append(
-                f"CASE json_typeof(r->{i}) WHEN 'array' THEN ARRAY(SELECT json_array_elements_text(r->{i}))::{column.type} "
-                f"ELSE (r->>{i})::{column.type} END"
-            )
-        else:
-            values.append(f"(r->>{i})::{column.type}")
-    names = ", ".join(quote_ident(c) for c in columns)
-    return f"INSERT INTO {sql_name(table.qualified)} ({names}) OVERRIDING SYSTEM VALUE SELECT {', '.join(values)} FROM devkit_restore_rows"
+def _check_version(backup: str | None, current: str | None, allow_other_version: bool) -> None:
+    if backup != current and not allow_other_version:
+        raise BackupError(
+            f"the backup is at migration {backup or '(none)'}, the database at {current or '(none)'}",
+            "migrate to the backup's version first, or pass --allow-other-version if the schemas match",
+        )
+
+
+def _check_missing(missing: list[str]) -> None:
+    if missing:
+        raise BackupError(
+            f"tables in the backup are missing here: {', '.join(missing)}",
+            "migrate the database to the backup's version first (`invoke db.migrate`)",
+        )
+
+
+def _is_superuser(cur) -> bool:
+    cur.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+    row = cur.fetchone()
+    return bool(row and row[0])
 
 
 def restore_backup(
@@ -265,70 +360,89 @@ def restore_backup(
     allow_other_version: bool = False,
     lock_timeout_s: float = 10,
     progress: Progress | None = None,
+    check_first: bool = True,
 ) -> tuple[DiffSummary, RestoreResult | None]:
-    """Make the database equal to the backup, in ONE transaction: on any failure it is left as it was."""
-    diff = calculate_diff(target, backup_path)  # reads and checks the whole file first
-    if diff.missing_tables:
-        raise BackupError(
-            f"tables in the backup are missing here: {', '.join(diff.missing_tables)}",
-            "migrate the database to the backup's version first (`invoke db.migrate`)",
+    """Make the database equal to the backup, in ONE transaction: on any failure it is left as it was.
+
+    With check_first (and always for dry_run) the whole file is read and compared first. Without
+    it the file is read once, while loading: a damaged file, a missing table or a failed SHA-256
+    check then raises before COMMIT, so nothing changes either.
+    """
+    if check_first or dry_run:
+        diff = calculate_diff(target, backup_path)
+        _check_missing(diff.missing_tables)
+        _check_version(
+            diff.migration_version_backup, diff.migration_version_current, allow_other_version
         )
-    if diff.migration_version_backup != diff.migration_version_current and not allow_other_version:
-        raise BackupError(
-            f"the backup is at migration {diff.migration_version_backup or '(none)'}, "
-            f"the database at {diff.migration_version_current or '(none)'}",
-            "migrate to the backup's version first, or pass --allow-other-version if the schemas match",
-        )
-    if dry_run:
-        return diff, None
+        if dry_run:
+            return diff, None
 
     conn = connect(target)
-    restored_rows = 0
     try:
         with conn.cursor() as cur:
             cur.execute("SET LOCAL lock_timeout = %s", (f"{int(lock_timeout_s * 1000)}ms",))
             tables = {t.qualified: t for t in app_tables(cur)}
-            cur.execute("TRUNCATE " + ", ".join(sql_name(n) for n in tables))
-            cur.execute("CREATE TEMP TABLE devkit_restore_rows (r json) ON COMMIT DROP")
-            cur.execute("SET CONSTRAINTS ALL DEFERRED")
-            resolved = {name: _resolve(cur, name) for name in diff.tables}
+            keys = foreign_keys(cur)
+            current_version = migration_version(cur)
+            if progress:
+                progress.start(diff.total_backup_rows if check_first else None)
             with BackupReader(backup_path) as reader:
+                _check_version(
+                    reader.metadata.migration_version, current_version, allow_other_version
+                )
+                before = _current_counts(cur, list(tables))
+                cur.execute("TRUNCATE " + ", ".join(sql_name(n) for n in tables))
+                # As pg_restore --disable-triggers: no FK or user trigger fires per row; a superuser
+                # may. The foreign keys are then checked in bulk before COMMIT.
+                bulk_checks = _is_superuser(cur)
+                if bulk_checks:
+                    cur.execute("SET LOCAL session_replication_role = replica")
+                else:
+                    cur.execute("SET CONSTRAINTS ALL DEFERRED")
                 if reader.metadata.migration_version is not None:
                     cur.execute(f"DELETE FROM {MIGRATION_TABLE}")
                     for version in reader.metadata.migration_version.split(","):
                         cur.execute(
                             f"INSERT INTO {MIGRATION_TABLE} (version_num) VALUES (%s)", (version,)
                         )
-                for stream in _ordered(reader, cur, resolved):
-                    name = resolved[stream.name]
+                loaded: dict[str, tuple[str, int]] = {}  # the file's name -> (table here, rows)
+                for stream in _ordered(reader, cur, keys):
+                    name = _resolve(cur, stream.name)
+                    _check_missing([] if name else [stream.name])
                     table = tables[name]
-                    here = {col.name for col in table.columns}
-                    missing = [c for c in stream.header.columns if c not in here]
+                    types = {col.name: col.type for col in table.columns}
+                    missing = [c for c in stream.header.columns if c not in types]
                     if missing:
                         raise BackupError(
                             f"{name} has no column {', '.join(missing)} here",
                             "migrate the database to the backup's version first",
                         )
-                    cur.execute("TRUNCATE devkit_restore_rows")
-                    source = _CopyInput(stream.rows)
-                    cur.copy_expert("COPY devkit_restore_rows (r) FROM STDIN", source)
-                    cur.execute(_insert_sql(table, stream.header.columns))
+                    source = _CsvInput(
+                        stream.blocks,
+                        [types[c].endswith("[]") for c in stream.header.columns],
+                        reader.streamed,
+                        progress and (lambda rows, n=name: progress.advance(n, rows)),
+                    )
+                    columns = ", ".join(quote_ident(c) for c in stream.header.columns)
+                    cur.copy_expert(
+                        f"COPY {sql_name(name)} ({columns}) FROM STDIN WITH {_CSV}", source, _BLOCK
+                    )
                     if cur.rowcount != source.count:
                         raise BackupError(
                             f"{name}: {cur.rowcount} rows loaded of {source.count}",
                             "nothing was changed",
                         )
-                    restored_rows += source.count
-                    if progress:
-                        progress(name, source.count)
+                    loaded[stream.name] = (name, source.count)
+                # The loop has read the file to its end: its SHA-256 matched.
                 for sequence, (last_value, is_called) in reader.metadata.sequences.items():
                     cur.execute(
                         "SELECT setval(to_regclass(%s), %s, %s) WHERE to_regclass(%s) IS NOT NULL",
                         (sql_name(sequence), last_value, is_called, sql_name(sequence)),
                     )
-            restored = _current_counts(cur, list(resolved.values()))
-            expected = {resolved[n]: d.backup_rows for n, d in diff.tables.items()}
-            if restored != expected:
+            if bulk_checks:
+                _check_foreign_keys(cur, keys)
+            restored = _current_counts(cur, [name for name, _ in loaded.values()])
+            if restored != {name: rows for name, rows in loaded.values()}:
                 raise BackupError(
                     "row counts after loading differ from the backup's", "nothing was changed"
                 )
@@ -354,21 +468,56 @@ def restore_backup(
     finally:
         conn.close()
     _analyze(target, list(tables))
-    return diff, RestoreResult(
-        success=True, restored_tables=len(diff.tables), restored_rows=restored_rows
+    diff = _summary(
+        before,
+        loaded,
+        current_version,
+        reader.metadata.migration_version,
+    )
+    rows = sum(count for _, count in loaded.values())
+    return diff, RestoreResult(success=True, restored_tables=len(loaded), restored_rows=rows)
+
+
+def _summary(
+    before: dict[str, int],
+    loaded: dict[str, tuple[str, int]],
+    current_version: str | None,
+    backup_version: str | None,
+) -> DiffSummary:
+    tables = {
+        name: TableDiff(current_rows=before[here], backup_rows=rows, diff=rows - before[here])
+        for name, (here, rows) in loaded.items()
+    }
+    total_current = sum(d.current_rows for d in tables.values())
+    total_backup = sum(d.backup_rows for d in tables.values())
+    return DiffSummary(
+        migration_version_current=current_version,
+        migration_version_backup=backup_version,
+        tables=tables,
+        total_current_rows=total_current,
+        total_backup_rows=total_backup,
+        total_diff=total_backup - total_current,
     )
 
 
-def _ordered(reader: BackupReader, cur, resolved: dict[str, str]):
-    """This kit's files are written parents first; the seed's are in memory and get sorted here.
+def _check_foreign_keys(cur, keys: list[ForeignKey]) -> None:
+    for key in keys:
+        cur.execute(orphan_query(key))
+        if cur.fetchone():
+            raise BackupError(
+                f"the backup breaks foreign key {key.name}: rows of {key.child} point at no row of {key.parent}",
+                "nothing was changed; the backup does not fit this schema (or was edited)",
+            )
 
-    `resolved` maps the file's table names to schema.table in this database."""
+
+def _ordered(reader: BackupReader, cur, keys: list[ForeignKey]):
+    """This kit's files are written parents first; the seed's are in memory and get sorted here."""
     if reader.streamed:
         yield from reader.tables()
         return
     streams = {s.name: s for s in reader.tables()}
-    back = {resolved[name]: name for name in streams}
-    for name in load_order(sorted(back), foreign_keys(cur)):
+    back = {_resolve(cur, name) or name: name for name in streams}
+    for name in load_order(sorted(back), dependencies(keys)):
         yield streams[back[name]]
 
 

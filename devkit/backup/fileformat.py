@@ -26,7 +26,6 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from devkit.backup.models import FORMAT, BackupMetadata, TableHeader
 from devkit.errors import DevkitError
@@ -42,11 +41,30 @@ class CorruptBackup(DevkitError):
     """The file is not a readable, intact backup."""
 
 
+# Decompressed bytes read at once: rows are handed on in blocks of about this size.
+_READ_SIZE = 1 << 20
+_END_OF_ROWS = b'], "row_count": '
+
+
 @dataclass
 class TableStream:
+    """One table of a backup. `blocks` are whole row lines as in the file: JSON array text, each
+    line ending in ",\n" but the table's last, which ends in "\n"."""
+
     name: str
     header: TableHeader
-    rows: Iterator[str]  # each row as JSON array text
+    blocks: Iterator[bytes]
+
+    def rows(self) -> Iterator[str]:
+        """Row by row (JSON array text each): for small tables and tests; restore uses blocks."""
+        for block in self.blocks:
+            for line in block.decode().splitlines():
+                yield line.removesuffix(",")
+
+
+def rows_block(rows: list[str]) -> bytes:
+    """Rows (JSON array text each) as one block of row lines, as BackupWriter.write_block takes."""
+    return "".join(row + "\n" for row in rows).encode()
 
 
 class BackupWriter:
@@ -62,12 +80,14 @@ class BackupWriter:
         )
         self._hash = hashlib.sha256()
         self._first_table = True
+        self._rows_in_table = 0
         self.uncompressed = 0
         meta = metadata.model_dump(mode="json") | {"format": FORMAT}
-        self._write('{"metadata": ' + json.dumps(meta, ensure_ascii=False) + ',\n"tables": {\n')
+        self._write(
+            ('{"metadata": ' + json.dumps(meta, ensure_ascii=False) + ',\n"tables": {\n').encode()
+        )
 
-    def _write(self, text: str) -> None:
-        data = text.encode()
+    def _write(self, data: bytes) -> None:
         self._hash.update(data)
         self._gzip.write(data)
         self.uncompressed += len(data)
@@ -76,28 +96,31 @@ class BackupWriter:
         head = {"columns": columns, "column_types": column_types}
         prefix = "" if self._first_table else ",\n"
         self._first_table = False
-        self._write(
-            prefix
-            + json.dumps(name, ensure_ascii=False)
-            + ": "
-            + json.dumps(head)[:-1]
-            + _DATA_OPEN
-        )
+        text = prefix + json.dumps(name, ensure_ascii=False) + ": " + json.dumps(head)[:-1]
+        self._write((text + _DATA_OPEN).encode())
         self._rows_in_table = 0
 
+    def write_block(self, block: bytes) -> int:
+        """Append whole rows to the open table: JSON array text each, one per line ("\n" ends
+        each). The separating commas are added here; returns the number of rows."""
+        count = block.count(b"\n")
+        if count:
+            # The previous block's last row gets its comma now that another row follows.
+            lead = b",\n" if self._rows_in_table else b""
+            self._write(lead + block[:-1].replace(b"\n", b",\n"))
+            self._rows_in_table += count
+        return count
+
     def write_rows(self, rows: list[str]) -> None:
-        """Append rows (JSON array text each) to the open table."""
-        if rows:
-            self._write(("" if self._rows_in_table == 0 else ",\n") + ",\n".join(rows))
-            self._rows_in_table += len(rows)
+        self.write_block(rows_block(rows))
 
     def end_table(self) -> int:
         count = self._rows_in_table
-        self._write(("\n" if count else "") + f'], "row_count": {count}}}')
+        self._write(("\n" if count else "").encode() + _END_OF_ROWS + f"{count}}}".encode())
         return count
 
     def finish(self) -> Path:
-        self._write("},\n" if self._first_table else "\n},\n")
+        self._write(b"},\n" if self._first_table else b"\n},\n")
         digest = self._hash.hexdigest()
         self._gzip.write(f'{_SHA_PREFIX}{digest}"}}\n'.encode())
         self._gzip.close()
@@ -119,81 +142,131 @@ class BackupWriter:
 
 
 class BackupReader:
-    """Reads a backup: metadata first, then tables one at a time with their rows streamed.
+    """Reads a backup: metadata first, then tables one at a time, their rows streamed in blocks.
 
-    For this kit's files the SHA-256 is checked when the last table has been read (`close`
-    raises CorruptBackup on a mismatch); `verify` checks a whole file without a database.
+    This kit's files are read in one pass: the SHA-256 is checked when the last table has been
+    read (`tables()` raises CorruptBackup on a mismatch, so a restore rolls back). Files written
+    by the seed's tool are read whole. `verify` checks a whole file without a database.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            # Held open for the reader's lifetime (close / context manager).
-            self._file: IO[str] = gzip.open(path, "rt", encoding="utf-8", newline="\n")  # noqa: SIM115
-            first = self._file.readline()
+            self._raw = path.open("rb")
         except FileNotFoundError:
             raise CorruptBackup(
                 f"no such backup: {path}", "check the path; `invoke db.list` lists backups"
             ) from None
-        except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
-            raise CorruptBackup(
-                f"{path.name} is not a readable gzip file ({exc})", "use another backup"
-            ) from None
-        self._hash = hashlib.sha256(first.encode())
-        self.streamed = first.startswith('{"metadata": ') and first.endswith(",\n")
+        self.size = os.fstat(self._raw.fileno()).st_size
+        self._file = gzip.GzipFile(fileobj=self._raw, mode="rb")
+        self._buf = b""
+        self._pos = 0
+        self._started = False
+        self._hash = hashlib.sha256()
+        first = self._line("the metadata", eof_ok=True)
+        self.streamed = first.startswith(b'{"metadata": ') and first.endswith(b",\n")
         try:
             if self.streamed:
                 meta = json.loads(first[len('{"metadata": ') : -2])
                 self.streamed = meta.get("format") == FORMAT
             if not self.streamed:
-                self._document = json.loads(first + self._file.read())
+                self._document = json.loads(first + self._buf[self._pos :] + self._read_all())
                 meta = self._document["metadata"]
             self.metadata = BackupMetadata.model_validate(meta)
-        except (ValueError, KeyError, TypeError, EOFError, OSError, zlib.error) as exc:
+        except (ValueError, KeyError, TypeError) as exc:
             raise CorruptBackup(
                 f"{path.name} is not a backup of the expected shape ({type(exc).__name__}: {str(exc)[:120]})",
                 "use another backup; `invoke db.verify FILE` checks one",
             ) from None
-        if self.streamed and self._readline() != '"tables": {\n':
+        if self.streamed and self._line("the tables section") != b'"tables": {\n':
             raise CorruptBackup(f"{path.name} is damaged (no tables section)", "use another backup")
 
-    def _readline(self) -> str:
+    @property
+    def position(self) -> int:
+        """Compressed bytes read so far (for progress against `size`)."""
+        return self._raw.tell()
+
+    def _read(self) -> bytes:
         try:
-            line = self._file.readline()
-        except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
+            data = self._file.read(_READ_SIZE)
+        except (OSError, EOFError, zlib.error) as exc:
+            if not self._started:
+                raise CorruptBackup(
+                    f"{self.path.name} is not a readable gzip file ({exc})", "use another backup"
+                ) from None
             raise CorruptBackup(
                 f"{self.path.name} is damaged ({exc})", "use another backup"
             ) from None
-        if not line.startswith(_SHA_PREFIX):
-            self._hash.update(line.encode())
+        self._started = True
+        return data
+
+    def _fill(self) -> bool:
+        """Read more decompressed bytes; False at the end of the file."""
+        data = self._read()
+        self._buf = self._buf[self._pos :] + data
+        self._pos = 0
+        return bool(data)
+
+    def _read_all(self) -> bytes:
+        parts = []
+        while data := self._read():
+            parts.append(data)
+        return b"".join(parts)
+
+    def _line(self, what: str, *, hashed: bool = True, eof_ok: bool = False) -> bytes:
+        end = self._buf.find(b"\n", self._pos)
+        if end < 0:
+            parts = [self._buf[self._pos :]]
+            while not parts[-1].count(b"\n"):  # chunks gathered, joined once: linear time
+                data = self._read()
+                if not data:
+                    if eof_ok:
+                        break
+                    raise CorruptBackup(
+                        f"{self.path.name} is truncated (in {what})", "use another backup"
+                    )
+                parts.append(data)
+            self._buf, self._pos = b"".join(parts), 0
+            end = self._buf.find(b"\n")
+            end = len(self._buf) - 1 if end < 0 else end
+        line = self._buf[self._pos : end + 1]
+        self._pos = end + 1
+        if hashed:
+            self._hash.update(line)
         return line
 
     def tables(self) -> Iterator[TableStream]:
         if not self.streamed:
-            for name, table in self._document["tables"].items():
-                rows = (json.dumps(row, ensure_ascii=False) for row in table["data"])
-                header = TableHeader(columns=table["columns"], row_count=table.get("row_count"))
-                yield TableStream(str(name), header, rows)
+            yield from self._document_tables()
             return
         while True:
-            line = self._readline()
-            if line in ("},\n", "}\n"):
+            line = self._line("the table list")
+            if line in (b"},\n", b"}\n"):
                 break
             yield self._table(line)
-        tail = self._readline()
+        tail = self._line("the SHA-256", hashed=False, eof_ok=True)
         if (
-            not tail.startswith(_SHA_PREFIX)
-            or tail[len(_SHA_PREFIX) : -3] != self._hash.hexdigest()
+            not tail.startswith(_SHA_PREFIX.encode())
+            or tail[len(_SHA_PREFIX) : len(_SHA_PREFIX) + 64].decode(errors="replace")
+            != self._hash.hexdigest()
         ):
             raise CorruptBackup(
                 f"{self.path.name} failed its SHA-256 check (changed or damaged after it was written)",
                 "use another backup",
             )
 
-    def _table(self, line: str) -> TableStream:
+    def _document_tables(self) -> Iterator[TableStream]:
+        for name, table in self._document["tables"].items():
+            rows = [json.dumps(row, ensure_ascii=False) for row in table["data"]]
+            header = TableHeader(columns=table["columns"], row_count=table.get("row_count"))
+            block = ",\n".join(rows).encode() + b"\n" if rows else b""
+            yield TableStream(str(name), header, iter([block] if rows else []))
+
+    def _table(self, line: bytes) -> TableStream:
         try:
-            name, end = json.JSONDecoder().raw_decode(line.removeprefix(",").lstrip())
-            rest = line.removeprefix(",").lstrip()[end:]
+            text = line.decode().removeprefix(",").lstrip()
+            name, end = json.JSONDecoder().raw_decode(text)
+            rest = text[end:]
             if not rest.startswith(": ") or not rest.endswith(_DATA_OPEN):
                 raise ValueError("bad table header")
             header = TableHeader.model_validate_json(rest[2 : -len(_DATA_OPEN)] + "}")
@@ -201,30 +274,48 @@ class BackupReader:
             raise CorruptBackup(
                 f"{self.path.name} is damaged near a table header ({exc})", "use another backup"
             ) from None
-        return TableStream(name, header, self._rows(name, header))
+        return TableStream(name, header, self._blocks(name, header))
 
-    def _rows(self, name: str, header: TableHeader) -> Iterator[str]:
+    def _blocks(self, name: str, header: TableHeader) -> Iterator[bytes]:
         count = 0
         while True:
-            line = self._readline()
-            if line.startswith('], "row_count": '):
-                declared = int(line[len('], "row_count": ') :].rstrip("},\n"))
-                if declared != count:
-                    raise CorruptBackup(
-                        f"{self.path.name}: {name} has {count} rows, its header says {declared}",
-                        "use another backup",
-                    )
-                header.row_count = declared
-                return
-            if not line:
+            if self._pos >= len(self._buf) and not self._fill():
                 raise CorruptBackup(
                     f"{self.path.name} is truncated (in table {name})", "use another backup"
                 )
-            count += 1
-            yield line.rstrip("\n").removesuffix(",")
+            if self._buf.startswith(b"]", self._pos):
+                break
+            # Row lines start with "[" and JSON holds no raw newline: "\n]" ends the rows.
+            end = self._buf.find(b"\n]", self._pos)
+            cut = end + 1 if end >= 0 else self._buf.rfind(b"\n", self._pos) + 1
+            if cut <= self._pos:
+                if not self._fill():
+                    raise CorruptBackup(
+                        f"{self.path.name} is truncated (in table {name})", "use another backup"
+                    )
+                continue
+            block = self._buf[self._pos : cut]
+            self._pos = cut
+            self._hash.update(block)
+            count += block.count(b"\n")
+            yield block
+        line = self._line(f"table {name}")
+        try:
+            declared = int(line[len(_END_OF_ROWS) :].rstrip(b"},\n"))
+        except ValueError:
+            raise CorruptBackup(
+                f"{self.path.name} is damaged after the rows of {name}", "use another backup"
+            ) from None
+        if not line.startswith(_END_OF_ROWS) or declared != count:
+            raise CorruptBackup(
+                f"{self.path.name}: {name} has {count} rows, its header says {declared}",
+                "use another backup",
+            )
+        header.row_count = declared
 
     def close(self) -> None:
         self._file.close()
+        self._raw.close()
 
     def __enter__(self) -> BackupReader:
         return self
@@ -245,14 +336,20 @@ def verify(path: Path) -> VerifyReport:
     counts: dict[str, int] = {}
     with BackupReader(path) as reader:
         for table in reader.tables():
-            declared = table.header.row_count
             count = 0
-            for row in table.rows:
-                if not row.startswith("[") or not row.endswith("]"):
+            for block in table.blocks:
+                rows = block.count(b"\n")
+                # Every line is one JSON array: "[" starts each, "]" (and a comma) ends each.
+                if not (
+                    block.startswith(b"[")
+                    and block.count(b"\n[") == rows - 1
+                    and block.count(b"],\n") + block.endswith(b"]\n") == rows
+                ):
                     raise CorruptBackup(
                         f"{path.name}: a row of {table.name} is damaged", "use another backup"
                     )
-                count += 1
+                count += rows
+            declared = table.header.row_count
             if declared is not None and declared != count:
                 raise CorruptBackup(
                     f"{path.name}: {table.name} has {count} rows, its header says {declared}",

@@ -8,6 +8,7 @@ from pathlib import Path
 from invoke import Collection, Exit, task
 
 from devkit.tasks._cli import reports_errors
+from devkit.tasks._progress import RowProgress
 
 
 def _kib(size: int) -> str:
@@ -65,11 +66,10 @@ def backup(c, output_dir=None, format="json"):
         f"Creating database backup of {target.database} on {target.host or 'localhost'}...",
         file=sys.stderr,
     )
-    summary = create_backup(
-        target,
-        directory,
-        progress=lambda name, rows: print(f"- {name}: {rows} rows", file=sys.stderr),
-    )
+    with RowProgress("Backing up") as progress:
+        summary = create_backup(target, directory, progress=progress)
+    for name, rows in summary.tables.items():
+        print(f"- {name}: {rows} rows", file=sys.stderr)
     print(f"Migration version: {summary.migration_version or '(none)'}", file=sys.stderr)
     print(
         f"Total: {len(summary.tables)} tables, {sum(summary.tables.values())} rows", file=sys.stderr
@@ -180,18 +180,27 @@ def _restore(c, path: Path, dry_run: bool, yes: bool, allow_other_version: bool)
     print(
         f"Restoring from backup: {path.name} into {target.database} on {target.host or 'localhost'}"
     )
-    diff, _ = restore_backup(target, path, dry_run=True, allow_other_version=allow_other_version)
-    _print_diff(diff)
-    if dry_run:
-        print("Dry run: nothing changed.")
-        return
-    _confirm(yes, target.database)
-    _, result = restore_backup(
-        target,
-        path,
-        allow_other_version=allow_other_version,
-        progress=lambda n, r: print(f"Restored table: {n} ({r} rows)"),
-    )
+    if dry_run or not yes:
+        # Check the whole file and show what will change before asking.
+        diff, _ = restore_backup(
+            target, path, dry_run=True, allow_other_version=allow_other_version
+        )
+        _print_diff(diff)
+        if dry_run:
+            print("Dry run: nothing changed.")
+            return
+        _confirm(yes, target.database)
+    # One pass: the file is checked while it loads; any fault rolls the transaction back.
+    with RowProgress("Restoring") as progress:
+        diff, result = restore_backup(
+            target,
+            path,
+            allow_other_version=allow_other_version,
+            progress=progress,
+            check_first=False,
+        )
+    if yes:
+        _print_diff(diff)
     print(f"Restore completed: {result.restored_tables} tables, {result.restored_rows} rows")
 
 

@@ -49,16 +49,27 @@ INSERT INTO app2."Odd ""Na"" me" VALUES (E'w"e,i\\rd', 1, NULL);
 TABLES = ["public.parent", "public.child", 'app2."Odd ""Na"" me"']
 
 
+def fresh_database(stack, name: str, owner: tuple[str, str] | None = None) -> str:
+    """A new database in the session's stack; its URL as the app user, or as `owner` (a role
+    that is not a superuser, created here with that password)."""
+    admin = stack.connect()
+    with admin.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        if owner:
+            cur.execute(f"DROP ROLE IF EXISTS {owner[0]}")
+            cur.execute(f"CREATE ROLE {owner[0]} LOGIN PASSWORD %s", (owner[1],))
+        cur.execute(f"CREATE DATABASE {name}" + (f" OWNER {owner[0]}" if owner else ""))
+    admin.close()
+    url = stack.values()["DATABASE_URL_SYNC"].rsplit("/", 1)[0] + f"/{name}"
+    if owner:
+        url = url.replace(url.split("://")[1].split("@")[0], f"{owner[0]}:{owner[1]}", 1)
+    return url
+
+
 @pytest.fixture(scope="module")
 def database(stack):
     """A database of its own in the session's stack, reached through DATABASE_URL."""
-    admin = stack.connect()
-    with admin.cursor() as cur:
-        cur.execute("DROP DATABASE IF EXISTS backup_test WITH (FORCE)")
-        cur.execute("CREATE DATABASE backup_test")
-    admin.close()
-    url = stack.values()["DATABASE_URL_SYNC"].rsplit("/", 1)[0] + "/backup_test"
-    return url
+    return fresh_database(stack, "backup_test")
 
 
 @pytest.fixture
@@ -79,19 +90,15 @@ def target(database):
 
 
 def checksums(conn, tables=TABLES):
-    out = {}
+    out = {table: checksums_of(conn, table) for table in tables}
     with conn.cursor() as cur:
-        for table in tables:
-            cur.execute(
-                f"SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM {table} x"
-            )
-            out[table] = cur.fetchone()[0]
         cur.execute("SELECT version_num FROM alembic_version")
         out["alembic_version"] = cur.fetchall()
     return out
 
 
-def test_round_trip_is_exact_and_sequences_continue(db, target, tmp_path):
+@pytest.mark.parametrize("check_first", [True, False], ids=["checked-first", "one-pass"])
+def test_round_trip_is_exact_and_sequences_continue(db, target, tmp_path, check_first):
     before = checksums(db)
     summary = create_backup(target, tmp_path)
     assert summary.path.name.startswith("backup_") and summary.path.name.endswith(".backup.gz")
@@ -108,8 +115,12 @@ def test_round_trip_is_exact_and_sequences_continue(db, target, tmp_path):
             "DELETE FROM child; DELETE FROM parent WHERE id > 1; UPDATE parent SET t = 'changed'"
         )
         cur.execute("UPDATE alembic_version SET version_num = 'ffffffffffff'")
-    _, result = restore_backup(target, summary.path, allow_other_version=True)
+    diff, result = restore_backup(
+        target, summary.path, allow_other_version=True, check_first=check_first
+    )
     assert result.restored_rows == 7
+    assert diff.tables["public.child"].current_rows == 0
+    assert diff.tables["public.child"].backup_rows == 3
     assert checksums(db) == before
     with db.cursor() as cur:
         cur.execute("INSERT INTO parent (t) VALUES ('next') RETURNING id, g")
@@ -177,9 +188,10 @@ def test_a_file_written_like_the_seeds_example_restores(db, target, tmp_path):
         cur.execute("DROP TABLE users, sessions")
 
 
+@pytest.mark.parametrize("check_first", [True, False], ids=["checked-first", "one-pass"])
 @pytest.mark.parametrize("damage", ["flip", "truncate"])
 def test_damaged_file_fails_verify_diff_and_restore_and_changes_nothing(
-    db, target, tmp_path, damage
+    db, target, tmp_path, damage, check_first
 ):
     path = create_backup(target, tmp_path).path
     data = bytearray(gzip.decompress(path.read_bytes()))
@@ -194,7 +206,7 @@ def test_damaged_file_fails_verify_diff_and_restore_and_changes_nothing(
     with pytest.raises(CorruptBackup):
         verify(path)
     with pytest.raises(CorruptBackup):
-        restore_backup(target, path)
+        restore_backup(target, path, check_first=check_first)
     assert checksums(db) == before
 
 
@@ -221,6 +233,63 @@ def test_a_failing_load_rolls_everything_back(db, target, tmp_path):
     with pytest.raises(BackupError, match="nothing was changed"):
         restore_backup(target, path)
     assert checksums(db) == before
+
+
+@pytest.fixture(scope="module")
+def owner_database(stack):
+    """A database owned by a role that is not a superuser (as on a managed server)."""
+    return fresh_database(stack, "backup_owner_test", owner=("devkit_owner", "owner-password-123"))
+
+
+FK_SCHEMA = """
+DROP TABLE IF EXISTS orders, customers, alembic_version;
+CREATE TABLE customers (id int PRIMARY KEY);
+CREATE TABLE orders (id int PRIMARY KEY, customer_id int);
+INSERT INTO customers VALUES (1), (2);
+INSERT INTO orders VALUES (10, 1), (11, 2), (12, NULL);
+"""
+
+
+@pytest.mark.parametrize("role", ["superuser", "owner"])
+def test_a_backup_that_breaks_a_foreign_key_changes_nothing(
+    request, tmp_path, database, owner_database, role
+):
+    """A superuser's restore skips per-row FK triggers and checks each key in bulk; a plain
+    owner's runs them. Either way an orphan row fails the restore before COMMIT."""
+    url = database if role == "superuser" else owner_database
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    target = resolve_target({}, environ={"DATABASE_URL": url})
+    tables = ["public.customers", "public.orders"]
+    with conn.cursor() as cur:
+        cur.execute(FK_SCHEMA)
+        good = create_backup(target, tmp_path).path
+        cur.execute("INSERT INTO orders VALUES (13, 99)")  # points at no customer
+        orphaned = create_backup(target, tmp_path).path
+        cur.execute(
+            "DELETE FROM orders WHERE id IN (12, 13); ALTER TABLE orders ADD CONSTRAINT "
+            "orders_customer_fk FOREIGN KEY (customer_id) REFERENCES customers (id)"
+        )
+    before = {t: checksums_of(conn, t) for t in tables}
+    with pytest.raises(BackupError, match="orders_customer_fk") as refused:
+        restore_backup(target, orphaned, check_first=False)
+    assert "nothing was changed" in refused.value.args[0] + refused.value.hint
+    assert {t: checksums_of(conn, t) for t in tables} == before
+    diff, _ = restore_backup(target, good, check_first=False)  # NULL keys are fine
+    assert diff.tables["public.orders"].backup_rows == 3
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM orders WHERE customer_id IS NULL")
+        assert cur.fetchone() == (1,)
+        cur.execute("DROP TABLE orders, customers")
+    conn.close()
+
+
+def checksums_of(conn, table):
+    with conn.cursor() as cur:
+        cur.execute(
+            f"SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM {table} x"
+        )
+        return cur.fetchone()[0]
 
 
 def test_restore_waits_on_locks_only_up_to_its_timeout(db, target, tmp_path, database):
@@ -332,13 +401,13 @@ def big_backup(db, target, tmp_path):
 
 
 def wait_for_restore_to_load(db, timeout=30):
-    """Until the restoring session is loading rows (its COPY or INSERT is running)."""
+    """Until the restoring session is loading rows (a COPY FROM STDIN is running)."""
     deadline = time.monotonic() + timeout
     with db.cursor() as cur:
         while time.monotonic() < deadline:
             cur.execute(
                 "SELECT pid FROM pg_stat_activity WHERE application_name = 'devkit-backup' "
-                "AND (query LIKE 'COPY devkit_restore_rows%%' OR query LIKE 'INSERT INTO%%') AND state = 'active'"
+                "AND query LIKE 'COPY %%FROM STDIN%%' AND state = 'active'"
             )
             row = cur.fetchone()
             if row:

@@ -36,7 +36,7 @@ def test_written_file_reads_back_row_by_row(tmp_path):
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     with BackupReader(path) as reader:
         assert reader.streamed and reader.metadata.migration_version == "0aa2"
-        got = {t.name: list(t.rows) for t in reader.tables()}
+        got = {t.name: list(t.rows()) for t in reader.tables()}
     assert got == {"public.t": ['[1,"x"]', '[2,"y\\n"]'], "public.empty": []}
     assert verify(path).tables == {"public.t": 2, "public.empty": 0}
 
