@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -66,13 +69,36 @@ def connect(target: Target):
         ) from None
 
 
-def _row_expression(table: Table) -> str:
-    """One JSON array of a row, as text. `||` has no argument limit (json_build_array has 100)."""
-    parts = []
-    for column in table.columns:
-        value = quote_ident(column.name) + ("::text" if column.as_text else "")
-        parts.append(f"coalesce(to_json({value})::text, 'null')")
-    return "'[' || " + (" || ',' || ".join(parts) if parts else "''") + " || ']'"
+# The server prints each row as the file's row line: COPY's CSV output, ',' between columns and
+# null for NULL, where every column prints as JSON: integers and booleans as their text,
+# everything else through to_json (whose output holds no control character), the first column
+# opening the array and the last closing it with "],". The quote character is \x02, which never
+# occurs in that output: CSV wraps the fields holding a comma in it, and the client deletes it.
+_COPY_JSON = "(FORMAT csv, QUOTE E'\\x02', NULL 'null')"
+_QUOTE = b"\x02"
+
+
+def _json_text(column) -> str:
+    name = quote_ident(column.name)
+    if column.type in ("smallint", "integer", "bigint", "boolean"):
+        return f"{name}::text"
+    return f"to_json({name}{'::text' if column.as_text else ''})::text"
+
+
+def _select_list(table: Table) -> str:
+    values = [_json_text(column) for column in table.columns]
+    if not values:
+        return "'[],'"
+    values[-1] = f"coalesce({values[-1]}, 'null') || '],'"
+    if len(values) > 1:
+        values[0] = f"coalesce({values[0]}, 'null')"
+    values[0] = f"'[' || {values[0]}"
+    return ", ".join(values)
+
+
+def _json_lines(lines: bytes) -> bytes:
+    """COPY's rows as the file's row lines: only the quote characters go."""
+    return lines.translate(None, _QUOTE) if _QUOTE in lines else lines
 
 
 class _RowSink(io.RawIOBase):
@@ -93,8 +119,9 @@ class _RowSink(io.RawIOBase):
         cut = data.rfind(b"\n") + 1
         self.pending = data[cut:]
         if cut:
-            # COPY's text format doubles backslashes; JSON text has no other character it escapes.
-            rows = self.writer.write_block(data[:cut].replace(b"\\\\", b"\\"))
+            lines = data[:cut]
+            rows = lines.count(b"\n")
+            self.writer.write_block(_json_lines(lines), rows)
             if self.on_rows:
                 self.on_rows(rows)
         return size
@@ -159,7 +186,8 @@ def create_backup(
                     )
                     with io.BufferedWriter(sink, buffer_size=_BLOCK) as buffered:
                         cur.copy_expert(
-                            f"COPY (SELECT {_row_expression(table)} FROM ONLY {sql_name(name)}) TO STDOUT",
+                            f"COPY (SELECT {_select_list(table)} FROM ONLY {sql_name(name)}) "
+                            f"TO STDOUT {_COPY_JSON}",
                             buffered,
                         )
                     if sink.pending:
@@ -294,7 +322,11 @@ def _csv_row(line: bytes, arrays: list[bool]) -> str:
 
 
 class _CsvInput:
-    """The file COPY FROM STDIN reads: a table's row blocks turned into CSV, rows counted."""
+    """The file COPY FROM STDIN reads: a table's row blocks turned into CSV, rows counted.
+
+    A thread reads, checks and converts the next blocks (decompression and hashing release the
+    GIL) while psycopg2 sends the previous ones; a few blocks wait in between at most.
+    """
 
     def __init__(
         self,
@@ -303,31 +335,63 @@ class _CsvInput:
         scalars: bool,
         on_rows: Callable[[int], None] | None,
     ) -> None:
-        self.blocks = blocks
         self.arrays = arrays
         self.scalars = scalars  # this kit's files hold scalars only; the seed's may nest
         self.on_rows = on_rows
         self.count = 0
+        self._done = False
+        self._stop = threading.Event()
+        self._queue: queue.Queue = queue.Queue(maxsize=4)
+        self._thread = threading.Thread(
+            target=self._produce, args=(blocks,), name="restore-reader", daemon=True
+        )
+        self._thread.start()
+
+    def _convert(self, block: bytes) -> bytes:
+        if self.scalars and _plain(block):
+            return _csv_lines(block)
+        return "".join(
+            _csv_lines(line).decode()
+            if self.scalars and _plain(line)
+            else _csv_row(line, self.arrays)
+            for line in block.splitlines(keepends=True)
+        ).encode()
+
+    def _produce(self, blocks: Iterator[bytes]) -> None:
+        try:
+            for block in blocks:
+                if self._stop.is_set():
+                    return
+                if block:
+                    self._queue.put((self._convert(block), block.count(b"\n")))
+            self._queue.put(None)
+        except BaseException as exc:  # raised again in the thread that reads
+            self._queue.put(exc)
 
     def read(self, size: int = -1) -> bytes:
-        for block in self.blocks:
-            if not block:
-                continue
-            rows = block.count(b"\n")
-            self.count += rows
-            if self.on_rows:
-                self.on_rows(rows)
-            if self.scalars and _plain(block):
-                return _csv_lines(block)
-            return "".join(
-                _csv_lines(line).decode()
-                if self.scalars and _plain(line)
-                else _csv_row(line, self.arrays)
-                for line in block.splitlines(keepends=True)
-            ).encode()
-        return b""
+        if self._done:
+            return b""
+        item = self._queue.get()
+        if item is None:
+            self._done = True
+            return b""
+        if isinstance(item, BaseException):
+            self._done = True
+            raise item
+        data, rows = item
+        self.count += rows
+        if self.on_rows:
+            self.on_rows(rows)
+        return data
 
     readline = read
+
+    def close(self) -> None:
+        """Stop the reading thread (after a failure, before the file is closed)."""
+        self._stop.set()
+        while self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                self._queue.get(timeout=0.1)
 
 
 def _check_version(backup: str | None, current: str | None, allow_other_version: bool) -> None:
@@ -424,12 +488,18 @@ def restore_backup(
                         progress and (lambda rows, n=name: progress.advance(n, rows)),
                     )
                     columns = ", ".join(quote_ident(c) for c in stream.header.columns)
-                    cur.copy_expert(
-                        f"COPY {sql_name(name)} ({columns}) FROM STDIN WITH {_CSV}", source, _BLOCK
-                    )
+                    try:
+                        cur.copy_expert(
+                            f"COPY {sql_name(name)} ({columns}) FROM STDIN WITH {_CSV}",
+                            source,
+                            _BLOCK,
+                        )
+                    finally:
+                        source.close()
+                    # The server's count of rows loaded (the tables are locked since TRUNCATE).
                     if cur.rowcount != source.count:
                         raise BackupError(
-                            f"{name}: {cur.rowcount} rows loaded of {source.count}",
+                            f"{name}: {cur.rowcount} rows loaded of {source.count} in the file",
                             "nothing was changed",
                         )
                     loaded[stream.name] = (name, source.count)
@@ -441,11 +511,6 @@ def restore_backup(
                     )
             if bulk_checks:
                 _check_foreign_keys(cur, keys)
-            restored = _current_counts(cur, [name for name, _ in loaded.values()])
-            if restored != {name: rows for name, rows in loaded.values()}:
-                raise BackupError(
-                    "row counts after loading differ from the backup's", "nothing was changed"
-                )
         conn.commit()
     except CorruptBackup:
         conn.rollback()
@@ -522,11 +587,17 @@ def _ordered(reader: BackupReader, cur, keys: list[ForeignKey]):
 
 
 def _analyze(target: Target, tables: list[str]) -> None:
-    conn = connect(target)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            for name in tables:
+    """ANALYZE the restored tables, two at a time on connections of their own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def analyze(name: str) -> None:
+        conn = connect(target)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
                 cur.execute(f"ANALYZE {sql_name(name)}")
-    finally:
-        conn.close()
+        finally:
+            conn.close()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(analyze, tables))

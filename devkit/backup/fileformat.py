@@ -22,6 +22,8 @@ import gzip
 import hashlib
 import json
 import os
+import queue
+import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -63,8 +65,8 @@ class TableStream:
 
 
 def rows_block(rows: list[str]) -> bytes:
-    """Rows (JSON array text each) as one block of row lines, as BackupWriter.write_block takes."""
-    return "".join(row + "\n" for row in rows).encode()
+    """Rows (JSON array text each) as one block for BackupWriter.write_block."""
+    return "".join(row + ",\n" for row in rows).encode()
 
 
 class BackupWriter:
@@ -82,15 +84,36 @@ class BackupWriter:
         self._first_table = True
         self._rows_in_table = 0
         self.uncompressed = 0
+        # Hashing and compressing run in a thread of their own (both release the GIL), beside
+        # the thread that receives rows; a few blocks wait in between at most.
+        self._queue: queue.Queue[bytes | memoryview | None] = queue.Queue(maxsize=4)
+        self._error: BaseException | None = None
+        self._worker = threading.Thread(target=self._drain, name="backup-writer", daemon=True)
+        self._worker.start()
         meta = metadata.model_dump(mode="json") | {"format": FORMAT}
         self._write(
             ('{"metadata": ' + json.dumps(meta, ensure_ascii=False) + ',\n"tables": {\n').encode()
         )
 
-    def _write(self, data: bytes) -> None:
-        self._hash.update(data)
-        self._gzip.write(data)
+    def _drain(self) -> None:
+        while (data := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._hash.update(data)
+                    self._gzip.write(data)
+                except BaseException as exc:  # raised again in the caller's thread
+                    self._error = exc
+
+    def _write(self, data: bytes | memoryview) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(data)
         self.uncompressed += len(data)
+
+    def _stop(self) -> None:
+        if self._worker.is_alive():
+            self._queue.put(None)
+            self._worker.join()
 
     def begin_table(self, name: str, columns: list[str], column_types: list[str]) -> None:
         head = {"columns": columns, "column_types": column_types}
@@ -100,19 +123,17 @@ class BackupWriter:
         self._write((text + _DATA_OPEN).encode())
         self._rows_in_table = 0
 
-    def write_block(self, block: bytes) -> int:
-        """Append whole rows to the open table: JSON array text each, one per line ("\n" ends
-        each). The separating commas are added here; returns the number of rows."""
-        count = block.count(b"\n")
-        if count:
-            # The previous block's last row gets its comma now that another row follows.
-            lead = b",\n" if self._rows_in_table else b""
-            self._write(lead + block[:-1].replace(b"\n", b",\n"))
-            self._rows_in_table += count
-        return count
+    def write_block(self, block: bytes, rows: int) -> None:
+        """Append `rows` rows to the open table: JSON array text each, each followed by ",\n".
+        The table's last comma is never written: each block's is held back until more follow."""
+        if rows:
+            if self._rows_in_table:
+                self._write(b",\n")
+            self._write(memoryview(block)[:-2])
+            self._rows_in_table += rows
 
     def write_rows(self, rows: list[str]) -> None:
-        self.write_block(rows_block(rows))
+        self.write_block(rows_block(rows), len(rows))
 
     def end_table(self) -> int:
         count = self._rows_in_table
@@ -121,6 +142,9 @@ class BackupWriter:
 
     def finish(self) -> Path:
         self._write(b"},\n" if self._first_table else b"\n},\n")
+        self._stop()
+        if self._error is not None:
+            raise self._error
         digest = self._hash.hexdigest()
         self._gzip.write(f'{_SHA_PREFIX}{digest}"}}\n'.encode())
         self._gzip.close()
@@ -136,6 +160,7 @@ class BackupWriter:
         return self.path
 
     def abort(self) -> None:
+        self._stop()
         self._gzip.close()
         self._raw.close()
         self.partial.unlink(missing_ok=True)
