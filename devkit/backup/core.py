@@ -8,6 +8,7 @@ import json
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -31,8 +32,15 @@ from devkit.backup.catalog import (
     quote_ident,
     sequences,
     sql_name,
+    table_sizes,
 )
-from devkit.backup.fileformat import BackupReader, BackupWriter, CorruptBackup, verify
+from devkit.backup.fileformat import (
+    BackupReader,
+    BackupWriter,
+    CorruptBackup,
+    TableSpool,
+    verify,
+)
 from devkit.backup.models import BackupMetadata, DiffSummary, RestoreResult, TableDiff
 from devkit.backup.target import Target
 from devkit.errors import DevkitError
@@ -105,7 +113,7 @@ class _RowSink(io.RawIOBase):
     """Where COPY TO's rows go, through a 1 MiB io.BufferedWriter: psycopg2 writes one row per
     call (a C call into the buffer); whole rows reach the backup file a megabyte at a time."""
 
-    def __init__(self, writer: BackupWriter, on_rows: Callable[[int], None] | None) -> None:
+    def __init__(self, writer: TableSpool, on_rows: Callable[[int], None] | None) -> None:
         self.writer = writer
         self.on_rows = on_rows
         self.pending = b""
@@ -145,6 +153,96 @@ def backup_name(now: datetime, directory: Path, suffix: str = ".backup.gz") -> P
     return path
 
 
+# Tables read at once, each on a connection of its own that shares the backup's snapshot (as
+# pg_dump -j): the server's work of printing JSON is the largest part of a backup.
+_WORKERS = 2
+
+
+def _copy_rows(cur, table: Table, out, progress: Progress | None) -> None:
+    """One table's rows, from COPY, into `out` (a BackupWriter or TableSpool)."""
+    name = table.qualified
+    sink = _RowSink(out, progress and (lambda rows: progress.advance(name, rows)))
+    with io.BufferedWriter(sink, buffer_size=_BLOCK) as buffered:
+        cur.copy_expert(
+            f"COPY (SELECT {_select_list(table)} FROM ONLY {sql_name(name)}) TO STDOUT {_COPY_JSON}",
+            buffered,
+        )
+    if sink.pending:
+        raise BackupError(f"{name}: COPY ended inside a row", "run the backup again")
+
+
+def _snapshot_session(cur) -> None:
+    cur.execute(_EXACT_OUTPUT)
+    # Row-level security must never hide rows from a backup: fail instead, as pg_dump does.
+    cur.execute("SET row_security = off")
+
+
+def _read_tables(
+    target: Target,
+    snapshot: str,
+    tables: list[Table],
+    sizes: dict[int, int],
+    writer: BackupWriter,
+    progress: Progress | None,
+) -> dict[str, int]:
+    """Read the tables on _WORKERS connections importing `snapshot`, the largest first (so that
+    no big table is left for one connection at the end); write them in the given order."""
+    local = threading.local()
+    opened: list = []
+
+    def dump(table: Table) -> TableSpool:
+        if not hasattr(local, "cur"):
+            conn = connect(target)
+            opened.append(conn)
+            conn.set_session(
+                isolation_level=extensions.ISOLATION_LEVEL_REPEATABLE_READ, readonly=True
+            )
+            local.cur = conn.cursor()
+            local.cur.execute("SET TRANSACTION SNAPSHOT %s", (snapshot,))
+            _snapshot_session(local.cur)
+        spool = TableSpool(writer.path.parent)
+        try:
+            _copy_rows(local.cur, table, spool, progress)
+        except BaseException:
+            spool.close()
+            raise
+        return spool
+
+    counts: dict[str, int] = {}
+    try:
+        with ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="backup-read") as pool:
+            started = {
+                t.qualified: pool.submit(dump, t)
+                for t in sorted(tables, key=lambda t: sizes.get(t.oid, 0), reverse=True)
+            }
+            futures = [started[t.qualified] for t in tables]
+            try:
+                for table, future in zip(tables, futures, strict=True):
+                    spool = future.result()
+                    try:
+                        writer.begin_table(
+                            table.qualified,
+                            [c.name for c in table.columns],
+                            [c.type for c in table.columns],
+                        )
+                        writer.write_spool(spool)
+                        counts[table.qualified] = writer.end_table()
+                    finally:
+                        spool.close()
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                for future in futures:
+                    if not future.cancelled() and future.exception() is None:
+                        future.result().close()
+                raise
+    finally:
+        for conn in opened:
+            conn.rollback()
+            conn.close()
+    return counts
+
+
 def create_backup(
     target: Target, output_dir: Path, progress: Progress | None = None
 ) -> BackupSummary:
@@ -155,9 +253,9 @@ def create_backup(
     try:
         conn.set_session(isolation_level=extensions.ISOLATION_LEVEL_REPEATABLE_READ, readonly=True)
         with conn.cursor() as cur:
-            cur.execute(_EXACT_OUTPUT)
-            # Row-level security must never hide rows from a backup: fail instead, as pg_dump does.
-            cur.execute("SET row_security = off")
+            _snapshot_session(cur)
+            cur.execute("SELECT pg_export_snapshot()")
+            snapshot = cur.fetchone()[0]
             tables = {t.qualified: t for t in app_tables(cur)}
             order = load_order(sorted(tables), dependencies(foreign_keys(cur)))
             cur.execute("SHOW server_version")
@@ -170,31 +268,19 @@ def create_backup(
                 server_version=server_version,
                 sequences=sequences(cur),
             )
-            now = metadata.timestamp
             if progress:
                 progress.start(estimated_rows(cur, [t.oid for t in tables.values()]))
-            writer = BackupWriter(backup_name(now, output_dir), metadata)
-            counts: dict[str, int] = {}
+            writer = BackupWriter(backup_name(metadata.timestamp, output_dir), metadata)
             try:
-                for name in order:  # parents first, so a restore can load in file order
-                    table = tables[name]
-                    writer.begin_table(
-                        name, [c.name for c in table.columns], [c.type for c in table.columns]
-                    )
-                    sink = _RowSink(
-                        writer, progress and (lambda rows, n=name: progress.advance(n, rows))
-                    )
-                    with io.BufferedWriter(sink, buffer_size=_BLOCK) as buffered:
-                        cur.copy_expert(
-                            f"COPY (SELECT {_select_list(table)} FROM ONLY {sql_name(name)}) "
-                            f"TO STDOUT {_COPY_JSON}",
-                            buffered,
-                        )
-                    if sink.pending:
-                        raise BackupError(
-                            f"{name}: COPY ended inside a row", "run the backup again"
-                        )
-                    counts[name] = writer.end_table()
+                # Parents first, so that a restore can load in file order.
+                counts = _read_tables(
+                    target,
+                    snapshot,
+                    [tables[n] for n in order],
+                    table_sizes(cur, [t.oid for t in tables.values()]),
+                    writer,
+                    progress,
+                )
                 path = writer.finish()
             except BaseException:
                 writer.abort()
@@ -266,7 +352,10 @@ def calculate_diff(target: Target, backup_path: Path) -> DiffSummary:
 # COPY's CSV format reads this kit's row lines almost as they are: top-level commas separate the
 # values, JSON strings are quoted fields whose \" and \\ escapes CSV reads with ESCAPE '\', and an
 # unquoted null is NULL while a quoted "null" stays a string.
-_CSV = "(FORMAT csv, NULL 'null', ESCAPE '\\')"
+# FREEZE: the tables were truncated in this transaction, so rows can be written frozen, and the
+# foreign-key checks and ANALYZE that read them next set no hint bits (TRUNCATE already is not
+# MVCC-safe for transactions older than the restore, FREEZE adds nothing to that).
+_CSV = "(FORMAT csv, NULL 'null', ESCAPE '\\', FREEZE)"
 
 
 def _plain(block: bytes) -> bool:
