@@ -1,10 +1,12 @@
 """Invoke entry point: assembles the namespace from devkit/tasks/* and its config defaults."""
 
 from devkit.defaults import DEFAULTS
-from devkit.tasks import db, images, stack, testing
+from devkit.tasks import db, doctor, images, redis, stack, testing
 
 ns = stack.ns
 ns.add_task(testing.test)
+ns.add_task(doctor.doctor)
 ns.add_collection(images.ns)
 ns.add_collection(db.ns)
+ns.add_collection(redis.ns)
 ns.configure({"devkit": DEFAULTS})

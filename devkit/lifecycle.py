@@ -96,7 +96,7 @@ class ServiceStatus:
     volume_size: str
 
 
-def _ps(stack: Stack) -> dict[str, dict]:
+def ps_entries(stack: Stack) -> dict[str, dict]:
     out = run_compose(stack.env_file, "ps", "--all", "--format", "json").strip()
     if not out:
         return {}
@@ -136,7 +136,7 @@ def _human(size: int) -> str:
 def status(stack: Stack) -> list[ServiceStatus]:
     from devkit.readiness import postgres_version, redis_version
 
-    entries = _ps(stack)
+    entries = ps_entries(stack)
     sizes = _volume_sizes(stack.project)
     probes = {
         "postgres": (postgres_version, stack.pg_port),

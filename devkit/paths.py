@@ -4,6 +4,8 @@ from pathlib import Path
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_DIR = KIT_ROOT / "compose"
+# The default app: seed 000's tables with SQLAlchemy models and Alembic migrations.
+SAMPLE_APP = KIT_ROOT / "examples" / "sample_app"
 COMPOSE_FILE = COMPOSE_DIR / "compose.yaml"
 PLAYBOOKS = KIT_ROOT / "playbooks"
 LOCAL_INVENTORY = KIT_ROOT / "inventories" / "local" / "hosts.yml"

@@ -40,15 +40,20 @@ def postgres_version(stack: Stack, timeout: float = 2.0) -> str:
         conn.close()
 
 
-def redis_version(stack: Stack, timeout: float = 2.0) -> str:
-    """One authenticated PING, then the server's version."""
-    client = redis.Redis(
+def redis_client(stack: Stack, timeout: float = 2.0) -> redis.Redis:
+    """An authenticated client of the stack's Redis (database 0, as REDIS_URL)."""
+    return redis.Redis(
         host=stack.host,
         port=stack.redis_port,
         password=stack.redis_password,
         socket_connect_timeout=timeout,
         socket_timeout=timeout,
     )
+
+
+def redis_version(stack: Stack, timeout: float = 2.0) -> str:
+    """One authenticated PING, then the server's version."""
+    client = redis_client(stack, timeout)
     try:
         client.ping()
         return str(client.info("server")["redis_version"])

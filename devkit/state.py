@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from devkit.paths import KIT_ROOT, STATE_FILE
+from devkit.paths import SAMPLE_APP, STATE_FILE
 
 
 def read_state() -> dict[str, Any]:
@@ -22,8 +22,9 @@ def record_app_dir(app_dir: Path) -> None:
 
 
 def resolve_app_dir(app_dir: str) -> Path:
-    """The app directory: the setting when given, then the one setup recorded, then the kit."""
+    """The app directory: the setting when given, then the one setup recorded, then the kit's
+    sample app."""
     if app_dir:
         return Path(app_dir).expanduser().resolve()
     recorded = read_state().get("app_dir")
-    return Path(recorded) if recorded else KIT_ROOT
+    return Path(recorded) if recorded else SAMPLE_APP

@@ -7,6 +7,7 @@ suite never touches the stack a developer works with.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pytest
 KIT_ROOT = Path(__file__).resolve().parent.parent
 INVOKE = str(Path(sys.executable).with_name("invoke"))
 TEST_PROJECT = "devkit-test"
+SAMPLE_APP = KIT_ROOT / "examples" / "sample_app"
 
 
 def free_port() -> int:
@@ -107,7 +109,14 @@ EXISTING_ENV_LOCAL = (
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> SessionStack:
+    # The kit's sample app (models, Alembic), with an .env.local of its own already there.
     app_dir = tmp_path_factory.mktemp("app")
+    shutil.copytree(
+        SAMPLE_APP,
+        app_dir,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns(".env.local*", "backups", "__pycache__"),
+    )
     (app_dir / ".env.local").write_text(EXISTING_ENV_LOCAL)
     pg_port, redis_port = free_port(), free_port()
     env = {

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from devkit.envfile import Stack, subprocess_environ
 from devkit.errors import DevkitError
+from devkit.shells import container_of, exec_argv
 
 CUSTOM_MAGIC = b"PGDMP"
 PLAIN_MARKER = b"-- PostgreSQL database dump"
@@ -34,12 +35,14 @@ def kind_of(path: Path) -> str | None:
 def _exec(
     stack: Stack, *command: str, interactive: bool = False, connect: bool = True
 ) -> list[str]:
-    # The password reaches the container through the environment, never the command line.
     target = ["-h", "127.0.0.1", "-U", stack.pg_user, "-d", stack.pg_database] if connect else []
-    return [
-        "docker", "exec", *(["-i"] if interactive else []), "-e", "PGPASSWORD", f"{stack.project}-postgres-1",
-        *command, *target,
-    ]  # fmt: skip
+    return exec_argv(
+        container_of(stack, "postgres"),
+        [*command, *target],
+        secrets=("PGPASSWORD",),
+        stdin=interactive,
+        tty=False,
+    )
 
 
 def _env(stack: Stack) -> dict[str, str]:

@@ -30,6 +30,11 @@ def _from_url(url: str) -> Target:
     return Target(url, parts.hostname or "", parts.path.lstrip("/"))
 
 
+def stack_target(values: Mapping[str, str]) -> Target:
+    """The stack's own database, from .env.local's values."""
+    return _from_url(values["DATABASE_URL_SYNC"])
+
+
 def resolve_target(config: Mapping[str, Any], environ: Mapping[str, str] = os.environ) -> Target:
     for key in ("DATABASE_URL", "DATABASE_PUBLIC_URL"):
         if environ.get(key):
@@ -38,5 +43,4 @@ def resolve_target(config: Mapping[str, Any], environ: Mapping[str, str] = os.en
         return Target("", environ["PGHOST"], environ["PGDATABASE"])  # libpq reads PG* itself
     from devkit.envfile import load_stack
 
-    stack = load_stack(config)
-    return _from_url(stack.values["DATABASE_URL_SYNC"])
+    return stack_target(load_stack(config).values)

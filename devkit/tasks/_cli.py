@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -33,3 +34,14 @@ def reports_errors(body: Callable[..., Any]) -> Callable[..., Any]:
             raise Exit("interrupted", code=130) from None
 
     return wrapper
+
+
+def confirm(yes: bool, action: str, question: str) -> None:
+    """Ask on a terminal; without one, refuse unless --yes was given."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise Exit(f"error: {action} and no terminal is here to confirm\n  fix: add --yes", code=2)
+    answer = input(f"{question} [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        raise Exit("cancelled; nothing changed", code=1)

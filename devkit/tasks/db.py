@@ -7,7 +7,8 @@ from pathlib import Path
 
 from invoke import Collection, Exit, task
 
-from devkit.tasks._cli import reports_errors
+from devkit.tasks import db_admin, migrations
+from devkit.tasks._cli import confirm, reports_errors
 from devkit.tasks._progress import RowProgress
 
 
@@ -140,16 +141,11 @@ _RESTORE_HELP = {
 
 
 def _confirm(yes: bool, database: str) -> None:
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise Exit(
-            "error: restore replaces every table's data and no terminal is here to confirm\n  fix: add --yes",
-            code=2,
-        )
-    answer = input(f"Replace all data in {database} with this backup? [y/N] ")
-    if answer.strip().lower() not in ("y", "yes"):
-        raise Exit("cancelled; nothing changed", code=1)
+    confirm(
+        yes,
+        "restore replaces every table's data",
+        f"Replace all data in {database} with this backup?",
+    )
 
 
 def _restore_dump(c, path: Path, dry_run: bool, yes: bool) -> None:
@@ -319,3 +315,5 @@ def prune(c, retention_days=None):
 ns = Collection(
     "db", backup, verify, diff, restore, list_, prune, upload, download, list_remote, restore_s3
 )
+for _task in (*migrations.TASKS, *db_admin.TASKS):
+    ns.add_task(_task)

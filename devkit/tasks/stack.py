@@ -17,11 +17,13 @@ def _console():
     help={
         "app-dir": "The app's directory: .env.local is written there (remembered for later tasks)",
         "no-docker-install": "Do not install or start Docker; use the engine already there",
+        "no-migrate": "Do not run the app's Alembic migrations (alembic upgrade head)",
     }
 )
 @reports_errors
-def setup(c, app_dir=None, no_docker_install=False):
-    """Set up this machine: Docker, images, PostgreSQL 16 + Redis 7, the app's .env.local."""
+def setup(c, app_dir=None, no_docker_install=False, no_migrate=False):
+    """Set up this machine: Docker, images, PostgreSQL 16 + Redis 7, the app's .env.local,
+    migrations."""
     from devkit.workstation import setup as run_setup
 
     settings = settings_of(c)
@@ -41,6 +43,21 @@ def setup(c, app_dir=None, no_docker_install=False):
     out.print(
         f"  settings for the app: {stack.env_file} (mode 0600; passwords are there, not printed)"
     )
+    out.print(f"  migrations: {_setup_migrations(c, stack, no_migrate)}")
+
+
+def _setup_migrations(c, stack, skip: bool) -> str:
+    from devkit.migrations import has_migrations
+    from devkit.tasks.migrations import run_migration
+
+    if skip:
+        return "skipped (--no-migrate)"
+    if not has_migrations(stack.env_file.parent):
+        return f"none (no alembic.ini in {stack.env_file.parent})"
+    run = run_migration(c, "head", "up", stack=stack)
+    at = ",".join(run.after) or "base"
+    applied = f"{len(run.steps)} applied" + (f", backup first: {run.backup}" if run.backup else "")
+    return f"at {at} ({applied if run.steps else 'nothing to apply'})"
 
 
 @task

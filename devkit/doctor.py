@@ -1,0 +1,321 @@
+"""`invoke doctor`: seed 000's troubleshooting page as checks, each OK / WARN / FAIL with a fix."""
+
+from __future__ import annotations
+
+import configparser
+import shutil
+import stat
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from devkit.envfile import Stack, subprocess_environ
+
+OK, WARN, FAIL, SKIP = "OK", "WARN", "FAIL", "SKIP"
+DISK_FAIL = 1 << 30  # bytes free
+DISK_WARN = 5 << 30
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+
+def _docker(*args: str, timeout: float = 10) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["docker", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=subprocess_environ(),
+    )
+
+
+def check_docker() -> list[Check]:
+    from devkit.compose import docker_failure
+
+    if not shutil.which("docker"):
+        return [Check("docker", FAIL, "no docker command on PATH", "run `invoke setup`")]
+    checks = [Check("docker", OK, shutil.which("docker") or "docker")]
+    try:
+        server = _docker("version", "--format", "{{.Server.Version}}")
+    except subprocess.TimeoutExpired:
+        return [*checks, Check("daemon", FAIL, "the daemon did not answer in 10 s", "restart it")]
+    if server.returncode != 0:
+        error = docker_failure(server.stderr)
+        return [*checks, Check("daemon", FAIL, error.args[0], error.hint)]
+    checks.append(Check("daemon", OK, f"Docker Engine {server.stdout.strip()}"))
+    compose = _docker("compose", "version", "--short")
+    if compose.returncode != 0:
+        checks.append(Check("compose", FAIL, "Compose v2 is missing", "run `invoke setup`"))
+    else:
+        checks.append(Check("compose", OK, f"Compose {compose.stdout.strip()}"))
+    return checks
+
+
+def is_wsl(proc: Path = Path("/proc")) -> bool:
+    try:
+        return "microsoft" in (proc / "sys/kernel/osrelease").read_text().lower()
+    except OSError:
+        return False
+
+
+def check_wsl(proc: Path = Path("/proc"), windows_users: Path = Path("/mnt/c/Users")) -> Check:
+    """WSL2 only: can Windows reach the ports on 127.0.0.1 (localhost forwarding)?"""
+    if not is_wsl(proc):
+        return Check("wsl", OK, "Linux, not WSL: nothing to forward")
+    for config_file in sorted(windows_users.glob("*/.wslconfig")):
+        parser = configparser.ConfigParser()
+        try:
+            parser.read(config_file)
+        except configparser.Error:
+            continue
+        section = parser["wsl2"] if parser.has_section("wsl2") else {}
+        mode = str(section.get("networkingMode", "nat")).lower()
+        forwarding = str(section.get("localhostForwarding", "true")).lower()
+        if mode != "mirrored" and forwarding == "false":
+            return Check(
+                "wsl",
+                WARN,
+                f"{config_file} turns localhostForwarding off: Windows apps cannot reach 127.0.0.1 ports",
+                "set localhostForwarding=true (or networkingMode=mirrored) there, then `wsl --shutdown`",
+            )
+    return Check("wsl", OK, "WSL2 with localhost forwarding (Windows reaches 127.0.0.1 ports)")
+
+
+def check_env_file(env_file: Path) -> Check:
+    if not env_file.is_file():
+        return Check("env file", FAIL, f"{env_file} is missing", "run `invoke setup`")
+    mode = stat.S_IMODE(env_file.stat().st_mode)
+    if mode & 0o077:
+        return Check(
+            "env file",
+            WARN,
+            f"{env_file} is mode {mode:04o}: other users can read its passwords",
+            f"chmod 600 {env_file}",
+        )
+    return Check("env file", OK, f"{env_file} (mode 0600)")
+
+
+def check_ports(stack: Stack) -> list[Check]:
+    from devkit.lifecycle import published_ports
+    from devkit.ports import describe_holder, port_free
+
+    checks = []
+    for service, (address, port) in published_ports(stack.values).items():
+        if port_free(address, port):
+            checks.append(Check(f"port {port}", OK, f"free for {service} (on `invoke up`)"))
+            continue
+        holder, container = describe_holder(port)
+        if container and container.startswith(f"{stack.project}-{service}-"):
+            checks.append(Check(f"port {port}", OK, f"{service}: {holder}"))
+        else:
+            checks.append(
+                Check(
+                    f"port {port}",
+                    FAIL,
+                    f"{address}:{port} (for {service}) is taken by {holder}",
+                    "stop it, or move the stack: INVOKE_DEVKIT_"
+                    f"{'POSTGRES' if service == 'postgres' else 'REDIS'}_PORT={port + 1} invoke setup",
+                )
+            )
+    return checks
+
+
+def check_containers(stack: Stack) -> tuple[list[Check], set[str]]:
+    """Per service: running and healthy? Also the set of services that are running."""
+    from devkit.lifecycle import SERVICES, ps_entries
+
+    entries = ps_entries(stack)
+    checks, running = [], set()
+    for service in SERVICES:
+        entry = entries.get(service)
+        if not entry or entry.get("State") != "running":
+            state = entry.get("State", "absent") if entry else "absent"
+            checks.append(Check(f"{service} container", FAIL, f"{state}", "start it: invoke up"))
+            continue
+        running.add(service)
+        health = entry.get("Health") or "no healthcheck"
+        if health == "unhealthy":
+            checks.append(
+                Check(
+                    f"{service} container",
+                    FAIL,
+                    "running but unhealthy",
+                    f"see why: invoke logs -s {service}",
+                )
+            )
+        else:
+            checks.append(Check(f"{service} container", OK, f"running ({health})"))
+    return checks, running
+
+
+def check_disk(paths: Mapping[str, Path]) -> list[Check]:
+    checks = []
+    for label, path in paths.items():
+        while not path.exists() and path != path.parent:
+            path = path.parent
+        free = shutil.disk_usage(path).free
+        text = f"{free / (1 << 30):.1f} GiB free on {path} ({label})"
+        if free < DISK_FAIL:
+            checks.append(Check("disk", FAIL, text, "free space: docker system prune, db.prune"))
+        elif free < DISK_WARN:
+            checks.append(
+                Check("disk", WARN, text, "free space soon: docker system prune, db.prune")
+            )
+        else:
+            checks.append(Check("disk", OK, text))
+    return checks
+
+
+def _rejected(exc: Exception) -> bool:
+    text = str(exc)
+    return (
+        any(
+            marker in text
+            for marker in (
+                "password authentication failed",
+                "WRONGPASS",
+                "invalid password",
+                "NOAUTH",
+            )
+        )
+        or type(exc).__name__ == "AuthenticationError"
+    )
+
+
+def check_credentials(stack: Stack, running: set[str]) -> list[Check]:
+    from devkit.readiness import postgres_version, redis_version
+
+    checks = []
+    probes = {"postgres": postgres_version, "redis": redis_version}
+    fixes = {
+        "postgres": "its volume was created with another password: `invoke doctor --repair` sets the "
+        "server's password to .env.local's (or put the old password back in .env.local)",
+        "redis": "the container runs with an older password: `invoke doctor --repair` (or `invoke up`) "
+        "recreates it with .env.local's",
+    }
+    for service, probe in probes.items():
+        if service not in running:
+            checks.append(Check(f"{service} login", SKIP, "not running"))
+            continue
+        try:
+            version = probe(stack, timeout=3)
+        except Exception as exc:  # every failure is reported as a check, never raised
+            if _rejected(exc):
+                checks.append(
+                    Check(
+                        f"{service} login",
+                        FAIL,
+                        f"{service} rejects the password in {stack.env_file.name}",
+                        fixes[service],
+                    )
+                )
+            else:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                checks.append(
+                    Check(f"{service} login", FAIL, f"no answer: {first}", "invoke restart")
+                )
+            continue
+        checks.append(
+            Check(f"{service} login", OK, f"{service} {version} accepts .env.local's credentials")
+        )
+    return checks
+
+
+def check_migrations(stack: Stack) -> Check:
+    from devkit.backup.target import stack_target
+    from devkit.migrations import (
+        MigrationError,
+        alembic_config,
+        database_heads,
+        has_migrations,
+        script_heads,
+    )
+
+    app_dir = stack.env_file.parent
+    if not has_migrations(app_dir):
+        return Check("migrations", SKIP, f"no alembic.ini in {app_dir}")
+    try:
+        config = alembic_config(app_dir, stack_target(stack.values))
+        heads = script_heads(config)
+        at = database_heads(config)
+    except MigrationError as exc:
+        return Check("migrations", FAIL, exc.args[0], exc.hint)
+    if len(heads) > 1:
+        return Check(
+            "migrations",
+            FAIL,
+            f"the migrations have {len(heads)} heads: {', '.join(heads)}",
+            "invoke db.merge-heads, then invoke db.migrate",
+        )
+    if set(at) != set(heads):
+        return Check(
+            "migrations",
+            FAIL,
+            f"the database is at {','.join(at) or 'base (no tables)'}, the newest migration is "
+            f"{','.join(heads)}",
+            "invoke db.migrate",
+        )
+    return Check("migrations", OK, f"at head ({','.join(heads)})")
+
+
+def run_checks(config: Mapping[str, Any]) -> list[Check]:
+    from devkit.envfile import ENV_FILE_NAME, load_stack
+    from devkit.errors import DevkitError
+    from devkit.state import resolve_app_dir
+
+    checks = check_docker()
+    daemon_up = any(c.name == "daemon" and c.status == OK for c in checks)
+    checks.append(check_wsl())
+    env_file = resolve_app_dir(str(config.get("app_dir") or "")) / ENV_FILE_NAME
+    checks.append(check_env_file(env_file))
+    disks = {"app": env_file.parent}
+    if daemon_up:
+        root = _docker("info", "--format", "{{.DockerRootDir}}").stdout.strip()
+        if root:
+            disks["docker"] = Path(root)
+    checks += check_disk(disks)
+    try:
+        stack = load_stack(config)
+    except DevkitError as exc:
+        return [*checks, Check("stack", FAIL, exc.args[0], exc.hint)]
+    checks += check_ports(stack)
+    if not daemon_up:
+        return [*checks, Check("containers", SKIP, "the daemon does not answer")]
+    container_checks, running = check_containers(stack)
+    checks += container_checks
+    checks += check_credentials(stack, running)
+    if "postgres" in running and all(c.status == OK for c in checks if c.name == "postgres login"):
+        checks.append(check_migrations(stack))
+    return checks
+
+
+def repair_postgres_password(stack: Stack) -> None:
+    """Set the app user's password on the server to .env.local's, through the container's local
+    socket (trusted inside the container, as in the official image); SQL goes in on stdin."""
+    from devkit.errors import CommandFailed
+    from devkit.shells import container_of
+
+    literal = stack.pg_password.replace("'", "''")
+    role = '"' + stack.pg_user.replace('"', '""') + '"'
+    psql = ["psql", "-U", stack.pg_user, "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-q"]
+    done = subprocess.run(
+        ["docker", "exec", "-i", "-u", "postgres", container_of(stack, "postgres"), *psql],
+        input=f"ALTER ROLE {role} PASSWORD '{literal}';\n",
+        capture_output=True,
+        text=True,
+        check=False,
+        env=subprocess_environ(),
+    )
+    if done.returncode != 0:
+        raise CommandFailed(
+            f"could not set the password: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}",
+            "reset the database instead (invoke db.reset --no-backup deletes its data)",
+        )

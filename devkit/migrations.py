@@ -1,0 +1,220 @@
+"""The app's Alembic migrations through Alembic's Python API (seeds 002 and 003).
+
+The app keeps its own `alembic.ini` and `env.py`; the kit passes the database URL in the
+Alembic config (`sqlalchemy.url`), takes a backup before any upgrade or downgrade that changes
+something, and turns Alembic's known errors into a cause and a fix.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from devkit.backup.target import Target
+from devkit.errors import DevkitError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+CONFIG_NAME = "alembic.ini"
+
+
+class MigrationError(DevkitError):
+    """A migration command failed or cannot run."""
+
+
+def has_migrations(app_dir: Path) -> bool:
+    return (app_dir / CONFIG_NAME).is_file()
+
+
+def sqlalchemy_url(target: Target) -> str:
+    if not target.dsn:  # PG* variables only: libpq reads them itself
+        return f"postgresql+psycopg2:///{target.database}"
+    return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql+psycopg2://", target.dsn)
+
+
+def alembic_config(app_dir: Path, target: Target) -> Config:
+    from alembic.config import Config
+
+    ini = app_dir / CONFIG_NAME
+    if not ini.is_file():
+        raise MigrationError(
+            f"no {CONFIG_NAME} in {app_dir}",
+            "point the kit at your app (`invoke setup --app-dir PATH`), or create one there with `alembic init migrations`",
+        )
+    config = Config(str(ini))
+    # ConfigParser interpolation: a % in a password must be doubled.
+    config.set_main_option("sqlalchemy.url", sqlalchemy_url(target).replace("%", "%%"))
+    return config
+
+
+def explain(exc: BaseException) -> MigrationError:
+    """Alembic's and the driver's known errors as a cause and a fix (seeds 002/003)."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    if "Target database is not up to date" in text:
+        return MigrationError(
+            "the database is behind the newest migration (Alembic: Target database is not up to date)",
+            "apply the pending migrations first: invoke db.migrate",
+        )
+    if m := re.search(r"Can't locate revision identified by '([^']+)'", text):
+        return MigrationError(
+            f"revision {m[1]} is not among the app's migrations (a file was deleted or moved, or "
+            "the database was migrated from another branch)",
+            "restore that migration file (git log -- migrations/versions), or, if the data can go: invoke db.reset",
+        )
+    if "Multiple head" in text or "multiple heads" in text.lower():
+        return MigrationError(
+            "the migrations have several heads (revisions were added on parallel branches)",
+            "merge them: invoke db.merge-heads, then invoke db.migrate",
+        )
+    if (
+        "could not connect" in text
+        or "Connection refused" in text
+        or "connection to server" in text
+    ):
+        return MigrationError(
+            f"cannot reach the database: {first}",
+            "start the stack: invoke up (or check DATABASE_URL)",
+        )
+    if "password authentication failed" in text:
+        return MigrationError(
+            f"the database rejected the password: {first}", "run `invoke doctor` for the repair"
+        )
+    return MigrationError(f"migration failed: {first}", "read Alembic's message above")
+
+
+def _run(body: Callable[[], object]) -> object:
+    from alembic.util.exc import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        return body()
+    except (CommandError, SQLAlchemyError, KeyError) as exc:
+        raise explain(exc) from None
+
+
+def database_heads(config: Config) -> tuple[str, ...]:
+    """The revisions the database is at (empty: never migrated)."""
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import create_engine, pool
+
+    def read() -> tuple[str, ...]:
+        engine = create_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
+        try:
+            with engine.connect() as connection:
+                return tuple(MigrationContext.configure(connection).get_current_heads())
+        finally:
+            engine.dispose()
+
+    return _run(read)  # type: ignore[return-value]
+
+
+def script_heads(config: Config) -> tuple[str, ...]:
+    from alembic.script import ScriptDirectory
+
+    return tuple(ScriptDirectory.from_config(config).get_heads())
+
+
+def steps(config: Config, destination: str, direction: str) -> list[str]:
+    """The revisions an upgrade or downgrade to `destination` would run, in order ("a -> b")."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(config)
+    current = database_heads(config)
+
+    def plan() -> list[str]:
+        # The same planning Alembic's own upgrade()/downgrade() commands do.
+        if direction == "up":
+            found = script._upgrade_revs(destination, current)
+        else:
+            found = script._downgrade_revs(destination, current)
+        return [str(step) for step in found]
+
+    return _run(plan)  # type: ignore[return-value]
+
+
+@dataclass
+class MigrationRun:
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+    steps: list[str] = field(default_factory=list)
+    backup: Path | None = None
+
+
+def _app_has_data(target: Target) -> bool:
+    from devkit.backup.catalog import app_tables
+    from devkit.backup.core import connect
+
+    conn = connect(target)
+    try:
+        with conn.cursor() as cur:
+            return bool(app_tables(cur))
+    finally:
+        conn.close()
+
+
+def migrate(
+    app_dir: Path,
+    target: Target,
+    destination: str,
+    direction: str,
+    backup_dir: Path | None,
+) -> MigrationRun:
+    """Upgrade ("up") or downgrade ("down") to `destination`. When that changes something and
+    `backup_dir` is given, a backup of the database is taken first (if it has any table)."""
+    from alembic import command
+
+    config = alembic_config(app_dir, target)
+    before = database_heads(config)
+    planned = steps(config, destination, direction)
+    run = MigrationRun(before=before, after=before, steps=planned)
+    if not planned:
+        return run
+    if backup_dir is not None and _app_has_data(target):
+        from devkit.backup.core import create_backup
+
+        run.backup = create_backup(target, backup_dir).path
+    if direction == "up":
+        _run(lambda: command.upgrade(config, destination))
+    else:
+        _run(lambda: command.downgrade(config, destination))
+    run.after = database_heads(config)
+    return run
+
+
+def revision(app_dir: Path, target: Target, message: str, autogenerate: bool) -> Path:
+    from alembic import command
+
+    config = alembic_config(app_dir, target)
+    made = _run(lambda: command.revision(config, message=message, autogenerate=autogenerate))
+    scripts = made if isinstance(made, list) else [made]
+    return Path(scripts[0].path)
+
+
+def merge_heads(app_dir: Path, target: Target, message: str) -> Path:
+    from alembic import command
+
+    config = alembic_config(app_dir, target)
+    heads = script_heads(config)
+    if len(heads) < 2:
+        raise MigrationError(
+            f"nothing to merge: the migrations have one head ({heads[0] if heads else 'none'})",
+            "invoke db.migrate applies it",
+        )
+    made = _run(lambda: command.merge(config, "heads", message=message))
+    return Path(made.path)
+
+
+def show(app_dir: Path, target: Target, what: str) -> None:
+    """`alembic current` or `alembic history`, printed by Alembic."""
+    from alembic import command
+
+    config = alembic_config(app_dir, target)
+    if what == "current":
+        _run(lambda: command.current(config, verbose=False))
+    else:
+        _run(lambda: command.history(config, verbose=True, indicate_current=True))

@@ -1,0 +1,83 @@
+"""db.reset (seed 000's `docker compose down -v`, made safe): back up, remove this project's
+volumes only, start, wait, migrate, seed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from devkit.backup.target import Target, stack_target
+from devkit.compose import run_compose
+from devkit.envfile import Stack, subprocess_environ
+from devkit.errors import CommandFailed, DataConflict
+
+SEED_SCRIPT = "seed.py"
+
+
+@dataclass
+class ResetResult:
+    backup: Path | None
+    migrated_to: str | None
+    seeded: bool
+
+
+def check_local(stack: Stack, target: Target) -> None:
+    """Refuse unless the data tasks' target is this machine's stack."""
+    own = stack_target(stack.values)
+    if (
+        not target.is_local
+        or target.database != own.database
+        or (target.dsn and f":{stack.pg_port}/" not in target.dsn)
+    ):
+        raise DataConflict(
+            f"db.reset only resets this machine's stack, but the database in use is "
+            f"{target.database or '?'} on {target.host or '(PG* variables)'}",
+            "unset DATABASE_URL / DATABASE_PUBLIC_URL / PGHOST (reset never touches another database)",
+        )
+
+
+def reset(
+    stack: Stack,
+    backup_dir: Path | None,
+    migrate: Callable[[], str | None],
+    say: Callable[[str], None] = print,
+) -> ResetResult:
+    from devkit.lifecycle import up
+
+    backup = None
+    if backup_dir is not None:
+        from devkit.backup.core import create_backup
+
+        up(stack)  # a backup needs the server; starting it is quick when it runs already
+        backup = create_backup(stack_target(stack.values), backup_dir).path
+        say(f"Backup first: {backup}")
+        say(f"  (to get the data back: invoke db.restore {backup} --yes)")
+    say(f"Removing the containers and volumes of project {stack.project} (nothing else)...")
+    run_compose(stack.env_file, "down", "--volumes")
+    result = up(stack)
+    say(
+        f"Started fresh: postgres {result.versions['postgres']}, redis {result.versions['redis']} "
+        f"({result.seconds:.1f}s)"
+    )
+    migrated = migrate()
+    seeded = run_seed(stack)
+    return ResetResult(backup, migrated, seeded)
+
+
+def run_seed(stack: Stack) -> bool:
+    """The app's seed step (seed.py in its directory), with its .env.local in the environment."""
+    app_dir = stack.env_file.parent
+    script = app_dir / SEED_SCRIPT
+    if not script.is_file():
+        return False
+    env = subprocess_environ() | stack.values | {"PYTHONPATH": str(app_dir)}
+    done = subprocess.run([sys.executable, str(script)], cwd=app_dir, env=env, check=False)
+    if done.returncode != 0:
+        raise CommandFailed(
+            f"{script} failed (exit {done.returncode}); the database is migrated but not seeded",
+            f"fix the seed step and run it again: cd {app_dir} && python {SEED_SCRIPT}",
+        )
+    return True

@@ -1,0 +1,90 @@
+"""Clients inside the stack's containers: psql and redis-cli, interactive or one-shot.
+
+They run with `docker exec`, so the host needs neither client and their versions match the
+servers. Passwords reach the container through the environment (`-e NAME` without a value:
+Docker copies it from the CLI's environment), never through the command line.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from devkit.compose import docker_failure
+from devkit.envfile import Stack, subprocess_environ
+from devkit.errors import DevkitError
+
+# Line editing and history where the client lacks readline (the offline PostgreSQL build's
+# psql): rlwrap when the image has it, the bare client otherwise.
+_WITH_RLWRAP = 'command -v rlwrap >/dev/null 2>&1 && exec rlwrap "$@"; exec "$@"'
+
+
+def container_of(stack: Stack, service: str) -> str:
+    return f"{stack.project}-{service}-1"
+
+
+def exec_argv(
+    container: str, command: list[str], *, secrets: tuple[str, ...] = (), stdin: bool, tty: bool
+) -> list[str]:
+    flags = (["-i"] if stdin else []) + (["-t"] if tty else [])
+    for name in secrets:
+        flags += ["-e", name]
+    return ["docker", "exec", *flags, container, *command]
+
+
+def require_running(stack: Stack, service: str) -> None:
+    """DevkitError with the fix when the service's container is not running."""
+    container = container_of(stack, service)
+    found = subprocess.run(
+        ["docker", "inspect", "--format", "{{.State.Running}}", container],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if found.returncode != 0:
+        if "No such object" in found.stderr or "No such container" in found.stderr:
+            raise DevkitError(
+                f"{service} has no container ({container})", "start the stack: invoke up"
+            )
+        raise docker_failure(found.stderr)
+    if found.stdout.strip() != "true":
+        raise DevkitError(f"{service} is not running ({container})", "start the stack: invoke up")
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def psql_argv(stack: Stack, sql: str | None) -> list[str]:
+    tty = sql is None and _interactive()
+    command = [
+        "psql", "-h", "127.0.0.1", "-U", stack.pg_user, "-d", stack.pg_database,
+        "-v", "ON_ERROR_STOP=1",
+        *(["-c", sql] if sql is not None else []),
+    ]  # fmt: skip
+    if tty:
+        command = ["sh", "-c", _WITH_RLWRAP, "psql-shell", *command]
+    return exec_argv(
+        container_of(stack, "postgres"), command, secrets=("PGPASSWORD",), stdin=True, tty=tty
+    )
+
+
+def redis_cli_argv(stack: Stack, args: list[str]) -> list[str]:
+    tty = not args and _interactive()
+    command = ["redis-cli", "--no-auth-warning", *args]
+    return exec_argv(
+        container_of(stack, "redis"), command, secrets=("REDISCLI_AUTH",), stdin=True, tty=tty
+    )
+
+
+def run(stack: Stack, service: str, argv: list[str]) -> int:
+    """Run a client with the terminal and pipes of the caller; its exit code."""
+    require_running(stack, service)
+    env = subprocess_environ() | {
+        "PGPASSWORD": stack.pg_password,
+        "REDISCLI_AUTH": stack.redis_password,
+    }
+    try:
+        return subprocess.run(argv, env=env, check=False).returncode
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,67 @@
+"""db.psql and db.reset: the seed-000 chores that reach into the stack itself."""
+
+from __future__ import annotations
+
+from invoke import Exit, task
+
+from devkit.tasks._cli import confirm, reports_errors
+
+
+@task(help={"command": 'Run one SQL command (-c "SELECT …") instead of a session'})
+@reports_errors
+def psql(c, command=None):
+    """psql in the PostgreSQL container as the app user on the app database: a session with line
+    editing on a terminal, one command with -c, or SQL piped in."""
+    from devkit.envfile import load_stack
+    from devkit.shells import psql_argv, run
+
+    stack = load_stack(c.config.devkit)
+    code = run(stack, "postgres", psql_argv(stack, command))
+    if code:
+        raise Exit(code=code)
+
+
+@task(
+    help={
+        "yes": "Do not ask (required without a terminal)",
+        "no-backup": "Skip the backup taken first",
+    }
+)
+@reports_errors
+def reset(c, yes=False, no_backup=False):
+    """Start over: back up, remove this project's volumes, start, migrate, seed."""
+    from devkit.backup.store import backup_dir
+    from devkit.backup.target import resolve_target
+    from devkit.envfile import load_stack
+    from devkit.migrations import has_migrations
+    from devkit.reset import check_local
+    from devkit.reset import reset as start_over
+    from devkit.tasks.migrations import run_migration
+
+    stack = load_stack(c.config.devkit)
+    check_local(stack, resolve_target(c.config.devkit))
+    confirm(
+        yes,
+        "reset deletes the database and Redis data",
+        f"Delete all data of {stack.pg_database} and Redis (project {stack.project})"
+        + ("" if no_backup else ", after a backup")
+        + "?",
+    )
+
+    def migrate() -> str | None:
+        if not has_migrations(stack.env_file.parent):
+            return None
+        run = run_migration(c, "head", "up", backup=False, stack=stack)
+        return ",".join(run.after) or "base"
+
+    result = start_over(stack, None if no_backup else backup_dir(c.config.devkit), migrate)
+    print(
+        f"Migrated to {result.migrated_to}"
+        if result.migrated_to
+        else "No migrations (no alembic.ini)"
+    )
+    print("Seeded (seed.py)" if result.seeded else "No seed step (no seed.py)")
+    print("Reset done.")
+
+
+TASKS = (psql, reset)

@@ -1,0 +1,129 @@
+"""db.migrate, db.downgrade, db.revision, db.current, db.history, db.merge-heads: the app's
+Alembic migrations (seeds 002/003), with a backup before any change."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from invoke import task
+
+from devkit.tasks._cli import reports_errors
+
+
+def _app(c) -> tuple[Path, object]:
+    from devkit.backup.target import resolve_target
+    from devkit.state import resolve_app_dir
+
+    return resolve_app_dir(c.config.devkit.app_dir), resolve_target(c.config.devkit)
+
+
+def _report(run, direction: str) -> None:
+    before = ",".join(run.before) or "base"
+    after = ",".join(run.after) or "base"
+    if not run.steps:
+        print(f"Nothing to do: the database is at {after}.")
+        return
+    if run.backup:
+        print(f"Backup taken first: {run.backup}", file=sys.stderr)
+    for step in run.steps:
+        print(f"  applied: {step}")
+    print(f"Migrated {before} → {after} ({len(run.steps)} step(s)).")
+    undo = (
+        f"invoke db.downgrade {before}"
+        if direction == "up"
+        else f"invoke db.migrate --revision {before}"
+    )
+    print(f"To undo: {undo}", end="")
+    if run.backup:
+        print(f"; the data as it was: then invoke db.restore {run.backup} --yes", end="")
+    print()
+
+
+def run_migration(c, destination: str, direction: str, backup: bool = True, stack=None):
+    """Shared by db.migrate, db.downgrade, setup and db.reset (these pass the stack, whose own
+    database they migrate whatever DATABASE_URL says)."""
+    from devkit.backup.store import backup_dir
+    from devkit.backup.target import stack_target
+    from devkit.migrations import migrate
+
+    if stack is None:
+        app_dir, target = _app(c)
+    else:
+        app_dir, target = stack.env_file.parent, stack_target(stack.values)
+    return migrate(
+        app_dir, target, destination, direction, backup_dir(c.config.devkit) if backup else None
+    )
+
+
+@task(
+    help={
+        "revision": "Target revision (default: head)",
+        "no-backup": "Skip the automatic backup before migrating",
+    }
+)
+@reports_errors
+def migrate(c, revision="head", no_backup=False):
+    """Upgrade the database (alembic upgrade); backs it up first when anything changes."""
+    _report(run_migration(c, revision, "up", backup=not no_backup), "up")
+
+
+@task(
+    help={
+        "revision": "Where to go: a revision id, -1 (one step back) or base",
+        "no-backup": "Skip the automatic backup before migrating",
+    }
+)
+@reports_errors
+def downgrade(c, revision, no_backup=False):
+    """Downgrade the database (alembic downgrade REV); backs it up first."""
+    _report(run_migration(c, revision, "down", backup=not no_backup), "down")
+
+
+@task(
+    help={
+        "message": "What the migration does (-m)",
+        "autogenerate": "Compare the models with the database and write the operations",
+    }
+)
+@reports_errors
+def revision(c, message, autogenerate=False):
+    """Create a migration script (alembic revision -m MSG [--autogenerate])."""
+    from devkit.migrations import revision as make
+
+    app_dir, target = _app(c)
+    path = make(app_dir, target, message, autogenerate)
+    print(f"Created {path}")
+    print("Review it, then: invoke db.migrate")
+
+
+@task
+@reports_errors
+def current(c):
+    """Show the revision the database is at (alembic current)."""
+    from devkit.migrations import show
+
+    show(*_app(c), "current")
+
+
+@task
+@reports_errors
+def history(c):
+    """List the migrations, newest first, marking the current one (alembic history)."""
+    from devkit.migrations import show
+
+    show(*_app(c), "history")
+
+
+@task(name="merge-heads", help={"message": "Message of the merge revision"})
+@reports_errors
+def merge_heads(c, message="merge heads"):
+    """Join parallel migration heads into one (alembic merge heads)."""
+    from devkit.migrations import merge_heads as merge
+
+    app_dir, target = _app(c)
+    print(f"Created {merge(app_dir, target, message)}")
+    print("Then: invoke db.migrate")
+
+
+TASKS = (migrate, downgrade, revision, current, history, merge_heads)

@@ -1,0 +1,105 @@
+"""redis.cli, redis.ping, redis.keys, redis.flush: the app's Redis (seed 000), authenticated."""
+
+from __future__ import annotations
+
+import shlex
+import time
+
+from invoke import Collection, Exit, task
+
+from devkit.tasks._cli import confirm, reports_errors
+
+
+def _stack(c):
+    from devkit.envfile import load_stack
+
+    return load_stack(c.config.devkit)
+
+
+def _client(c):
+    from devkit.readiness import redis_client
+
+    return redis_client(_stack(c), timeout=5)
+
+
+def _failed(exc: Exception) -> Exit:
+    return Exit(
+        f"error: redis did not answer: {exc}\n  fix: start the stack (invoke up); `invoke doctor` diagnoses",
+        code=1,
+    )
+
+
+@task(help={"command": 'One command instead of a session, e.g. -c "GET user:1"'})
+@reports_errors
+def cli(c, command=None):
+    """redis-cli in the Redis container, authenticated: a session on a terminal, or one command."""
+    from devkit.shells import redis_cli_argv, run
+
+    stack = _stack(c)
+    code = run(stack, "redis", redis_cli_argv(stack, shlex.split(command) if command else []))
+    if code:
+        raise Exit(code=code)
+
+
+@task
+@reports_errors
+def ping(c):
+    """PING the app's Redis (authenticated); prints PONG, the version and the round trip."""
+    import redis
+
+    client = _client(c)
+    try:
+        started = time.perf_counter()
+        client.ping()
+        elapsed = (time.perf_counter() - started) * 1000
+        version = client.info("server")["redis_version"]
+    except redis.RedisError as exc:
+        raise _failed(exc) from None
+    finally:
+        client.close()
+    print(f"PONG (redis {version}, {elapsed:.1f} ms)")
+
+
+@task(
+    help={"pattern": "Glob pattern (default *)", "limit": "Print at most this many (default 1000)"}
+)
+@reports_errors
+def keys(c, pattern="*", limit=1000):
+    """List keys matching PATTERN with SCAN (never KEYS: safe on a large or busy server)."""
+    import redis
+
+    client = _client(c)
+    shown = total = 0
+    try:
+        for key in client.scan_iter(match=pattern, count=1000):
+            total += 1
+            if shown < int(limit):
+                print(key.decode(errors="backslashreplace"))
+                shown += 1
+    except redis.RedisError as exc:
+        raise _failed(exc) from None
+    finally:
+        client.close()
+    more = f" (first {shown} printed; --limit N for more)" if total > shown else ""
+    print(f"{total} key(s) match {pattern!r}{more}")
+
+
+@task(help={"yes": "Do not ask (required without a terminal)"})
+@reports_errors
+def flush(c, yes=False):
+    """Delete every key of the app's Redis (FLUSHALL); asks first."""
+    import redis
+
+    client = _client(c)
+    try:
+        count = client.dbsize()
+        confirm(yes, "flush deletes every key", f"Delete all {count} key(s) in Redis?")
+        client.flushall()
+    except redis.RedisError as exc:
+        raise _failed(exc) from None
+    finally:
+        client.close()
+    print(f"flushed: {count} key(s) deleted")
+
+
+ns = Collection("redis", cli, ping, keys, flush)

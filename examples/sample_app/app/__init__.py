@@ -1,0 +1,1 @@
+"""The kit's sample app: the tables of seed 000, managed by Alembic."""
