@@ -71,6 +71,10 @@ def explain(exc: BaseException) -> MigrationError:
             "the migrations have several heads (revisions were added on parallel branches)",
             "merge them: invoke db.merge-heads, then invoke db.migrate",
         )
+    if "password authentication failed" in text:
+        return MigrationError(
+            f"the database rejected the password: {first}", "run `invoke doctor` for the repair"
+        )
     if (
         "could not connect" in text
         or "Connection refused" in text
@@ -79,10 +83,6 @@ def explain(exc: BaseException) -> MigrationError:
         return MigrationError(
             f"cannot reach the database: {first}",
             "start the stack: invoke up (or check DATABASE_URL)",
-        )
-    if "password authentication failed" in text:
-        return MigrationError(
-            f"the database rejected the password: {first}", "run `invoke doctor` for the repair"
         )
     return MigrationError(f"migration failed: {first}", "read Alembic's message above")
 

@@ -15,8 +15,15 @@ from devkit.envfile import Stack, subprocess_environ
 from devkit.errors import DevkitError
 
 # Line editing and history where the client lacks readline (the offline PostgreSQL build's
-# psql): rlwrap when the image has it, the bare client otherwise.
-_WITH_RLWRAP = 'command -v rlwrap >/dev/null 2>&1 && exec rlwrap "$@"; exec "$@"'
+# psql): rlwrap when the image has it and the terminal has a width (docker exec sets the size
+# just after the start: wait for it briefly), the bare client otherwise.
+_WITH_RLWRAP = (
+    "for _ in 1 2 3 4 5 6 7 8 9 10; do "
+    'cols=$(stty size 2>/dev/null | cut -d" " -f2); [ "${cols:-0}" -gt 0 ] && break; sleep 0.05; '
+    "done; "
+    'if [ "${cols:-0}" -gt 0 ] && command -v rlwrap >/dev/null 2>&1; then exec rlwrap "$@"; fi; '
+    'exec "$@"'
+)
 
 
 def container_of(stack: Stack, service: str) -> str:

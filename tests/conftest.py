@@ -6,11 +6,17 @@ suite never touches the stack a developer works with.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
+import select
 import shutil
 import socket
+import struct
 import subprocess
 import sys
+import termios
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,18 +35,60 @@ def free_port() -> int:
 
 
 def invoke(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 900
+    *args: str, env: dict[str, str] | None = None, timeout: float = 900, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run `invoke ARGS` as a user would, from the kit's directory."""
+    """Run `invoke ARGS` as a user would, from the kit's directory; no terminal, `stdin` piped."""
     return subprocess.run(
         [INVOKE, "--search-root", str(KIT_ROOT), *args],
         cwd=KIT_ROOT,
         env={**os.environ, **(env or {})},
+        **({"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}),
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
     )
+
+
+def on_terminal(
+    *args: str, env: dict[str, str], inputs: tuple[bytes, ...] = (), timeout: float = 90
+) -> tuple[str, int]:
+    """Run an invoke task on a pseudo-terminal, as a user at a keyboard: each input is typed
+    once the output has gone quiet. Returns everything the terminal showed, and the exit code."""
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    process = subprocess.Popen(
+        [INVOKE, "--search-root", str(KIT_ROOT), *args],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env={**os.environ, "COLUMNS": "120", "LINES": "40", **env},
+        start_new_session=True,
+    )
+    os.close(terminal)
+    output, pending = b"", list(inputs)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 0.7)
+            if ready:
+                try:
+                    chunk = os.read(controller, 65536)
+                except OSError:  # the terminal closed: the process has exited
+                    break
+                if not chunk:
+                    break
+                output += chunk
+            elif pending:
+                os.write(controller, pending.pop(0))
+            elif process.poll() is not None:
+                break
+        else:
+            process.kill()
+            raise AssertionError(f"timed out; the terminal showed: {output[-3000:]!r}")
+    finally:
+        os.close(controller)
+    return output.decode(errors="replace"), process.wait(10)
 
 
 @dataclass
@@ -61,8 +109,17 @@ class SessionStack:
 
         return read_env_file(self.env_file)
 
-    def invoke(self, *args: str, extra_env: dict[str, str] | None = None, timeout: float = 900):
-        return invoke(*args, env={**self.env, **(extra_env or {})}, timeout=timeout)
+    def invoke(
+        self,
+        *args: str,
+        extra_env: dict[str, str] | None = None,
+        timeout: float = 900,
+        stdin: str | None = None,
+    ):
+        return invoke(*args, env={**self.env, **(extra_env or {})}, timeout=timeout, stdin=stdin)
+
+    def on_terminal(self, *args: str, inputs: tuple[bytes, ...] = (), extra_env=None):
+        return on_terminal(*args, env={**self.env, **(extra_env or {})}, inputs=inputs)
 
     def connect(self):
         """An autocommit connection to the stack's app database, as the app user."""

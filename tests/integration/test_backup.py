@@ -461,42 +461,12 @@ def test_cut_connection_leaves_the_data_as_it_was(db, target, big_backup):
 
 def test_a_terminal_gets_a_progress_bar(stack, db, database, tmp_path):
     """On a terminal db.backup and db.restore draw rich progress bars (on stderr)."""
-    import pty
-
-    env = {
-        **os.environ,
-        **stack.env,
-        "DATABASE_URL": database,
-        "INVOKE_DEVKIT_BACKUP_DIR": str(tmp_path),
-        "COLUMNS": "120",
-    }
-
-    def on_terminal(*args: str) -> str:
-        controller, terminal = pty.openpty()
-        process = subprocess.Popen(
-            [INVOKE, "--search-root", str(KIT_ROOT), *args],
-            stdin=terminal,
-            stdout=terminal,
-            stderr=terminal,
-            env=env,
-        )
-        os.close(terminal)
-        output = b""
-        while True:
-            try:
-                chunk = os.read(controller, 65536)
-            except OSError:  # the terminal closed: the process has exited
-                break
-            if not chunk:
-                break
-            output += chunk
-        os.close(controller)
-        assert process.wait(60) == 0, output
-        return output.decode(errors="replace")
-
-    made = on_terminal("db.backup")
+    env = {"DATABASE_URL": database, "INVOKE_DEVKIT_BACKUP_DIR": str(tmp_path)}
+    made, code = stack.on_terminal("db.backup", extra_env=env)
+    assert code == 0, made
     assert "Backing up" in made and "rows" in made
     path = made.strip().splitlines()[-1].strip()
-    restored = on_terminal("db.restore", path, "--yes")
+    restored, code = stack.on_terminal("db.restore", path, "--yes", extra_env=env)
+    assert code == 0, restored
     assert re.search(r"Restoring (public|app2)\.", restored)  # the bar, not the first line
     assert "Restore completed: 3 tables, 7 rows" in restored

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 APP_DIR = Path(__file__).resolve().parent.parent
@@ -20,10 +21,10 @@ def env_local(path: Path = APP_DIR / ".env.local") -> dict[str, str]:
 
 
 def database_url() -> str:
-    """postgresql:// URL for synchronous use (Alembic, scripts)."""
+    """SQLAlchemy URL for synchronous use (Alembic, scripts), through psycopg2."""
     url = os.environ.get("DATABASE_URL_SYNC") or env_local().get("DATABASE_URL_SYNC")
     if not url:
         raise RuntimeError(
             f"no DATABASE_URL_SYNC in the environment or {APP_DIR / '.env.local'}: run `invoke setup`"
         )
-    return url
+    return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql+psycopg2://", url)

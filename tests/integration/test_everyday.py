@@ -1,0 +1,226 @@
+"""Everyday tasks on the real stack, driven as a user would: psql, redis, migrations, reset."""
+
+import re
+import shutil
+import textwrap
+
+import pytest
+
+pytestmark = pytest.mark.docker
+
+INITIAL = "c1104acd2fa6"
+
+
+def sql(stack, query: str):
+    conn = stack.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(query)
+            return cur.fetchall() if cur.description else None
+    finally:
+        conn.close()
+
+
+def test_setup_migrated_the_sample_app(stack):
+    assert f"migrations: at {INITIAL} (1 applied)" in stack.first_setup.stdout
+    assert sql(stack, "SELECT version_num FROM alembic_version") == [(INITIAL,)]
+    tables = sql(
+        stack, "SELECT tablename FROM pg_tables WHERE tablename LIKE 'sample_%' ORDER BY 1"
+    )
+    assert tables == [("sample_files",), ("sample_sessions",), ("sample_users",)]
+
+
+def test_psql_one_command_piped_input_and_errors(stack):
+    one = stack.invoke("db.psql", "-c", "SELECT current_user, current_database()")
+    assert one.returncode == 0, one.stderr
+    assert "app" in one.stdout and "app_db" in one.stdout
+    piped = stack.invoke("db.psql", stdin="SELECT 40 + 2 AS answer;\n")
+    assert piped.returncode == 0 and "42" in piped.stdout
+    failed = stack.invoke("db.psql", "-c", "SELECT * FROM no_such_table")
+    assert failed.returncode != 0 and "no_such_table" in failed.stderr
+
+
+def test_psql_session_on_a_terminal_has_line_editing(stack):
+    """\\dt lists the sample tables; a line edited with the arrow keys runs as edited; \\q quits."""
+    left = b"\x1b[D"
+    shown, code = stack.on_terminal(
+        "db.psql", inputs=(b"\\dt\r", b"SELECT 4;" + left + left + b"1\r", b"\\q\r")
+    )
+    assert code == 0, shown
+    assert "sample_users" in shown and "alembic_version" in shown
+    assert re.search(r"\b14\b", shown), shown  # "SELECT 4;" became "SELECT 14;"
+
+
+def test_redis_tasks(stack):
+    import redis
+
+    client = redis.Redis.from_url(stack.values()["REDIS_URL"])
+    client.flushall()
+    client.mset({f"user:{i}": i for i in range(2500)} | {"other": 1})
+    assert stack.invoke("redis.ping").stdout.startswith("PONG (redis 7.")
+    listed = stack.invoke("redis.keys", "--pattern", "user:*", "--limit", "5")
+    assert listed.returncode == 0
+    assert "2500 key(s) match 'user:*' (first 5 printed" in listed.stdout
+    assert len([line for line in listed.stdout.splitlines() if line.startswith("user:")]) == 5
+    one = stack.invoke("redis.cli", "-c", "GET user:7")
+    assert one.returncode == 0 and one.stdout.strip() == "7"
+    session, code = stack.on_terminal(
+        "redis.cli", inputs=(b"SET greeting hello\r", b"GET greeting\r", b"quit\r")
+    )
+    assert code == 0 and '"hello"' in session, session
+    refused = stack.invoke("redis.flush")  # no terminal, no --yes
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    assert client.dbsize() == 2502
+    flushed = stack.invoke("redis.flush", "--yes")
+    assert flushed.returncode == 0 and "2502 key(s) deleted" in flushed.stdout
+    assert client.dbsize() == 0
+    client.close()
+
+
+def write_migration(stack, revision: str, down: str, body: str, undo: str) -> None:
+    path = stack.app_dir / "migrations" / "versions" / f"{revision}_test.py"
+    path.write_text(
+        textwrap.dedent(
+            f'''\
+            """test migration {revision}"""
+            import sqlalchemy as sa
+            from alembic import op
+
+            revision = "{revision}"
+            down_revision = {down!r}
+            branch_labels = None
+            depends_on = None
+
+
+            def upgrade():
+                {body}
+
+
+            def downgrade():
+                {undo}
+            '''
+        )
+    )
+
+
+@pytest.fixture
+def migrations_dir(stack):
+    """The app's migrations as they were, and the database back at the initial revision, after."""
+    versions = stack.app_dir / "migrations" / "versions"
+    before = {p.name for p in versions.glob("*.py")}
+    yield versions
+    sql(
+        stack,
+        f"DROP TABLE IF EXISTS sample_tags; UPDATE alembic_version SET version_num = '{INITIAL}'",
+    )
+    sql(stack, "ALTER TABLE sample_users DROP COLUMN IF EXISTS nickname")
+    sql(stack, "DELETE FROM alembic_version WHERE version_num <> " + f"'{INITIAL}'")
+    for path in versions.glob("*.py"):
+        if path.name not in before:
+            path.unlink()
+    shutil.rmtree(versions / "__pycache__", ignore_errors=True)
+
+
+def test_migrate_backs_up_first_and_says_how_to_undo(stack, migrations_dir, tmp_path):
+    made = stack.invoke("db.revision", "-m", "add nickname")
+    assert made.returncode == 0, made.stderr
+    created = next(p for p in migrations_dir.glob("*add_nickname.py"))
+    assert f'down_revision: str | Sequence[str] | None = "{INITIAL}"' in created.read_text() or (
+        INITIAL in created.read_text()
+    )
+    created.unlink()
+    write_migration(
+        stack,
+        "a1a1a1a1a1a1",
+        INITIAL,
+        'op.add_column("sample_users", sa.Column("nickname", sa.String(50)))',
+        'op.drop_column("sample_users", "nickname")',
+    )
+    sql(
+        stack,
+        "INSERT INTO sample_users (email, username, hashed_password) VALUES ('m@x', 'm', '!')",
+    )
+    env = {"INVOKE_DEVKIT_BACKUP_DIR": str(tmp_path)}
+    migrated = stack.invoke("db.migrate", extra_env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    backup = re.search(r"Backup taken first: (\S+)", migrated.stderr)
+    assert backup and (tmp_path / backup[1].split("/")[-1]).exists()
+    assert f"Migrated {INITIAL} → a1a1a1a1a1a1" in migrated.stdout
+    assert f"To undo: invoke db.downgrade {INITIAL}" in migrated.stdout
+    columns = sql(
+        stack,
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'sample_users'",
+    )
+    assert ("nickname",) in columns
+    assert "a1a1a1a1a1a1 (head)" in stack.invoke("db.current").stdout
+    history = stack.invoke("db.history").stdout
+    assert "a1a1a1a1a1a1" in history and INITIAL in history and "(current)" in history
+    again = stack.invoke("db.migrate", extra_env=env)
+    assert "Nothing to do: the database is at a1a1a1a1a1a1." in again.stdout
+    down = stack.invoke("db.downgrade", "-1", extra_env=env)
+    assert down.returncode == 0, down.stderr
+    assert f"Migrated a1a1a1a1a1a1 → {INITIAL}" in down.stdout
+    columns = sql(
+        stack,
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'sample_users'",
+    )
+    assert ("nickname",) not in columns
+    sql(stack, "DELETE FROM sample_users WHERE username = 'm'")
+
+
+def test_alembic_errors_become_causes_with_fixes(stack, migrations_dir):
+    write_migration(stack, "b2b2b2b2b2b2", INITIAL, "pass", "pass")
+    outdated = stack.invoke("db.revision", "-m", "x", "--autogenerate")
+    assert outdated.returncode == 1
+    assert (
+        "behind the newest migration" in outdated.stderr and "invoke db.migrate" in outdated.stderr
+    )
+    # A parallel branch: two heads.
+    write_migration(stack, "c3c3c3c3c3c3", INITIAL, "pass", "pass")
+    heads = stack.invoke("db.migrate", "--no-backup")
+    assert heads.returncode == 1
+    assert "several heads" in heads.stderr and "invoke db.merge-heads" in heads.stderr
+    merged = stack.invoke("db.merge-heads")
+    assert merged.returncode == 0, merged.stderr
+    assert stack.invoke("db.migrate", "--no-backup").returncode == 0
+    at = sql(stack, "SELECT version_num FROM alembic_version")
+    assert len(at) == 1 and at[0][0] not in (INITIAL, "b2b2b2b2b2b2", "c3c3c3c3c3c3")
+    # The database names a revision that no file has.
+    sql(stack, "UPDATE alembic_version SET version_num = 'dead00000000'")
+    lost = stack.invoke("db.current")
+    assert lost.returncode == 1
+    assert "revision dead00000000 is not among the app's migrations" in lost.stderr
+    assert "fix:" in lost.stderr
+
+
+def test_reset_refuses_without_yes_and_for_other_databases(stack):
+    sql(
+        stack,
+        "INSERT INTO sample_users (email, username, hashed_password) VALUES ('keep@x', 'keep', '!')",
+    )
+    refused = stack.invoke("db.reset")
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    remote = stack.invoke(
+        "db.reset", "--yes", extra_env={"DATABASE_URL": "postgresql://u:p@db.example.com:5432/prod"}
+    )
+    assert remote.returncode == 1
+    assert "only resets this machine's stack" in remote.stderr and "db.example.com" in remote.stderr
+    assert sql(stack, "SELECT count(*) FROM sample_users WHERE username = 'keep'") == [(1,)]
+
+
+def test_reset_backs_up_recreates_migrates_and_seeds(stack, tmp_path):
+    sql(
+        stack,
+        "INSERT INTO sample_users (email, username, hashed_password) VALUES ('gone@x', 'gone', '!')",
+    )
+    before = sql(stack, "SELECT count(*) FROM sample_users")[0][0]
+    done = stack.invoke("db.reset", "--yes", extra_env={"INVOKE_DEVKIT_BACKUP_DIR": str(tmp_path)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    backup = re.search(r"Backup first: (\S+)", done.stdout)[1]
+    assert f"invoke db.restore {backup} --yes" in done.stdout
+    from devkit.backup.fileformat import verify
+
+    assert verify(tmp_path / backup.split("/")[-1]).tables["public.sample_users"] == before
+    assert f"Migrated to {INITIAL}" in done.stdout and "Seeded (seed.py)" in done.stdout
+    assert sql(stack, "SELECT username FROM sample_users ORDER BY id") == [("alice",)]
+    assert sql(stack, "SELECT count(*) FROM sample_sessions") == [(1,)]
