@@ -205,6 +205,8 @@ def test_reset_refuses_without_yes_and_for_other_databases(stack):
     )
     assert remote.returncode == 1
     assert "only resets this machine's stack" in remote.stderr and "db.example.com" in remote.stderr
+    asked, code = stack.on_terminal("db.reset", inputs=(b"n\r",))  # a user who says no
+    assert code == 1 and "after a backup? [y/N]" in asked and "cancelled; nothing changed" in asked
     assert sql(stack, "SELECT count(*) FROM sample_users WHERE username = 'keep'") == [(1,)]
 
 
