@@ -1,7 +1,7 @@
 """Invoke entry point: assembles the namespace from devkit/tasks/* and its config defaults."""
 
 from devkit.defaults import DEFAULTS
-from devkit.tasks import db, doctor, images, redis, stack, testing
+from devkit.tasks import db, doctor, images, redis, stack, testing, vscode
 
 ns = stack.ns
 ns.add_task(testing.test)
@@ -9,4 +9,5 @@ ns.add_task(doctor.doctor)
 ns.add_collection(images.ns)
 ns.add_collection(db.ns)
 ns.add_collection(redis.ns)
+ns.add_collection(vscode.ns)
 ns.configure({"devkit": DEFAULTS})

@@ -17,6 +17,7 @@ from devkit.paths import COMPOSE_DIR, ENV_FILE_NAME, LOCAL_INVENTORY, PLAYBOOKS
 from devkit.playbook import run_playbook
 from devkit.settings import Settings
 from devkit.state import record_app_dir
+from devkit.vscode import role_vars
 
 
 @dataclass(frozen=True)
@@ -63,11 +64,17 @@ def check_volume_owner(project: str, app_dir: Path, has_password: bool) -> None:
 
 
 def playbook_vars(
-    settings: Settings, app_dir: Path, existing: dict[str, str], install_docker: bool
+    settings: Settings,
+    app_dir: Path,
+    existing: dict[str, str],
+    install_docker: bool,
+    install_vscode: bool = True,
 ) -> dict:
     env_file = app_dir / ENV_FILE_NAME
     user = invoking_user()
     return {
+        **role_vars(app_dir, user),
+        "devkit_vscode": install_vscode,
         "devkit_install_docker": install_docker,
         "docker_users": [user],
         "images_source": settings.images_source,
@@ -79,7 +86,11 @@ def playbook_vars(
 
 
 def setup(
-    settings: Settings, app_dir_flag: str | None, install_docker: bool, echo: bool = True
+    settings: Settings,
+    app_dir_flag: str | None,
+    install_docker: bool,
+    echo: bool = True,
+    install_vscode: bool = True,
 ) -> SetupResult:
     started = time.monotonic()
     if app_dir_flag:
@@ -92,7 +103,7 @@ def setup(
             f"app directory {app_dir} does not exist", "create it, or pass --app-dir PATH"
         )
     existing = read_env_file(app_dir / ENV_FILE_NAME)
-    variables = playbook_vars(settings, app_dir, existing, install_docker)
+    variables = playbook_vars(settings, app_dir, existing, install_docker, install_vscode)
     env = variables["stack_env"]
     check_volume_owner(env["DEVKIT_PROJECT_NAME"], app_dir, has_password="PGPASSWORD" in existing)
     check_ports(published_ports(env), env["DEVKIT_PROJECT_NAME"])

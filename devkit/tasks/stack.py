@@ -18,16 +18,19 @@ def _console():
         "app-dir": "The app's directory: .env.local is written there (remembered for later tasks)",
         "no-docker-install": "Do not install or start Docker; use the engine already there",
         "no-migrate": "Do not run the app's Alembic migrations (alembic upgrade head)",
+        "no-vscode": "Leave the app's .vscode alone (no F5 hooks)",
     }
 )
 @reports_errors
-def setup(c, app_dir=None, no_docker_install=False, no_migrate=False):
+def setup(c, app_dir=None, no_docker_install=False, no_migrate=False, no_vscode=False):
     """Set up this machine: Docker, images, PostgreSQL 16 + Redis 7, the app's .env.local,
     migrations."""
     from devkit.workstation import setup as run_setup
 
     settings = settings_of(c)
-    result = run_setup(settings, app_dir, install_docker=not no_docker_install)
+    result = run_setup(
+        settings, app_dir, install_docker=not no_docker_install, install_vscode=not no_vscode
+    )
     stack = result.stack
     out = _console()
     out.print()

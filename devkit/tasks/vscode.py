@@ -1,0 +1,59 @@
+"""vscode.install: the F5 hooks (role `vscode`) into an app's .vscode, on their own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from invoke import Collection, Exit, task
+
+from devkit.tasks._cli import reports_errors
+
+
+@task(
+    help={
+        "app-dir": "The app's directory (default: the one setup uses)",
+        "host": "linux: VS Code in Linux/WSL (default); windows: VS Code on Windows, tasks call wsl.exe",
+        "distro": "WSL distribution for --host windows (default: this one, else Ubuntu)",
+        "auto-start": "Also start the services when the folder opens",
+        "dry-run": "Show what would change (a diff); write nothing",
+    }
+)
+@reports_errors
+def install(c, app_dir=None, host="linux", distro=None, auto_start=False, dry_run=False):
+    """Merge the kit's tasks and launch entries into the app's .vscode (comments kept, backups)."""
+    from devkit.paths import LOCAL_INVENTORY, PLAYBOOKS
+    from devkit.playbook import run_playbook
+    from devkit.state import resolve_app_dir
+    from devkit.vscode import HOSTS, role_vars
+    from devkit.workstation import invoking_user
+
+    if host not in HOSTS:
+        raise Exit(
+            f"error: unknown host {host!r}\n  fix: use --host linux or --host windows", code=2
+        )
+    target = (
+        Path(app_dir).expanduser().resolve()
+        if app_dir
+        else resolve_app_dir(c.config.devkit.app_dir)
+    )
+    if not target.is_dir():
+        raise Exit(
+            f"error: app directory {target} does not exist\n  fix: pass --app-dir PATH", code=2
+        )
+    variables = role_vars(target, invoking_user(), host, distro, auto_start)
+    result = run_playbook(
+        PLAYBOOKS / "vscode.yml",
+        LOCAL_INVENTORY,
+        variables,
+        echo=dry_run,
+        args=("--check", "--diff") if dry_run else (),
+    )
+    if dry_run:
+        print(f"Dry run: nothing written ({result.changed} file(s) would change).")
+        return
+    state = "updated" if result.changed else "already up to date"
+    print(f"VS Code hooks in {target / '.vscode'}: {state} ({result.changed} changed)")
+    print('F5 with "devkit: Python (databases started)" starts PostgreSQL and Redis first.')
+
+
+ns = Collection("vscode", install)

@@ -1,0 +1,32 @@
+"""The VS Code hooks (role `vscode`): variables for the role, and the WSL distribution."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from devkit.paths import KIT_ROOT
+
+HOSTS = ("linux", "windows")
+
+
+def default_distro() -> str:
+    """The WSL distribution this shell runs in (WSL sets WSL_DISTRO_NAME), else Ubuntu."""
+    return os.environ.get("WSL_DISTRO_NAME") or "Ubuntu"
+
+
+def role_vars(
+    app_dir: Path,
+    owner: str,
+    host: str = "linux",
+    distro: str | None = None,
+    auto_start: bool = False,
+) -> dict:
+    return {
+        "vscode_app_dir": str(app_dir),
+        "vscode_kit_dir": str(KIT_ROOT),
+        "vscode_host": host,
+        "vscode_wsl_distro": distro or default_distro(),
+        "vscode_auto_start": auto_start,
+        "vscode_owner": owner,
+    }

@@ -1,0 +1,222 @@
+"""VS Code hooks: installed into realistic .vscode files, read as VS Code reads them, and the
+start task run exactly as VS Code's task runner would."""
+
+import os
+import re
+import shlex
+import subprocess
+
+import json5
+import pytest
+
+pytestmark = [pytest.mark.ansible, pytest.mark.docker]
+
+# What a team's .vscode looks like before the kit: comments, trailing commas, its own entries.
+USER_TASKS = """// Team tasks — keep these!
+{
+    // See https://go.microsoft.com/fwlink/?LinkId=733558
+    "version": "2.0.0",
+    "tasks": [
+        {
+            "label": "lint", // ruff
+            "type": "shell",
+            "command": "ruff check . /* not a comment */",
+            "problemMatcher": [],
+        },
+        /* the test runner */
+        {
+            "label": "pytest",
+            "type": "shell",
+            "command": "pytest -q",
+            "group": {"kind": "test", "isDefault": true},
+        },
+    ],
+}
+"""
+USER_ELEMENTS = [
+    """{
+            "label": "lint", // ruff
+            "type": "shell",
+            "command": "ruff check . /* not a comment */",
+            "problemMatcher": [],
+        }""",
+    """{
+            "label": "pytest",
+            "type": "shell",
+            "command": "pytest -q",
+            "group": {"kind": "test", "isDefault": true},
+        }""",
+]
+USER_LAUNCH = """{
+  "version": "0.2.0",
+  "configurations": [
+    {"name": "FastAPI", "type": "debugpy", "request": "launch", "module": "uvicorn",
+     "args": ["app.main:app", "--reload"]},  // the app server
+  ]
+}
+"""
+
+
+def vscode_file(app_dir, name):
+    text = (app_dir / ".vscode" / name).read_text()
+    return text, json5.loads(text)
+
+
+def resolve(value, workspace):
+    """VS Code's variables used by the kit's entries."""
+    if isinstance(value, str):
+        return value.replace("${workspaceFolder}", str(workspace))
+    if isinstance(value, list):
+        return [resolve(v, workspace) for v in value]
+    if isinstance(value, dict):
+        return {k: resolve(v, workspace) for k, v in value.items()}
+    return value
+
+
+@pytest.fixture
+def app(tmp_path):
+    app_dir = tmp_path / "backend"
+    (app_dir / ".vscode").mkdir(parents=True)
+    (app_dir / ".vscode" / "tasks.json").write_text(USER_TASKS)
+    (app_dir / ".vscode" / "launch.json").write_text(USER_LAUNCH)
+    return app_dir
+
+
+def test_install_merges_keeps_every_user_byte_and_is_idempotent(stack, app):
+    done = stack.invoke("vscode.install", "--app-dir", str(app))
+    assert done.returncode == 0, done.stdout + done.stderr
+    tasks_text, tasks = vscode_file(app, "tasks.json")
+    assert tasks_text.startswith(
+        "// Team tasks — keep these!\n{\n    // See https://go.microsoft.com"
+    )
+    for element in USER_ELEMENTS:
+        assert element in tasks_text
+    labels = [t["label"] for t in tasks["tasks"]]
+    assert labels == ["lint", "pytest", "devkit: start services", "devkit: stop services"]
+    launch_text, launch = vscode_file(app, "launch.json")
+    assert USER_LAUNCH.split('"configurations": [')[1].split("  ]")[0].rstrip() in launch_text
+    kit = next(c for c in launch["configurations"] if c["name"].startswith("devkit:"))
+    assert kit["preLaunchTask"] == "devkit: start services"
+    assert kit["envFile"] == "${workspaceFolder}/.env.local"
+    backups = sorted(p.name for p in (app / ".vscode").glob("*.json.*~"))
+    assert len(backups) == 2
+    assert any((app / ".vscode" / b).read_text() == USER_TASKS for b in backups)
+    again = stack.invoke("vscode.install", "--app-dir", str(app))
+    assert "already up to date (0 changed)" in again.stdout
+    assert (app / ".vscode" / "tasks.json").read_text() == tasks_text
+    assert len(list((app / ".vscode").glob("*.json.*~"))) == 2
+    # An edited kit entry is put back; the user's entries still untouched.
+    (app / ".vscode" / "tasks.json").write_text(tasks_text.replace('"start"', '"oops"'))
+    stack.invoke("vscode.install", "--app-dir", str(app))
+    assert (app / ".vscode" / "tasks.json").read_text() == tasks_text
+
+
+def test_dry_run_shows_a_diff_and_writes_nothing(stack, app):
+    shown = stack.invoke("vscode.install", "--app-dir", str(app), "--dry-run")
+    assert shown.returncode == 0, shown.stderr
+    assert "+++ after:" in shown.stdout and '"label": "devkit: start services"' in shown.stdout
+    assert (app / ".vscode" / "tasks.json").read_text() == USER_TASKS
+    assert not (app / ".vscode" / "devkit-services.sh").exists()
+
+
+def test_broken_jsonc_is_refused_and_left_alone(stack, app):
+    (app / ".vscode" / "tasks.json").write_text('{"tasks": [ {"label": "x" ]}')
+    failed = stack.invoke("vscode.install", "--app-dir", str(app))
+    assert failed.returncode == 1
+    assert "tasks.json: expected" in failed.stderr
+    assert (app / ".vscode" / "tasks.json").read_text() == '{"tasks": [ {"label": "x" ]}'
+
+
+def test_the_start_task_returns_once_both_servers_answer(stack):
+    """Run "devkit: start services" as VS Code does for a shell task: the command and its quoted
+    arguments through the default shell, in options.cwd, variables resolved."""
+    done = stack.invoke("vscode.install")  # the session app, where the stack's .env.local is
+    assert done.returncode == 0, done.stdout + done.stderr
+    _, tasks = vscode_file(stack.app_dir, "tasks.json")
+    start = resolve(
+        next(t for t in tasks["tasks"] if t["label"] == "devkit: start services"), stack.app_dir
+    )
+    assert start["type"] == "shell"
+    line = " ".join(shlex.quote(part) for part in [start["command"], *start["args"]])
+    assert stack.invoke("down").returncode == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_DEVKIT_")}
+    env["INVOKE_DEVKIT_PROJECT_NAME"] = stack.env["INVOKE_DEVKIT_PROJECT_NAME"]
+    env["INVOKE_DEVKIT_POSTGRES_PORT"] = stack.env["INVOKE_DEVKIT_POSTGRES_PORT"]
+    env["INVOKE_DEVKIT_REDIS_PORT"] = stack.env["INVOKE_DEVKIT_REDIS_PORT"]
+
+    def run_task():
+        return subprocess.run(
+            ["/bin/bash", "-c", line],
+            cwd=start["options"]["cwd"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    ran = run_task()
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert re.search(r"postgres 16\.\d+ .* and redis 7\.\d+\.\d+ .* ready", ran.stdout)
+    # Both answer authenticated queries right away: no wait after the task returned.
+    from devkit.envfile import load_stack
+    from devkit.readiness import postgres_version, redis_version
+
+    settings = {
+        "project_name": stack.project,
+        "app_dir": str(stack.app_dir),
+        "postgres_port": stack.pg_port,
+        "redis_port": stack.redis_port,
+    }
+    from devkit.defaults import DEFAULTS
+
+    live = load_stack(DEFAULTS | settings)
+    assert postgres_version(live).startswith("16.")
+    assert redis_version(live).startswith("7.")
+    # Fast and quiet when they already run.
+    again = run_task()
+    assert again.returncode == 0, again.stderr
+
+
+def test_windows_variant_calls_wsl_with_the_linux_path(stack, app):
+    done = stack.invoke(
+        "vscode.install",
+        "--app-dir",
+        str(app),
+        "--host",
+        "windows",
+        "--distro",
+        "Ubuntu-24.04",
+        "--auto-start",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    _, tasks = vscode_file(app, "tasks.json")
+    by_label = {t["label"]: t for t in tasks["tasks"]}
+    for label, action in (("devkit: start services", "start"), ("devkit: stop services", "stop")):
+        task = by_label[label]
+        assert task["type"] == "process" and task["command"] == "wsl"
+        assert task["args"] == [
+            "-d",
+            "Ubuntu-24.04",
+            "bash",
+            "-lc",
+            f"{app}/.vscode/devkit-services.sh {action}",
+        ]
+    assert by_label["devkit: start services"]["runOptions"] == {"runOn": "folderOpen"}
+    assert "runOptions" not in by_label["devkit: stop services"]
+    assert [t["label"] for t in tasks["tasks"]][:2] == ["lint", "pytest"]
+
+
+def test_setup_installs_the_hooks_unless_told_not_to(stack, tmp_path):
+    assert "TASK [vscode : Merge the kit's entries" in stack.first_setup.stdout
+    vscode_dir = stack.app_dir / ".vscode"
+    kept = tmp_path / "kept"
+    if vscode_dir.exists():
+        vscode_dir.rename(kept)
+    try:
+        done = stack.invoke("setup", "--no-vscode")
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+        assert not vscode_dir.exists()
+    finally:
+        if kept.exists():
+            kept.rename(vscode_dir)
