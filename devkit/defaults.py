@@ -5,7 +5,8 @@ from typing import Any
 DEFAULTS: dict[str, Any] = {
     # Compose project name: containers, network and volumes are named after it.
     "project_name": "devkit",
-    # Where the app's .env.local is written; empty: the last `setup --app-dir`, else the kit.
+    # Where the app's .env.local is written; empty: the last `setup --app-dir`, else the kit's
+    # sample app (examples/sample_app).
     "app_dir": "",
     # Address the ports are published on. Loopback unless opened explicitly.
     "bind_address": "127.0.0.1",
@@ -27,4 +28,10 @@ DEFAULTS: dict[str, Any] = {
     "s3_prefix": "backups/",
     "s3_endpoint_url": "",
     "s3_region": "",
+    # VS Code hooks (setup, vscode.install): linux for VS Code inside Linux/WSL, windows for VS
+    # Code on Windows (its tasks enter WSL through wsl.exe); the WSL distribution they enter
+    # (empty: the current one, WSL_DISTRO_NAME, else Ubuntu); start the services on folder open.
+    "vscode_host": "linux",
+    "vscode_wsl_distro": "",
+    "vscode_auto_start": False,
 }

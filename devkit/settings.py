@@ -41,6 +41,9 @@ class Settings(BaseModel):
     s3_prefix: str
     s3_endpoint_url: str
     s3_region: str
+    vscode_host: Literal["linux", "windows"]
+    vscode_wsl_distro: str = Field(pattern=r"^[A-Za-z0-9._-]{0,64}$")
+    vscode_auto_start: bool
 
     @field_validator("bind_address")
     @classmethod

@@ -73,7 +73,13 @@ def playbook_vars(
     env_file = app_dir / ENV_FILE_NAME
     user = invoking_user()
     return {
-        **role_vars(app_dir, user),
+        **role_vars(
+            app_dir,
+            user,
+            settings.vscode_host,
+            settings.vscode_wsl_distro,
+            settings.vscode_auto_start,
+        ),
         "devkit_vscode": install_vscode,
         "devkit_install_docker": install_docker,
         "docker_users": [user],

@@ -12,14 +12,14 @@ from devkit.tasks._cli import reports_errors
 @task(
     help={
         "app-dir": "The app's directory (default: the one setup uses)",
-        "host": "linux: VS Code in Linux/WSL (default); windows: VS Code on Windows, tasks call wsl.exe",
-        "distro": "WSL distribution for --host windows (default: this one, else Ubuntu)",
-        "auto-start": "Also start the services when the folder opens",
+        "host": "linux: VS Code in Linux/WSL; windows: VS Code on Windows, tasks call wsl.exe (default: devkit.vscode_host)",
+        "distro": "WSL distribution for --host windows (default: devkit.vscode_wsl_distro, else this one, else Ubuntu)",
+        "auto-start": "Also start the services when the folder opens (default: devkit.vscode_auto_start)",
         "dry-run": "Show what would change (a diff); write nothing",
     }
 )
 @reports_errors
-def install(c, app_dir=None, host="linux", distro=None, auto_start=False, dry_run=False):
+def install(c, app_dir=None, host=None, distro=None, auto_start=False, dry_run=False):
     """Merge the kit's tasks and launch entries into the app's .vscode (comments kept, backups)."""
     from devkit.paths import LOCAL_INVENTORY, PLAYBOOKS
     from devkit.playbook import run_playbook
@@ -27,6 +27,10 @@ def install(c, app_dir=None, host="linux", distro=None, auto_start=False, dry_ru
     from devkit.vscode import HOSTS, role_vars
     from devkit.workstation import invoking_user
 
+    settings = c.config.devkit
+    host = host or settings.vscode_host
+    distro = distro or settings.vscode_wsl_distro
+    auto_start = auto_start or bool(settings.vscode_auto_start)
     if host not in HOSTS:
         raise Exit(
             f"error: unknown host {host!r}\n  fix: use --host linux or --host windows", code=2

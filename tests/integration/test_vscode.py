@@ -220,3 +220,19 @@ def test_setup_installs_the_hooks_unless_told_not_to(stack, tmp_path):
     finally:
         if kept.exists():
             kept.rename(vscode_dir)
+
+
+def test_settings_choose_the_windows_variant_and_distro(stack, app):
+    done = stack.invoke(
+        "vscode.install",
+        "--app-dir",
+        str(app),
+        extra_env={
+            "INVOKE_DEVKIT_VSCODE_HOST": "windows",
+            "INVOKE_DEVKIT_VSCODE_WSL_DISTRO": "Debian",
+        },
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    _, tasks = vscode_file(app, "tasks.json")
+    start = next(t for t in tasks["tasks"] if t["label"] == "devkit: start services")
+    assert start["args"][:2] == ["-d", "Debian"] and "runOptions" not in start
