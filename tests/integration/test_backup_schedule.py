@@ -1,0 +1,70 @@
+"""The backup_schedule role for real: a cron entry (seed 004's BACKUP_CRON), a command that
+backs up and prunes, and both removed again."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from devkit.backup.fileformat import verify
+from devkit.paths import KIT_ROOT, LOCAL_INVENTORY
+from devkit.playbook import run_playbook
+
+pytestmark = [pytest.mark.ansible, pytest.mark.docker]
+
+NAME = "devkit-test-schedule"
+PLAYBOOK = """
+- name: Apply the backup_schedule role alone
+  hosts: workstations
+  gather_facts: false
+  roles:
+    - role: backup_schedule
+      become: true
+"""
+
+
+def apply(tmp_path, **variables):
+    playbook = tmp_path / "schedule.yml"
+    playbook.write_text(PLAYBOOK)
+    return run_playbook(playbook, LOCAL_INVENTORY, variables, echo=False)
+
+
+def crontab() -> str:
+    return subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=False).stdout
+
+
+def test_schedule_runs_a_backup_then_goes_away(stack, tmp_path):
+    variables = {
+        "backup_schedule_kit_dir": str(KIT_ROOT),
+        "backup_schedule_app_dir": str(stack.app_dir),
+        "backup_schedule_name": NAME,
+        "backup_schedule_cron": "15 2 * * 1-5",
+        "backup_schedule_retention_days": 3,
+    }
+    try:
+        first = apply(tmp_path, **variables)
+        assert first.changed >= 2
+        entry = f"15 2 * * 1-5 /usr/local/sbin/devkit-backup-{NAME} >> /var/log/devkit-backup-{NAME}.log 2>&1"
+        assert f"#Ansible: devkit backup {NAME}\n{entry}" in crontab()
+        assert apply(tmp_path, **variables).changed == 0
+        # Run it once, as cron would: no terminal, a bare environment.
+        ran = subprocess.run(
+            [f"/usr/local/sbin/devkit-backup-{NAME}"],
+            env={
+                "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "HOME": "/root",
+            },
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=300,
+            check=False,
+        )
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        written = ran.stdout.split("backup written: ")[1].split()[0]
+        report = verify(stack.app_dir / "backups" / written.split("/")[-1])
+        assert "public.sample_users" in report.tables and report.checksum
+    finally:
+        apply(tmp_path, **variables, backup_schedule_state="absent")
+    assert f"devkit backup {NAME}" not in crontab()
+    assert not Path(f"/usr/local/sbin/devkit-backup-{NAME}").exists()
