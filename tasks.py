@@ -1,11 +1,12 @@
 """Invoke entry point: assembles the namespace from devkit/tasks/* and its config defaults."""
 
 from devkit.defaults import DEFAULTS
-from devkit.tasks import db, doctor, images, redis, stack, testing, vscode
+from devkit.tasks import db, doctor, fleet, images, redis, stack, testing, vscode
 
 ns = stack.ns
 ns.add_task(testing.test)
 ns.add_task(doctor.doctor)
+ns.add_task(fleet.verify)
 ns.add_collection(images.ns)
 ns.add_collection(db.ns)
 ns.add_collection(redis.ns)

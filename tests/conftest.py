@@ -28,6 +28,14 @@ TEST_PROJECT = "devkit-test"
 SAMPLE_APP = KIT_ROOT / "examples" / "sample_app"
 
 
+def pytest_addoption(parser):
+    """`invoke verify` runs tests/infra against a provisioned host (see tests/infra/conftest.py)."""
+    group = parser.getgroup("devkit")
+    group.addoption("--deployment", choices=["session", "host"], default="session")
+    group.addoption("--devkit-project", default="devkit")
+    group.addoption("--devkit-app-dir", default="")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

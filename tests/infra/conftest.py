@@ -1,7 +1,11 @@
 """testinfra checks of a provisioned host.
 
-`host` is testinfra's fixture (localhost unless --hosts says otherwise); `deployment` says what
-the host should run: here the session's stack, set up for real by the `stack` fixture.
+`host` is testinfra's fixture (localhost unless --hosts says otherwise). `deployment` says what
+the host should run:
+- in the test suite, the session's stack, set up for real by the `stack` fixture;
+- under `invoke verify` (--deployment=host), what the host itself was given: the project and
+  app directory from the inventory's host variables (`devkit_project_name`, `devkit_app_dir`)
+  or from --devkit-project / --devkit-app-dir for this machine, the ports from its .env.local.
 """
 
 from dataclasses import dataclass
@@ -16,8 +20,28 @@ class Deployment:
     ports: dict[str, int]
 
 
-@pytest.fixture(scope="session")
-def deployment(stack) -> Deployment:
+def _from_host(request, host) -> Deployment:
+    from devkit.envfile import parse_env
+
+    project = request.config.getoption("--devkit-project")
+    app_dir = request.config.getoption("--devkit-app-dir")
+    try:  # hosts of an inventory carry their own
+        variables = host.ansible.get_variables()
+    except Exception:  # not reached through Ansible: this machine, as the options say
+        variables = {}
+    project = variables.get("devkit_project_name", project)
+    app_dir = variables.get("devkit_app_dir", app_dir)
+    env_file = f"{app_dir.rstrip('/')}/.env.local"
+    values = parse_env(host.file(env_file).content_string) if host.file(env_file).exists else {}
+    ports = {"postgres": int(values.get("PGPORT", 0)), "redis": int(values.get("REDIS_PORT", 0))}
+    return Deployment(project=project, env_file=env_file, ports=ports)
+
+
+@pytest.fixture(scope="module")
+def deployment(request, host) -> Deployment:
+    if request.config.getoption("--deployment") == "host":
+        return _from_host(request, host)
+    stack = request.getfixturevalue("stack")
     return Deployment(
         project=stack.project,
         env_file=str(stack.env_file),

@@ -112,3 +112,25 @@ def test_stack_role_refuses_another_apps_database(stack, tmp_path):
         in " ".join(failure.value.args[0].split())
     )
     assert list(other_app.iterdir()) == []
+
+
+@pytest.mark.infra
+def test_verify_checks_this_machine_with_testinfra(stack):
+    """`invoke verify` runs tests/infra against what this host was given (the session's stack)."""
+    result = stack.invoke("verify")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "test_postgres_16_answers_an_authenticated_query[local]" in result.stdout
+    assert " passed" in result.stdout and "failed" not in result.stdout
+    broken = stack.invoke("verify", extra_env={"INVOKE_DEVKIT_PROJECT_NAME": "devkit-nothing"})
+    assert broken.returncode != 0 and "FAILED" in broken.stdout
+
+
+@pytest.mark.infra
+def test_verify_through_an_inventory_reports_per_host(stack):
+    result = stack.invoke("verify", "--inventory", "inventories/local", "--limit", "localhost")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "test_docker_daemon_answers[ansible://localhost] PASSED" in result.stdout
+    missing = stack.invoke("verify", "--inventory", "inventories/nowhere")
+    assert missing.returncode == 2 and "no inventory at inventories/nowhere" in missing.stderr
+    lonely = stack.invoke("verify", "--limit", "web1")
+    assert lonely.returncode == 2 and "--limit needs --inventory" in lonely.stderr
