@@ -174,24 +174,8 @@ def check_disk(paths: Mapping[str, Path]) -> list[Check]:
     return checks
 
 
-def _rejected(exc: Exception) -> bool:
-    text = str(exc)
-    return (
-        any(
-            marker in text
-            for marker in (
-                "password authentication failed",
-                "WRONGPASS",
-                "invalid password",
-                "NOAUTH",
-            )
-        )
-        or type(exc).__name__ == "AuthenticationError"
-    )
-
-
 def check_credentials(stack: Stack, running: set[str]) -> list[Check]:
-    from devkit.readiness import postgres_version, redis_version
+    from devkit.readiness import auth_rejected, postgres_version, redis_version
 
     checks = []
     probes = {"postgres": postgres_version, "redis": redis_version}
@@ -208,7 +192,7 @@ def check_credentials(stack: Stack, running: set[str]) -> list[Check]:
         try:
             version = probe(stack, timeout=3)
         except Exception as exc:  # every failure is reported as a check, never raised
-            if _rejected(exc):
+            if auth_rejected(exc):
                 checks.append(
                     Check(
                         f"{service} login",

@@ -119,12 +119,12 @@ def script_heads(config: Config) -> tuple[str, ...]:
     return tuple(ScriptDirectory.from_config(config).get_heads())
 
 
-def steps(config: Config, destination: str, direction: str) -> list[str]:
-    """The revisions an upgrade or downgrade to `destination` would run, in order ("a -> b")."""
+def steps(config: Config, destination: str, direction: str, current: tuple[str, ...]) -> list[str]:
+    """The revisions an upgrade or downgrade from `current` (the database's heads) to
+    `destination` would run, in order ("a -> b")."""
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory.from_config(config)
-    current = database_heads(config)
 
     def plan() -> list[str]:
         # The same planning Alembic's own upgrade()/downgrade() commands do.
@@ -170,7 +170,7 @@ def migrate(
 
     config = alembic_config(app_dir, target)
     before = database_heads(config)
-    planned = steps(config, destination, direction)
+    planned = steps(config, destination, direction, before)
     run = MigrationRun(before=before, after=before, steps=planned)
     if not planned:
         return run

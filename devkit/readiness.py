@@ -61,17 +61,24 @@ def redis_version(stack: Stack, timeout: float = 2.0) -> str:
         client.close()
 
 
+def auth_rejected(exc: BaseException) -> bool:
+    """True when a server answered but refused the credentials (not when it did not answer)."""
+    if isinstance(exc, redis.AuthenticationError):
+        return True
+    return isinstance(exc, psycopg2.OperationalError) and "password authentication failed" in str(
+        exc
+    )
+
+
 def _poll(probe, stack: Stack, deadline: float) -> str:
     last_error = "no answer"
     while True:
         try:
             return probe(stack)
-        except psycopg2.OperationalError as exc:
+        except (psycopg2.OperationalError, redis.AuthenticationError) as exc:
+            if auth_rejected(exc):
+                raise _AuthRejected(str(exc).strip().splitlines()[0]) from None
             last_error = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-            if "password authentication failed" in last_error:
-                raise _AuthRejected(last_error) from None
-        except redis.AuthenticationError as exc:
-            raise _AuthRejected(str(exc)) from None
         except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
             last_error = str(exc) or repr(exc)
         if time.monotonic() >= deadline:

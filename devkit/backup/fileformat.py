@@ -227,7 +227,6 @@ class BackupReader:
             raise CorruptBackup(
                 f"no such backup: {path}", "check the path; `invoke db.list` lists backups"
             ) from None
-        self.size = os.fstat(self._raw.fileno()).st_size
         self._file = igzip.GzipFile(fileobj=self._raw, mode="rb")
         self._buf = b""
         self._pos = 0
@@ -250,11 +249,6 @@ class BackupReader:
             ) from None
         if self.streamed and self._line("the tables section") != b'"tables": {\n':
             raise CorruptBackup(f"{path.name} is damaged (no tables section)", "use another backup")
-
-    @property
-    def position(self) -> int:
-        """Compressed bytes read so far (for progress against `size`)."""
-        return self._raw.tell()
 
     def _read(self) -> bytes:
         try:
