@@ -6,6 +6,7 @@ from devkit.tasks import db, doctor, fleet, images, redis, stack, testing, vscod
 ns = stack.ns
 ns.add_task(testing.test)
 ns.add_task(doctor.doctor)
+ns.add_task(fleet.provision)
 ns.add_task(fleet.verify)
 ns.add_collection(images.ns)
 ns.add_collection(db.ns)

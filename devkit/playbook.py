@@ -35,14 +35,20 @@ def needs_become_password() -> bool:
     return subprocess.run(["sudo", "-n", "true"], capture_output=True, check=False).returncode != 0
 
 
-def parse_recap(output: str) -> tuple[int, int]:
-    """Sum of ok= and changed= over the PLAY RECAP lines."""
-    ok = changed = 0
+def recap_by_host(output: str) -> dict[str, dict[str, int]]:
+    """The PLAY RECAP's counts per host: {"web1": {"ok": 12, "changed": 0, ...}}."""
+    hosts: dict[str, dict[str, int]] = {}
     for line in output.splitlines():
         if m := RECAP.match(line.strip()):
-            ok += int(m["ok"])
-            changed += int(m["changed"])
-    return ok, changed
+            counts = {key: int(value) for key, value in m.groupdict().items() if key != "host"}
+            hosts[m["host"]] = counts
+    return hosts
+
+
+def parse_recap(output: str) -> tuple[int, int]:
+    """Sum of ok= and changed= over the PLAY RECAP lines."""
+    hosts = recap_by_host(output).values()
+    return sum(h["ok"] for h in hosts), sum(h["changed"] for h in hosts)
 
 
 def failure_cause(lines: list[str]) -> str:
@@ -53,17 +59,24 @@ def failure_cause(lines: list[str]) -> str:
     if not starts:
         return ""
     first = starts[-1]
-    block = lines[first : first + 40]
+    block = lines[first : first + 400]
     for key in ("stderr:", "msg:"):
         for i, line in enumerate(block):
             value = line.strip().removeprefix(key).strip()
             if line.strip().startswith(key) and value:
-                # The YAML callback folds a long value over more-indented lines.
+                # The YAML callback folds a long value over more-indented lines, or writes a
+                # literal block (|-) holding a command's whole output.
                 indent = len(line) - len(line.lstrip())
+                more_lines = []
                 for more in block[i + 1 :]:
-                    if len(more) - len(more.lstrip()) <= indent or not more.strip():
+                    if more.strip() and len(more) - len(more.lstrip()) <= indent:
                         break
-                    value += " " + more.strip()
+                    more_lines.append(more.strip())
+                if value.startswith("|"):
+                    said = [m for m in more_lines if m]
+                    errors = [m for m in said if "ERROR" in m or "error:" in m.lower()]
+                    return (errors or said or [value])[-1].removeprefix(":stderr:").strip()[:500]
+                value = " ".join([value, *(m for m in more_lines[:40] if m)])
                 return value.strip("'\"")[:500]
     return lines[first].strip()[:500]
 
@@ -75,8 +88,11 @@ def run_playbook(
     *,
     echo: bool = True,
     args: tuple[str, ...] = (),
+    local: bool = True,
+    env: dict[str, str] | None = None,
 ) -> PlaybookResult:
-    """Run `ansible-playbook`; the variables go through a 0600 file (they carry secrets)."""
+    """Run `ansible-playbook`; the variables go through a 0600 file (they carry secrets).
+    `local`: the play becomes root on this machine (sudo's password is asked when needed)."""
     executable = Path(sys.executable).with_name("ansible-playbook")
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="devkit-vars.") as vars_file:
         json.dump(extra_vars, vars_file)
@@ -90,9 +106,9 @@ def run_playbook(
             f"@{vars_file.name}",
             *args,
         ]
-        if needs_become_password():
+        if local and needs_become_password():
             command.append("--ask-become-pass")
-        env = {**subprocess_environ(), "ANSIBLE_CONFIG": str(ANSIBLE_CFG)}
+        env = {**subprocess_environ(), "ANSIBLE_CONFIG": str(ANSIBLE_CFG), **(env or {})}
         if echo and sys.stdout.isatty():
             env["ANSIBLE_FORCE_COLOR"] = "1"
         process = subprocess.Popen(
