@@ -77,6 +77,8 @@ def failure_cause(lines: list[str]) -> str:
                     errors = [m for m in said if "ERROR" in m or "error:" in m.lower()]
                     return (errors or said or [value])[-1].removeprefix(":stderr:").strip()[:500]
                 value = " ".join([value, *(m for m in more_lines[:40] if m)])
+                if value.startswith("'"):  # YAML single quotes: '' stands for '
+                    value = value.strip("'").replace("''", "'")
                 return value.strip("'\"")[:500]
     return lines[first].strip()[:500]
 

@@ -18,6 +18,9 @@ class Deployment:
     project: str
     env_file: str
     ports: dict[str, int]
+    # A scheduled backup is expected (inventory: devkit_backup_enabled), run by the kit there.
+    backup_schedule: bool = False
+    kit_dir: str = ""
 
 
 def _from_host(request, host) -> Deployment:
@@ -34,7 +37,13 @@ def _from_host(request, host) -> Deployment:
     env_file = f"{app_dir.rstrip('/')}/.env.local"
     values = parse_env(host.file(env_file).content_string) if host.file(env_file).exists else {}
     ports = {"postgres": int(values.get("PGPORT", 0)), "redis": int(values.get("REDIS_PORT", 0))}
-    return Deployment(project=project, env_file=env_file, ports=ports)
+    return Deployment(
+        project=project,
+        env_file=env_file,
+        ports=ports,
+        backup_schedule=bool(variables.get("devkit_backup_enabled", False)),
+        kit_dir=variables.get("devkit_kit_dir", ""),
+    )
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,147 @@
+"""playbooks/site.yml on two servers over SSH (the CI test hosts of inventories/ci): Docker
+installed from Debian's packages inside them, the controller's images shipped, the kit and the
+stack deployed, the backup scheduled; then `invoke verify` proves both, and a second run changes
+nothing."""
+
+import re
+import shlex
+import shutil
+import subprocess
+
+import pytest
+import testhosts
+
+pytestmark = [pytest.mark.ansible, pytest.mark.docker]
+
+INVENTORY = "inventories/ci"
+VAULT = ("--vault-password-file", "inventories/ci/vault-password.txt")
+HOSTS = list(testhosts.HOSTS)
+# The kit as the site playbook installed it on each server (inventories/ci: devkit_kit_dir).
+KIT_INVOKE = "/opt/devkit/.venv/bin/invoke --search-root /opt/devkit"
+
+
+def ssh(name: str, command: str) -> subprocess.CompletedProcess[str]:
+    options = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "LogLevel=ERROR"]
+    options += ["-o", "UserKnownHostsFile=/dev/null", "-i", str(testhosts.KEY)]
+    return subprocess.run(
+        ["ssh", *options, "-p", str(testhosts.HOSTS[name]), "root@127.0.0.1", command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def recap(output: str) -> dict[str, tuple[int, int]]:
+    """`invoke provision`'s closing lines: host -> (ok, changed)."""
+    lines = re.findall(r"^(\S+): ok=(\d+) changed=(\d+)", output, re.MULTILINE)
+    return {host: (int(ok), int(changed)) for host, ok, changed in lines}
+
+
+@pytest.fixture(scope="module")
+def servers(stack):
+    """Two fresh servers; the session's setup built the images they receive."""
+    testhosts.up()
+    yield HOSTS
+    testhosts.down()
+
+
+@pytest.fixture(scope="module")
+def invoke(stack):
+    """`invoke ARGS` from the kit's directory, as an operator runs it (no terminal)."""
+    return stack.invoke
+
+
+def test_an_encrypted_inventory_needs_its_vault_password(servers, invoke):
+    for task in ("provision", "verify"):
+        result = invoke(task, "--inventory", INVENTORY)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "group_vars/servers/vault.yml is encrypted with ansible-vault" in result.stderr
+        assert "fix: pass --vault-password-file FILE" in result.stderr
+
+
+def test_passwords_must_come_from_the_vault(servers, invoke, tmp_path):
+    inventory = tmp_path / "no-vault"
+    shutil.copytree(f"{testhosts.KIT_ROOT}/{INVENTORY}", inventory)
+    (inventory / "group_vars" / "servers" / "vault.yml").unlink()
+    result = invoke("provision", "--inventory", str(inventory))
+    assert result.returncode == 1
+    assert "must come from the inventory's vault" in result.stderr
+    # Refused before anything was installed.
+    assert all(ssh(name, "command -v dockerd").returncode != 0 for name in servers)
+
+
+@pytest.fixture(scope="module")
+def first_run(servers, invoke):
+    return invoke("provision", "--inventory", INVENTORY, *VAULT, timeout=1500)
+
+
+def test_site_converges_on_both_hosts(first_run):
+    assert first_run.returncode == 0, first_run.stdout[-3000:] + first_run.stderr
+    hosts = recap(first_run.stdout)
+    assert sorted(hosts) == HOSTS
+    assert all(changed > 0 for _, changed in hosts.values())
+    assert "failed=0" in first_run.stdout and "failed=1" not in first_run.stdout
+
+
+def test_docker_came_from_debian_packages(first_run, servers):
+    for name in servers:
+        packages = ssh(name, "dpkg-query -W -f '${Package} ${Status}\\n' docker.io docker-compose")
+        assert packages.stdout.count("install ok installed") == 2, packages.stdout + packages.stderr
+
+
+def test_second_run_changes_nothing(first_run, invoke):
+    second = invoke("provision", "--inventory", INVENTORY, *VAULT, timeout=900)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr
+    assert {host: changed for host, (_, changed) in recap(second.stdout).items()} == dict.fromkeys(
+        HOSTS, 0
+    )
+
+
+def test_check_mode_reports_no_change(first_run, invoke):
+    checked = invoke("provision", "--inventory", INVENTORY, *VAULT, "--check", timeout=900)
+    assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr
+    assert "(check mode)" in checked.stdout
+    assert {h: c for h, (_, c) in recap(checked.stdout).items()} == dict.fromkeys(HOSTS, 0)
+
+
+def test_limit_applies_to_one_host(first_run, invoke):
+    limited = invoke("provision", "--inventory", INVENTORY, *VAULT, "--limit", HOSTS[1])
+    assert limited.returncode == 0, limited.stdout[-3000:] + limited.stderr
+    assert list(recap(limited.stdout)) == [HOSTS[1]]
+
+
+def test_verify_passes_on_both_hosts(first_run, servers, invoke):
+    # Data for the backup the check runs: a table on each server, through the kit on the host.
+    for name in servers:
+        sql = (
+            "CREATE TABLE IF NOT EXISTS fleet_probe (id int PRIMARY KEY, host text); "
+            f"INSERT INTO fleet_probe VALUES (1, '{name}'), (2, '{name}') ON CONFLICT DO NOTHING"
+        )
+        seeded = ssh(name, f"cd /tmp && {KIT_INVOKE} db.psql -c {shlex.quote(sql)}")
+        assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    result = invoke("verify", "--inventory", INVENTORY, *VAULT, timeout=900)
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr
+    for name in servers:
+        assert (
+            f"test_postgres_16_answers_an_authenticated_query[ansible://{name}] PASSED"
+            in result.stdout
+        )
+        assert (
+            f"test_redis_7_answers_an_authenticated_ping[ansible://{name}] PASSED" in result.stdout
+        )
+        assert (
+            f"test_running_it_once_writes_a_backup_that_verifies[ansible://{name}] PASSED"
+            in result.stdout
+        )
+    assert "SKIPPED" not in result.stdout and "FAILED" not in result.stdout
+    # The backup the check produced holds the server's data.
+    for name in servers:
+        latest = ssh(
+            name,
+            f"cd /tmp && {KIT_INVOKE} db.verify "
+            '"$(ls -t /srv/devkit/backups/*.backup.gz | head -n 1)"',
+        )
+        assert latest.returncode == 0 and "1 tables, 2 rows" in latest.stdout, (
+            latest.stdout + latest.stderr
+        )
