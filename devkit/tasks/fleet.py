@@ -77,6 +77,7 @@ def provision(
 ):
     """Provision servers: Docker, the images, the kit, the stack and the scheduled backup
     (playbooks/site.yml over SSH). Idempotent: a second run changes nothing."""
+    from devkit.errors import CommandFailed
     from devkit.paths import PLAYBOOKS
     from devkit.playbook import recap_by_host, run_playbook
 
@@ -86,7 +87,17 @@ def provision(
         args.append(f"--limit={limit}")
     if check:
         args += ["--check", "--diff"]
-    result = run_playbook(PLAYBOOKS / "site.yml", path, {}, args=tuple(args), local=False, env=env)
+    try:
+        result = run_playbook(
+            PLAYBOOKS / "site.yml", path, {}, args=tuple(args), local=False, env=env
+        )
+    except CommandFailed as exc:
+        if "Decryption failed" not in exc.cause:
+            raise
+        raise CommandFailed(
+            f"the vault password given does not open {inventory}'s vault",
+            "pass the inventory's own password (--vault-password-file FILE or --ask-vault-pass)",
+        ) from None
     hosts = recap_by_host(result.output)
     if not hosts:
         raise Exit(

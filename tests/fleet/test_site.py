@@ -60,6 +60,14 @@ def test_an_encrypted_inventory_needs_its_vault_password(servers, invoke):
         assert "fix: pass --vault-password-file FILE" in result.stderr
 
 
+def test_a_wrong_vault_password_is_named(servers, invoke, tmp_path):
+    wrong = tmp_path / "wrong-password.txt"
+    wrong.write_text("not-the-password\n")
+    result = invoke("provision", "--inventory", INVENTORY, "--vault-password-file", str(wrong))
+    assert result.returncode == 1
+    assert "the vault password given does not open inventories/ci's vault" in result.stderr
+
+
 def test_passwords_must_come_from_the_vault(servers, invoke, tmp_path):
     inventory = tmp_path / "no-vault"
     shutil.copytree(f"{testhosts.KIT_ROOT}/{INVENTORY}", inventory)

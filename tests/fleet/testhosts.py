@@ -13,6 +13,8 @@ volume for /var/lib/docker (overlayfs does not stack on the container's own over
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -71,8 +73,18 @@ def _wait_for_ssh(name: str, port: int, timeout: float = 60) -> None:
     raise RuntimeError(f"{name} does not answer SSH on 127.0.0.1:{port}: {logs.stderr.strip()}")
 
 
+def _ssh_client() -> None:
+    """Ansible and testinfra reach the hosts with OpenSSH's client."""
+    if shutil.which("ssh") and shutil.which("ssh-keygen"):
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "openssh-client"], check=True, env=env)
+
+
 def up() -> None:
     """Build the image, start the hosts fresh (an old one is replaced), wait until SSH answers."""
+    _ssh_client()
     down()
     if _docker("image", "inspect", BASE, check=False).returncode != 0:
         raise RuntimeError(f"no {BASE} image: run `invoke images.build` (or setup) first")

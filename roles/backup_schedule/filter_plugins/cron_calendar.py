@@ -40,10 +40,10 @@ def cron_to_oncalendar(cron):
     if len(fields) != 5:
         raise ValueError(f"{cron!r}: five cron fields needed (minute hour day month weekday)")
     minute, hour, day, month, weekday = fields
-    if day != "*" and weekday != "*":
-        raise ValueError(f"{cron!r}: restrict the day of month or the weekday, not both")
     days = _field(weekday, 0, weekday=True)
     when = f"*-{_field(month, 1)}-{_field(day, 1)} {_field(hour, 0)}:{_field(minute, 0)}:00"
+    if day != "*" and weekday != "*":
+        raise ValueError(f"{cron!r}: restrict the day of month or the weekday, not both")
     return when if days == "*" else f"{days} {when}"
 
 
