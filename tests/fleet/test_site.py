@@ -32,6 +32,27 @@ def ssh(name: str, command: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def vault_secrets() -> list[str]:
+    """The values in inventories/ci's vault, decrypted with its password."""
+    import sys
+
+    import yaml
+
+    shown = subprocess.run(
+        [
+            f"{sys.prefix}/bin/ansible-vault",
+            "view",
+            *VAULT,
+            f"{INVENTORY}/group_vars/servers/vault.yml",
+        ],
+        cwd=testhosts.KIT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [str(value) for value in yaml.safe_load(shown.stdout).values()]
+
+
 def recap(output: str) -> dict[str, tuple[int, int]]:
     """`invoke provision`'s closing lines: host -> (ok, changed)."""
     lines = re.findall(r"^(\S+): ok=(\d+) changed=(\d+)", output, re.MULTILINE)
@@ -90,6 +111,10 @@ def test_site_converges_on_both_hosts(first_run):
     assert sorted(hosts) == HOSTS
     assert all(changed > 0 for _, changed in hosts.values())
     assert "failed=0" in first_run.stdout and "failed=1" not in first_run.stdout
+    # no_log wherever a secret passes: neither password appears in Ansible's output.
+    secrets = vault_secrets()
+    assert len(secrets) == 2 and all(len(secret) >= 16 for secret in secrets)
+    assert not any(secret in first_run.stdout + first_run.stderr for secret in secrets)
 
 
 def test_docker_came_from_debian_packages(first_run, servers):
@@ -117,6 +142,26 @@ def test_limit_applies_to_one_host(first_run, invoke):
     limited = invoke("provision", "--inventory", INVENTORY, *VAULT, "--limit", HOSTS[1])
     assert limited.returncode == 0, limited.stdout[-3000:] + limited.stderr
     assert list(recap(limited.stdout)) == [HOSTS[1]]
+
+
+def test_a_diff_never_shows_the_passwords(first_run, invoke):
+    # A server's .env.local drifted (a password edited by hand): --check --diff shows the change,
+    # no_log keeps the file and its passwords out of the output; a real run puts it back.
+    host = HOSTS[0]
+    assert (
+        ssh(
+            host,
+            "sed -i 's/^PGPASSWORD=.*/PGPASSWORD=drifted-by-hand-0000/' /srv/devkit/.env.local",
+        ).returncode
+        == 0
+    )
+    checked = invoke("provision", "--inventory", INVENTORY, *VAULT, "--check", "--limit", host)
+    assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr
+    assert recap(checked.stdout)[host][1] >= 1
+    assert not any(secret in checked.stdout for secret in vault_secrets())
+    repaired = invoke("provision", "--inventory", INVENTORY, *VAULT, "--limit", host)
+    assert repaired.returncode == 0 and recap(repaired.stdout)[host][1] >= 1
+    assert "drifted-by-hand" not in ssh(host, "cat /srv/devkit/.env.local").stdout
 
 
 def test_verify_passes_on_both_hosts(first_run, servers, invoke):
