@@ -100,8 +100,14 @@ def test_passwords_must_come_from_the_vault(servers, invoke, tmp_path):
     assert all(ssh(name, "command -v dockerd").returncode != 0 for name in servers)
 
 
+# The controller keeps one exported image set (.devkit/images); older ones are removed.
+STALE_ARCHIVE = testhosts.KIT_ROOT / ".devkit" / "images" / "devkit-images-0000000000000000.tar"
+
+
 @pytest.fixture(scope="module")
 def first_run(servers, invoke):
+    STALE_ARCHIVE.parent.mkdir(parents=True, exist_ok=True)
+    STALE_ARCHIVE.write_bytes(b"an image set nobody uses any more")
     return invoke("provision", "--inventory", INVENTORY, *VAULT, timeout=1500)
 
 
@@ -115,6 +121,24 @@ def test_site_converges_on_both_hosts(first_run):
     secrets = vault_secrets()
     assert len(secrets) == 2 and all(len(secret) >= 16 for secret in secrets)
     assert not any(secret in first_run.stdout + first_run.stderr for secret in secrets)
+
+
+def test_the_controller_keeps_one_image_archive(first_run):
+    archives = list(STALE_ARCHIVE.parent.glob("devkit-images-*.tar"))
+    assert not STALE_ARCHIVE.exists() and len(archives) == 1
+
+
+def test_a_new_kit_replaces_the_old_code(first_run, invoke):
+    host = HOSTS[1]
+    # An older kit's module, and the archive gone: the next run ships the kit anew.
+    prepared = ssh(
+        host, "touch /opt/devkit/devkit/dropped_module.py && rm /opt/devkit/.archive/kit.tar.gz"
+    )
+    assert prepared.returncode == 0, prepared.stderr
+    again = invoke("provision", "--inventory", INVENTORY, *VAULT, "--limit", host)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr
+    assert ssh(host, "test -e /opt/devkit/devkit/dropped_module.py").returncode == 1
+    assert ssh(host, f"cd /tmp && {KIT_INVOKE} db.list").returncode == 0
 
 
 def test_docker_came_from_debian_packages(first_run, servers):
