@@ -84,9 +84,22 @@ def test_an_encrypted_inventory_needs_its_vault_password(servers, invoke):
 def test_a_wrong_vault_password_is_named(servers, invoke, tmp_path):
     wrong = tmp_path / "wrong-password.txt"
     wrong.write_text("not-the-password\n")
-    result = invoke("provision", "--inventory", INVENTORY, "--vault-password-file", str(wrong))
-    assert result.returncode == 1
-    assert "the vault password given does not open inventories/ci's vault" in result.stderr
+    for task in ("provision", "verify"):
+        result = invoke(task, "--inventory", INVENTORY, "--vault-password-file", str(wrong))
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "the vault password given does not open inventories/ci's vault" in result.stderr
+
+
+def test_a_limit_matching_no_host_is_an_error(servers, invoke):
+    # Not a pass with nothing checked: testinfra alone would skip every check and exit 0.
+    causes = {
+        "provision": "--limit leaves us with no hosts to target",  # ansible-playbook's own words
+        "verify": "no host of inventories/ci matched no-such-host",
+    }
+    for task, cause in causes.items():
+        result = invoke(task, "--inventory", INVENTORY, *VAULT, "--limit", "no-such-host")
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert cause in result.stderr
 
 
 def test_passwords_must_come_from_the_vault(servers, invoke, tmp_path):
