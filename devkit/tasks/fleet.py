@@ -52,11 +52,6 @@ def _vault(
                 code=2,
             )
         return [f"--vault-password-file={path}"], {"ANSIBLE_VAULT_PASSWORD_FILE": str(path)}
-    if ask and not can_prompt:
-        raise Exit(
-            "error: this task cannot ask for the vault password\n  fix: pass --vault-password-file FILE",
-            code=2,
-        )
     if ask:
         return ["--ask-vault-pass"], {}
     files = [inventory] if inventory.is_file() else sorted(inventory.rglob("*.yml"))
@@ -147,11 +142,12 @@ def provision(
     help={
         "inventory": "An Ansible inventory: check every host of it (default: this machine)",
         "limit": "Only this host (or pattern) of the inventory",
-        **VAULT_HELP,
+        # testinfra reads the inventory itself and cannot prompt: a file, not --ask-vault-pass.
+        "vault_password_file": VAULT_HELP["vault_password_file"],
     }
 )
 @reports_errors
-def verify(c, inventory=None, limit=None, vault_password_file=None, ask_vault_pass=False):
+def verify(c, inventory=None, limit=None, vault_password_file=None):
     """Check a provisioned host with testinfra (tests/infra): daemon, containers healthy, ports on
     loopback, authenticated query and PING, .env.local private, the scheduled backup (servers).
     Per-host results."""
@@ -165,7 +161,7 @@ def verify(c, inventory=None, limit=None, vault_password_file=None, ask_vault_pa
     vault_env: dict[str, str] = {}
     if inventory:
         path = _inventory(inventory)
-        _, vault_env = _vault(path, vault_password_file, ask_vault_pass, can_prompt=False)
+        _, vault_env = _vault(path, vault_password_file, False, can_prompt=False)
         command += [f"--ansible-inventory={path}", f"--hosts=ansible://{limit or 'all'}"]
     elif limit:
         raise Exit("error: --limit needs --inventory\n  fix: add --inventory PATH", code=2)
