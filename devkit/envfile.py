@@ -83,6 +83,20 @@ def parse_env(text: str) -> dict[str, str]:
     return values
 
 
+MIN_PASSWORD_LENGTH = 16
+# The placeholders of the inventories' vault.yml.example: long enough, and public.
+_PLACEHOLDER = "change-me"
+
+
+def password_problem(password: str) -> str:
+    """Why a given password (a server's, from the vault) may not be used; "" when it may."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"is shorter than {MIN_PASSWORD_LENGTH} characters"
+    if _PLACEHOLDER in password.lower():
+        return "is still the example's CHANGE-ME placeholder"
+    return ""
+
+
 def new_password() -> str:
     return secrets.token_urlsafe(24)
 

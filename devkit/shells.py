@@ -14,16 +14,23 @@ from devkit.compose import docker_failure
 from devkit.envfile import Stack, subprocess_environ
 from devkit.errors import DevkitError
 
-# Line editing and history where the client lacks readline (the offline PostgreSQL build's
-# psql): rlwrap when the image has it and the terminal has a width (docker exec sets the size
-# just after the start: wait for it briefly), the bare client otherwise.
-_WITH_RLWRAP = (
+# `docker exec -t` gives the terminal its size just after the client starts. A client started
+# before that sees 0 columns: redis-cli's line editor then asks the terminal where the cursor is
+# (ESC[6n) and takes the next keys typed as the answer, and psql's rlwrap gives up. So the shell
+# waits for the size (0.5 s at most) before it starts the client.
+_WAIT_FOR_SIZE = (
     "for _ in 1 2 3 4 5 6 7 8 9 10; do "
     'cols=$(stty size 2>/dev/null | cut -d" " -f2); [ "${cols:-0}" -gt 0 ] && break; sleep 0.05; '
     "done; "
-    'if [ "${cols:-0}" -gt 0 ] && command -v rlwrap >/dev/null 2>&1; then exec rlwrap "$@"; fi; '
+)
+# Line editing and history where the client lacks readline (the offline PostgreSQL build's
+# psql): rlwrap when the image has it and the terminal has a width, the bare client otherwise.
+_WITH_RLWRAP = (
+    _WAIT_FOR_SIZE
+    + 'if [ "${cols:-0}" -gt 0 ] && command -v rlwrap >/dev/null 2>&1; then exec rlwrap "$@"; fi; '
     'exec "$@"'
 )
+_SIZED = _WAIT_FOR_SIZE + 'exec "$@"'
 
 
 def container_of(stack: Stack, service: str) -> str:
@@ -79,6 +86,8 @@ def psql_argv(stack: Stack, sql: str | None) -> list[str]:
 def redis_cli_argv(stack: Stack, args: list[str]) -> list[str]:
     tty = not args and _interactive()
     command = ["redis-cli", "--no-auth-warning", *args]
+    if tty:
+        command = ["sh", "-c", _SIZED, "redis-cli-shell", *command]
     return exec_argv(
         container_of(stack, "redis"), command, secrets=("REDISCLI_AUTH",), stdin=True, tty=tty
     )

@@ -6,6 +6,7 @@ suite never touches the stack a developer works with.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import pty
@@ -16,6 +17,7 @@ import struct
 import subprocess
 import sys
 import termios
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,11 +60,15 @@ def invoke(
     )
 
 
+CURSOR_QUERY = b"\x1b[6n"
+
+
 def on_terminal(
     *args: str, env: dict[str, str], inputs: tuple[bytes, ...] = (), timeout: float = 90
 ) -> tuple[str, int]:
     """Run an invoke task on a pseudo-terminal, as a user at a keyboard: each input is typed
-    once the output has gone quiet. Returns everything the terminal showed, and the exit code."""
+    once the output has gone quiet. Like a terminal emulator, it answers a cursor position query
+    (ESC[6n, "device status report"). Returns everything the terminal showed, and the exit code."""
     controller, terminal = pty.openpty()
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     process = subprocess.Popen(
@@ -87,6 +93,8 @@ def on_terminal(
                 if not chunk:
                     break
                 output += chunk
+                for _ in range(chunk.count(CURSOR_QUERY)):
+                    os.write(controller, b"\x1b[1;1R")
             elif pending:
                 os.write(controller, pending.pop(0))
             elif process.poll() is not None:
@@ -97,6 +105,45 @@ def on_terminal(
     finally:
         os.close(controller)
     return output.decode(errors="replace"), process.wait(10)
+
+
+@contextlib.contextmanager
+def argv_watch(secrets: list[str]):
+    """While the block runs, read every process's command line (/proc/*/cmdline) over and over;
+    yields the list of those that held one of `secrets` (as the program name, never the secret).
+    The machine's /proc also shows the processes of its containers (nested test hosts included)."""
+    wanted = [secret.encode() for secret in secrets if secret]
+    leaks: list[str] = []
+    stop = threading.Event()
+    rounds = [0]
+
+    def poll() -> None:
+        while not stop.is_set():
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit():
+                    continue
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        argv = f.read()
+                except OSError:
+                    continue
+                if any(secret in argv for secret in wanted):
+                    leaks.append(argv.split(b"\0")[0].decode(errors="replace"))
+            rounds[0] += 1
+
+    watcher = threading.Thread(target=poll, daemon=True)
+    watcher.start()
+    try:
+        yield leaks
+    finally:
+        stop.set()
+        watcher.join()
+    assert rounds[0] > 10, "the watcher barely ran"
+
+
+@pytest.fixture(name="argv_watch")
+def argv_watch_fixture():
+    return argv_watch
 
 
 @dataclass

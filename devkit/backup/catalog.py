@@ -148,6 +148,21 @@ def sequences(cur) -> dict[str, list]:
     return found
 
 
+def sequence_owners(cur) -> dict[str, str]:
+    """Sequence -> the table owning it (serial and identity columns, OWNED BY)."""
+    cur.execute(
+        """
+        SELECT sn.nspname || '.' || s.relname, tn.nspname || '.' || t.relname
+        FROM pg_class s JOIN pg_namespace sn ON sn.oid = s.relnamespace
+        JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = s.oid
+             AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+        JOIN pg_class t ON t.oid = d.refobjid JOIN pg_namespace tn ON tn.oid = t.relnamespace
+        WHERE s.relkind = 'S'
+        """
+    )
+    return dict(cur.fetchall())
+
+
 def migration_version(cur) -> str | None:
     cur.execute("SELECT to_regclass(%s)", (MIGRATION_TABLE,))
     if cur.fetchone()[0] is None:

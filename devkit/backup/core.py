@@ -7,6 +7,7 @@ import io
 import json
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from devkit.backup.catalog import (
     migration_version,
     orphan_query,
     quote_ident,
+    sequence_owners,
     sequences,
     sql_name,
     table_sizes,
@@ -42,6 +44,7 @@ from devkit.backup.fileformat import (
     verify,
 )
 from devkit.backup.models import BackupMetadata, DiffSummary, RestoreResult, TableDiff
+from devkit.backup.store import write_failed
 from devkit.backup.target import Target
 from devkit.errors import DevkitError
 
@@ -69,6 +72,11 @@ class BackupError(DevkitError):
 def connect(target: Target):
     try:
         return psycopg2.connect(target.dsn, application_name="devkit-backup", connect_timeout=10)
+    except psycopg2.ProgrammingError:  # libpq quotes the part it cannot parse: the password
+        raise BackupError(
+            "the database's connection settings cannot be parsed (their value is not shown: it holds the password)",
+            "check DATABASE_URL / PG* variables (or run `invoke setup` to rewrite .env.local)",
+        ) from None
     except psycopg2.OperationalError as exc:
         raise BackupError(
             f"cannot connect to database {target.database or '?'} on {target.host or 'localhost'}: "
@@ -144,15 +152,6 @@ class BackupSummary:
     compressed_bytes: int
 
 
-def backup_name(now: datetime, directory: Path, suffix: str = ".backup.gz") -> Path:
-    base = f"backup_{now:%Y%m%d_%H%M%S}"
-    path, n = directory / f"{base}{suffix}", 1
-    while path.exists():
-        n += 1
-        path = directory / f"{base}_{n}{suffix}"
-    return path
-
-
 # Tables read at once, each on a connection of its own that shares the backup's snapshot (as
 # pg_dump -j): the server's work of printing JSON is the largest part of a backup.
 _WORKERS = 2
@@ -178,85 +177,140 @@ def _snapshot_session(cur) -> None:
 
 
 def _read_tables(
-    target: Target,
-    snapshot: str,
+    cursors: list,
     tables: list[Table],
     sizes: dict[int, int],
     writer: BackupWriter,
     progress: Progress | None,
 ) -> dict[str, int]:
-    """Read the tables on _WORKERS connections importing `snapshot`, the largest first (so that
-    no big table is left for one connection at the end); write them in the given order."""
-    local = threading.local()
-    opened: list = []
+    """Read the tables on the worker connections (each in the backup's snapshot, holding its
+    locks), the largest first (so that no big table is left for one connection at the end);
+    write them in the given order."""
+    idle: queue.SimpleQueue = queue.SimpleQueue()
+    for cur in cursors:
+        idle.put(cur)
 
     def dump(table: Table) -> TableSpool:
-        if not hasattr(local, "cur"):
-            conn = connect(target)
-            opened.append(conn)
-            conn.set_session(
-                isolation_level=extensions.ISOLATION_LEVEL_REPEATABLE_READ, readonly=True
-            )
-            local.cur = conn.cursor()
-            local.cur.execute("SET TRANSACTION SNAPSHOT %s", (snapshot,))
-            _snapshot_session(local.cur)
+        cur = idle.get()
         spool = TableSpool(writer.path.parent)
         try:
-            _copy_rows(local.cur, table, spool, progress)
+            _copy_rows(cur, table, spool, progress)
         except BaseException:
             spool.close()
             raise
+        finally:
+            idle.put(cur)
         return spool
 
     counts: dict[str, int] = {}
-    try:
-        with ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="backup-read") as pool:
-            started = {
-                t.qualified: pool.submit(dump, t)
-                for t in sorted(tables, key=lambda t: sizes.get(t.oid, 0), reverse=True)
-            }
-            futures = [started[t.qualified] for t in tables]
-            try:
-                for table, future in zip(tables, futures, strict=True):
-                    spool = future.result()
-                    try:
-                        writer.begin_table(
-                            table.qualified,
-                            [c.name for c in table.columns],
-                            [c.type for c in table.columns],
-                        )
-                        writer.write_spool(spool)
-                        counts[table.qualified] = writer.end_table()
-                    finally:
-                        spool.close()
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                for future in futures:
-                    if not future.cancelled() and future.exception() is None:
-                        future.result().close()
-                raise
-    finally:
-        for conn in opened:
-            conn.rollback()
-            conn.close()
+    with ThreadPoolExecutor(max_workers=len(cursors), thread_name_prefix="backup-read") as pool:
+        started = {
+            t.qualified: pool.submit(dump, t)
+            for t in sorted(tables, key=lambda t: sizes.get(t.oid, 0), reverse=True)
+        }
+        futures = [started[t.qualified] for t in tables]
+        try:
+            for table, future in zip(tables, futures, strict=True):
+                spool = future.result()
+                try:
+                    writer.begin_table(
+                        table.qualified,
+                        [c.name for c in table.columns],
+                        [c.type for c in table.columns],
+                    )
+                    writer.write_spool(spool)
+                    counts[table.qualified] = writer.end_table()
+                finally:
+                    spool.close()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            for future in futures:
+                if not future.cancelled() and future.exception() is None:
+                    future.result().close()
+            raise
     return counts
 
 
+def _locked_snapshot(conns: list, lock_timeout_s: float) -> tuple[str, dict[str, Table]]:
+    """On every connection (the first exports the snapshot, the others import it and read the
+    rows): lock every table IN ACCESS SHARE MODE, then take the snapshot. The locks are held
+    until the backup ends.
+
+    TRUNCATE (and a restore, which truncates) is not MVCC-safe: a table truncated while the backup
+    runs would read as empty. With the locks it waits for the backup instead. Every connection
+    takes its locks before the snapshot exists (a REPEATABLE READ snapshot is taken by the first
+    query, not by LOCK or SET TRANSACTION SNAPSHOT), so nothing is truncated in between, and no
+    reading connection ever asks for a lock later: behind a queued TRUNCATE it would wait for
+    ever (pg_dump -j fails there instead). A lock that is not free at once (NOWAIT) lets go of
+    every lock, lets the other session finish, and starts again, for up to `lock_timeout_s`.
+    The table list is read before and checked inside the snapshot.
+    """
+    leader = conns[0]
+    deadline = time.monotonic() + lock_timeout_s
+    pause = 0.01
+    while True:
+        with leader.cursor() as cur:
+            wanted = {t.qualified for t in app_tables(cur)}
+        leader.rollback()
+        try:
+            for conn in conns:
+                with conn.cursor() as cur:
+                    _snapshot_session(cur)
+                    if wanted:
+                        cur.execute(
+                            "LOCK TABLE "
+                            + ", ".join(f"ONLY {sql_name(n)}" for n in sorted(wanted))
+                            + " IN ACCESS SHARE MODE NOWAIT"
+                        )
+            with leader.cursor() as cur:
+                cur.execute("SELECT pg_export_snapshot()")
+                snapshot = cur.fetchone()[0]
+                tables = {t.qualified: t for t in app_tables(cur)}
+            if set(tables) == wanted:
+                for conn in conns[1:]:
+                    with conn.cursor() as cur:
+                        cur.execute("SET TRANSACTION SNAPSHOT %s", (snapshot,))
+                return snapshot, tables
+        except (errors.LockNotAvailable, errors.UndefinedTable):
+            pass
+        for conn in conns:
+            conn.rollback()
+        if time.monotonic() >= deadline:
+            raise BackupError(
+                f"the tables stayed locked or kept changing for {lock_timeout_s:g}s "
+                "(a restore, a migration or a TRUNCATE is running)",
+                "run the backup again when it is done",
+            )
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
+
+
 def create_backup(
-    target: Target, output_dir: Path, progress: Progress | None = None
+    target: Target,
+    output_dir: Path,
+    progress: Progress | None = None,
+    lock_timeout_s: float = 10,
 ) -> BackupSummary:
     """Every table of the app's schemas, from one REPEATABLE READ READ ONLY snapshot, streamed to
-    backup_YYYYMMDD_HHMMSS.backup.gz (written atomically, mode 0600)."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    conn = connect(target)
+    backup_YYYYMMDD_HHMMSS.backup.gz (written atomically, mode 0600). Every table is locked
+    against TRUNCATE and DDL until the backup ends (see _locked_snapshot)."""
     try:
-        conn.set_session(isolation_level=extensions.ISOLATION_LEVEL_REPEATABLE_READ, readonly=True)
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_failed(output_dir, exc) from None
+    # One connection exports the snapshot and writes the metadata; _WORKERS read the rows.
+    conns: list = []
+    try:
+        for _ in range(1 + _WORKERS):
+            conns.append(connect(target))
+        for conn in conns:
+            conn.set_session(
+                isolation_level=extensions.ISOLATION_LEVEL_REPEATABLE_READ, readonly=True
+            )
+        _, tables = _locked_snapshot(conns, lock_timeout_s)
+        conn = conns[0]
         with conn.cursor() as cur:
-            _snapshot_session(cur)
-            cur.execute("SELECT pg_export_snapshot()")
-            snapshot = cur.fetchone()[0]
-            tables = {t.qualified: t for t in app_tables(cur)}
             order = load_order(sorted(tables), dependencies(foreign_keys(cur)))
             cur.execute("SHOW server_version")
             server_version = cur.fetchone()[0]
@@ -267,31 +321,40 @@ def create_backup(
                 database_host=target.host or conn.info.host,
                 server_version=server_version,
                 sequences=sequences(cur),
+                tables=order,
             )
             if progress:
                 progress.start(estimated_rows(cur, [t.oid for t in tables.values()]))
-            writer = BackupWriter(backup_name(metadata.timestamp, output_dir), metadata)
-            try:
-                # Parents first, so that a restore can load in file order.
-                counts = _read_tables(
-                    target,
-                    snapshot,
-                    [tables[n] for n in order],
-                    table_sizes(cur, [t.oid for t in tables.values()]),
-                    writer,
-                    progress,
-                )
-                path = writer.finish()
-            except BaseException:
-                writer.abort()
-                raise
+            sizes = table_sizes(cur, [t.oid for t in tables.values()])
+        try:
+            writer = BackupWriter(output_dir, metadata)
+        except OSError as exc:
+            raise write_failed(output_dir, exc) from None
+        try:
+            # Parents first, so that a restore can load in file order.
+            counts = _read_tables(
+                [c.cursor() for c in conns[1:]],
+                [tables[n] for n in order],
+                sizes,
+                writer,
+                progress,
+            )
+            path = writer.finish()
+        except OSError as exc:
+            writer.abort()
+            raise write_failed(output_dir, exc) from None
+        except BaseException:
+            writer.abort()
+            raise
     except errors.InsufficientPrivilege as exc:
         raise BackupError(
             f"not allowed to read every row: {exc.pgerror.strip()}", "back up as the tables' owner"
         ) from None
     finally:
-        conn.rollback()
-        conn.close()
+        for conn in conns:
+            with contextlib.suppress(psycopg2.Error):
+                conn.rollback()
+            conn.close()
     return BackupSummary(
         path, metadata.migration_version, counts, writer.uncompressed, path.stat().st_size
     )
@@ -317,14 +380,16 @@ def _resolve(cur, name: str) -> str | None:
     return row[0] if row else None
 
 
-def calculate_diff(target: Target, backup_path: Path) -> DiffSummary:
-    """Rows per table now and in the backup (the file is checked whole first)."""
+def calculate_diff(target: Target, backup_path: Path, exact: bool = False) -> DiffSummary:
+    """Rows per table now and in the backup, and the tables the backup does not have (the file
+    is checked whole first)."""
     report = verify(backup_path)
     conn = connect(target)
     try:
         with conn.cursor() as cur:
             resolved = {name: _resolve(cur, name) for name in report.tables}
-            current = _current_counts(cur, [r for r in resolved.values() if r])
+            others = [t.qualified for t in app_tables(cur) if t.qualified not in resolved.values()]
+            current = _current_counts(cur, [r for r in resolved.values() if r] + others)
             version = migration_version(cur)
     finally:
         conn.close()
@@ -337,16 +402,49 @@ def calculate_diff(target: Target, backup_path: Path) -> DiffSummary:
         for name, r in resolved.items()
         if r
     }
-    total_current, total_backup = sum(current.values()), sum(report.tables.values())
+    not_in_backup = {name: current[name] for name in others}
+    total_current = sum(d.current_rows for d in diffs.values())
+    total_backup = sum(report.tables.values())
+    if exact:
+        total_current += sum(not_in_backup.values())
     return DiffSummary(
         migration_version_current=version,
         migration_version_backup=report.metadata.migration_version,
         tables=diffs,
         missing_tables=[name for name, r in resolved.items() if not r],
+        not_in_backup=not_in_backup,
+        exact=exact,
         total_current_rows=total_current,
         total_backup_rows=total_backup,
         total_diff=total_backup - total_current,
     )
+
+
+def _to_empty(
+    here: dict[str, Table], in_file: list[str], exact: bool, keys: list[ForeignKey]
+) -> list[str]:
+    """The tables a restore truncates: the file's, and with `exact` every other one too.
+
+    TRUNCATE refuses a table that a table it keeps references (and CASCADE would empty that one
+    unasked): such a restore is refused before anything changes."""
+    emptied = set(here) if exact else set(in_file)
+    for key in keys:
+        if key.parent in emptied and key.child not in emptied:
+            raise BackupError(
+                f"{key.child} is not in the backup but references {key.parent}, which the restore "
+                f"replaces (foreign key {key.name})",
+                f"restore with --exact to empty {key.child} too (the dry run lists every table it empties)",
+            )
+    return sorted(emptied)
+
+
+def _tables_of(reader: BackupReader, path: Path) -> list[str]:
+    """The file's table names before its rows are read: from the metadata, or one pass more."""
+    if not reader.streamed:
+        return list(reader.document_tables())
+    if reader.metadata.tables is not None:
+        return reader.metadata.tables
+    return list(verify(path).tables)
 
 
 # COPY's CSV format reads this kit's row lines almost as they are: top-level commas separate the
@@ -511,24 +609,26 @@ def restore_backup(
     *,
     dry_run: bool = False,
     allow_other_version: bool = False,
+    exact: bool = False,
     lock_timeout_s: float = 10,
     progress: Progress | None = None,
     check_first: bool = True,
 ) -> tuple[DiffSummary, RestoreResult | None]:
-    """Make the database equal to the backup, in ONE transaction: on any failure it is left as it was.
+    """Make the backup's tables equal to the file, in ONE transaction: on any failure the
+    database is left as it was. Tables the file does not have are left as they are, or emptied
+    too with `exact`.
 
     With check_first (and always for dry_run) the whole file is read and compared first. Without
     it the file is read once, while loading: a damaged file, a missing table or a failed SHA-256
     check then raises before COMMIT, so nothing changes either.
     """
+    diff = None
     if check_first or dry_run:
-        diff = calculate_diff(target, backup_path)
+        diff = calculate_diff(target, backup_path, exact)
         _check_missing(diff.missing_tables)
         _check_version(
             diff.migration_version_backup, diff.migration_version_current, allow_other_version
         )
-        if dry_run:
-            return diff, None
 
     conn = connect(target)
     try:
@@ -537,14 +637,19 @@ def restore_backup(
             tables = {t.qualified: t for t in app_tables(cur)}
             keys = foreign_keys(cur)
             current_version = migration_version(cur)
-            if progress:
-                progress.start(diff.total_backup_rows if check_first else None)
             with BackupReader(backup_path) as reader:
                 _check_version(
                     reader.metadata.migration_version, current_version, allow_other_version
                 )
-                before = _current_counts(cur, list(tables))
-                cur.execute("TRUNCATE " + ", ".join(sql_name(n) for n in tables))
+                in_file = {name: _resolve(cur, name) for name in _tables_of(reader, backup_path)}
+                _check_missing([name for name, here in in_file.items() if not here])
+                emptied = _to_empty(tables, list(in_file.values()), exact, keys)
+                if dry_run:
+                    return diff, None
+                if progress:
+                    progress.start(diff.total_backup_rows if diff else None)
+                before = _current_counts(cur, emptied)
+                cur.execute("TRUNCATE " + ", ".join(sql_name(n) for n in emptied))
                 # As pg_restore --disable-triggers: no FK or user trigger fires per row; a superuser
                 # may. The foreign keys are then checked in bulk before COMMIT.
                 bulk_checks = _is_superuser(cur)
@@ -560,8 +665,12 @@ def restore_backup(
                         )
                 loaded: dict[str, tuple[str, int]] = {}  # the file's name -> (table here, rows)
                 for stream in _ordered(reader, cur, keys):
-                    name = _resolve(cur, stream.name)
-                    _check_missing([] if name else [stream.name])
+                    name = in_file.get(stream.name)
+                    if name is None:
+                        raise CorruptBackup(
+                            f"{backup_path.name}: table {stream.name} is not in its table list",
+                            "use another backup",
+                        )
                     table = tables[name]
                     types = {col.name: col.type for col in table.columns}
                     missing = [c for c in stream.header.columns if c not in types]
@@ -592,14 +701,21 @@ def restore_backup(
                             "nothing was changed",
                         )
                     loaded[stream.name] = (name, source.count)
-                # The loop has read the file to its end: its SHA-256 matched.
+                # The loop has read the file to its end: its SHA-256 matched. A sequence that
+                # belongs to a table left as it is keeps its value.
+                owners = sequence_owners(cur)
                 for sequence, (last_value, is_called) in reader.metadata.sequences.items():
+                    owner = owners.get(sequence)
+                    if owner is not None and owner not in emptied:
+                        continue
                     cur.execute(
                         "SELECT setval(to_regclass(%s), %s, %s) WHERE to_regclass(%s) IS NOT NULL",
                         (sql_name(sequence), last_value, is_called, sql_name(sequence)),
                     )
             if bulk_checks:
-                _check_foreign_keys(cur, keys)
+                _check_foreign_keys(
+                    cur, [k for k in keys if k.child in emptied or k.parent in emptied]
+                )
         conn.commit()
     except CorruptBackup:
         conn.rollback()
@@ -622,11 +738,9 @@ def restore_backup(
     finally:
         conn.close()
     _analyze(target, list(tables))
+    others = [name for name in tables if name not in emptied]
     diff = _summary(
-        before,
-        loaded,
-        current_version,
-        reader.metadata.migration_version,
+        before, loaded, current_version, reader.metadata.migration_version, exact, others
     )
     rows = sum(count for _, count in loaded.values())
     return diff, RestoreResult(success=True, restored_tables=len(loaded), restored_rows=rows)
@@ -637,17 +751,26 @@ def _summary(
     loaded: dict[str, tuple[str, int]],
     current_version: str | None,
     backup_version: str | None,
+    exact: bool,
+    others: list[str],
 ) -> DiffSummary:
     tables = {
         name: TableDiff(current_rows=before[here], backup_rows=rows, diff=rows - before[here])
         for name, (here, rows) in loaded.items()
     }
-    total_current = sum(d.current_rows for d in tables.values())
+    restored = {here for here, _ in loaded.values()}
+    if exact:
+        not_in_backup = {name: rows for name, rows in before.items() if name not in restored}
+    else:
+        not_in_backup = {name: None for name in others}
+    total_current = sum(before.values())
     total_backup = sum(d.backup_rows for d in tables.values())
     return DiffSummary(
         migration_version_current=current_version,
         migration_version_backup=backup_version,
         tables=tables,
+        not_in_backup=not_in_backup,
+        exact=exact,
         total_current_rows=total_current,
         total_backup_rows=total_backup,
         total_diff=total_backup - total_current,

@@ -18,6 +18,7 @@ whole, as the seed's own tool wrote it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -32,6 +33,7 @@ from pathlib import Path
 from isal import igzip, isal_zlib
 
 from devkit.backup.models import FORMAT, BackupMetadata, TableHeader
+from devkit.backup.store import new_backup_file, publish
 from devkit.errors import DevkitError
 
 # gzip through ISA-L (isal's igzip: the same gzip format, written and read 2-4x faster than
@@ -118,13 +120,14 @@ class TableSpool(_RowLines):
 
 
 class BackupWriter(_RowLines):
-    """Writes a backup atomically: a hidden partial file, fsync, then rename to its name."""
+    """Writes a backup atomically into `directory`, named after the metadata's time: a hidden
+    partial file of its own, fsync, then rename to its name."""
 
-    def __init__(self, path: Path, metadata: BackupMetadata) -> None:
-        self.path = path
-        self.partial = path.with_name(f".{path.name}.partial")
-        fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        self._raw = os.fdopen(fd, "wb")
+    def __init__(self, directory: Path, metadata: BackupMetadata) -> None:
+        self._file = new_backup_file(directory, metadata.timestamp, ".backup.gz")
+        self.path = self._file.path
+        self.partial = self._file.partial
+        self._raw = os.fdopen(self._file.fd, "wb")
         self._gzip = igzip.GzipFile(
             filename="", mode="wb", fileobj=self._raw, compresslevel=COMPRESS_LEVEL, mtime=0
         )
@@ -196,18 +199,14 @@ class BackupWriter(_RowLines):
         self._raw.flush()
         os.fsync(self._raw.fileno())
         self._raw.close()
-        os.replace(self.partial, self.path)
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-        return self.path
+        return publish(self._file)
 
     def abort(self) -> None:
+        """Stop and remove the partial file (also after a failed write: disk full)."""
         self._stop()
-        self._gzip.close()
-        self._raw.close()
+        for close in (self._gzip.close, self._raw.close):
+            with contextlib.suppress(OSError):
+                close()
         self.partial.unlink(missing_ok=True)
 
 
@@ -318,6 +317,10 @@ class BackupReader:
                 f"{self.path.name} failed its SHA-256 check (changed or damaged after it was written)",
                 "use another backup",
             )
+
+    def document_tables(self) -> list[str]:
+        """The table names of a file read whole (the seed's tool's files)."""
+        return [str(name) for name in self._document["tables"]]
 
     def _document_tables(self) -> Iterator[TableStream]:
         for name, table in self._document["tables"].items():

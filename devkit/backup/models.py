@@ -20,6 +20,9 @@ class BackupMetadata(BaseModel):
     server_version: str | None = None
     # Sequence name -> [last_value, is_called], restored so the next insert does not collide.
     sequences: dict[str, list[Any]] = Field(default_factory=dict)
+    # The tables in the file, in file order: a restore knows what it replaces before it reads
+    # the rows (files written before this key existed are read once more for it).
+    tables: list[str] | None = None
 
 
 class TableHeader(BaseModel):
@@ -41,6 +44,10 @@ class DiffSummary(BaseModel):
     migration_version_backup: str | None
     tables: dict[str, TableDiff]
     missing_tables: list[str] = Field(default_factory=list)
+    # Tables of the database that the backup does not have, with their rows when counted. A
+    # restore leaves them as they are, or empties them with `exact`.
+    not_in_backup: dict[str, int | None] = Field(default_factory=dict)
+    exact: bool = False
     total_current_rows: int
     total_backup_rows: int
     total_diff: int

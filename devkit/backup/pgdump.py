@@ -9,6 +9,7 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
+from devkit.backup.store import new_backup_file, publish, write_failed
 from devkit.envfile import Stack, subprocess_environ
 from devkit.errors import DevkitError
 from devkit.shells import container_of, exec_argv
@@ -51,14 +52,13 @@ def _env(stack: Stack) -> dict[str, str]:
 
 def dump(stack: Stack, directory: Path) -> Path:
     """pg_dump -Fc into backup_YYYYMMDD_HHMMSS.dump: a hidden partial file, fsync, rename, mode 0600."""
-    from devkit.backup.core import backup_name
-
-    directory.mkdir(parents=True, exist_ok=True)
-    path = backup_name(datetime.now(UTC), directory, suffix=".dump")
-    partial = path.with_name(f".{path.name}.partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        with os.fdopen(fd, "wb") as out:
+        directory.mkdir(parents=True, exist_ok=True)
+        new = new_backup_file(directory, datetime.now(UTC), ".dump")
+    except OSError as exc:
+        raise write_failed(directory, exc) from None
+    try:
+        with os.fdopen(new.fd, "wb") as out:
             result = subprocess.run(
                 _exec(stack, "pg_dump", "-Fc"),
                 stdout=out,
@@ -73,10 +73,41 @@ def dump(stack: Stack, directory: Path) -> Path:
                 f"pg_dump failed: {result.stderr.decode().strip()[:300]}",
                 "is the stack up (`invoke up`)?",
             )
-        os.replace(partial, path)
+        return publish(new)
+    except OSError as exc:
+        raise write_failed(directory, exc) from None
     finally:
-        partial.unlink(missing_ok=True)
-    return path
+        new.partial.unlink(missing_ok=True)
+
+
+_COMPLETE_PLAIN = b"-- PostgreSQL database dump complete"
+
+
+def dump_intact(path: Path, stack: Stack | None) -> bool:
+    """A pg_dump file that restores: custom format read by pg_restore --list in the stack's
+    container when it runs (else its header and a size beyond it), plain SQL ending as pg_dump
+    ends it."""
+    kind = kind_of(path)
+    if kind == "plain":
+        with path.open("rb") as f:
+            f.seek(max(0, path.stat().st_size - 256))
+            return _COMPLETE_PLAIN in f.read()
+    if kind != "custom":
+        return False
+    if stack is not None:
+        from devkit.shells import require_running
+
+        try:
+            require_running(stack, "postgres")
+        except DevkitError:
+            stack = None
+    if stack is None:
+        return path.stat().st_size > 512
+    try:
+        describe(stack, path)
+    except DumpError:
+        return False
+    return True
 
 
 def describe(stack: Stack, path: Path) -> str:

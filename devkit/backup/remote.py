@@ -124,14 +124,28 @@ def download(config: Mapping[str, Any], name: str, directory: Path) -> Path:
     client, key = _client(config), _key(config, name)
     target = directory / name
     partial = directory / f".{name}.partial"
+    # The download is written into a file that is the kit's own (O_EXCL, never through a link)
+    # and private (0600) from its first byte.
+    try:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        raise RemoteError(
+            f"{partial} exists: another download of {name} is under way, or one was cut off",
+            f"wait for it, or remove {partial}",
+        ) from None
     try:
         head = client.head_object(Bucket=config["s3_bucket"], Key=key)
-        client.download_file(config["s3_bucket"], key, str(partial))
+        with os.fdopen(fd, "wb") as out:
+            client.download_fileobj(config["s3_bucket"], key, out)
+            out.flush()
+            os.fsync(out.fileno())
     except (BotoCoreError, ClientError) as exc:
         partial.unlink(missing_ok=True)
         raise _failed(exc, f"download of {key}") from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     try:
-        os.chmod(partial, 0o600)
         expected = head.get("Metadata", {}).get("sha256")
         if expected and _sha256(partial) != expected:
             raise CorruptBackup(

@@ -2,17 +2,77 @@
 
 from __future__ import annotations
 
+import errno
+import itertools
 import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from devkit.errors import DevkitError
 from devkit.state import resolve_app_dir
 
 PATTERNS = ("backup_*.backup.gz", "backup_*.dump")
 PARTIAL = ".backup_*.partial"
+
+
+class BackupWriteError(DevkitError):
+    """A backup file could not be written (disk full, no permission); nothing was kept."""
+
+
+def write_failed(directory: Path, exc: OSError) -> BackupWriteError:
+    if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        hint = (
+            f"free space in {directory} (df -h {directory}), or write elsewhere with --output-dir"
+        )
+    else:
+        hint = f"check that you may write in {directory}, or write elsewhere with --output-dir"
+    return BackupWriteError(
+        f"cannot write the backup in {directory}: {exc.strerror or exc}; nothing was kept", hint
+    )
+
+
+@dataclass(frozen=True)
+class NewBackupFile:
+    """A backup being written: `partial` (hidden, opened exclusively as `fd`) until it is
+    complete and takes its name, `path`."""
+
+    path: Path
+    partial: Path
+    fd: int
+
+
+def new_backup_file(directory: Path, when: datetime, suffix: str) -> NewBackupFile:
+    """backup_YYYYMMDD_HHMMSS<suffix>, or _2, _3 ... when a backup of the same second exists or is
+    being written: its partial file is created with O_EXCL (two backups never share one) and
+    O_NOFOLLOW (never written through a link someone left there), mode 0600 from the start."""
+    base = f"backup_{when:%Y%m%d_%H%M%S}"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    for n in itertools.count(1):
+        name = f"{base}{suffix}" if n == 1 else f"{base}_{n}{suffix}"
+        path = directory / name
+        if os.path.lexists(path):
+            continue
+        partial = directory / f".{name}.partial"
+        try:
+            return NewBackupFile(path, partial, os.open(partial, flags, 0o600))
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def publish(new: NewBackupFile) -> Path:
+    """Give a complete (fsynced) partial file its name, durably."""
+    os.replace(new.partial, new.path)
+    dir_fd = os.open(new.path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return new.path
 
 
 def backup_dir(config: Mapping[str, Any]) -> Path:
@@ -21,8 +81,42 @@ def backup_dir(config: Mapping[str, Any]) -> Path:
     return (app_dir / configured if configured else app_dir / "backups").resolve()
 
 
-def retention_days(config: Mapping[str, Any], flag: int | None) -> int:
-    return int(flag or os.environ.get("BACKUP_RETENTION_DAYS") or config["backup_retention_days"])
+def retention_days(config: Mapping[str, Any], flag: str | int | None) -> int:
+    """Days to keep: the flag, else BACKUP_RETENTION_DAYS, else the setting; a whole number of at
+    least 1 (0 or less would delete every backup but the newest)."""
+    from devkit.errors import SettingsError
+
+    if flag is not None:
+        value, source, fix = flag, "--retention-days", "pass --retention-days 1 or more"
+    elif os.environ.get("BACKUP_RETENTION_DAYS") is not None:
+        value, source = os.environ["BACKUP_RETENTION_DAYS"], "BACKUP_RETENTION_DAYS"
+        fix = "set BACKUP_RETENTION_DAYS to 1 or more (or unset it)"
+    else:
+        value, source = config["backup_retention_days"], "devkit.backup_retention_days"
+        fix = "set devkit.backup_retention_days to 1 or more in invoke.yaml"
+    try:
+        days = int(str(value).strip())
+    except ValueError:
+        days = 0
+    if days < 1:
+        raise SettingsError(f"{source}={value!r} is not a number of days of at least 1", fix)
+    return days
+
+
+def is_intact(path: Path, stack=None) -> bool:
+    """Whether a backup can be restored: this kit's files are verified whole (SHA-256); pg_dump
+    files by their ending, and by pg_restore --list in the stack's container when it runs. Any
+    failure to check counts as not intact."""
+    from devkit.backup.fileformat import verify
+    from devkit.backup.pgdump import dump_intact
+
+    try:
+        if path.name.endswith(".dump"):
+            return dump_intact(path, stack)
+        verify(path)
+        return True
+    except Exception:
+        return False
 
 
 @dataclass(frozen=True)
@@ -45,12 +139,15 @@ class PrunePlan:
     kept_newest_verified: Path | None
 
 
-def plan_prune(directory: Path, days: int, is_intact, now: float | None = None) -> PrunePlan:
-    """Backups older than `days` and leftover partial files; never the newest intact backup."""
+def plan_prune(directory: Path, days: int, intact, now: float | None = None) -> PrunePlan:
+    """Backups older than `days` and leftover partial files; never the newest intact backup
+    (`intact(path)` says which is; the newest is found before anything is deleted)."""
+    if days < 1:
+        raise ValueError("days must be at least 1")
     now = now or time.time()
     cutoff = now - days * 86400
     backups = list_backups(directory)
-    newest_intact = next((b.path for b in backups if is_intact(b.path)), None)
+    newest_intact = next((b.path for b in backups if intact(b.path)), None)
     old = [b.path for b in backups if b.mtime < cutoff and b.path != newest_intact]
     partial = [p for p in directory.glob(PARTIAL) if p.stat().st_mtime < now - 3600]
     return PrunePlan(old + partial, newest_intact)

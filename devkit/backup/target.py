@@ -24,9 +24,29 @@ class Target:
         return self.host in LOCAL_HOSTS or self.host.startswith("/")
 
 
-def _from_url(url: str) -> Target:
+# A % in a URL starts a percent-encoded byte (%25 is a % itself).
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _from_url(url: str, source: str = "DATABASE_URL") -> Target:
+    """The URL's target; SettingsError, never echoing the URL (it holds the password), when it
+    cannot be parsed."""
+    from devkit.errors import SettingsError
+
     url = re.sub(r"^postgres(ql)?\+\w+://", "postgresql://", url)
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme != "postgresql" or _BAD_PERCENT.search(url):
+        raise SettingsError(
+            f"{source} is not a valid postgresql:// URL (a % not written as %25, a bad port, "
+            "or another scheme); its value is not shown, it holds the password",
+            f"correct {source}: postgresql://USER:PASSWORD@HOST:PORT/DB, with special characters "
+            "in the password percent-encoded (python3 -c 'import urllib.parse,sys; "
+            'print(urllib.parse.quote(sys.argv[1], safe=""))\' PASSWORD)',
+        )
     return Target(url, parts.hostname or "", parts.path.lstrip("/"))
 
 
@@ -38,7 +58,7 @@ def stack_target(values: Mapping[str, str]) -> Target:
 def resolve_target(config: Mapping[str, Any], environ: Mapping[str, str] = os.environ) -> Target:
     for key in ("DATABASE_URL", "DATABASE_PUBLIC_URL"):
         if environ.get(key):
-            return _from_url(environ[key])
+            return _from_url(environ[key], key)
     if environ.get("PGHOST") and environ.get("PGDATABASE"):
         return Target("", environ["PGHOST"], environ["PGDATABASE"])  # libpq reads PG* itself
     from devkit.envfile import load_stack

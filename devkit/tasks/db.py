@@ -117,6 +117,17 @@ def _print_diff(diff) -> None:
         print(f"  {name}: {d.current_rows} → {d.backup_rows} ({d.diff:+d})")
     for name in diff.missing_tables:
         print(f"  {name}: not in this database")
+    if diff.not_in_backup:
+        what = (
+            "not in the backup, emptied (--exact)"
+            if diff.exact
+            else "not in the backup, left as they are"
+        )
+        listed = ", ".join(
+            name if rows is None else f"{name} ({rows} rows)"
+            for name, rows in diff.not_in_backup.items()
+        )
+        print(f"Tables {what}: {listed}")
     print(
         f"Total: {diff.total_current_rows} rows → {diff.total_backup_rows} rows ({diff.total_diff:+d})"
     )
@@ -137,18 +148,35 @@ _RESTORE_HELP = {
     "dry-run": "Only check the file and show the diff; change nothing",
     "yes": "Do not ask for confirmation (required without a terminal)",
     "allow-other-version": "Restore although the backup's migration version differs (schemas must match)",
+    "exact": "Also empty the tables the backup does not have (default: they are left as they are)",
+    "no-backup": "Do not take a safety backup first (default: one is taken, with the command that undoes the restore)",
 }
 
 
-def _confirm(yes: bool, database: str) -> None:
-    confirm(
-        yes,
-        "restore replaces every table's data",
-        f"Replace all data in {database} with this backup?",
-    )
+def _confirm(yes: bool, database: str, diff=None) -> None:
+    if diff is None:  # a pg_dump file: its objects are dropped and created again
+        question = f"Replace the objects and data of the dump in {database}?"
+    else:
+        question = (
+            f"Replace the data of {len(diff.tables)} table(s) in {database} with this backup?"
+        )
+        if diff.not_in_backup:
+            question += f" {len(diff.not_in_backup)} table(s) not in the backup will be " + (
+                "EMPTIED (--exact)." if diff.exact else "left as they are."
+            )
+    confirm(yes, "restore replaces data", question)
 
 
-def _restore_dump(c, path: Path, dry_run: bool, yes: bool) -> None:
+def _safety_backup(c, take) -> Path:
+    """A backup of what the restore replaces, taken before it changes anything."""
+    from devkit.backup.store import backup_dir
+
+    path = take(backup_dir(c.config.devkit))
+    print(f"Safety backup of the data before the restore: {path}")
+    return path
+
+
+def _restore_dump(c, path: Path, dry_run: bool, yes: bool, no_backup: bool) -> None:
     from devkit.backup import pgdump
     from devkit.envfile import load_stack
 
@@ -161,16 +189,32 @@ def _restore_dump(c, path: Path, dry_run: bool, yes: bool) -> None:
         print("Dry run: nothing changed.")
         return
     _confirm(yes, stack.pg_database)
-    pgdump.restore(stack, path)
+    safety = None if no_backup else _safety_backup(c, lambda d: pgdump.dump(stack, d))
+    try:
+        pgdump.restore(stack, path)
+    except BaseException:
+        if safety:  # nothing was changed: the safety copy is not needed
+            safety.unlink(missing_ok=True)
+        raise
     print("Restore completed (pg_restore/psql, one transaction)")
+    if safety:
+        print(f"To undo it: invoke db.restore {safety} --yes")
 
 
-def _restore(c, path: Path, dry_run: bool, yes: bool, allow_other_version: bool) -> None:
-    from devkit.backup.core import restore_backup
+def _restore(
+    c,
+    path: Path,
+    dry_run: bool,
+    yes: bool,
+    allow_other_version: bool,
+    exact: bool = False,
+    no_backup: bool = False,
+) -> None:
+    from devkit.backup.core import create_backup, restore_backup
     from devkit.backup.pgdump import kind_of
 
     if path.is_file() and kind_of(path):
-        _restore_dump(c, path, dry_run, yes)
+        _restore_dump(c, path, dry_run, yes, no_backup)
         return
     target = _target(c)
     print(
@@ -179,32 +223,49 @@ def _restore(c, path: Path, dry_run: bool, yes: bool, allow_other_version: bool)
     if dry_run or not yes:
         # Check the whole file and show what will change before asking.
         diff, _ = restore_backup(
-            target, path, dry_run=True, allow_other_version=allow_other_version
+            target, path, dry_run=True, allow_other_version=allow_other_version, exact=exact
         )
         _print_diff(diff)
         if dry_run:
             print("Dry run: nothing changed.")
             return
-        _confirm(yes, target.database)
+        _confirm(yes, target.database, diff)
+    safety = None
+    if not no_backup:
+        with RowProgress("Safety backup") as progress:
+            safety = _safety_backup(c, lambda d: create_backup(target, d, progress=progress).path)
     # One pass: the file is checked while it loads; any fault rolls the transaction back.
-    with RowProgress("Restoring") as progress:
-        diff, result = restore_backup(
-            target,
-            path,
-            allow_other_version=allow_other_version,
-            progress=progress,
-            check_first=False,
-        )
+    try:
+        with RowProgress("Restoring") as progress:
+            diff, result = restore_backup(
+                target,
+                path,
+                allow_other_version=allow_other_version,
+                exact=exact,
+                progress=progress,
+                check_first=False,
+            )
+    except BaseException:
+        if safety:  # the restore changed nothing: the safety copy is not needed
+            safety.unlink(missing_ok=True)
+        raise
     if yes:
         _print_diff(diff)
     print(f"Restore completed: {result.restored_tables} tables, {result.restored_rows} rows")
+    if safety:
+        undo = f"invoke db.restore {safety} --yes --exact"
+        if diff.migration_version_backup != diff.migration_version_current:
+            undo += " --allow-other-version"
+        print(f"To undo it: {undo}")
 
 
 @task(help={"file": "The backup file (a path, or a name in the backup directory)", **_RESTORE_HELP})
 @reports_errors
-def restore(c, file, dry_run=False, yes=False, allow_other_version=False):
-    """Replace the database's data with a backup's, in one transaction (all or nothing)."""
-    _restore(c, _backup_file(c, file), dry_run, yes, allow_other_version)
+def restore(
+    c, file, dry_run=False, yes=False, allow_other_version=False, exact=False, no_backup=False
+):
+    """Replace the data of the backup's tables with the backup's, in one transaction (all or nothing)."""
+    _restore(c, _backup_file(c, file), dry_run, yes, allow_other_version, exact, no_backup)
 
 
 @task(help={"file": "The backup file (a path, or a name in the backup directory)"})
@@ -247,7 +308,9 @@ def list_remote(c):
 
 @task(name="restore-s3", help={"name": "The backup's name in the bucket", **_RESTORE_HELP})
 @reports_errors
-def restore_s3(c, name, dry_run=False, yes=False, allow_other_version=False):
+def restore_s3(
+    c, name, dry_run=False, yes=False, allow_other_version=False, exact=False, no_backup=False
+):
     """Download a backup from S3 (checked), then restore it like db.restore."""
     from devkit.backup.remote import download as get
     from devkit.backup.store import backup_dir
@@ -258,6 +321,8 @@ def restore_s3(c, name, dry_run=False, yes=False, allow_other_version=False):
         dry_run,
         yes,
         allow_other_version,
+        exact,
+        no_backup,
     )
 
 
@@ -288,28 +353,30 @@ def list_(c):
 @reports_errors
 def prune(c, retention_days=None):
     """Delete local backups older than the retention and leftover partial files; the newest intact backup stays."""
-    from devkit.backup.fileformat import CorruptBackup, verify
-    from devkit.backup.store import backup_dir, plan_prune
+    from devkit.backup.store import backup_dir, is_intact, plan_prune
     from devkit.backup.store import retention_days as days_of
+    from devkit.envfile import load_stack
+    from devkit.errors import DevkitError
 
-    def intact(path: Path) -> bool:
-        try:
-            verify(path)
-            return True
-        except CorruptBackup:
-            return False
-
+    days = days_of(c.config.devkit, retention_days)
     directory = backup_dir(c.config.devkit)
-    days = days_of(c.config.devkit, int(retention_days) if retention_days is not None else None)
-    plan = plan_prune(directory, days, intact) if directory.is_dir() else None
+    try:
+        stack = load_stack(c.config.devkit)
+    except DevkitError:  # pg_dump files are then checked without the container
+        stack = None
+    plan = (
+        plan_prune(directory, days, lambda p: is_intact(p, stack)) if directory.is_dir() else None
+    )
     if not plan or not plan.delete:
         print(f"nothing older than {days} days in {directory}")
         return
     for path in plan.delete:
-        path.unlink()
+        path.unlink(missing_ok=True)
         print(f"deleted {path.name}")
     if plan.kept_newest_verified:
         print(f"kept the newest intact backup: {plan.kept_newest_verified.name}")
+    else:
+        print("no intact backup was found to keep", file=sys.stderr)
 
 
 ns = Collection(

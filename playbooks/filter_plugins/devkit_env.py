@@ -1,7 +1,7 @@
 """server_env: a server's .env.local values, computed on the controller by the same code that
 `invoke setup` uses (devkit.envfile.env_values), from inventory settings and vault passwords."""
 
-from devkit.envfile import env_values
+from devkit.envfile import env_values, password_problem
 from devkit.errors import SettingsError
 from devkit.settings import load_settings
 
@@ -23,4 +23,4 @@ def server_env(settings, postgres_password, redis_password):
 
 class FilterModule:
     def filters(self):
-        return {"server_env": server_env}
+        return {"server_env": server_env, "password_problem": password_problem}

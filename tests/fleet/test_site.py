@@ -113,6 +113,21 @@ def test_passwords_must_come_from_the_vault(servers, invoke, tmp_path):
     assert all(ssh(name, "command -v dockerd").returncode != 0 for name in servers)
 
 
+def test_the_examples_placeholder_passwords_are_refused(servers, invoke, tmp_path):
+    """vault.yml.example's CHANGE-ME-... values are long enough for a length check (they passed
+    it before): they must still be refused."""
+    inventory = tmp_path / "placeholders"
+    shutil.copytree(f"{testhosts.KIT_ROOT}/{INVENTORY}", inventory)
+    example = testhosts.KIT_ROOT / "inventories" / "staging" / "group_vars" / "servers"
+    (inventory / "group_vars" / "servers" / "vault.yml").write_text(
+        (example / "vault.yml.example").read_text()
+    )
+    result = invoke("provision", "--inventory", str(inventory))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "is still the example's CHANGE-ME placeholder" in result.stderr
+    assert all(ssh(name, "command -v dockerd").returncode != 0 for name in servers)
+
+
 # The controller keeps one exported image set (.devkit/images); older ones are removed.
 STALE_ARCHIVE = testhosts.KIT_ROOT / ".devkit" / "images" / "devkit-images-0000000000000000.tar"
 
@@ -201,7 +216,7 @@ def test_a_diff_never_shows_the_passwords(first_run, invoke):
     assert "drifted-by-hand" not in ssh(host, "cat /srv/devkit/.env.local").stdout
 
 
-def test_verify_passes_on_both_hosts(first_run, servers, invoke):
+def test_verify_passes_on_both_hosts(first_run, servers, invoke, argv_watch):
     # Data for the backup the check runs: a table on each server, through the kit on the host.
     for name in servers:
         sql = (
@@ -210,7 +225,11 @@ def test_verify_passes_on_both_hosts(first_run, servers, invoke):
         )
         seeded = ssh(name, f"cd /tmp && {KIT_INVOKE} db.psql -c {shlex.quote(sql)}")
         assert seeded.returncode == 0, seeded.stdout + seeded.stderr
-    result = invoke("verify", "--inventory", INVENTORY, *VAULT, timeout=900)
+    # No password in any command line on this machine or in the hosts (was: in ssh's argv here
+    # and sh's there).
+    with argv_watch(vault_secrets()) as leaks:
+        result = invoke("verify", "--inventory", INVENTORY, *VAULT, timeout=900)
+    assert leaks == []
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr
     for name in servers:
         assert (

@@ -8,9 +8,12 @@ the host should run:
   or from --devkit-project / --devkit-app-dir for this machine, the ports from its .env.local.
 """
 
-from dataclasses import dataclass
+import shlex
+from dataclasses import dataclass, field
 
 import pytest
+
+from devkit.paths import KIT_ROOT
 
 
 @dataclass(frozen=True)
@@ -20,7 +23,23 @@ class Deployment:
     ports: dict[str, int]
     # A scheduled backup is expected (inventory: devkit_backup_enabled), run by the kit there.
     backup_schedule: bool = False
-    kit_dir: str = ""
+    # The kit on the host: checks that need a password run its tasks there (db.psql, redis.cli),
+    # which read it from .env.local and hand it to the client through the environment, so that
+    # no password is ever in a command line (ps, /proc/*/cmdline, ssh's and sh's argv).
+    kit_dir: str = str(KIT_ROOT)
+    # Settings the kit's tasks need on this host beyond its own (the test suite's stack).
+    kit_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def app_dir(self) -> str:
+        return self.env_file.rsplit("/", 1)[0]
+
+    def kit_task(self, *args: str) -> str:
+        """A shell command running the kit's task ARGS on the host, for this deployment's app."""
+        env = {"INVOKE_DEVKIT_APP_DIR": self.app_dir, **self.kit_env}
+        assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+        invoke = f"{self.kit_dir}/.venv/bin/invoke --search-root {shlex.quote(self.kit_dir)}"
+        return f"cd /tmp && env {assignments} {invoke} {shlex.join(args)}"
 
 
 def _from_host(request, host) -> Deployment:
@@ -42,7 +61,7 @@ def _from_host(request, host) -> Deployment:
         env_file=env_file,
         ports=ports,
         backup_schedule=bool(variables.get("devkit_backup_enabled", False)),
-        kit_dir=variables.get("devkit_kit_dir", ""),
+        kit_dir=variables.get("devkit_kit_dir", str(KIT_ROOT)),
     )
 
 
@@ -55,6 +74,7 @@ def deployment(request, host) -> Deployment:
         project=stack.project,
         env_file=str(stack.env_file),
         ports={"postgres": stack.pg_port, "redis": stack.redis_port},
+        kit_env=stack.env,
     )
 
 

@@ -14,7 +14,8 @@ def schedule(deployment):
 
 
 def test_backup_is_scheduled(host, deployment, schedule):
-    assert host.file(schedule).is_file and host.file(schedule).mode == 0o750
+    assert host.file(schedule).is_file and host.file(schedule).mode == 0o755
+    assert host.file(f"/var/log/devkit-backup-{deployment.project}.log").mode == 0o600
     timer = host.file(f"/etc/systemd/system/devkit-backup-{deployment.project}.timer")
     if timer.exists:
         assert host.run(f"systemctl is-active devkit-backup-{deployment.project}.timer").rc == 0
@@ -22,7 +23,10 @@ def test_backup_is_scheduled(host, deployment, schedule):
         assert host.process.filter(comm="cron"), "cron is not running"
         entries = host.check_output("crontab -l")
         assert f"#Ansible: devkit backup {deployment.project}\n" in entries + "\n"
-        assert f"{schedule} >> /var/log/devkit-backup-{deployment.project}.log 2>&1" in entries
+        assert (
+            f"umask 077; {schedule} >> /var/log/devkit-backup-{deployment.project}.log 2>&1"
+            in entries
+        )
 
 
 def test_running_it_once_writes_a_backup_that_verifies(host, deployment, schedule):

@@ -51,20 +51,22 @@ def test_env_local_is_private(host, deployment):
 
 
 def test_postgres_16_answers_an_authenticated_query(host, deployment, env_local):
-    name = f"{deployment.project}-postgres-1"
-    # Over TCP, so scram-sha-256 password authentication is what lets the query through.
+    # Over TCP with the password (the kit's db.psql), so scram-sha-256 authentication is what
+    # lets the query through.
     result = host.run(
-        "docker exec -e PGPASSWORD=%s %s psql -h 127.0.0.1 -U %s -d %s -Atc %s",
-        env_local["PGPASSWORD"],
-        name,
-        env_local["PGUSER"],
-        env_local["PGDATABASE"],
-        "SELECT current_setting('server_version') || ' ' || (SELECT rolpassword LIKE 'SCRAM-SHA-256$%' FROM pg_authid WHERE rolname = current_user)",
+        deployment.kit_task("db.psql", "-c", "SELECT 'v=' || current_setting('server_version')")
     )
     assert result.rc == 0, result.stderr
-    version, scram = result.stdout.split()
-    assert re.fullmatch(r"16\.\d+", version)
-    assert scram == "true"
+    assert re.search(r"v=16\.\d+", result.stdout), result.stdout
+    name = f"{deployment.project}-postgres-1"
+    # The stored verifier, read as the cluster's superuser over the container's local socket.
+    scram = host.check_output(
+        "docker exec -u postgres %s psql -U %s -d postgres -Atc %s",
+        name,
+        env_local["PGUSER"],
+        f"SELECT rolpassword LIKE 'SCRAM-SHA-256$%' FROM pg_authid WHERE rolname = '{env_local['PGUSER']}'",
+    )
+    assert scram == "t"
     wrong = host.run(
         "docker exec -e PGPASSWORD=wrong %s psql -h 127.0.0.1 -U %s -d %s -Atc 'SELECT 1'",
         name,
@@ -74,19 +76,12 @@ def test_postgres_16_answers_an_authenticated_query(host, deployment, env_local)
     assert wrong.rc != 0 and "password authentication failed" in wrong.stderr
 
 
-def test_redis_7_answers_an_authenticated_ping(host, deployment, env_local):
-    name = f"{deployment.project}-redis-1"
-    pong = host.run(
-        "docker exec -e REDISCLI_AUTH=%s %s redis-cli PING", env_local["REDIS_PASSWORD"], name
-    )
-    assert pong.stdout.strip() == "PONG"
-    info = host.check_output(
-        "docker exec -e REDISCLI_AUTH=%s %s redis-cli INFO server",
-        env_local["REDIS_PASSWORD"],
-        name,
-    )
+def test_redis_7_answers_an_authenticated_ping(host, deployment):
+    pong = host.run(deployment.kit_task("redis.cli", "-c", "PING"))
+    assert pong.stdout.strip() == "PONG", pong.stderr
+    info = host.check_output(deployment.kit_task("redis.cli", "-c", "INFO server"))
     assert re.search(r"redis_version:7\.\d+\.\d+", info)
-    refused = host.run("docker exec %s redis-cli PING", name)
+    refused = host.run("docker exec %s redis-cli PING", f"{deployment.project}-redis-1")
     assert "NOAUTH" in refused.stdout + refused.stderr
 
 

@@ -470,3 +470,198 @@ def test_a_terminal_gets_a_progress_bar(stack, db, database, tmp_path):
     assert code == 0, restored
     assert re.search(r"Restoring (public|app2)\.", restored)  # the bar, not the first line
     assert "Restore completed: 3 tables, 7 rows" in restored
+
+
+def test_restore_replaces_the_files_tables_and_lists_the_others(stack, db, database, tmp_path):
+    """A table made after the backup is left as it is, and said so; --exact empties it, and the
+    dry run lists it first. (Was: every app table truncated, the diff naming only the file's.)"""
+    env = {"DATABASE_URL": database, "INVOKE_DEVKIT_BACKUP_DIR": str(tmp_path)}
+    path = stack.invoke("db.backup", extra_env=env).stdout.strip().splitlines()[-1]
+    with db.cursor() as cur:
+        cur.execute("CREATE TABLE invoices (id int PRIMARY KEY)")
+        cur.execute("INSERT INTO invoices SELECT generate_series(1, 500)")
+    try:
+        dry = stack.invoke("db.restore", path, "--dry-run", extra_env=env)
+        assert dry.returncode == 0, dry.stderr
+        assert "not in the backup, left as they are: public.invoices (500 rows)" in dry.stdout
+        done = stack.invoke("db.restore", path, "--yes", "--no-backup", extra_env=env)
+        assert done.returncode == 0, done.stderr
+        assert "not in the backup, left as they are: public.invoices" in done.stdout
+        assert checksums_of(db, "invoices") == checksums_of(db, "(SELECT generate_series(1, 500))")
+        exact_dry = stack.invoke("db.restore", path, "--dry-run", "--exact", extra_env=env)
+        assert (
+            "not in the backup, emptied (--exact): public.invoices (500 rows)" in exact_dry.stdout
+        )
+        exact = stack.invoke("db.restore", path, "--yes", "--exact", "--no-backup", extra_env=env)
+        assert exact.returncode == 0, exact.stderr
+        with db.cursor() as cur:
+            cur.execute("SELECT count(*) FROM invoices")
+            assert cur.fetchone() == (0,)
+    finally:
+        with db.cursor() as cur:
+            cur.execute("DROP TABLE invoices")
+
+
+def test_restore_refuses_to_empty_a_table_another_kept_table_references(
+    stack, db, database, tmp_path
+):
+    env = {"DATABASE_URL": database, "INVOKE_DEVKIT_BACKUP_DIR": str(tmp_path)}
+    path = stack.invoke("db.backup", extra_env=env).stdout.strip().splitlines()[-1]
+    with db.cursor() as cur:
+        cur.execute("CREATE TABLE notes (id int PRIMARY KEY, parent_id int REFERENCES parent(id))")
+        cur.execute("INSERT INTO notes VALUES (1, 1)")
+    try:
+        before = checksums(db, [*TABLES, "public.notes"])
+        refused = stack.invoke("db.restore", path, "--yes", extra_env=env)
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr
+        assert "public.notes is not in the backup but references public.parent" in refused.stderr
+        assert "fix: restore with --exact" in refused.stderr
+        assert checksums(db, [*TABLES, "public.notes"]) == before
+        assert list(tmp_path.glob("backup_*")) == [Path(path)]  # no safety backup left behind
+    finally:
+        with db.cursor() as cur:
+            cur.execute("DROP TABLE notes")
+
+
+def test_restore_takes_a_safety_backup_whose_undo_command_works(stack, db, database, tmp_path):
+    env = {"DATABASE_URL": database, "INVOKE_DEVKIT_BACKUP_DIR": str(tmp_path)}
+    path = stack.invoke("db.backup", extra_env=env).stdout.strip().splitlines()[-1]
+    with db.cursor() as cur:
+        cur.execute("UPDATE parent SET t = 'edited after the backup'; DELETE FROM child")
+        cur.execute("UPDATE alembic_version SET version_num = 'bbbbbbbbbbbb'")
+    edited = checksums(db)
+    done = stack.invoke("db.restore", path, "--yes", "--allow-other-version", extra_env=env)
+    assert done.returncode == 0, done.stderr
+    assert checksums(db) != edited
+    safety = re.search(r"Safety backup of the data before the restore: (\S+)", done.stdout)
+    assert safety and Path(safety.group(1)).is_file()
+    undo = re.search(r"To undo it: invoke (db\.restore .+)$", done.stdout, re.M).group(1)
+    assert undo.endswith("--yes --exact --allow-other-version")  # the versions differ
+    undone = stack.invoke(*undo.split(), "--no-backup", extra_env=env)
+    assert undone.returncode == 0, undone.stderr
+    assert checksums(db) == edited
+    skipped = stack.invoke(
+        "db.restore", path, "--yes", "--no-backup", "--allow-other-version", extra_env=env
+    )
+    assert skipped.returncode == 0 and "Safety backup" not in skipped.stdout
+    assert len(list(tmp_path.glob("backup_*"))) == 2  # the backup and one safety backup
+
+
+def wait_for_copy_out(db, timeout=30):
+    deadline = time.monotonic() + timeout
+    with db.cursor() as cur:
+        while time.monotonic() < deadline:
+            cur.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE application_name = 'devkit-backup' "
+                "AND query LIKE 'COPY %%TO STDOUT%%' AND state = 'active'"
+            )
+            if cur.fetchone():
+                return
+            time.sleep(0.005)
+    raise AssertionError("no backup started copying")
+
+
+@pytest.mark.parametrize("writer", ["truncate", "restore"])
+def test_backup_holds_the_rows_of_a_table_truncated_while_it_runs(
+    db, target, tmp_path, database, writer
+):
+    """The two large tables are copied first; meanwhile another session TRUNCATEs (or restores
+    into) the small one, not yet copied. It must wait for the backup, which holds the rows from
+    before. (Was: the small table locked only when its own COPY started, so the TRUNCATE went
+    through and the backup held an empty table, or the restored rows.)"""
+    with db.cursor() as cur:
+        cur.execute("CREATE TABLE big1 (id int, pad text); CREATE TABLE big2 (id int, pad text)")
+        cur.execute("INSERT INTO big1 SELECT g, repeat('x', 200) FROM generate_series(1, 300000) g")
+        cur.execute("INSERT INTO big2 SELECT g, repeat('y', 200) FROM generate_series(1, 300000) g")
+        cur.execute(
+            "CREATE TABLE small3 (id int); INSERT INTO small3 SELECT generate_series(1, 1000)"
+        )
+    try:
+        replacement = None
+        if writer == "restore":
+            with db.cursor() as cur:
+                cur.execute("DELETE FROM small3 WHERE id > 10")
+            replacement = create_backup(target, tmp_path / "earlier").path
+            with db.cursor() as cur:
+                cur.execute("INSERT INTO small3 SELECT generate_series(11, 1000)")
+        done = {}
+
+        def other_session():
+            if writer == "truncate":
+                conn = psycopg2.connect(database)
+                with conn.cursor() as cur:
+                    cur.execute("TRUNCATE small3")
+                conn.commit()
+                conn.close()
+            else:
+                restore_backup(target, replacement, check_first=False, lock_timeout_s=60)
+            done["at"] = time.monotonic()
+
+        backup = threading.Thread(
+            target=lambda: done.update(
+                summary=create_backup(target, tmp_path), finished=time.monotonic()
+            )
+        )
+        backup.start()
+        wait_for_copy_out(db)
+        other = threading.Thread(target=other_session)
+        other.start()
+        backup.join(120)
+        other.join(120)
+        assert done["summary"].tables["public.small3"] == 1000
+        assert done["at"] >= done["finished"] - 0.05  # it waited for the backup
+        with db.cursor() as cur:
+            cur.execute("SELECT count(*) FROM small3")
+            assert cur.fetchone() == (0 if writer == "truncate" else 10,)
+    finally:
+        with db.cursor() as cur:
+            cur.execute("DROP TABLE IF EXISTS big1, big2, small3")
+
+
+def test_backup_waits_for_a_lock_only_up_to_its_timeout(db, target, tmp_path, database):
+    holder = psycopg2.connect(database)
+    with holder.cursor() as cur:
+        cur.execute("LOCK TABLE child IN ACCESS EXCLUSIVE MODE")
+        with pytest.raises(BackupError, match="the tables stayed locked or kept changing for 1s"):
+            create_backup(target, tmp_path, lock_timeout_s=1)
+    holder.rollback()
+    holder.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("format_", ["json", "sql"])
+def test_a_full_disk_leaves_no_partial_file_and_says_why(stack, db, database, tmp_path, format_):
+    """RLIMIT_FSIZE stands in for a full disk (writes past it fail with EFBIG)."""
+    import resource
+
+    env = {
+        **os.environ,
+        **stack.env,
+        "DATABASE_URL": database,
+        "INVOKE_DEVKIT_BACKUP_DIR": str(tmp_path),
+    }
+    # --format sql dumps the stack's own database (pg_dump in its container).
+    conn = db if format_ == "json" else stack.connect()
+    with conn.cursor() as cur:
+        cur.execute(
+            "CREATE TABLE filler AS SELECT g, md5(g::text) AS m FROM generate_series(1, 200000) g"
+        )
+    try:
+        ran = subprocess.run(
+            [INVOKE, "--search-root", str(KIT_ROOT), "db.backup", "--format", format_],
+            env=env,
+            capture_output=True,
+            text=True,
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024)),
+            check=False,
+        )
+    finally:
+        with conn.cursor() as cur:
+            cur.execute("DROP TABLE filler")
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    assert "Traceback" not in ran.stderr
+    assert re.search(r"^error: .*(cannot write the backup|pg_dump failed)", ran.stderr, re.M), (
+        ran.stderr
+    )
+    assert "  fix: " in ran.stderr
+    assert list(tmp_path.iterdir()) == []

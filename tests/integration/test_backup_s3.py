@@ -1,5 +1,6 @@
 """Backups through S3, against moto's S3 server on loopback (a real HTTP S3 endpoint)."""
 
+import contextlib
 import gzip
 import os
 import socket
@@ -114,6 +115,14 @@ def test_restore_from_s3(stack, s3):
     result = stack.invoke("db.restore-s3", os.path.basename(path), "--yes", extra_env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Restore completed" in result.stdout
+    assert "not in the backup, left as they are: public.s3_marker" in result.stdout
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM s3_marker")
+        assert cur.fetchone()[0] == 1
+    exact = stack.invoke(
+        "db.restore-s3", os.path.basename(path), "--yes", "--exact", "--no-backup", extra_env=env
+    )
+    assert exact.returncode == 0, exact.stdout + exact.stderr
     with conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM s3_marker")
         assert cur.fetchone()[0] == 0
@@ -127,3 +136,44 @@ def test_upload_without_a_bucket_says_how_to_set_one(stack, tmp_path):
     result = stack.invoke("db.upload", path, extra_env=env)
     assert result.returncode == 2
     assert "no S3 bucket is set" in result.stderr and "INVOKE_DEVKIT_S3_BUCKET" in result.stderr
+
+
+def test_a_download_is_private_from_its_first_byte(s3, tmp_path):
+    """Every file that appears in the directory while a (large) object downloads is mode 0600
+    (was: boto3's temporary file, 0644 until the download ended)."""
+    import threading
+
+    from devkit.backup.fileformat import CorruptBackup
+    from devkit.backup.remote import download
+
+    client, env = s3
+    name = "backup_20260101_000000.backup.gz"
+    payload = os.urandom(48 << 20)
+    client.put_object(Bucket=BUCKET, Key=f"backups/{name}", Body=payload)
+    directory = tmp_path / "down"
+    directory.mkdir()
+    seen: dict[str, int] = {}
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            for entry in os.scandir(directory):
+                with contextlib.suppress(FileNotFoundError):
+                    seen.setdefault(entry.name, entry.stat(follow_symlinks=False).st_mode & 0o777)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    config = {
+        "s3_bucket": BUCKET,
+        "s3_prefix": "backups/",
+        "s3_endpoint_url": env["INVOKE_DEVKIT_S3_ENDPOINT_URL"],
+    }
+    try:
+        with pytest.raises(CorruptBackup, match=r"not a readable gzip file|damaged"):
+            download(config, name, directory)  # random bytes: refused after the download
+    finally:
+        done.set()
+        watcher.join()
+    assert seen, "the download was never seen"
+    assert all(mode == 0o600 for mode in seen.values()), seen
+    assert list(directory.iterdir()) == []

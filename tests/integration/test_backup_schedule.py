@@ -44,8 +44,10 @@ def test_schedule_runs_a_backup_then_goes_away(stack, tmp_path):
     try:
         first = apply(tmp_path, **variables)
         assert first.changed >= 2
-        entry = f"15 2 * * 1-5 /usr/local/sbin/devkit-backup-{NAME} >> /var/log/devkit-backup-{NAME}.log 2>&1"
+        entry = f"15 2 * * 1-5 umask 077; /usr/local/sbin/devkit-backup-{NAME} >> /var/log/devkit-backup-{NAME}.log 2>&1"
         assert f"#Ansible: devkit backup {NAME}\n{entry}" in crontab()
+        log = Path(f"/var/log/devkit-backup-{NAME}.log")
+        assert log.stat().st_mode & 0o777 == 0o600
         assert apply(tmp_path, **variables).changed == 0
         # Run it once, as cron would: no terminal, a bare environment.
         ran = subprocess.run(
@@ -68,6 +70,33 @@ def test_schedule_runs_a_backup_then_goes_away(stack, tmp_path):
         apply(tmp_path, **variables, backup_schedule_state="absent")
     assert f"devkit backup {NAME}" not in crontab()
     assert not Path(f"/usr/local/sbin/devkit-backup-{NAME}").exists()
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"backup_schedule_retention_days": 0}, "must be 1 or more"),
+        ({"backup_schedule_retention_days": -3}, "must be 1 or more"),
+        ({"backup_schedule_log": "/var/log/a b; touch /tmp/pwned"}, "absolute path of letters"),
+        ({"backup_schedule_user": "nobody"}, "cannot read"),
+    ],
+)
+def test_schedule_refuses_what_could_never_run_or_would_delete_too_much(
+    stack, tmp_path, bad, message
+):
+    from devkit.errors import DevkitError
+
+    variables = {
+        "backup_schedule_kit_dir": str(KIT_ROOT),
+        "backup_schedule_app_dir": str(stack.app_dir),
+        "backup_schedule_name": NAME,
+        **bad,
+    }
+    with pytest.raises(DevkitError, match=message):
+        apply(tmp_path, **variables)
+    assert f"devkit backup {NAME}" not in crontab()
+    assert not Path(f"/usr/local/sbin/devkit-backup-{NAME}").exists()
+    assert not Path("/tmp/pwned").exists()
 
 
 RENDER = """
@@ -104,7 +133,9 @@ def test_timer_variant_units_pass_systemd_analyze_verify(tmp_path):
     timer = (tmp_path / "devkit-backup-nightly.timer").read_text()
     assert "OnCalendar=Mon..Fri *-*-* 02:15:00" in timer and "Persistent=true" in timer
     service = (tmp_path / "devkit-backup-nightly.service").read_text()
-    assert "ExecStart=/bin/sh -c 'exec /usr/local/sbin/devkit-backup-nightly >> " in service
+    assert "ExecStart=/usr/local/sbin/devkit-backup-nightly\n" in service
+    assert "UMask=0077" in service
+    assert "StandardOutput=append:/var/log/devkit-backup-nightly.log" in service
     checked = subprocess.run(
         [
             "systemd-analyze",

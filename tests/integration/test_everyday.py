@@ -68,6 +68,8 @@ def test_redis_tasks(stack):
         "redis.cli", inputs=(b"SET greeting hello\r", b"GET greeting\r", b"quit\r")
     )
     assert code == 0 and '"hello"' in session, session
+    # redis-cli started once the terminal had its size: it never had to ask for the cursor.
+    assert "\x1b[6n" not in session, session
     refused = stack.invoke("redis.flush")  # no terminal, no --yes
     assert refused.returncode == 2 and "--yes" in refused.stderr
     assert client.dbsize() == 2502

@@ -115,9 +115,14 @@ def test_stack_role_refuses_another_apps_database(stack, tmp_path):
 
 
 @pytest.mark.infra
-def test_verify_checks_this_machine_with_testinfra(stack):
-    """`invoke verify` runs tests/infra against what this host was given (the session's stack)."""
-    result = stack.invoke("verify")
+def test_verify_checks_this_machine_with_testinfra(stack, argv_watch):
+    """`invoke verify` runs tests/infra against what this host was given (the session's stack),
+    and no password is in any process's command line meanwhile (was: `docker exec -e
+    PGPASSWORD=<value>`)."""
+    values = stack.values()
+    with argv_watch([values["PGPASSWORD"], values["REDIS_PASSWORD"]]) as leaks:
+        result = stack.invoke("verify")
+    assert leaks == []
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "test_postgres_16_answers_an_authenticated_query[local]" in result.stdout
     assert " passed" in result.stdout and "failed" not in result.stdout

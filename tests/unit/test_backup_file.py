@@ -1,5 +1,6 @@
 import gzip
 import os
+import re
 import time
 from datetime import UTC, datetime
 
@@ -20,8 +21,8 @@ META = BackupMetadata(
 )
 
 
-def write(path, tables):
-    writer = BackupWriter(path, META)
+def write(directory, tables):
+    writer = BackupWriter(directory, META)
     for name, rows in tables.items():
         writer.begin_table(name, ["a", "b"], ["integer", "text"])
         writer.write_rows(rows)
@@ -30,9 +31,8 @@ def write(path, tables):
 
 
 def test_written_file_reads_back_row_by_row(tmp_path):
-    path = write(
-        tmp_path / "backup_x.backup.gz", {"public.t": ['[1,"x"]', '[2,"y\\n"]'], "public.empty": []}
-    )
+    path = write(tmp_path, {"public.t": ['[1,"x"]', '[2,"y\\n"]'], "public.empty": []})
+    assert path.name == "backup_20251101_000000.backup.gz"
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     with BackupReader(path) as reader:
         assert reader.streamed and reader.metadata.migration_version == "0aa2"
@@ -42,12 +42,12 @@ def test_written_file_reads_back_row_by_row(tmp_path):
 
 
 def test_a_database_without_tables_makes_a_readable_backup(tmp_path):
-    path = write(tmp_path / "backup_e.backup.gz", {})
+    path = write(tmp_path, {})
     assert verify(path).tables == {}
 
 
 def test_an_aborted_write_leaves_nothing_under_a_backup_name(tmp_path):
-    writer = BackupWriter(tmp_path / "backup_y.backup.gz", META)
+    writer = BackupWriter(tmp_path, META)
     writer.begin_table("public.t", ["a"], ["integer"])
     writer.write_rows(["[1]"])
     writer.abort()
@@ -64,7 +64,7 @@ def test_an_aborted_write_leaves_nothing_under_a_backup_name(tmp_path):
     ids=["changed-row", "wrong-count", "truncated"],
 )
 def test_damage_is_detected(tmp_path, damage, message):
-    path = write(tmp_path / "backup_z.backup.gz", {"public.t": ['[1,"x"]', '[2,"y"]']})
+    path = write(tmp_path, {"public.t": ['[1,"x"]', '[2,"y"]']})
     path.write_bytes(gzip.compress(damage(gzip.decompress(path.read_bytes()).decode()).encode()))
     with pytest.raises(CorruptBackup, match=message):
         verify(path)
@@ -118,3 +118,110 @@ def test_prune_keeps_the_newest_intact_backup_and_removes_old_partials(tmp_path)
         "backup_1.backup.gz",
         "backup_3.backup.gz",
     ]
+
+
+def test_two_backups_of_the_same_second_each_get_a_file_of_their_own(tmp_path):
+    """Two writers started in the same second (same metadata time): each its own partial file
+    and its own name, each file holding its own rows (was: one partial file, opened with O_TRUNC,
+    shared by both)."""
+    first, second = BackupWriter(tmp_path, META), BackupWriter(tmp_path, META)
+    assert first.partial != second.partial
+    for writer, row in ((first, '[1,"first"]'), (second, '[2,"second"]')):
+        writer.begin_table("public.t", ["a", "b"], ["integer", "text"])
+        writer.write_rows([row])
+        writer.end_table()
+    paths = [second.finish(), first.finish()]
+    assert [p.name for p in sorted(paths)] == [
+        "backup_20251101_000000.backup.gz",
+        "backup_20251101_000000_2.backup.gz",
+    ]
+    with BackupReader(paths[1]) as reader:
+        assert [list(t.rows()) for t in reader.tables()] == [['[1,"first"]']]
+    with BackupReader(paths[0]) as reader:
+        assert [list(t.rows()) for t in reader.tables()] == [['[2,"second"]']]
+
+
+def test_a_link_at_the_partial_name_is_never_written_through(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    (tmp_path / ".backup_20251101_000000.backup.gz.partial").symlink_to(victim)
+    path = write(tmp_path, {"public.t": ["[1]"]})
+    assert path.name == "backup_20251101_000000_2.backup.gz"
+    assert victim.read_text() == "keep me"
+
+
+@pytest.mark.parametrize(
+    ("flag", "env", "setting", "message"),
+    [
+        ("0", None, 7, "--retention-days='0'"),
+        ("-3", None, 7, "--retention-days='-3'"),
+        ("soon", None, 7, "--retention-days='soon'"),
+        (None, "0", 7, "BACKUP_RETENTION_DAYS='0'"),
+        (None, "-3", 7, "BACKUP_RETENTION_DAYS='-3'"),
+        (None, None, 0, "devkit.backup_retention_days=0"),
+    ],
+)
+def test_retention_below_one_day_is_refused(monkeypatch, flag, env, setting, message):
+    from devkit.backup.store import retention_days
+    from devkit.errors import SettingsError
+
+    if env is None:
+        monkeypatch.delenv("BACKUP_RETENTION_DAYS", raising=False)
+    else:
+        monkeypatch.setenv("BACKUP_RETENTION_DAYS", env)
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        retention_days({"backup_retention_days": setting}, flag)
+
+
+def test_retention_comes_from_the_flag_then_the_environment_then_the_setting(monkeypatch):
+    from devkit.backup.store import retention_days
+
+    monkeypatch.setenv("BACKUP_RETENTION_DAYS", "5")
+    assert retention_days({"backup_retention_days": 7}, "2") == 2
+    assert retention_days({"backup_retention_days": 7}, None) == 5
+    monkeypatch.delenv("BACKUP_RETENTION_DAYS")
+    assert retention_days({"backup_retention_days": 7}, None) == 7
+
+
+def _aged(path, days, now):
+    os.utime(path, (now - days * 86400, now - days * 86400))
+
+
+def test_prune_keeps_the_newest_dump_when_every_backup_is_a_dump(tmp_path):
+    """pg_dump files count as intact (header and size, without a container); before, none did,
+    and every old .dump was deleted, the newest included."""
+    from devkit.backup.store import is_intact
+
+    now = time.time()
+    for name, days in (("backup_1.dump", 30), ("backup_2.dump", 20)):
+        (tmp_path / name).write_bytes(b"PGDMP" + b"\0" * 4096)
+        _aged(tmp_path / name, days, now)
+    (tmp_path / "backup_3.dump").write_bytes(b"PGDMP")  # newer, but cut short
+    _aged(tmp_path / "backup_3.dump", 10, now)
+    plan = plan_prune(tmp_path, 7, lambda p: is_intact(p, None), now=now)
+    assert plan.kept_newest_verified.name == "backup_2.dump"
+    assert sorted(p.name for p in plan.delete) == ["backup_1.dump", "backup_3.dump"]
+
+
+def test_prune_goes_on_past_a_damaged_newest_backup(tmp_path):
+    """Any failure to verify means 'not intact' (was: a traceback that stopped prune)."""
+    from devkit.backup.store import is_intact
+
+    now = time.time()
+    good = write(tmp_path, {"public.t": ["[1]"]})
+    _aged(good, 20, now)
+    for name, data in (
+        ("backup_20251102_000000.backup.gz", gzip.compress(b'{"metadata": [1, 2]}')),
+        ("backup_20251103_000000.backup.gz", b"\x1f\x8b\x08garbage"),
+        ("backup_20251104_000000.backup.gz", gzip.compress(b"[" * 100_000)),
+    ):
+        (tmp_path / name).write_bytes(data)
+        _aged(tmp_path / name, 9, now)
+    plan = plan_prune(tmp_path, 7, lambda p: is_intact(p, None), now=now)
+    assert plan.kept_newest_verified == good
+    assert len(plan.delete) == 3 and good not in plan.delete
+
+
+def test_prune_refuses_a_retention_below_one_day(tmp_path):
+    with pytest.raises(ValueError):
+        plan_prune(tmp_path, 0, lambda p: True)

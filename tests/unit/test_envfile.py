@@ -98,3 +98,19 @@ def test_load_stack_names_a_bad_value_rather_than_drift(tmp_path):
         load_stack({**config, "redis_port": 99999})
     with pytest.raises(SettingsError, match="bad setting ready_timeout"):
         load_stack({**config, "ready_timeout": "soon"})
+
+
+@pytest.mark.parametrize(
+    ("password", "problem"),
+    [
+        ("CHANGE-ME-postgres-password", "CHANGE-ME placeholder"),
+        ("my-change-me-redis-password-1234", "CHANGE-ME placeholder"),
+        ("short", "shorter than 16"),
+        ("", "shorter than 16"),
+        ("Zq0v7d1m3QeX9rT2kLp8", ""),
+    ],
+)
+def test_password_policy_for_servers(password, problem):
+    from devkit.envfile import password_problem
+
+    assert (problem in password_problem(password)) if problem else password_problem(password) == ""

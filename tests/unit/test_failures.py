@@ -59,3 +59,32 @@ def test_failure_cause_prefers_stderr():
     ]
     assert failure_cause(lines) == "ulimit: error setting limit"
     assert failure_cause(["ok: [localhost]\n"]) == ""
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://app:pa%zzss-secret@127.0.0.1:5432/app_db",  # libpq: "invalid percent-encoded token"
+        "postgresql+asyncpg://app:pa%-secret@127.0.0.1:5432/app_db",
+        "postgresql://app:pa-secret@127.0.0.1:notaport/app_db",
+        "mysql://app:pa-secret@127.0.0.1/app_db",
+    ],
+)
+def test_a_malformed_database_url_is_refused_without_showing_it(url):
+    """Was: psycopg2's "invalid dsn" error, with the password in it, as a traceback."""
+    from devkit.backup.target import resolve_target
+    from devkit.errors import SettingsError
+
+    with pytest.raises(SettingsError) as raised:
+        resolve_target({}, environ={"DATABASE_URL": url})
+    assert "secret" not in raised.value.render()
+    assert "DATABASE_URL is not a valid postgresql:// URL" in raised.value.cause
+
+
+def test_a_connection_string_libpq_cannot_parse_is_not_echoed():
+    from devkit.backup.core import BackupError, connect
+    from devkit.backup.target import Target
+
+    with pytest.raises(BackupError) as raised:
+        connect(Target("host=127.0.0.1 password='unterminated-secret", "127.0.0.1", "db"))
+    assert "secret" not in raised.value.render()

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installed by devkit (`invoke vscode.install`, `invoke setup`). VS Code's "devkit: start services"
+# task runs `devkit-services.sh start`: it returns once PostgreSQL and Redis both accept
+# authenticated connections (quickly when they already run), so F5 never races the databases.
+set -euo pipefail
+app_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+kit=/work/main
+case "${1:-start}" in
+  start) exec env INVOKE_DEVKIT_APP_DIR="$app_dir" "$kit/scripts/devkit" up ;;
+  stop) exec env INVOKE_DEVKIT_APP_DIR="$app_dir" "$kit/scripts/devkit" down ;;
+  status) exec env INVOKE_DEVKIT_APP_DIR="$app_dir" "$kit/scripts/devkit" status ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac
