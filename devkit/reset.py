@@ -1,5 +1,5 @@
-"""db.reset (seed 000's `docker compose down -v`, made safe): back up, remove this project's
-volumes only, start, wait, migrate, seed."""
+"""db.reset (`docker compose down -v` made safe): back up PostgreSQL (pg_dump, schema and data)
+and Redis (RDB), remove this project's volumes only, start, wait, migrate, seed."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ SEED_SCRIPT = "seed.py"
 
 @dataclass
 class ResetResult:
-    backup: Path | None
+    backup: Path | None  # PostgreSQL: pg_dump's custom format, schema and data
+    redis_backup: Path | None  # Redis: an RDB file
     migrated_to: str | None
     seeded: bool
 
@@ -47,14 +48,20 @@ def reset(
 ) -> ResetResult:
     from devkit.lifecycle import up
 
-    backup = None
+    backup = redis_backup = None
     if backup_dir is not None:
-        from devkit.backup.core import create_backup
+        from devkit.backup import pgdump, redis_rdb
 
-        up(stack)  # a backup needs the server; starting it is quick when it runs already
-        backup = create_backup(stack_target(stack.values), backup_dir).path
-        say(f"Backup first: {backup}")
-        say(f"  (to get the data back: invoke db.restore {backup} --yes)")
+        up(stack)  # a backup needs the servers; starting them is quick when they run already
+        # A full copy of what the reset destroys: every object with its data (tables the
+        # migrations do not know included), and Redis's keys; outside the volumes it deletes.
+        backup = pgdump.dump(stack, backup_dir)
+        redis_backup = redis_rdb.snapshot(stack, backup_dir)
+        say(f"Backup first: {backup} (PostgreSQL, schema and data), {redis_backup} (Redis)")
+        say(
+            f"  to get the data back: invoke db.restore {backup} --yes && "
+            f"invoke redis.restore {redis_backup} --yes"
+        )
     say(f"Removing the containers and volumes of project {stack.project} (nothing else)...")
     run_compose(stack.env_file, "down", "--volumes")
     result = up(stack)
@@ -64,7 +71,7 @@ def reset(
     )
     migrated = migrate()
     seeded = run_seed(stack)
-    return ResetResult(backup, migrated, seeded)
+    return ResetResult(backup, redis_backup, migrated, seeded)
 
 
 def run_seed(stack: Stack) -> bool:

@@ -146,6 +146,17 @@ def argv_watch_fixture():
     return argv_watch
 
 
+@pytest.fixture(name="run_invoke")
+def run_invoke_fixture():
+    """`invoke(*args, env=...)` for tests in subfolders (whose conftest shadows this module)."""
+    return invoke
+
+
+@pytest.fixture(name="free_port")
+def free_port_fixture():
+    return free_port
+
+
 @dataclass
 class SessionStack:
     app_dir: Path

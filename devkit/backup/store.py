@@ -45,11 +45,13 @@ class NewBackupFile:
     fd: int
 
 
-def new_backup_file(directory: Path, when: datetime, suffix: str) -> NewBackupFile:
+def new_backup_file(
+    directory: Path, when: datetime, suffix: str, prefix: str = "backup"
+) -> NewBackupFile:
     """backup_YYYYMMDD_HHMMSS<suffix>, or _2, _3 ... when a backup of the same second exists or is
     being written: its partial file is created with O_EXCL (two backups never share one) and
     O_NOFOLLOW (never written through a link someone left there), mode 0600 from the start."""
-    base = f"backup_{when:%Y%m%d_%H%M%S}"
+    base = f"{prefix}_{when:%Y%m%d_%H%M%S}"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     for n in itertools.count(1):
         name = f"{base}{suffix}" if n == 1 else f"{base}_{n}{suffix}"

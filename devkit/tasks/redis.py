@@ -102,4 +102,30 @@ def flush(c, yes=False):
     print(f"flushed: {count} key(s) deleted")
 
 
-ns = Collection("redis", cli, ping, keys, flush)
+@task(
+    help={
+        "file": "A redis_YYYYMMDD_HHMMSS.rdb file (db.reset writes one before it deletes the data)",
+        "yes": "Do not ask (required without a terminal)",
+    }
+)
+@reports_errors
+def restore(c, file, yes=False):
+    """Replace Redis's data with an RDB file's; the data it had is moved aside in its volume."""
+    from pathlib import Path
+
+    from devkit.backup.redis_rdb import check_rdb
+    from devkit.backup.redis_rdb import restore as put_back
+
+    stack = _stack(c)
+    path = Path(file).expanduser()
+    check_rdb(path)
+    confirm(
+        yes,
+        "redis.restore replaces Redis's data",
+        f"Replace Redis's data (project {stack.project}) with {path.name}?",
+    )
+    aside = put_back(stack, path)
+    print(f"Redis restored from {path.name}; its previous data is kept in its volume as {aside}")
+
+
+ns = Collection("redis", cli, ping, keys, flush, restore)

@@ -1,7 +1,9 @@
 """Everyday tasks on the real stack, driven as a user would: psql, redis, migrations, reset."""
 
 import re
+import shlex
 import shutil
+import stat
 import textwrap
 
 import pytest
@@ -210,22 +212,41 @@ def test_reset_refuses_without_yes_and_for_other_databases(stack):
     assert sql(stack, "SELECT count(*) FROM sample_users WHERE username = 'keep'") == [(1,)]
 
 
-def test_reset_backs_up_recreates_migrates_and_seeds(stack, tmp_path):
+def test_reset_backs_up_recreates_migrates_and_seeds_and_its_undo_works(stack, tmp_path):
+    """What the reset destroys comes back with the command it prints: a table the migrations do
+    not know (was: "tables in the backup are missing here: public.keepme", the JSON backup holds
+    data, not schema) and Redis's keys (were not saved at all)."""
+    import redis
+
     sql(
         stack,
         "INSERT INTO sample_users (email, username, hashed_password) VALUES ('gone@x', 'gone', '!')",
     )
-    before = sql(stack, "SELECT count(*) FROM sample_users")[0][0]
+    sql(stack, "CREATE TABLE keepme AS SELECT g AS id FROM generate_series(1, 321) g")
+    users = sql(stack, "SELECT email FROM sample_users ORDER BY id")
+    client = redis.Redis.from_url(stack.values()["REDIS_URL"])
+    client.set("session:keep", "still here")
     done = stack.invoke("db.reset", "--yes", extra_env={"INVOKE_DEVKIT_BACKUP_DIR": str(tmp_path)})
     assert done.returncode == 0, done.stdout + done.stderr
-    backup = re.search(r"Backup first: (\S+)", done.stdout)[1]
-    assert f"invoke db.restore {backup} --yes" in done.stdout
-    from devkit.backup.fileformat import verify
-
-    assert verify(tmp_path / backup.split("/")[-1]).tables["public.sample_users"] == before
     assert f"Migrated to {INITIAL}" in done.stdout and "Seeded (seed.py)" in done.stdout
     assert sql(stack, "SELECT username FROM sample_users ORDER BY id") == [("alice",)]
     assert sql(stack, "SELECT count(*) FROM sample_sessions") == [(1,)]
+    assert sql(stack, "SELECT to_regclass('keepme') IS NULL") == [(True,)]
+    assert client.get("session:keep") is None
+    for path in tmp_path.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    undo = re.search(r"to get the data back: (.+)$", done.stdout, re.M)[1]
+    for command in undo.split(" && "):
+        words = shlex.split(command)
+        assert words[0] == "invoke"
+        ran = stack.invoke(*words[1:], extra_env={"INVOKE_DEVKIT_BACKUP_DIR": str(tmp_path)})
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert sql(stack, "SELECT count(*) FROM keepme") == [(321,)]
+    assert sql(stack, "SELECT email FROM sample_users ORDER BY id") == users
+    client = redis.Redis.from_url(stack.values()["REDIS_URL"])
+    assert client.get("session:keep") == b"still here"
+    client.close()
+    sql(stack, "DROP TABLE keepme")
 
 
 def test_autogenerate_writes_the_models_change(stack, migrations_dir):

@@ -2,6 +2,8 @@
 
 import re
 import stat
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -26,8 +28,11 @@ def test_env_local_has_the_contract_mode_0600_and_keeps_the_apps_lines(stack, co
     assert "postgres:postgres@" not in values["DATABASE_URL"]
     assert values["APP_SECRET_KEY"] == "keep-me"
     assert stat.S_IMODE(stack.env_file.stat().st_mode) == 0o600
-    backups = list(stack.app_dir.glob(".env.local.*~"))
-    assert backups and "postgres:postgres@" in backups[0].read_text()
+    # The app's own file, as it was, is kept outside the app tree (no copies beside it).
+    assert list(stack.app_dir.glob(".env.local?*")) == []
+    previous = Path.home() / f".local/state/devkit/env-backups/{stack.project}.env.local.previous"
+    assert "postgres:postgres@" in previous.read_text()
+    assert stat.S_IMODE(previous.stat().st_mode) == 0o600
 
 
 def test_second_setup_changes_nothing_and_keeps_passwords(stack):
@@ -44,7 +49,8 @@ def test_setup_refuses_a_taken_port_and_changes_nothing(stack, held_port):
     before = stack.env_file.read_bytes()
     result = stack.invoke("setup", extra_env={"INVOKE_DEVKIT_REDIS_PORT": str(held_port)})
     assert result.returncode == 1
-    assert f"port {held_port} on 127.0.0.1 (for redis) is taken by python" in result.stderr
+    own_name = Path("/proc/self/comm").read_text().strip()  # python, or pytest when run so
+    assert f"port {held_port} on 127.0.0.1 (for redis) is taken by {own_name}" in result.stderr
     assert f"INVOKE_DEVKIT_REDIS_PORT={held_port + 1}" in result.stderr
     assert "PLAY" not in result.stdout
     assert stack.env_file.read_bytes() == before
@@ -139,3 +145,77 @@ def test_verify_through_an_inventory_reports_per_host(stack):
     assert missing.returncode == 2 and "no inventory at inventories/nowhere" in missing.stderr
     lonely = stack.invoke("verify", "--limit", "web1")
     assert lonely.returncode == 2 and "--limit needs --inventory" in lonely.stderr
+
+
+def test_a_new_apps_env_file_is_private_from_its_first_byte(tmp_path, run_invoke, free_port):
+    """The app's own .env.local (0644, as an editor writes it) and an old copy beside it: while
+    setup runs, the file is never readable by others once it holds more than the app's line (was:
+    0644 for a moment, Ansible's write keeps the old mode); the copy moves out of the app tree."""
+    import shutil
+    import threading
+
+    from devkit.paths import KIT_ROOT, SAMPLE_APP
+
+    app = tmp_path / "fresh-app"
+    shutil.copytree(
+        SAMPLE_APP, app, ignore=shutil.ignore_patterns(".env.local*", "backups", "__pycache__")
+    )
+    env_file = app / ".env.local"
+    env_file.write_text("APP_SECRET_KEY=keep-me\n")
+    env_file.chmod(0o644)
+    old_copy = app / ".env.local.4242.2026-11-01@00:00:00~"
+    old_copy.write_text("PGPASSWORD=an-old-password\n")
+    project = "devkit-test-fresh"
+    env = {
+        "INVOKE_DEVKIT_PROJECT_NAME": project,
+        "INVOKE_DEVKIT_APP_DIR": str(app),
+        "INVOKE_DEVKIT_POSTGRES_PORT": str(free_port()),
+        "INVOKE_DEVKIT_REDIS_PORT": str(free_port()),
+    }
+    exposed: list[tuple[int, int]] = []
+    done = threading.Event()
+    size = env_file.stat().st_size
+
+    def watch():
+        while not done.is_set():
+            try:
+                st = env_file.stat()
+            except FileNotFoundError:
+                continue
+            if st.st_size > size and st.st_mode & 0o077:
+                exposed.append((st.st_mode & 0o777, st.st_size))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        result = run_invoke("setup", "--no-migrate", "--no-vscode", env=env, timeout=900)
+    finally:
+        done.set()
+        watcher.join()
+        subprocess.run(
+            [
+                "docker",
+                "compose",
+                "--env-file",
+                str(env_file),
+                "-f",
+                str(KIT_ROOT / "compose" / "compose.yaml"),
+                "down",
+                "--volumes",
+            ],
+            capture_output=True,
+            check=False,
+        )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert exposed == []
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    assert sorted(p.name for p in app.glob(".env.local*")) == [".env.local"]
+    kept = Path.home() / ".local/state/devkit/env-backups"
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o700
+    previous = kept / f"{project}.env.local.previous"
+    assert previous.read_text() == "APP_SECRET_KEY=keep-me\n"
+    assert stat.S_IMODE(previous.stat().st_mode) == 0o600
+    assert (kept / old_copy.name).read_text() == "PGPASSWORD=an-old-password\n"
+    assert str(old_copy) in result.stdout  # the move is shown
+    previous.unlink()
+    (kept / old_copy.name).unlink()
