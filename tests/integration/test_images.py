@@ -118,3 +118,66 @@ def test_postgres_image_refuses_an_empty_password(images):
     result = docker("run", "--rm", images["postgres"], check=False)
     assert result.returncode != 0
     assert "POSTGRES_PASSWORD is empty" in result.stderr
+
+
+def test_redis_started_as_root_runs_as_redis_and_takes_over_an_old_volume(
+    stack, images, argv_watch
+):
+    """The official redis image starts its command as root (no USER; its entrypoint switches
+    user only for a bare `redis-server` command: docker-library/redis, docker-entrypoint.sh),
+    and the kit's command is `sh -c ...`: that ran redis-server as root. Here the stack's own
+    command runs as root, as the official image runs it, on a volume an older version left with
+    root-owned files: the server must run as redis, take the files over, keep the data, and
+    never show its password in a command line."""
+    import json
+    import os
+    import secrets
+
+    command = json.loads(
+        docker("inspect", "-f", "{{json .Config.Cmd}}", stack.container("redis")).stdout
+    )
+    volume, name = "devkit-test-redis-old", "devkit-test-redis-root"
+    password = secrets.token_urlsafe(24)
+    env = {**os.environ, "REDIS_PASSWORD": password, "REDISCLI_AUTH": password}
+    docker("volume", "create", volume)
+    try:
+        # As an older kit left it: redis-server run as root wrote the append-only files.
+        docker("run", "--rm", "-u", "0", "-v", f"{volume}:/data", images["redis"], "sh", "-c",
+               "redis-server --appendonly yes --daemonize yes && sleep 1 && redis-cli SET old kept"
+               " && redis-cli SHUTDOWN")  # fmt: skip
+        owners = docker("run", "--rm", "-u", "0", "-v", f"{volume}:/data", "--entrypoint", "sh",
+                        images["redis"], "-c", "find /data -user 0 | wc -l").stdout  # fmt: skip
+        assert int(owners) > 0
+        with argv_watch([password]) as leaks:
+            subprocess.run(
+                ["docker", "run", "-d", "--name", name, "-u", "0", "-e", "REDIS_PASSWORD",
+                 "-v", f"{volume}:/data", images["redis"], *command],
+                env=env, capture_output=True, check=True,
+            )  # fmt: skip
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                pong = subprocess.run(
+                    ["docker", "exec", "-e", "REDISCLI_AUTH", name, "redis-cli", "--no-auth-warning", "PING"],
+                    env=env, capture_output=True, text=True, check=False,
+                )  # fmt: skip
+                if pong.stdout.strip() == "PONG":
+                    break
+                time.sleep(0.2)
+        assert pong.stdout.strip() == "PONG", pong.stdout + pong.stderr
+        assert leaks == []
+        top = docker("top", name, "-o", "pid,uid,comm").stdout.splitlines()[1:]
+        assert [line.split() for line in top] and all(
+            line.split()[1] != "0" for line in top if "redis-server" in line
+        ), top
+        got = subprocess.run(
+            ["docker", "exec", "-e", "REDISCLI_AUTH", name, "redis-cli", "--no-auth-warning", "GET", "old"],
+            env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert got.stdout.strip() == "kept"
+        assert (
+            docker("exec", name, "sh", "-c", "find /data ! -user redis | wc -l").stdout.strip()
+            == "0"
+        )
+    finally:
+        docker("rm", "-f", name, check=False)
+        docker("volume", "rm", volume, check=False)
