@@ -37,7 +37,35 @@ def _docker(*args: str, timeout: float = 10) -> subprocess.CompletedProcess[str]
     )
 
 
-def check_docker() -> list[Check]:
+# Before Engine 28, a port published on 127.0.0.1 is reachable from hosts of the local network
+# that route 127.0.0.0/8 to this machine (moby#45610): the DNAT rule matches packets that did
+# not arrive on `lo`. Engine 28 drops those; Debian 12's docker.io is 20.10.
+LOOPBACK_SAFE_ENGINE = 28
+LOOPBACK_RULE = "sudo iptables -t raw -I PREROUTING ! -i lo -d 127.0.0.0/8 -j DROP"
+
+
+def check_loopback_publishing(engine_version: str, bind_address: str = "127.0.0.1") -> Check:
+    """WARN when the engine's loopback-only ports can be reached from the local network."""
+    name = "loopback ports"
+    if not bind_address.startswith("127."):
+        return Check(name, OK, f"ports are published on {bind_address} on purpose (bind_address)")
+    try:
+        major = int(engine_version.split(".")[0])
+    except ValueError:
+        major = 0
+    if major >= LOOPBACK_SAFE_ENGINE:
+        return Check(name, OK, f"Engine {engine_version} keeps 127.0.0.1 ports to this machine")
+    return Check(
+        name,
+        WARN,
+        f"Docker Engine {engine_version} (< {LOOPBACK_SAFE_ENGINE}) lets hosts on the local network "
+        "reach ports published on 127.0.0.1 (moby#45610)",
+        f"install Docker's own packages, Engine {LOOPBACK_SAFE_ENGINE} or newer, or add the rule "
+        f"yourself (the kit changes no firewall): {LOOPBACK_RULE}",
+    )
+
+
+def check_docker(bind_address: str = "127.0.0.1") -> list[Check]:
     from devkit.compose import docker_failure
 
     if not shutil.which("docker"):
@@ -51,6 +79,7 @@ def check_docker() -> list[Check]:
         error = docker_failure(server.stderr)
         return [*checks, Check("daemon", FAIL, error.args[0], error.hint)]
     checks.append(Check("daemon", OK, f"Docker Engine {server.stdout.strip()}"))
+    checks.append(check_loopback_publishing(server.stdout.strip(), bind_address))
     compose = _docker("compose", "version", "--short")
     if compose.returncode != 0:
         checks.append(Check("compose", FAIL, "Compose v2 is missing", "run `invoke setup`"))
@@ -255,7 +284,7 @@ def run_checks(config: Mapping[str, Any]) -> list[Check]:
     from devkit.errors import DevkitError
     from devkit.state import resolve_app_dir
 
-    checks = check_docker()
+    checks = check_docker(str(config.get("bind_address") or "127.0.0.1"))
     daemon_up = any(c.name == "daemon" and c.status == OK for c in checks)
     checks.append(check_wsl())
     env_file = resolve_app_dir(str(config.get("app_dir") or "")) / ENV_FILE_NAME

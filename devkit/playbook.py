@@ -52,7 +52,8 @@ def parse_recap(output: str) -> tuple[int, int]:
 
 
 def failure_cause(lines: list[str]) -> str:
-    """The most telling line of Ansible's last failure: its stderr or msg, else the error line."""
+    """The most telling line of Ansible's last failure: its stderr, an error line of its stdout
+    (debootstrap's `E: ...`), or its msg, else the error line."""
     starts = [
         i for i, line in enumerate(lines) if line.startswith(("fatal:", "failed:", "[ERROR]"))
     ]
@@ -60,10 +61,10 @@ def failure_cause(lines: list[str]) -> str:
         return ""
     first = starts[-1]
     block = lines[first : first + 400]
-    for key in ("stderr:", "msg:"):
+    for key in ("stderr:", "stdout:", "msg:"):
         for i, line in enumerate(block):
             value = line.strip().removeprefix(key).strip()
-            if line.strip().startswith(key) and value:
+            if line.strip().startswith(key) and value not in ("", "''"):
                 # The YAML callback folds a long value over more-indented lines, or writes a
                 # literal block (|-) holding a command's whole output.
                 indent = len(line) - len(line.lstrip())
@@ -74,8 +75,16 @@ def failure_cause(lines: list[str]) -> str:
                     more_lines.append(more.strip())
                 if value.startswith("|"):
                     said = [m for m in more_lines if m]
-                    errors = [m for m in said if "ERROR" in m or "error:" in m.lower()]
+                    errors = [
+                        m
+                        for m in said
+                        if "ERROR" in m or "error:" in m.lower() or m.startswith("E: ")
+                    ]
+                    if key == "stdout:" and not errors:
+                        break  # a command's output without an error line says nothing
                     return (errors or said or [value])[-1].removeprefix(":stderr:").strip()[:500]
+                if key == "stdout:":
+                    break
                 value = " ".join([value, *(m for m in more_lines[:40] if m)])
                 if value.startswith("'"):  # YAML single quotes: '' stands for '
                     value = value.strip("'").replace("''", "'")

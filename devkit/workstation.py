@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from devkit.doctor import Check, check_loopback_publishing
 from devkit.envfile import Stack, env_values, load_stack, read_env_file
 from devkit.errors import DataConflict, SetupRequired
 from devkit.lifecycle import check_ports, published_ports
@@ -26,6 +27,7 @@ class SetupResult:
     versions: dict[str, str]
     changed: int
     seconds: float
+    loopback: Check  # whether 127.0.0.1 ports stay on this machine with this engine
 
 
 def invoking_user() -> str:
@@ -121,6 +123,16 @@ def setup(
 
     stack = load_stack(settings.model_dump())
     versions = wait_ready(stack, settings.ready_timeout)
+    engine = subprocess.run(
+        ["docker", "version", "--format", "{{.Server.Version}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     return SetupResult(
-        stack=stack, versions=versions, changed=result.changed, seconds=time.monotonic() - started
+        stack=stack,
+        versions=versions,
+        changed=result.changed,
+        seconds=time.monotonic() - started,
+        loopback=check_loopback_publishing(engine, settings.bind_address),
     )

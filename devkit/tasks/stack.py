@@ -47,6 +47,9 @@ def setup(c, app_dir=None, no_docker_install=False, no_migrate=False, no_vscode=
         f"  settings for the app: {stack.env_file} (mode 0600; passwords are there, not printed)"
     )
     out.print(f"  migrations: {_setup_migrations(c, stack, no_migrate)}")
+    if result.loopback.status != "OK":
+        out.print(f"[yellow]warning[/]: {result.loopback.detail}", highlight=False)
+        out.print(f"  fix: {result.loopback.fix}", highlight=False)
 
 
 def _setup_migrations(c, stack, skip: bool) -> str:

@@ -1,11 +1,14 @@
 """The offline images: the official postgres image's contract, tools of the same major version,
 and `images.build` skipping work when nothing changed."""
 
+import re
 import subprocess
 import time
 
 import psycopg2
 import pytest
+
+from devkit.paths import KIT_ROOT
 
 pytestmark = pytest.mark.docker
 
@@ -181,3 +184,45 @@ def test_redis_started_as_root_runs_as_redis_and_takes_over_an_old_volume(
     finally:
         docker("rm", "-f", name, check=False)
         docker("volume", "rm", volume, check=False)
+
+
+BASE_PLAYBOOK = """
+- name: Build only the Debian base image
+  hosts: workstations
+  gather_facts: false
+  become: true
+  tasks:
+    - name: The images role's base step
+      ansible.builtin.include_role:
+        name: images
+        tasks_from: base.yml
+"""
+
+
+@pytest.mark.ansible
+def test_the_base_image_is_refused_when_the_release_signature_does_not_verify(tmp_path):
+    """debootstrap checks the mirror's Release signature against the keyring the role names
+    (was: no keyring given; where none was installed debootstrap warned and went on unchecked).
+    Keys Debian no longer signs with stand in for a tampered Release file."""
+    from devkit.errors import CommandFailed
+    from devkit.paths import LOCAL_INVENTORY
+    from devkit.playbook import run_playbook
+
+    playbook = tmp_path / "base.yml"
+    playbook.write_text(BASE_PLAYBOOK)
+    image = "devkit-test/debian-unverified:bookworm"
+    with pytest.raises(CommandFailed) as failed:
+        run_playbook(
+            playbook,
+            LOCAL_INVENTORY,
+            {
+                "images_base": image,
+                "images_debian_keyring": "/usr/share/keyrings/debian-archive-removed-keys.gpg",
+            },
+            echo=False,
+            env={"ANSIBLE_ROLES_PATH": str(KIT_ROOT / "roles")},
+        )
+    assert re.search(r"Release signed by unknown key|signature", failed.value.cause, re.I), (
+        failed.value.cause
+    )
+    assert docker("image", "inspect", image, check=False).returncode != 0

@@ -20,6 +20,19 @@ def test_setup_summary_names_services_and_never_a_password(stack):
         assert values[key] not in out + stack.first_setup.stderr
 
 
+def test_setup_and_doctor_name_an_engine_that_exposes_loopback_ports(stack):
+    """Docker < 28 lets the local network reach 127.0.0.1 ports (moby#45610): said, with the fix."""
+    engine = subprocess.run(
+        ["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True
+    ).stdout.strip()
+    old = int(engine.split(".")[0]) < 28
+    assert ("moby#45610" in stack.first_setup.stdout) == old
+    doctor = stack.invoke("doctor")
+    assert ("WARN" in doctor.stdout and "moby#45610" in doctor.stdout) == old
+    if old:
+        assert "iptables -t raw -I PREROUTING ! -i lo -d 127.0.0.0/8 -j DROP" in doctor.stdout
+
+
 def test_env_local_has_the_contract_mode_0600_and_keeps_the_apps_lines(stack, contract_keys):
     values = stack.values()
     assert set(contract_keys) <= set(values)

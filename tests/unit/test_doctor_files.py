@@ -59,3 +59,24 @@ def test_disk_thresholds(tmp_path, monkeypatch):
     assert [c.status for c in doctor.check_disk({"app": tmp_path / "not" / "yet"})] == [doctor.WARN]
     Usage.free = 512 << 20
     assert doctor.check_disk({"app": tmp_path})[0].status == doctor.FAIL
+
+
+@pytest.mark.parametrize(
+    ("engine", "bind", "status"),
+    [
+        ("20.10.24+dfsg1", "127.0.0.1", "WARN"),  # Debian 12's docker.io
+        ("27.5.1", "127.0.0.1", "WARN"),
+        ("28.0.0", "127.0.0.1", "OK"),
+        ("29.1.2", "127.0.0.1", "OK"),
+        ("unknown", "127.0.0.1", "WARN"),
+        ("20.10.24", "0.0.0.0", "OK"),  # published everywhere on purpose: nothing to warn about
+    ],
+)
+def test_loopback_ports_of_an_engine_older_than_28_are_named(engine, bind, status):
+    from devkit.doctor import check_loopback_publishing
+
+    check = check_loopback_publishing(engine, bind)
+    assert check.status == status
+    if status == "WARN":
+        assert "moby#45610" in check.detail
+        assert "iptables -t raw -I PREROUTING ! -i lo -d 127.0.0.0/8 -j DROP" in check.fix

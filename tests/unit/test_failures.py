@@ -88,3 +88,17 @@ def test_a_connection_string_libpq_cannot_parse_is_not_echoed():
     with pytest.raises(BackupError) as raised:
         connect(Target("host=127.0.0.1 password='unterminated-secret", "127.0.0.1", "db"))
     assert "secret" not in raised.value.render()
+
+
+def test_failure_cause_finds_the_error_line_of_a_commands_output():
+    lines = [
+        "fatal: [localhost]: FAILED! => changed=true\n",
+        "    msg: non-zero return code\n",
+        "    rc: 1\n",
+        "    stderr: ''\n",
+        "    stdout: |-\n",
+        "        I: Checking Release signature\n",
+        "        E: Release signed by unknown key (key id F8D2585B8783D481)\n",
+        "           The specified keyring may be incorrect or out of date.\n",
+    ]
+    assert failure_cause(lines) == "E: Release signed by unknown key (key id F8D2585B8783D481)"
