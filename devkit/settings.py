@@ -57,6 +57,13 @@ class Settings(BaseModel):
             raise ValueError("postgres_port and redis_port must differ")
         return self
 
+    @field_validator("postgres_user")
+    @classmethod
+    def _not_the_admin(cls, value: str) -> str:
+        if value == "postgres":
+            raise ValueError("postgres is the cluster's admin; the app needs a role of its own")
+        return value
+
     @property
     def host(self) -> str:
         """The address clients connect to: loopback when the ports are open on every address."""

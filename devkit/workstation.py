@@ -6,6 +6,7 @@ import getpass
 import json
 import os
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from devkit.doctor import Check, check_loopback_publishing
 from devkit.envfile import Stack, env_values, load_stack, read_env_file
 from devkit.errors import DataConflict, SetupRequired
 from devkit.lifecycle import check_ports, published_ports
-from devkit.paths import COMPOSE_DIR, ENV_FILE_NAME, LOCAL_INVENTORY, PLAYBOOKS
+from devkit.paths import COMPOSE_DIR, ENV_FILE_NAME, KIT_ROOT, LOCAL_INVENTORY, PLAYBOOKS
 from devkit.playbook import run_playbook
 from devkit.settings import Settings
 from devkit.state import record_app_dir
@@ -87,6 +88,8 @@ def playbook_vars(
         "docker_users": [user],
         "images_source": settings.images_source,
         "stack_project_src": str(COMPOSE_DIR),
+        "stack_kit_dir": str(KIT_ROOT),
+        "stack_kit_python": sys.executable,
         "stack_env_file": str(env_file),
         "stack_env_owner": user,
         "stack_env": env_values(settings, existing),

@@ -195,6 +195,27 @@ class SessionStack:
         conn.autocommit = True
         return conn
 
+    def admin_url(self, database: str | None = None) -> str:
+        """The stack's database (or `database`) as the cluster's admin (superuser)."""
+        from urllib.parse import quote
+
+        from devkit.dbroles import read_admin_password
+
+        password = read_admin_password(self.project)
+        assert password, "setup keeps the admin's password"
+        values = self.values()
+        return (
+            f"postgresql://postgres:{quote(password, safe='')}@127.0.0.1:{self.pg_port}/"
+            f"{database or values['PGDATABASE']}"
+        )
+
+    def admin_connect(self, database: str | None = None):
+        import psycopg2
+
+        conn = psycopg2.connect(self.admin_url(database))
+        conn.autocommit = True
+        return conn
+
     def container(self, service: str) -> str:
         return f"{self.project}-{service}-1"
 
@@ -248,20 +269,22 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> SessionStack:
         "INVOKE_DEVKIT_POSTGRES_PORT": str(pg_port),
         "INVOKE_DEVKIT_REDIS_PORT": str(redis_port),
     }
-    result = invoke("setup", env=env, timeout=1800)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    yield SessionStack(app_dir, env, TEST_PROJECT, pg_port, redis_port, result)
-    subprocess.run(
-        [
-            "docker",
-            "compose",
-            "--env-file",
-            str(app_dir / ".env.local"),
-            "-f",
-            str(KIT_ROOT / "compose" / "compose.yaml"),
-            "down",
-            "--volumes",
-        ],
-        capture_output=True,
-        check=False,
-    )
+    try:
+        result = invoke("setup", env=env, timeout=1800)
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+        yield SessionStack(app_dir, env, TEST_PROJECT, pg_port, redis_port, result)
+    finally:  # also after a failed setup: the next run starts clean
+        subprocess.run(
+            [
+                "docker",
+                "compose",
+                "--env-file",
+                str(app_dir / ".env.local"),
+                "-f",
+                str(KIT_ROOT / "compose" / "compose.yaml"),
+                "down",
+                "--volumes",
+            ],
+            capture_output=True,
+            check=False,
+        )

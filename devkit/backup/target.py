@@ -64,3 +64,28 @@ def resolve_target(config: Mapping[str, Any], environ: Mapping[str, str] = os.en
     from devkit.envfile import load_stack
 
     return stack_target(load_stack(config).values)
+
+
+def resolve_admin_target(
+    config: Mapping[str, Any], environ: Mapping[str, str] = os.environ
+) -> Target:
+    """The database of resolve_target, reached as the kit's admin when it is the stack's own
+    (the restore loads without per-row triggers, as pg_restore --disable-triggers, which needs
+    a superuser). A database named by DATABASE_URL / PG* is used as given; a stack whose admin
+    password is not there (set up by an earlier kit) as the app."""
+    target = resolve_target(config, environ)
+    if any(environ.get(key) for key in ("DATABASE_URL", "DATABASE_PUBLIC_URL", "PGHOST")):
+        return target
+    from urllib.parse import quote
+
+    from devkit.dbroles import ADMIN_USER, read_admin_password
+    from devkit.envfile import load_stack
+
+    stack = load_stack(config)
+    password = read_admin_password(stack.project)
+    if not password:
+        return target
+    return _from_url(
+        f"postgresql://{ADMIN_USER}:{quote(password, safe='')}@{stack.host}:{stack.pg_port}/"
+        f"{stack.pg_database}"
+    )

@@ -22,6 +22,12 @@ def _target(c):
     return resolve_target(c.config.devkit)
 
 
+def _admin_target(c):
+    from devkit.backup.target import resolve_admin_target
+
+    return resolve_admin_target(c.config.devkit)
+
+
 def _backup_file(c, file: str) -> Path:
     """FILE as given, or a bare name looked up in the backup directory."""
     from devkit.backup.store import backup_dir
@@ -216,7 +222,7 @@ def _restore(
     if path.is_file() and kind_of(path):
         _restore_dump(c, path, dry_run, yes, no_backup)
         return
-    target = _target(c)
+    target = _admin_target(c)
     print(
         f"Restoring from backup: {path.name} into {target.database} on {target.host or 'localhost'}"
     )

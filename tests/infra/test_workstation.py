@@ -61,9 +61,8 @@ def test_postgres_16_answers_an_authenticated_query(host, deployment, env_local)
     name = f"{deployment.project}-postgres-1"
     # The stored verifier, read as the cluster's superuser over the container's local socket.
     scram = host.check_output(
-        "docker exec -u postgres %s psql -U %s -d postgres -Atc %s",
+        "docker exec -u postgres %s psql -U postgres -d postgres -Atc %s",
         name,
-        env_local["PGUSER"],
         f"SELECT rolpassword LIKE 'SCRAM-SHA-256$%' FROM pg_authid WHERE rolname = '{env_local['PGUSER']}'",
     )
     assert scram == "t"
@@ -98,3 +97,18 @@ def test_server_runs_as_a_non_root_user(host, deployment, service, server):
         if comm.strip() == server
     }
     assert uids and "0" not in uids
+
+
+def test_the_app_connects_as_a_role_that_is_no_superuser(host, deployment, env_local):
+    """SQL injected into the app cannot reach past its data (was: the app's user was the
+    cluster's superuser, so `COPY ... TO PROGRAM` ran commands in the container)."""
+    name = f"{deployment.project}-postgres-1"
+    attributes = host.check_output(
+        "docker exec -u postgres %s psql -U postgres -d postgres -Atc %s",
+        name,
+        "SELECT r.rolsuper, r.rolcreaterole, pg_get_userbyid(d.datdba) FROM pg_roles r, pg_database d "
+        f"WHERE r.rolname = '{env_local['PGUSER']}' AND d.datname = '{env_local['PGDATABASE']}'",
+    )
+    assert attributes == f"f|f|{env_local['PGUSER']}"
+    escape = host.run(deployment.kit_task("db.psql", "-c", "COPY (SELECT 1) TO PROGRAM 'id'"))
+    assert escape.rc != 0 and "permission denied" in escape.stdout + escape.stderr

@@ -51,9 +51,9 @@ TABLES = ["public.parent", "public.child", 'app2."Odd ""Na"" me"']
 
 
 def fresh_database(stack, name: str, owner: tuple[str, str] | None = None) -> str:
-    """A new database in the session's stack; its URL as the app user, or as `owner` (a role
-    that is not a superuser, created here with that password)."""
-    admin = stack.connect()
+    """A new database in the session's stack; its URL as the cluster's admin (a superuser), or
+    as `owner` (a role that is not a superuser, created here with that password)."""
+    admin = stack.admin_connect()
     with admin.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         if owner:
@@ -61,7 +61,7 @@ def fresh_database(stack, name: str, owner: tuple[str, str] | None = None) -> st
             cur.execute(f"CREATE ROLE {owner[0]} LOGIN PASSWORD %s", (owner[1],))
         cur.execute(f"CREATE DATABASE {name}" + (f" OWNER {owner[0]}" if owner else ""))
     admin.close()
-    url = stack.values()["DATABASE_URL_SYNC"].rsplit("/", 1)[0] + f"/{name}"
+    url = stack.admin_url(name)
     if owner:
         url = url.replace(url.split("://")[1].split("@")[0], f"{owner[0]}:{owner[1]}", 1)
     return url
@@ -352,7 +352,7 @@ def test_row_level_security_never_hides_rows(db, target, tmp_path, database):
         cur.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public, app2 TO limited")
         cur.execute("GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO limited")
     url = (
-        database.replace("://app:", "://limited:").split("@")[0].rsplit(":", 1)[0]
+        database.replace("://postgres:", "://limited:").split("@")[0].rsplit(":", 1)[0]
         + ":limited-pw@"
         + database.split("@")[1]
     )

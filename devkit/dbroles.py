@@ -1,0 +1,371 @@
+"""The database roles: the app's own and the cluster's admin.
+
+The app connects as its own role (`PGUSER`, `app` by default): it owns its database, the schemas
+and every object in them, and is no superuser, so that SQL injected into the app cannot reach
+past its data (`COPY ... TO PROGRAM`, other databases, roles). The cluster's superuser is
+`postgres`, the admin: the kit's restore (bulk load without per-row triggers) and repairs use it.
+Its password is generated once on the host and kept apart from the app's settings, in a private
+file of the kit's (`admin_env_file`), never in the app's `.env.local`.
+
+Clusters that an earlier kit made have the app's user as their bootstrap superuser (initdb's
+user), which PostgreSQL 16 refuses to strip of SUPERUSER. They change over in place: a temporary
+superuser renames that role to `postgres`, a new app role takes its name, password and every
+object of the app. Run by the stack role (`python -m devkit.dbroles`) on workstations and servers
+alike, over the container's local socket (trusted there), SQL on stdin, passwords as SCRAM
+verifiers only: no password in any command line, and none sent in clear.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import os
+import pwd
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from devkit.envfile import parse_env, read_env_file
+from devkit.errors import DevkitError
+
+ADMIN_USER = "postgres"
+_MIGRATOR = "devkit_migrate"
+_ITERATIONS = 4096  # PostgreSQL's scram_iterations default
+_SYSTEM_SCHEMA = (
+    "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'"
+)
+
+
+class RolesError(DevkitError):
+    """The database roles could not be set up."""
+
+
+def admin_env_file(project: str, home: Path | None = None) -> Path:
+    """Where the admin's password is kept: private to the user who runs the kit, outside the app."""
+    return (home or Path.home()) / ".local" / "state" / "devkit" / "stacks" / f"{project}.admin.env"
+
+
+def read_admin_password(project: str, home: Path | None = None) -> str | None:
+    return read_env_file(admin_env_file(project, home)).get("DEVKIT_ADMIN_PASSWORD") or None
+
+
+def _admin_password(path: Path, owner: str) -> tuple[str, bool]:
+    """The kept admin password, or a new one written to `path` (0600 from its first byte)."""
+    try:
+        existing = parse_env(path.read_text()).get("DEVKIT_ADMIN_PASSWORD")
+    except FileNotFoundError:
+        existing = None
+    if existing:
+        return existing, False
+    user = pwd.getpwnam(owner)
+    for directory in (path.parent.parent.parent, path.parent.parent, path.parent):
+        if not directory.exists():
+            directory.mkdir(mode=0o700)
+            os.chown(directory, user.pw_uid, user.pw_gid)
+    password = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(
+            "# The PostgreSQL admin (superuser) of this stack: the kit's restore and repairs.\n"
+            f"DEVKIT_ADMIN_USER={ADMIN_USER}\nDEVKIT_ADMIN_PASSWORD={password}\n"
+        )
+    os.chown(path, user.pw_uid, user.pw_gid)
+    return password, True
+
+
+def scram_verifier(password: str, salt: bytes | None = None, iterations: int = _ITERATIONS) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (RFC 5802/7677), computed here
+    so that the password itself never reaches the server."""
+    salt = salt or secrets.token_bytes(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    b64 = base64.b64encode
+    return (
+        f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}$"
+        f"{b64(stored_key).decode()}:{b64(server_key).decode()}"
+    )
+
+
+def verifier_matches(stored: str | None, password: str) -> bool:
+    """Whether a stored SCRAM verifier is the one of `password`."""
+    try:
+        head, keys = (stored or "").split("$", 2)[1:]
+        iterations, salt = head.split(":")
+        expected = scram_verifier(password, base64.b64decode(salt), int(iterations))
+    except ValueError:
+        return False
+    return hmac.compare_digest(expected.split("$", 2)[2], keys)
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class _Cluster:
+    """psql in the stack's PostgreSQL container over its local socket, SQL on stdin."""
+
+    def __init__(self, container: str) -> None:
+        self.container = container
+
+    def run(
+        self, user: str, sql: str, database: str = "postgres"
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                "docker",
+                "exec",
+                "-i",
+                "-u",
+                "postgres",
+                self.container,
+                "psql",
+                "-X",
+                "-q",
+                "-At",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-U",
+                user,
+                "-d",
+                database,
+            ],
+            input=sql,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    def query(self, user: str, sql: str, database: str = "postgres") -> list[list[str]]:
+        done = self.run(user, sql, database)
+        if done.returncode != 0:
+            raise RolesError(
+                f"PostgreSQL refused the kit's role setup: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}",
+                "see `invoke logs --service postgres`; `invoke doctor` diagnoses",
+            )
+        return [line.split("|") for line in done.stdout.splitlines() if line]
+
+
+def _superuser(cluster: _Cluster, app_user: str, timeout: float) -> str:
+    """The superuser to connect as: the admin, or (a cluster an earlier kit made) the app's user.
+    Waits for the server to accept connections (a container that was just started)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        # A new volume's first start runs a socket-only server for initdb's scripts, then stops
+        # it: the real server is the one that listens on TCP.
+        listening = subprocess.run(
+            ["docker", "exec", cluster.container, "pg_isready", "-q", "-h", "127.0.0.1"],
+            capture_output=True,
+            check=False,
+        )
+        for user in (ADMIN_USER, app_user) if listening.returncode == 0 else ():
+            done = cluster.run(user, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            if done.returncode == 0 and done.stdout.strip() == "t":
+                return user
+        if time.monotonic() >= deadline:
+            said = (done.stderr or done.stdout) if listening.returncode == 0 else "not listening"
+            raise RolesError(
+                f"no superuser of the cluster in {cluster.container} answered in {timeout:g}s "
+                f"({said.strip()[:200]})",
+                "see `invoke logs --service postgres`; `invoke doctor` diagnoses",
+            )
+        time.sleep(0.5)
+
+
+def _own_everything(app: str, old_owner: str) -> str:
+    """SQL (run in the app's database) giving the app every object of its schemas that
+    `old_owner` owns: schemas, tables, views, sequences not tied to a column, functions, types."""
+    to = _ident(app)
+    return f"""
+DO $devkit$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT n.nspname FROM pg_namespace n
+           WHERE n.nspowner = {_literal(old_owner)}::regrole AND {_SYSTEM_SCHEMA} LOOP
+    EXECUTE format('ALTER SCHEMA %I OWNER TO {to}', r.nspname);
+  END LOOP;
+  FOR r IN SELECT c.oid::regclass AS name, c.relkind FROM pg_class c
+           JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE c.relowner = {_literal(old_owner)}::regrole AND {_SYSTEM_SCHEMA}
+             AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                             AND d.objid = c.oid AND d.deptype IN ('a', 'i', 'e')) LOOP
+    EXECUTE format('ALTER %s %s OWNER TO {to}',
+      CASE r.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+                     WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, r.name);
+  END LOOP;
+  FOR r IN SELECT p.oid::regprocedure AS name, p.prokind FROM pg_proc p
+           JOIN pg_namespace n ON n.oid = p.pronamespace
+           WHERE p.proowner = {_literal(old_owner)}::regrole AND {_SYSTEM_SCHEMA}
+             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                             AND d.objid = p.oid AND d.deptype = 'e') LOOP
+    EXECUTE format('ALTER %s %s OWNER TO {to}',
+      CASE r.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END, r.name);
+  END LOOP;
+  FOR r IN SELECT t.oid::regtype AS name, t.typtype FROM pg_type t
+           JOIN pg_namespace n ON n.oid = t.typnamespace
+           LEFT JOIN pg_class c ON c.oid = t.typrelid
+           WHERE t.typowner = {_literal(old_owner)}::regrole AND {_SYSTEM_SCHEMA}
+             AND (t.typtype IN ('e', 'd', 'r') OR (t.typtype = 'c' AND c.relkind = 'c'))
+             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass
+                             AND d.objid = t.oid AND d.deptype = 'e') LOOP
+    EXECUTE format('ALTER %s %s OWNER TO {to}',
+      CASE r.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, r.name);
+  END LOOP;
+END
+$devkit$;
+"""
+
+
+def ensure_roles(
+    container: str,
+    app_user: str,
+    app_password: str,
+    database: str,
+    admin_password: str,
+    timeout: float = 90,
+) -> list[str]:
+    """Bring the cluster to: `postgres` the superuser with `admin_password`; `app_user` a login
+    role that is no superuser, with `app_password`, owning `database`, its schemas and their
+    objects. Returns what was changed (nothing on a second run)."""
+    if app_user == ADMIN_USER:
+        raise RolesError(
+            f"the app's database user may not be {ADMIN_USER!r}, the cluster's admin",
+            "set devkit.postgres_user to another name (the default is app)",
+        )
+    cluster = _Cluster(container)
+    su = _superuser(cluster, app_user, timeout)
+    changes: list[str] = []
+    (bootstrap,) = cluster.query(su, "SELECT rolname FROM pg_roles WHERE oid = 10")[0]
+    if bootstrap == app_user:
+        # An earlier kit's cluster: the app's user is the bootstrap superuser.
+        cluster.query(
+            su, f"DROP ROLE IF EXISTS {_MIGRATOR}; CREATE ROLE {_MIGRATOR} SUPERUSER LOGIN"
+        )
+        cluster.query(
+            _MIGRATOR,
+            f"ALTER ROLE {_ident(app_user)} RENAME TO {ADMIN_USER};"
+            f"CREATE ROLE {_ident(app_user)} LOGIN;",
+        )
+        cluster.query(ADMIN_USER, f"DROP ROLE {_MIGRATOR}")
+        changes.append(
+            f"the cluster's superuser {app_user!r} became {ADMIN_USER!r}; {app_user!r} is the app's own role now"
+        )
+        su = ADMIN_USER
+    elif bootstrap != ADMIN_USER:
+        raise RolesError(
+            f"the cluster's superuser is {bootstrap!r}, neither {ADMIN_USER!r} nor the app's {app_user!r}",
+            "this volume was not made by the kit; point the kit at its own (see `invoke doctor`)",
+        )
+    roles = {
+        name: (super_, login, password or None)
+        for name, super_, login, password in cluster.query(
+            su,
+            "SELECT rolname, rolsuper, rolcanlogin, coalesce(rolpassword, '') FROM pg_authid "
+            f"WHERE rolname IN ({_literal(ADMIN_USER)}, {_literal(app_user)})",
+        )
+    }
+    statements = []
+    if not verifier_matches(roles[ADMIN_USER][2], admin_password):
+        statements.append(
+            f"ALTER ROLE {ADMIN_USER} PASSWORD {_literal(scram_verifier(admin_password))}"
+        )
+        changes.append(f"set the password of {ADMIN_USER!r} (kept apart from the app's settings)")
+    if app_user not in roles:
+        statements.append(f"CREATE ROLE {_ident(app_user)} LOGIN")
+        changes.append(f"created the app's role {app_user!r}")
+        roles[app_user] = ("f", "t", None)
+    if roles[app_user][:2] != ("f", "t"):
+        statements.append(
+            f"ALTER ROLE {_ident(app_user)} NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS LOGIN"
+        )
+        changes.append(f"{app_user!r} is no superuser")
+    if not verifier_matches(roles[app_user][2], app_password):
+        statements.append(
+            f"ALTER ROLE {_ident(app_user)} PASSWORD {_literal(scram_verifier(app_password))}"
+        )
+        changes.append(f"set the password of {app_user!r} to .env.local's")
+    found = cluster.query(
+        su, f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = {_literal(database)}"
+    )
+    if not found:
+        raise RolesError(
+            f"the cluster has no database {database!r}",
+            "this volume was made for other settings; see `invoke doctor`",
+        )
+    if found[0][0] != app_user:
+        statements.append(f"ALTER DATABASE {_ident(database)} OWNER TO {_ident(app_user)}")
+        changes.append(f"{app_user!r} owns the database {database!r}")
+    if statements:
+        cluster.query(su, ";\n".join(statements) + ";\n")
+    # Objects of the app's schemas that another role owns (pg_database_owner, the owner of
+    # `public` in a new database, stands for the app); extension members and sequences of a
+    # column follow their extension or table.
+    owners = cluster.query(
+        su,
+        "SELECT DISTINCT pg_get_userbyid(owner) FROM ("
+        f" SELECT n.nspowner AS owner FROM pg_namespace n WHERE {_SYSTEM_SCHEMA}"
+        " UNION ALL SELECT c.relowner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        f" WHERE {_SYSTEM_SCHEMA} AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')"
+        " AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass"
+        " AND d.objid = c.oid AND d.deptype IN ('a', 'i', 'e'))"
+        f") x WHERE owner NOT IN ({_literal(app_user)}::regrole, 'pg_database_owner'::regrole)",
+        database,
+    )
+    for (owner,) in owners:
+        cluster.query(su, _own_everything(app_user, owner), database)
+    if owners:
+        changes.append(f"{app_user!r} owns every schema and object of {database!r}")
+    return changes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m devkit.dbroles", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--env-file", required=True, type=Path, help="the app's .env.local")
+    parser.add_argument("--owner", required=True, help="who runs the kit (owns the admin file)")
+    parser.add_argument("--timeout", type=float, default=90)
+    args = parser.parse_args(argv)
+    values = read_env_file(args.env_file)
+    try:
+        project = values["DEVKIT_PROJECT_NAME"]
+        home = Path(pwd.getpwnam(args.owner).pw_dir)
+        admin_password, created = _admin_password(admin_env_file(project, home), args.owner)
+        changes = ensure_roles(
+            f"{project}-postgres-1",
+            values["PGUSER"],
+            values["PGPASSWORD"],
+            values["PGDATABASE"],
+            admin_password,
+            args.timeout,
+        )
+    except KeyError as exc:
+        print(
+            f"error: {args.env_file} has no {exc.args[0]}\n  fix: run `invoke setup`",
+            file=sys.stderr,
+        )
+        return 1
+    except DevkitError as exc:
+        print(exc.render(), file=sys.stderr)
+        return 1
+    if created:
+        changes.insert(0, f"kept the admin's password in {admin_env_file(project, home)} (0600)")
+    for change in changes:
+        print(f"changed: {change}")
+    if not changes:
+        print("ok: the app's role and the admin's are as they should be")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""Upgrades keep data: a workstation that the previous main set up (its own code, checked out from
+this repository's history) changes over in place on the next `setup`, with nothing lost."""
+
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg2
+import pytest
+import redis
+
+from devkit.dbroles import admin_env_file
+from devkit.envfile import read_env_file
+from devkit.paths import KIT_ROOT
+
+pytestmark = [pytest.mark.docker, pytest.mark.ansible]
+
+# The main before the app got a role of its own and Redis stopped running as root.
+PREVIOUS_MAIN = "cd75104"
+INVOKE = str(Path(sys.executable).with_name("invoke"))
+PROJECT = "devkit-test-upgrade"
+
+
+def kit_setup(kit: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run(
+        [INVOKE, "--search-root", str(kit), "setup", "--no-vscode"],
+        cwd=kit,
+        env={**os.environ, **env},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        check=False,
+    )
+
+
+@pytest.fixture
+def previous_kit(tmp_path):
+    worktree = tmp_path / "previous-kit"
+    subprocess.run(
+        ["git", "-C", str(KIT_ROOT), "worktree", "add", "--detach", str(worktree), PREVIOUS_MAIN],
+        capture_output=True,
+        check=True,
+    )
+    yield worktree
+    subprocess.run(
+        ["git", "-C", str(KIT_ROOT), "worktree", "remove", "--force", str(worktree)],
+        capture_output=True,
+        check=False,
+    )
+
+
+def test_a_workstation_of_the_previous_main_changes_over_with_its_data(
+    previous_kit, tmp_path, free_port
+):
+    app = tmp_path / "app"
+    shutil.copytree(
+        previous_kit / "examples" / "sample_app",
+        app,
+        ignore=shutil.ignore_patterns(".env.local*", "backups", "__pycache__"),
+    )
+    env = {
+        "INVOKE_DEVKIT_PROJECT_NAME": PROJECT,
+        "INVOKE_DEVKIT_APP_DIR": str(app),
+        "INVOKE_DEVKIT_POSTGRES_PORT": str(free_port()),
+        "INVOKE_DEVKIT_REDIS_PORT": str(free_port()),
+    }
+    try:
+        old = kit_setup(previous_kit, env)
+        assert old.returncode == 0, old.stdout[-3000:] + old.stderr
+        before = read_env_file(app / ".env.local")
+        conn = psycopg2.connect(before["DATABASE_URL_SYNC"])
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            assert cur.fetchone() == (True,)  # the state the previous main leaves
+            cur.execute(
+                "INSERT INTO sample_users (email, username, hashed_password) "
+                "SELECT 'u' || g || '@x', 'u' || g, '!' FROM generate_series(1, 50) g"
+            )
+            cur.execute("CREATE TABLE keepme AS SELECT g AS id FROM generate_series(1, 321) g")
+            cur.execute("SELECT md5(string_agg(email, ',' ORDER BY id)) FROM sample_users")
+            users = cur.fetchone()
+        conn.close()
+        cache = redis.Redis.from_url(before["REDIS_URL"])
+        cache.set("session:42", "kept")
+        cache.close()
+
+        new = kit_setup(KIT_ROOT, env)
+        assert new.returncode == 0, new.stdout[-3000:] + new.stderr
+        assert re.search(
+            r"changed: \[localhost\].*Give the app its own database role", new.stdout, re.S
+        )
+        after = read_env_file(app / ".env.local")
+        assert after["PGPASSWORD"] == before["PGPASSWORD"]  # the app keeps its password
+        assert after["DEVKIT_PROJECT_NAME"] == PROJECT and after["PGPORT"] == before["PGPORT"]
+        conn = psycopg2.connect(after["DATABASE_URL_SYNC"])
+        with conn.cursor() as cur:
+            cur.execute("SELECT md5(string_agg(email, ',' ORDER BY id)) FROM sample_users")
+            assert cur.fetchone() == users
+            cur.execute("SELECT count(*) FROM keepme")
+            assert cur.fetchone() == (321,)
+            cur.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            assert cur.fetchone() == (False,)
+            cur.execute(
+                "SELECT count(*) FROM pg_tables WHERE tableowner <> 'app' AND schemaname = 'public'"
+            )
+            assert cur.fetchone() == (0,)  # the app owns its tables: migrations still run
+            cur.execute("CREATE TABLE after_upgrade (i int)")
+        conn.rollback()
+        conn.close()
+        admin = admin_env_file(PROJECT)
+        assert stat.S_IMODE(admin.stat().st_mode) == 0o600
+        superuser = psycopg2.connect(
+            host="127.0.0.1",
+            port=int(after["PGPORT"]),
+            user="postgres",
+            password=read_env_file(admin)["DEVKIT_ADMIN_PASSWORD"],
+            dbname=after["PGDATABASE"],
+        )
+        with superuser.cursor() as cur:
+            cur.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            assert cur.fetchone() == (True,)
+        superuser.close()
+        cache = redis.Redis.from_url(after["REDIS_URL"])
+        assert cache.get("session:42") == b"kept"
+        cache.close()
+        top = subprocess.run(
+            ["docker", "top", f"{PROJECT}-redis-1", "-o", "pid,uid,comm"],
+            capture_output=True, text=True, check=True,
+        ).stdout.splitlines()[1:]  # fmt: skip
+        assert all(line.split()[1] != "0" for line in top if "redis-server" in line), top
+        again = kit_setup(KIT_ROOT, env)
+        assert again.returncode == 0 and "Ansible: 0 changed" in again.stdout, again.stdout[-2000:]
+    finally:
+        subprocess.run(
+            ["docker", "compose", "--env-file", str(app / ".env.local"),
+             "-f", str(KIT_ROOT / "compose" / "compose.yaml"), "down", "--volumes"],
+            capture_output=True, check=False,
+        )  # fmt: skip
+        admin_env_file(PROJECT).unlink(missing_ok=True)
+        (Path.home() / f".local/state/devkit/env-backups/{PROJECT}.env.local.previous").unlink(
+            missing_ok=True
+        )
