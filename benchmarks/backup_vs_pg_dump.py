@@ -16,12 +16,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg2
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from devkit.dbroles import read_admin_password  # noqa: E402
 from devkit.defaults import DEFAULTS  # noqa: E402
 from devkit.envfile import load_stack  # noqa: E402
 
@@ -72,13 +74,18 @@ def main() -> None:
     )
     args = parser.parse_args()
     stack = load_stack(DEFAULTS)
-    v = stack.values
-    admin = psycopg2.connect(v["DATABASE_URL_SYNC"])
+    # The cluster's admin, as db.restore reaches the stack's own database (a superuser loads
+    # without per-row triggers, like pg_restore --disable-triggers, which needs one too).
+    password = read_admin_password(stack.project)
+    if not password:
+        sys.exit("no admin password kept for this stack: run `invoke setup` first")
+    server = f"postgresql://postgres:{quote(password, safe='')}@127.0.0.1:{stack.pg_port}"
+    admin = psycopg2.connect(f"{server}/postgres")
     admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute("DROP DATABASE IF EXISTS devkit_bench WITH (FORCE)")
         cur.execute("CREATE DATABASE devkit_bench")
-    url = v["DATABASE_URL_SYNC"].rsplit("/", 1)[0] + "/devkit_bench"
+    url = f"{server}/devkit_bench"
     conn = psycopg2.connect(url)
     conn.autocommit = True
     with conn.cursor() as cur:
@@ -86,9 +93,15 @@ def main() -> None:
         cur.execute("VACUUM ANALYZE")
     original = checksums(url)
     container = f"{stack.project}-postgres-1"
-    pg = ["docker", "exec", "-e", f"PGPASSWORD={v['PGPASSWORD']}", container]
-    conn_args = ["-h", "127.0.0.1", "-U", v["PGUSER"], "-d", "devkit_bench"]
-    env = {**os.environ, "DATABASE_URL": url, "INVOKE_DEVKIT_BACKUP_DIR": "/tmp/devkit-bench"}
+    # The password reaches pg_dump/pg_restore through the environment, never a command line.
+    pg = ["docker", "exec", "-e", "PGPASSWORD", container]
+    conn_args = ["-h", "127.0.0.1", "-U", "postgres", "-d", "devkit_bench"]
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "INVOKE_DEVKIT_BACKUP_DIR": "/tmp/devkit-bench",
+        "PGPASSWORD": password,
+    }
 
     def truncate() -> None:
         with conn.cursor() as cur:
@@ -99,12 +112,16 @@ def main() -> None:
     for round_ in range(args.rounds):  # interleaved, so that a noisy neighbour hits both sides
         kit_s, kit_mb, out = timed([*INVOKE, "db.backup"], env)
         kit_file = Path(out.strip().splitlines()[-1])
-        dump_s, _, _ = timed([*pg, "pg_dump", "-Fc", "-f", "/tmp/bench.dump", *conn_args])
+        dump_s, _, _ = timed([*pg, "pg_dump", "-Fc", "-f", "/tmp/bench.dump", *conn_args], env)
         runs["backup"].append(kit_s)
         runs["dump"].append(dump_s)
         peak["backup"] = max(peak["backup"], kit_mb)
         truncate()
-        kit_s, kit_mb, _ = timed([*INVOKE, "db.restore", str(kit_file), "--yes"], env)
+        # --no-backup: the restore itself (by default a safety backup of the data it replaces
+        # is taken first, which costs one db.backup more).
+        kit_s, kit_mb, _ = timed(
+            [*INVOKE, "db.restore", str(kit_file), "--yes", "--no-backup"], env
+        )
         assert checksums(url) == original, "kit restore differs from the original"
         truncate()
         restore_s, _, _ = timed(
@@ -116,7 +133,8 @@ def main() -> None:
                 "--disable-triggers",
                 *conn_args,
                 "/tmp/bench.dump",
-            ]
+            ],
+            env,
         )
         assert checksums(url) == original, "pg_restore differs from the original"
         runs["restore"].append(kit_s)
