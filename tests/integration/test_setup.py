@@ -5,6 +5,7 @@ import stat
 import subprocess
 from pathlib import Path
 
+import psycopg2
 import pytest
 
 pytestmark = [pytest.mark.docker, pytest.mark.ansible]
@@ -232,3 +233,30 @@ def test_a_new_apps_env_file_is_private_from_its_first_byte(tmp_path, run_invoke
     assert str(old_copy) in result.stdout  # the move is shown
     previous.unlink()
     (kept / old_copy.name).unlink()
+
+
+def test_the_kits_scram_verifiers_are_postgresqls(stack):
+    """dbroles sends passwords only as SCRAM-SHA-256 verifiers it computes itself; a verifier the
+    server computed from a clear password must match the kit's check, and the other way round."""
+    from devkit.dbroles import scram_verifier, verifier_matches
+
+    admin = stack.admin_connect()
+    with admin.cursor() as cur:
+        cur.execute("DROP ROLE IF EXISTS devkit_scram_probe")
+        cur.execute("SET password_encryption = 'scram-sha-256'")
+        cur.execute("CREATE ROLE devkit_scram_probe LOGIN PASSWORD 'clear-text-probe-1'")
+        cur.execute("SELECT rolpassword FROM pg_authid WHERE rolname = 'devkit_scram_probe'")
+        made_by_server = cur.fetchone()[0]
+        cur.execute(
+            "ALTER ROLE devkit_scram_probe PASSWORD %s", (scram_verifier("kit-made-probe-2"),)
+        )
+    probe = psycopg2.connect(
+        host="127.0.0.1", port=stack.pg_port, user="devkit_scram_probe",
+        password="kit-made-probe-2", dbname="postgres",
+    )  # fmt: skip
+    probe.close()
+    with admin.cursor() as cur:
+        cur.execute("DROP ROLE devkit_scram_probe")
+    admin.close()
+    assert verifier_matches(made_by_server, "clear-text-probe-1")
+    assert not verifier_matches(made_by_server, "clear-text-probe-2")

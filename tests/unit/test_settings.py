@@ -26,6 +26,7 @@ def test_environment_strings_are_coerced():
         ("postgres_user", "Robert'); DROP", "postgres_user="),
         ("project_name", "Bad Name", "project_name="),
         ("images_source", "ftp", "images_source='ftp'"),
+        ("postgres_user", "postgres", "the cluster's admin"),
     ],
 )
 def test_bad_values_name_the_setting_and_the_fix(key, value, fragment):
