@@ -141,6 +141,51 @@ def argv_watch(secrets: list[str]):
     assert rounds[0] > 10, "the watcher barely ran"
 
 
+def remove_stack(env_file: Path) -> None:
+    """`docker compose down --volumes` for the project of a test's env file."""
+    subprocess.run(
+        ["docker", "compose", "--env-file", str(env_file),
+         "-f", str(KIT_ROOT / "compose" / "compose.yaml"), "down", "--volumes"],
+        capture_output=True,
+        check=False,
+    )  # fmt: skip
+
+
+@contextlib.contextmanager
+def private_watch(path: Path, size: int = 0):
+    """While the block runs, stat `path` over and over; yields the list of modes it had while it
+    held more than `size` bytes and others could read it (a secret exposed for a moment)."""
+    exposed: list[int] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue
+            if st.st_size > size and st.st_mode & 0o077:
+                exposed.append(st.st_mode & 0o777)
+
+    watcher = threading.Thread(target=poll, daemon=True)
+    watcher.start()
+    try:
+        yield exposed
+    finally:
+        stop.set()
+        watcher.join()
+
+
+@pytest.fixture(name="private_watch")
+def private_watch_fixture():
+    return private_watch
+
+
+@pytest.fixture(name="remove_stack")
+def remove_stack_fixture():
+    return remove_stack
+
+
 @pytest.fixture(name="argv_watch")
 def argv_watch_fixture():
     return argv_watch
@@ -274,17 +319,4 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> SessionStack:
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
         yield SessionStack(app_dir, env, TEST_PROJECT, pg_port, redis_port, result)
     finally:  # also after a failed setup: the next run starts clean
-        subprocess.run(
-            [
-                "docker",
-                "compose",
-                "--env-file",
-                str(app_dir / ".env.local"),
-                "-f",
-                str(KIT_ROOT / "compose" / "compose.yaml"),
-                "down",
-                "--volumes",
-            ],
-            capture_output=True,
-            check=False,
-        )
+        remove_stack(app_dir / ".env.local")

@@ -401,20 +401,21 @@ def big_backup(db, target, tmp_path):
         cur.execute("DROP TABLE IF EXISTS bulk")
 
 
-def wait_for_restore_to_load(db, timeout=30):
-    """Until the restoring session is loading rows (a COPY FROM STDIN is running)."""
+def wait_for_copy(db, direction: str = "FROM STDIN", timeout=30):
+    """Until the kit's session is copying rows (FROM STDIN: a restore loading; TO STDOUT: a
+    backup reading); its pid."""
     deadline = time.monotonic() + timeout
     with db.cursor() as cur:
         while time.monotonic() < deadline:
             cur.execute(
                 "SELECT pid FROM pg_stat_activity WHERE application_name = 'devkit-backup' "
-                "AND query LIKE 'COPY %%FROM STDIN%%' AND state = 'active'"
+                f"AND query LIKE 'COPY %%{direction}%%' AND state = 'active'"
             )
             row = cur.fetchone()
             if row:
                 return row[0]
-            time.sleep(0.01)
-    raise AssertionError("the restore never started loading")
+            time.sleep(0.005)
+    raise AssertionError(f"no COPY {direction} started")
 
 
 def test_killed_restore_leaves_the_data_as_it_was(stack, db, database, big_backup):
@@ -426,7 +427,7 @@ def test_killed_restore_leaves_the_data_as_it_was(stack, db, database, big_backu
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    wait_for_restore_to_load(db)
+    wait_for_copy(db)
     process.send_signal(signal.SIGKILL)
     process.wait()
     # The server notices the dead client and rolls its transaction back.
@@ -451,7 +452,7 @@ def test_cut_connection_leaves_the_data_as_it_was(db, target, big_backup):
 
     thread = threading.Thread(target=run)
     thread.start()
-    pid = wait_for_restore_to_load(db)
+    pid = wait_for_copy(db)
     with db.cursor() as cur:
         cur.execute("SELECT pg_terminate_backend(%s)", (pid,))
     thread.join(60)
@@ -547,20 +548,6 @@ def test_restore_takes_a_safety_backup_whose_undo_command_works(stack, db, datab
     assert len(list(tmp_path.glob("backup_*"))) == 2  # the backup and one safety backup
 
 
-def wait_for_copy_out(db, timeout=30):
-    deadline = time.monotonic() + timeout
-    with db.cursor() as cur:
-        while time.monotonic() < deadline:
-            cur.execute(
-                "SELECT 1 FROM pg_stat_activity WHERE application_name = 'devkit-backup' "
-                "AND query LIKE 'COPY %%TO STDOUT%%' AND state = 'active'"
-            )
-            if cur.fetchone():
-                return
-            time.sleep(0.005)
-    raise AssertionError("no backup started copying")
-
-
 @pytest.mark.parametrize("writer", ["truncate", "restore"])
 def test_backup_holds_the_rows_of_a_table_truncated_while_it_runs(
     db, target, tmp_path, database, writer
@@ -603,7 +590,7 @@ def test_backup_holds_the_rows_of_a_table_truncated_while_it_runs(
             )
         )
         backup.start()
-        wait_for_copy_out(db)
+        wait_for_copy(db, "TO STDOUT")
         other = threading.Thread(target=other_session)
         other.start()
         backup.join(120)
@@ -665,3 +652,31 @@ def test_a_full_disk_leaves_no_partial_file_and_says_why(stack, db, database, tm
     )
     assert "  fix: " in ran.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "cause"),
+    [
+        (("--retention-days", "0"), {}, "--retention-days='0'"),
+        ((), {"BACKUP_RETENTION_DAYS": "-3"}, "BACKUP_RETENTION_DAYS='-3'"),
+        ((), {"BACKUP_RETENTION_DAYS": "0"}, "BACKUP_RETENTION_DAYS='0'"),
+    ],
+)
+def test_prune_refuses_a_retention_below_one_day_and_deletes_nothing(
+    stack, db, database, tmp_path, args, env, cause
+):
+    """Was: 0 or -3 deleted every backup but the newest; `--retention-days 0` was silently 7."""
+    base = {"DATABASE_URL": database, "INVOKE_DEVKIT_BACKUP_DIR": str(tmp_path)}
+    for _ in range(2):
+        made = stack.invoke("db.backup", extra_env=base)
+        assert made.returncode == 0, made.stderr
+    old = time.time() - 30 * 86400
+    for path in tmp_path.iterdir():
+        os.utime(path, (old, old))
+    before = sorted(tmp_path.iterdir())
+    refused = stack.invoke("db.prune", *args, extra_env={**base, **env})
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert (
+        cause in refused.stderr and "fix:" in refused.stderr and "Traceback" not in refused.stderr
+    )
+    assert sorted(tmp_path.iterdir()) == before

@@ -148,3 +148,27 @@ def test_timer_variant_units_pass_systemd_analyze_verify(tmp_path):
         check=False,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_s3_credentials_file_is_private_from_its_first_byte(stack, tmp_path, private_watch):
+    """While the role writes /etc/devkit-backup-NAME.env, the file is never readable by others
+    once it holds anything (was: a new file, 0644 until the mode was set after the write)."""
+    env_file = Path(f"/etc/devkit-backup-{NAME}.env")
+    variables = {
+        "backup_schedule_kit_dir": str(KIT_ROOT),
+        "backup_schedule_app_dir": str(stack.app_dir),
+        "backup_schedule_name": NAME,
+        "backup_schedule_upload_s3": True,
+        "backup_schedule_s3_bucket": "devkit-test-bucket",
+        "backup_schedule_s3_access_key_id": "AKIADEVKITTEST",
+        "backup_schedule_s3_secret_access_key": "devkit-test-secret-key",
+    }
+    try:
+        with private_watch(env_file) as exposed:
+            apply(tmp_path, **variables)
+        assert env_file.stat().st_mode & 0o777 == 0o600
+        assert "devkit-test-secret-key" in env_file.read_text()
+    finally:
+        apply(tmp_path, **variables, backup_schedule_state="absent")
+    assert exposed == []
+    assert not env_file.exists()

@@ -8,7 +8,6 @@ import pytest
 import redis
 
 from devkit.envfile import env_values
-from devkit.paths import COMPOSE_FILE
 from devkit.settings import load_settings
 
 pytestmark = pytest.mark.docker
@@ -170,7 +169,7 @@ def test_up_refuses_a_taken_port_and_starts_nothing(stack, held_port, tmp_path):
     assert listed.strip() == ""
 
 
-def test_missing_image_points_to_images_build(stack, tmp_path):
+def test_missing_image_points_to_images_build(stack, tmp_path, remove_stack):
     project = "devkit-test-noimage"
     pg_port, redis_port = free_port(), free_port()
     settings = load_settings(
@@ -200,20 +199,7 @@ def test_missing_image_points_to_images_build(stack, tmp_path):
         assert "image devkit/postgres:no-such-tag is not present" in result.stderr
         assert "invoke images.build" in result.stderr
     finally:
-        subprocess.run(
-            [
-                "docker",
-                "compose",
-                "--env-file",
-                str(env_file),
-                "-f",
-                str(COMPOSE_FILE),
-                "down",
-                "--volumes",
-            ],
-            capture_output=True,
-            check=False,
-        )
+        remove_stack(env_file)
 
 
 def free_port():

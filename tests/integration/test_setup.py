@@ -161,14 +161,15 @@ def test_verify_through_an_inventory_reports_per_host(stack):
     assert lonely.returncode == 2 and "--limit needs --inventory" in lonely.stderr
 
 
-def test_a_new_apps_env_file_is_private_from_its_first_byte(tmp_path, run_invoke, free_port):
+def test_a_new_apps_env_file_is_private_from_its_first_byte(
+    tmp_path, run_invoke, free_port, private_watch, remove_stack
+):
     """The app's own .env.local (0644, as an editor writes it) and an old copy beside it: while
     setup runs, the file is never readable by others once it holds more than the app's line (was:
     0644 for a moment, Ansible's write keeps the old mode); the copy moves out of the app tree."""
     import shutil
-    import threading
 
-    from devkit.paths import KIT_ROOT, SAMPLE_APP
+    from devkit.paths import SAMPLE_APP
 
     app = tmp_path / "fresh-app"
     shutil.copytree(
@@ -186,40 +187,11 @@ def test_a_new_apps_env_file_is_private_from_its_first_byte(tmp_path, run_invoke
         "INVOKE_DEVKIT_POSTGRES_PORT": str(free_port()),
         "INVOKE_DEVKIT_REDIS_PORT": str(free_port()),
     }
-    exposed: list[tuple[int, int]] = []
-    done = threading.Event()
-    size = env_file.stat().st_size
-
-    def watch():
-        while not done.is_set():
-            try:
-                st = env_file.stat()
-            except FileNotFoundError:
-                continue
-            if st.st_size > size and st.st_mode & 0o077:
-                exposed.append((st.st_mode & 0o777, st.st_size))
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
     try:
-        result = run_invoke("setup", "--no-migrate", "--no-vscode", env=env, timeout=900)
+        with private_watch(env_file, env_file.stat().st_size) as exposed:
+            result = run_invoke("setup", "--no-migrate", "--no-vscode", env=env, timeout=900)
     finally:
-        done.set()
-        watcher.join()
-        subprocess.run(
-            [
-                "docker",
-                "compose",
-                "--env-file",
-                str(env_file),
-                "-f",
-                str(KIT_ROOT / "compose" / "compose.yaml"),
-                "down",
-                "--volumes",
-            ],
-            capture_output=True,
-            check=False,
-        )
+        remove_stack(env_file)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert exposed == []
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600

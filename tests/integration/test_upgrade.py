@@ -55,7 +55,7 @@ def previous_kit(tmp_path):
 
 
 def test_a_workstation_of_the_previous_main_changes_over_with_its_data(
-    previous_kit, tmp_path, free_port
+    previous_kit, tmp_path, free_port, remove_stack
 ):
     app = tmp_path / "app"
     shutil.copytree(
@@ -136,11 +136,7 @@ def test_a_workstation_of_the_previous_main_changes_over_with_its_data(
         again = kit_setup(KIT_ROOT, env)
         assert again.returncode == 0 and "Ansible: 0 changed" in again.stdout, again.stdout[-2000:]
     finally:
-        subprocess.run(
-            ["docker", "compose", "--env-file", str(app / ".env.local"),
-             "-f", str(KIT_ROOT / "compose" / "compose.yaml"), "down", "--volumes"],
-            capture_output=True, check=False,
-        )  # fmt: skip
+        remove_stack(app / ".env.local")
         admin_env_file(PROJECT).unlink(missing_ok=True)
         (Path.home() / f".local/state/devkit/env-backups/{PROJECT}.env.local.previous").unlink(
             missing_ok=True
