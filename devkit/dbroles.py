@@ -258,7 +258,7 @@ def ensure_roles(
         )
         cluster.query(ADMIN_USER, f"DROP ROLE {_MIGRATOR}")
         changes.append(
-            f"the cluster's superuser {app_user!r} became {ADMIN_USER!r}; {app_user!r} is the app's own role now"
+            f"the cluster superuser {app_user} became {ADMIN_USER}, and {app_user} is now the app role"
         )
         su = ADMIN_USER
     elif bootstrap != ADMIN_USER:
@@ -279,21 +279,21 @@ def ensure_roles(
         statements.append(
             f"ALTER ROLE {ADMIN_USER} PASSWORD {_literal(scram_verifier(admin_password))}"
         )
-        changes.append(f"set the password of {ADMIN_USER!r} (kept apart from the app's settings)")
+        changes.append(f"set the password of {ADMIN_USER} (kept apart from the app settings)")
     if app_user not in roles:
         statements.append(f"CREATE ROLE {_ident(app_user)} LOGIN")
-        changes.append(f"created the app's role {app_user!r}")
+        changes.append(f"created the app role {app_user}")
         roles[app_user] = ("f", "t", None)
     if roles[app_user][:2] != ("f", "t"):
         statements.append(
             f"ALTER ROLE {_ident(app_user)} NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS LOGIN"
         )
-        changes.append(f"{app_user!r} is no superuser")
+        changes.append(f"{app_user} is no superuser")
     if not verifier_matches(roles[app_user][2], app_password):
         statements.append(
             f"ALTER ROLE {_ident(app_user)} PASSWORD {_literal(scram_verifier(app_password))}"
         )
-        changes.append(f"set the password of {app_user!r} to .env.local's")
+        changes.append(f"set the password of {app_user} to the one in .env.local")
     found = cluster.query(
         su, f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = {_literal(database)}"
     )
@@ -304,7 +304,7 @@ def ensure_roles(
         )
     if found[0][0] != app_user:
         statements.append(f"ALTER DATABASE {_ident(database)} OWNER TO {_ident(app_user)}")
-        changes.append(f"{app_user!r} owns the database {database!r}")
+        changes.append(f"{app_user} owns the database {database}")
     if statements:
         cluster.query(su, ";\n".join(statements) + ";\n")
     # Objects of the app's schemas that another role owns (pg_database_owner, the owner of
@@ -324,8 +324,23 @@ def ensure_roles(
     for (owner,) in owners:
         cluster.query(su, _own_everything(app_user, owner), database)
     if owners:
-        changes.append(f"{app_user!r} owns every schema and object of {database!r}")
+        changes.append(f"{app_user} owns every schema and object of {database}")
     return changes
+
+
+def ensure_stack_roles(stack) -> list[str]:
+    """ensure_roles for a stack (devkit.envfile.Stack) of the user running the kit: after its
+    volume was made anew (db.reset), as setup does."""
+    owner = pwd.getpwuid(os.getuid()).pw_name
+    admin_password, _ = _admin_password(admin_env_file(stack.project), owner)
+    return ensure_roles(
+        f"{stack.project}-postgres-1",
+        stack.pg_user,
+        stack.pg_password,
+        stack.pg_database,
+        admin_password,
+        stack.ready_timeout,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -359,11 +374,11 @@ def main(argv: list[str] | None = None) -> int:
         print(exc.render(), file=sys.stderr)
         return 1
     if created:
-        changes.insert(0, f"kept the admin's password in {admin_env_file(project, home)} (0600)")
+        changes.insert(0, f"kept the admin password in {admin_env_file(project, home)} (0600)")
     for change in changes:
-        print(f"changed: {change}")
+        print(f"changed - {change}")
     if not changes:
-        print("ok: the app's role and the admin's are as they should be")
+        print("ok - the app role and the admin role are as they should be")
     return 0
 
 

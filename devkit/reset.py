@@ -64,6 +64,12 @@ def reset(
         )
     say(f"Removing the containers and volumes of project {stack.project} (nothing else)...")
     run_compose(stack.env_file, "down", "--volumes")
+    # A new cluster has its admin only: the app's role is made as setup makes it, then `up`
+    # waits until the app's credentials are accepted.
+    from devkit.dbroles import ensure_stack_roles
+
+    run_compose(stack.env_file, "up", "--detach", "--pull", "never")
+    ensure_stack_roles(stack)
     result = up(stack)
     say(
         f"Started fresh: postgres {result.versions['postgres']}, redis {result.versions['redis']} "

@@ -93,7 +93,10 @@ def test_a_workstation_of_the_previous_main_changes_over_with_its_data(
         new = kit_setup(KIT_ROOT, env)
         assert new.returncode == 0, new.stdout[-3000:] + new.stderr
         # setup says what it changed
-        assert "the cluster's superuser 'app' became 'postgres'" in new.stdout, new.stdout[-3000:]
+        said = " ".join(new.stdout.split())
+        assert "the cluster superuser app became postgres, and app is now the app role" in said, (
+            new.stdout[-3000:]
+        )
         after = read_env_file(app / ".env.local")
         assert after["PGPASSWORD"] == before["PGPASSWORD"]  # the app keeps its password
         assert after["DEVKIT_PROJECT_NAME"] == PROJECT and after["PGPORT"] == before["PGPORT"]
