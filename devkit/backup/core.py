@@ -701,6 +701,13 @@ def restore_backup(
                             "nothing was changed",
                         )
                     loaded[stream.name] = (name, source.count)
+                # Every table the file lists (and so emptied) was loaded from it.
+                unloaded = sorted(set(in_file) - set(loaded))
+                if unloaded:
+                    raise CorruptBackup(
+                        f"{backup_path.name} lists {', '.join(unloaded)} but holds no rows section for it",
+                        "use another backup; nothing was changed",
+                    )
                 # The loop has read the file to its end: its SHA-256 matched. A sequence that
                 # belongs to a table left as it is keeps its value.
                 owners = sequence_owners(cur)

@@ -680,3 +680,30 @@ def test_prune_refuses_a_retention_below_one_day_and_deletes_nothing(
         cause in refused.stderr and "fix:" in refused.stderr and "Traceback" not in refused.stderr
     )
     assert sorted(tmp_path.iterdir()) == before
+
+
+def test_a_file_that_lists_a_table_it_does_not_hold_changes_nothing(db, target, tmp_path):
+    """A file (damaged, or crafted with a fresh SHA-256) whose table list names a table it has
+    no rows for: the restore would empty that table; it must roll back instead."""
+    import hashlib
+
+    path = create_backup(target, tmp_path).path
+    text = gzip.decompress(path.read_bytes()).decode()
+    head, _, _ = text.rpartition('"sha256": "')
+    meta_line, rest = head.split("\n", 1)
+    meta = json.loads(meta_line.removeprefix('{"metadata": ').removesuffix(","))
+    meta["tables"].append("public.child_extra")
+    with db.cursor() as cur:
+        cur.execute("CREATE TABLE child_extra (v int); INSERT INTO child_extra VALUES (1), (2)")
+    try:
+        body = '{"metadata": ' + json.dumps(meta) + ",\n" + rest
+        crafted = tmp_path / "backup_20990101_000000.backup.gz"
+        digest = hashlib.sha256(body.encode()).hexdigest()
+        crafted.write_bytes(gzip.compress((body + f'"sha256": "{digest}"}}\n').encode()))
+        before = checksums(db, [*TABLES, "public.child_extra"])
+        with pytest.raises(CorruptBackup, match=r"lists public\.child_extra but holds no rows"):
+            restore_backup(target, crafted, check_first=False)
+        assert checksums(db, [*TABLES, "public.child_extra"]) == before
+    finally:
+        with db.cursor() as cur:
+            cur.execute("DROP TABLE child_extra")
