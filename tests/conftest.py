@@ -151,6 +151,17 @@ def remove_stack(env_file: Path) -> None:
     )  # fmt: skip
 
 
+def forget_stack(project: str) -> None:
+    """Remove what the kit keeps outside the app for a test's project: the admin's password and
+    the previous .env.local."""
+    from devkit.dbroles import admin_env_file
+
+    admin_env_file(project).unlink(missing_ok=True)
+    (Path.home() / f".local/state/devkit/env-backups/{project}.env.local.previous").unlink(
+        missing_ok=True
+    )
+
+
 @contextlib.contextmanager
 def private_watch(path: Path, size: int = 0):
     """While the block runs, stat `path` over and over; yields the list of modes it had while it
@@ -183,7 +194,14 @@ def private_watch_fixture():
 
 @pytest.fixture(name="remove_stack")
 def remove_stack_fixture():
-    return remove_stack
+    """remove_stack(env_file, project): the containers and volumes, and what the kit kept."""
+
+    def remove(env_file: Path, project: str | None = None) -> None:
+        remove_stack(env_file)
+        if project:
+            forget_stack(project)
+
+    return remove
 
 
 @pytest.fixture(name="argv_watch")
@@ -320,3 +338,4 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> SessionStack:
         yield SessionStack(app_dir, env, TEST_PROJECT, pg_port, redis_port, result)
     finally:  # also after a failed setup: the next run starts clean
         remove_stack(app_dir / ".env.local")
+        forget_stack(TEST_PROJECT)

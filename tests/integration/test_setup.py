@@ -190,20 +190,19 @@ def test_a_new_apps_env_file_is_private_from_its_first_byte(
     try:
         with private_watch(env_file, env_file.stat().st_size) as exposed:
             result = run_invoke("setup", "--no-migrate", "--no-vscode", env=env, timeout=900)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+        kept = Path.home() / ".local/state/devkit/env-backups"
+        previous = kept / f"{project}.env.local.previous"
+        assert previous.read_text() == "APP_SECRET_KEY=keep-me\n"
+        assert stat.S_IMODE(previous.stat().st_mode) == 0o600
     finally:
-        remove_stack(env_file)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+        remove_stack(env_file, project)
     assert exposed == []
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     assert sorted(p.name for p in app.glob(".env.local*")) == [".env.local"]
-    kept = Path.home() / ".local/state/devkit/env-backups"
     assert stat.S_IMODE(kept.stat().st_mode) == 0o700
-    previous = kept / f"{project}.env.local.previous"
-    assert previous.read_text() == "APP_SECRET_KEY=keep-me\n"
-    assert stat.S_IMODE(previous.stat().st_mode) == 0o600
     assert (kept / old_copy.name).read_text() == "PGPASSWORD=an-old-password\n"
     assert str(old_copy) in result.stdout  # the move is shown
-    previous.unlink()
     (kept / old_copy.name).unlink()
 
 

@@ -139,8 +139,4 @@ def test_a_workstation_of_the_previous_main_changes_over_with_its_data(
         again = kit_setup(KIT_ROOT, env)
         assert again.returncode == 0 and "Ansible: 0 changed" in again.stdout, again.stdout[-2000:]
     finally:
-        remove_stack(app / ".env.local")
-        admin_env_file(PROJECT).unlink(missing_ok=True)
-        (Path.home() / f".local/state/devkit/env-backups/{PROJECT}.env.local.previous").unlink(
-            missing_ok=True
-        )
+        remove_stack(app / ".env.local", PROJECT)
