@@ -108,37 +108,49 @@ def on_terminal(
 
 
 @contextlib.contextmanager
+def _polling(once):
+    """Call `once()` over and over in a thread while the block runs; yields a list whose length
+    is the number of rounds so far."""
+    rounds: list[None] = []
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            once()
+            rounds.append(None)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield rounds
+    finally:
+        stop.set()
+        thread.join()
+
+
+@contextlib.contextmanager
 def argv_watch(secrets: list[str]):
     """While the block runs, read every process's command line (/proc/*/cmdline) over and over;
     yields the list of those that held one of `secrets` (as the program name, never the secret).
     The machine's /proc also shows the processes of its containers (nested test hosts included)."""
     wanted = [secret.encode() for secret in secrets if secret]
     leaks: list[str] = []
-    stop = threading.Event()
-    rounds = [0]
 
-    def poll() -> None:
-        while not stop.is_set():
-            for pid in os.listdir("/proc"):
-                if not pid.isdigit():
-                    continue
-                try:
-                    with open(f"/proc/{pid}/cmdline", "rb") as f:
-                        argv = f.read()
-                except OSError:
-                    continue
-                if any(secret in argv for secret in wanted):
-                    leaks.append(argv.split(b"\0")[0].decode(errors="replace"))
-            rounds[0] += 1
+    def once() -> None:
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    argv = f.read()
+            except OSError:
+                continue
+            if any(secret in argv for secret in wanted):
+                leaks.append(argv.split(b"\0")[0].decode(errors="replace"))
 
-    watcher = threading.Thread(target=poll, daemon=True)
-    watcher.start()
-    try:
+    with _polling(once) as rounds:
         yield leaks
-    finally:
-        stop.set()
-        watcher.join()
-    assert rounds[0] > 10, "the watcher barely ran"
+    assert len(rounds) > 10, "the watcher barely ran"
 
 
 def remove_stack(env_file: Path) -> None:
@@ -167,24 +179,17 @@ def private_watch(path: Path, size: int = 0):
     """While the block runs, stat `path` over and over; yields the list of modes it had while it
     held more than `size` bytes and others could read it (a secret exposed for a moment)."""
     exposed: list[int] = []
-    stop = threading.Event()
 
-    def poll() -> None:
-        while not stop.is_set():
-            try:
-                st = path.stat()
-            except FileNotFoundError:
-                continue
-            if st.st_size > size and st.st_mode & 0o077:
-                exposed.append(st.st_mode & 0o777)
+    def once() -> None:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return
+        if st.st_size > size and st.st_mode & 0o077:
+            exposed.append(st.st_mode & 0o777)
 
-    watcher = threading.Thread(target=poll, daemon=True)
-    watcher.start()
-    try:
+    with _polling(once):
         yield exposed
-    finally:
-        stop.set()
-        watcher.join()
 
 
 @pytest.fixture(name="private_watch")
