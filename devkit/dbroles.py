@@ -29,6 +29,7 @@ import sys
 import time
 from pathlib import Path
 
+from devkit.backup.catalog import quote_ident
 from devkit.envfile import parse_env, read_env_file
 from devkit.errors import DevkitError
 
@@ -107,10 +108,6 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 class _Cluster:
     """psql in the stack's PostgreSQL container over its local socket, SQL on stdin."""
 
@@ -184,7 +181,7 @@ def _superuser(cluster: _Cluster, app_user: str, timeout: float) -> str:
 def _own_everything(app: str, old_owner: str) -> str:
     """SQL (run in the app's database) giving the app every object of its schemas that
     `old_owner` owns: schemas, tables, views, sequences not tied to a column, functions, types."""
-    to = _ident(app)
+    to = quote_ident(app)
     return f"""
 DO $devkit$
 DECLARE r record;
@@ -253,8 +250,8 @@ def ensure_roles(
         )
         cluster.query(
             _MIGRATOR,
-            f"ALTER ROLE {_ident(app_user)} RENAME TO {ADMIN_USER};"
-            f"CREATE ROLE {_ident(app_user)} LOGIN;",
+            f"ALTER ROLE {quote_ident(app_user)} RENAME TO {ADMIN_USER};"
+            f"CREATE ROLE {quote_ident(app_user)} LOGIN;",
         )
         cluster.query(ADMIN_USER, f"DROP ROLE {_MIGRATOR}")
         changes.append(
@@ -281,17 +278,17 @@ def ensure_roles(
         )
         changes.append(f"set the password of {ADMIN_USER} (kept apart from the app settings)")
     if app_user not in roles:
-        statements.append(f"CREATE ROLE {_ident(app_user)} LOGIN")
+        statements.append(f"CREATE ROLE {quote_ident(app_user)} LOGIN")
         changes.append(f"created the app role {app_user}")
         roles[app_user] = ("f", "t", None)
     if roles[app_user][:2] != ("f", "t"):
         statements.append(
-            f"ALTER ROLE {_ident(app_user)} NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS LOGIN"
+            f"ALTER ROLE {quote_ident(app_user)} NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS LOGIN"
         )
         changes.append(f"{app_user} is no superuser")
     if not verifier_matches(roles[app_user][2], app_password):
         statements.append(
-            f"ALTER ROLE {_ident(app_user)} PASSWORD {_literal(scram_verifier(app_password))}"
+            f"ALTER ROLE {quote_ident(app_user)} PASSWORD {_literal(scram_verifier(app_password))}"
         )
         changes.append(f"set the password of {app_user} to the one in .env.local")
     found = cluster.query(
@@ -303,7 +300,9 @@ def ensure_roles(
             "this volume was made for other settings; see `invoke doctor`",
         )
     if found[0][0] != app_user:
-        statements.append(f"ALTER DATABASE {_ident(database)} OWNER TO {_ident(app_user)}")
+        statements.append(
+            f"ALTER DATABASE {quote_ident(database)} OWNER TO {quote_ident(app_user)}"
+        )
         changes.append(f"{app_user} owns the database {database}")
     if statements:
         cluster.query(su, ";\n".join(statements) + ";\n")
@@ -328,17 +327,28 @@ def ensure_roles(
     return changes
 
 
+def apply_roles(
+    project: str, app_user: str, app_password: str, database: str, owner: str, timeout: float
+) -> list[str]:
+    """ensure_roles for a stack, with the admin password kept for `owner` (made when missing);
+    what changed, the admin file first when it is new."""
+    path = admin_env_file(project, Path(pwd.getpwnam(owner).pw_dir))
+    admin_password, created = _admin_password(path, owner)
+    changes = ensure_roles(
+        f"{project}-postgres-1", app_user, app_password, database, admin_password, timeout
+    )
+    return ([f"kept the admin password in {path} (0600)"] if created else []) + changes
+
+
 def ensure_stack_roles(stack) -> list[str]:
-    """ensure_roles for a stack (devkit.envfile.Stack) of the user running the kit: after its
+    """apply_roles for a stack (devkit.envfile.Stack) of the user running the kit: after its
     volume was made anew (db.reset), as setup does."""
-    owner = pwd.getpwuid(os.getuid()).pw_name
-    admin_password, _ = _admin_password(admin_env_file(stack.project), owner)
-    return ensure_roles(
-        f"{stack.project}-postgres-1",
+    return apply_roles(
+        stack.project,
         stack.pg_user,
         stack.pg_password,
         stack.pg_database,
-        admin_password,
+        pwd.getpwuid(os.getuid()).pw_name,
         stack.ready_timeout,
     )
 
@@ -353,15 +363,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     values = read_env_file(args.env_file)
     try:
-        project = values["DEVKIT_PROJECT_NAME"]
-        home = Path(pwd.getpwnam(args.owner).pw_dir)
-        admin_password, created = _admin_password(admin_env_file(project, home), args.owner)
-        changes = ensure_roles(
-            f"{project}-postgres-1",
+        changes = apply_roles(
+            values["DEVKIT_PROJECT_NAME"],
             values["PGUSER"],
             values["PGPASSWORD"],
             values["PGDATABASE"],
-            admin_password,
+            args.owner,
             args.timeout,
         )
     except KeyError as exc:
@@ -373,8 +380,6 @@ def main(argv: list[str] | None = None) -> int:
     except DevkitError as exc:
         print(exc.render(), file=sys.stderr)
         return 1
-    if created:
-        changes.insert(0, f"kept the admin password in {admin_env_file(project, home)} (0600)")
     for change in changes:
         print(f"changed - {change}")
     if not changes:

@@ -232,10 +232,10 @@ def _read_tables(
     return counts
 
 
-def _locked_snapshot(conns: list, lock_timeout_s: float) -> tuple[str, dict[str, Table]]:
+def _locked_snapshot(conns: list, lock_timeout_s: float) -> dict[str, Table]:
     """On every connection (the first exports the snapshot, the others import it and read the
-    rows): lock every table IN ACCESS SHARE MODE, then take the snapshot. The locks are held
-    until the backup ends.
+    rows): lock every table IN ACCESS SHARE MODE, then take the snapshot; the tables in it. The
+    locks are held until the backup ends.
 
     TRUNCATE (and a restore, which truncates) is not MVCC-safe: a table truncated while the backup
     runs would read as empty. With the locks it waits for the backup instead. Every connection
@@ -271,7 +271,7 @@ def _locked_snapshot(conns: list, lock_timeout_s: float) -> tuple[str, dict[str,
                 for conn in conns[1:]:
                     with conn.cursor() as cur:
                         cur.execute("SET TRANSACTION SNAPSHOT %s", (snapshot,))
-                return snapshot, tables
+                return tables
         except (errors.LockNotAvailable, errors.UndefinedTable):
             pass
         for conn in conns:
@@ -308,7 +308,7 @@ def create_backup(
             conn.set_session(
                 isolation_level=extensions.ISOLATION_LEVEL_REPEATABLE_READ, readonly=True
             )
-        _, tables = _locked_snapshot(conns, lock_timeout_s)
+        tables = _locked_snapshot(conns, lock_timeout_s)
         conn = conns[0]
         with conn.cursor() as cur:
             order = load_order(sorted(tables), dependencies(foreign_keys(cur)))

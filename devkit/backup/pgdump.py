@@ -4,12 +4,11 @@ plain SQL dumps (`pg_dump > backup.sql`, as seed 000 made them), recognised on r
 
 from __future__ import annotations
 
-import os
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-from devkit.backup.store import new_backup_file, publish, write_failed
+from devkit.backup.store import written_backup
 from devkit.envfile import Stack, subprocess_environ
 from devkit.errors import DevkitError
 from devkit.shells import container_of, exec_argv
@@ -52,32 +51,20 @@ def _env(stack: Stack) -> dict[str, str]:
 
 def dump(stack: Stack, directory: Path) -> Path:
     """pg_dump -Fc into backup_YYYYMMDD_HHMMSS.dump: a hidden partial file, fsync, rename, mode 0600."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        new = new_backup_file(directory, datetime.now(UTC), ".dump")
-    except OSError as exc:
-        raise write_failed(directory, exc) from None
-    try:
-        with os.fdopen(new.fd, "wb") as out:
-            result = subprocess.run(
-                _exec(stack, "pg_dump", "-Fc"),
-                stdout=out,
-                stderr=subprocess.PIPE,
-                env=_env(stack),
-                check=False,
-            )
-            out.flush()
-            os.fsync(out.fileno())
+    with written_backup(directory, datetime.now(UTC), ".dump") as (new, out):
+        result = subprocess.run(
+            _exec(stack, "pg_dump", "-Fc"),
+            stdout=out,
+            stderr=subprocess.PIPE,
+            env=_env(stack),
+            check=False,
+        )
         if result.returncode != 0:
             raise DumpError(
                 f"pg_dump failed: {result.stderr.decode().strip()[:300]}",
                 "is the stack up (`invoke up`)?",
             )
-        return publish(new)
-    except OSError as exc:
-        raise write_failed(directory, exc) from None
-    finally:
-        new.partial.unlink(missing_ok=True)
+    return new.path
 
 
 _COMPLETE_PLAIN = b"-- PostgreSQL database dump complete"

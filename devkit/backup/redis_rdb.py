@@ -10,12 +10,11 @@ replaces is moved aside, not deleted.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-from devkit.backup.store import new_backup_file, publish, write_failed
+from devkit.backup.store import written_backup
 from devkit.compose import docker_failure
 from devkit.envfile import Stack, subprocess_environ
 from devkit.errors import DevkitError
@@ -53,29 +52,18 @@ def snapshot(stack: Stack, directory: Path) -> Path:
             f"redis did not save its data: {(saved.stdout + saved.stderr).strip()[:200]}",
             "is the stack up (`invoke up`)? `invoke doctor` diagnoses",
         )
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        new = new_backup_file(directory, datetime.now(UTC), ".rdb", prefix="redis")
-    except OSError as exc:
-        raise write_failed(directory, exc) from None
-    try:
-        with os.fdopen(new.fd, "wb") as out:
-            copied = subprocess.run(
-                ["docker", "exec", container, "cat", "/data/dump.rdb"],
-                stdout=out,
-                stderr=subprocess.PIPE,
-                check=False,
-            )
-            out.flush()
-            os.fsync(out.fileno())
+    with written_backup(directory, datetime.now(UTC), ".rdb", prefix="redis") as (new, out):
+        copied = subprocess.run(
+            ["docker", "exec", container, "cat", "/data/dump.rdb"],
+            stdout=out,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
         if copied.returncode != 0:
             raise docker_failure(copied.stderr.decode(errors="replace"))
+        out.flush()
         check_rdb(new.partial)
-        return publish(new)
-    except OSError as exc:
-        raise write_failed(directory, exc) from None
-    finally:
-        new.partial.unlink(missing_ok=True)
+    return new.path
 
 
 def check_rdb(path: Path) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import itertools
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -75,6 +76,30 @@ def publish(new: NewBackupFile) -> Path:
     finally:
         os.close(dir_fd)
     return new.path
+
+
+@contextlib.contextmanager
+def written_backup(
+    directory: Path, when: datetime, suffix: str, prefix: str = "backup"
+) -> Iterator[tuple[NewBackupFile, Any]]:
+    """A new backup file (new_backup_file) and its open binary file, for the block to fill: made
+    durable and given its name when the block ends, removed when it fails. A failed write (disk
+    full, no permission) becomes BackupWriteError. Its path: the yielded NewBackupFile's `path`."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        new = new_backup_file(directory, when, suffix, prefix)
+    except OSError as exc:
+        raise write_failed(directory, exc) from None
+    try:
+        with os.fdopen(new.fd, "wb") as out:
+            yield new, out
+            out.flush()
+            os.fsync(out.fileno())
+        publish(new)
+    except OSError as exc:
+        raise write_failed(directory, exc) from None
+    finally:
+        new.partial.unlink(missing_ok=True)
 
 
 def backup_dir(config: Mapping[str, Any]) -> Path:

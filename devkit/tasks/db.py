@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -173,13 +174,23 @@ def _confirm(yes: bool, database: str, diff=None) -> None:
     confirm(yes, "restore replaces data", question)
 
 
-def _safety_backup(c, take) -> Path:
-    """A backup of what the restore replaces, taken before it changes anything."""
+@contextlib.contextmanager
+def _safety_backup(c, take, skip: bool):
+    """A backup of what the restore replaces (`take(directory)` writes it), taken before the
+    block changes anything; its path, or None with `skip`. A block that fails changed nothing:
+    the copy is removed again."""
     from devkit.backup.store import backup_dir
 
+    if skip:
+        yield None
+        return
     path = take(backup_dir(c.config.devkit))
     print(f"Safety backup of the data before the restore: {path}")
-    return path
+    try:
+        yield path
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
 
 
 def _restore_dump(c, path: Path, dry_run: bool, yes: bool, no_backup: bool) -> None:
@@ -195,13 +206,8 @@ def _restore_dump(c, path: Path, dry_run: bool, yes: bool, no_backup: bool) -> N
         print("Dry run: nothing changed.")
         return
     _confirm(yes, stack.pg_database)
-    safety = None if no_backup else _safety_backup(c, lambda d: pgdump.dump(stack, d))
-    try:
+    with _safety_backup(c, lambda d: pgdump.dump(stack, d), no_backup) as safety:
         pgdump.restore(stack, path)
-    except BaseException:
-        if safety:  # nothing was changed: the safety copy is not needed
-            safety.unlink(missing_ok=True)
-        raise
     print("Restore completed (pg_restore/psql, one transaction)")
     if safety:
         print(f"To undo it: invoke db.restore {safety} --yes")
@@ -236,25 +242,24 @@ def _restore(
             print("Dry run: nothing changed.")
             return
         _confirm(yes, target.database, diff)
-    safety = None
-    if not no_backup:
+
+    def take(directory: Path) -> Path:
         with RowProgress("Safety backup") as progress:
-            safety = _safety_backup(c, lambda d: create_backup(target, d, progress=progress).path)
+            return create_backup(target, directory, progress=progress).path
+
     # One pass: the file is checked while it loads; any fault rolls the transaction back.
-    try:
-        with RowProgress("Restoring") as progress:
-            diff, result = restore_backup(
-                target,
-                path,
-                allow_other_version=allow_other_version,
-                exact=exact,
-                progress=progress,
-                check_first=False,
-            )
-    except BaseException:
-        if safety:  # the restore changed nothing: the safety copy is not needed
-            safety.unlink(missing_ok=True)
-        raise
+    with (
+        _safety_backup(c, take, no_backup) as safety,
+        RowProgress("Restoring") as progress,
+    ):
+        diff, result = restore_backup(
+            target,
+            path,
+            allow_other_version=allow_other_version,
+            exact=exact,
+            progress=progress,
+            check_first=False,
+        )
     if yes:
         _print_diff(diff)
     print(f"Restore completed: {result.restored_tables} tables, {result.restored_rows} rows")
