@@ -67,7 +67,7 @@ def test_postgres_16_answers_an_authenticated_query(host, deployment, env_local)
     )
     assert scram == "t"
     wrong = host.run(
-        "docker exec -e PGPASSWORD=wrong %s psql -h 127.0.0.1 -U %s -d %s -Atc 'SELECT 1'",
+        "PGPASSWORD=wrong docker exec -e PGPASSWORD %s psql -h 127.0.0.1 -U %s -d %s -Atc 'SELECT 1'",
         name,
         env_local["PGUSER"],
         env_local["PGDATABASE"],
