@@ -2,6 +2,7 @@
 
 from devkit.defaults import DEFAULTS
 from devkit.tasks import db, doctor, fleet, images, redis, stack, testing, vscode
+from devkit.tasks._cli import quiet_on_closed_pipe
 
 ns = stack.ns
 ns.add_task(testing.test)
@@ -13,3 +14,4 @@ ns.add_collection(db.ns)
 ns.add_collection(redis.ns)
 ns.add_collection(vscode.ns)
 ns.configure({"devkit": DEFAULTS})
+quiet_on_closed_pipe()

@@ -6,7 +6,9 @@ The stack role (Ansible) writes the file from `env_values`; everyday tasks read 
 
 from __future__ import annotations
 
+import getpass
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from devkit.errors import SetupRequired
+from devkit.errors import DevkitError, SetupRequired
 from devkit.paths import ENV_FILE_NAME
 from devkit.state import resolve_app_dir
 
@@ -60,32 +62,146 @@ def subprocess_environ() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if key not in MANAGED_KEYS}
 
 
-def read_env_file(path: Path) -> dict[str, str]:
-    """The file's values; {} when there is no file."""
+class EnvFileError(DevkitError):
+    """The env file cannot be read as Compose reads it. The message never holds a value."""
+
+
+def read_env_file(path: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The file's values as Compose reads them; {} when there is no file."""
     try:
-        return parse_env(path.read_text())
+        data = path.read_bytes()
     except FileNotFoundError:
         return {}
+    except IsADirectoryError:
+        raise EnvFileError(
+            f"{path} is a directory, not an env file",
+            f"move it away (mv {path} {path}.dir), then run `invoke setup` to write the file",
+        ) from None
+    except PermissionError:
+        raise EnvFileError(
+            f"{path} cannot be read by user {getpass.getuser()}",
+            f"give it back to that user: sudo chown $USER {path}",
+        ) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise EnvFileError(
+            f"{path} is not UTF-8 (byte 0x{data[exc.start]:02x} on line {line})",
+            "save it as UTF-8 (Compose reads only UTF-8); e.g. iconv -f latin1 -t utf-8",
+        ) from None
+    try:
+        return parse_env(text.removeprefix("\ufeff"), environ)
+    except ValueError as exc:
+        raise EnvFileError(
+            f"{path}: {exc}", "correct that line as Compose reads env files (KEY=value)"
+        ) from None
 
 
-def parse_env(text: str) -> dict[str, str]:
-    """Parse KEY=VALUE lines (optionally `export`ed, optionally quoted)."""
+# Compose's .env rules (compose-go's dotenv, as `docker compose config` shows them; every form is
+# checked against it in tests/integration/test_envfile_compose.py):
+# - `KEY=value`, `export KEY=value`, `KEY: value`; spaces around the key; `#` lines are comments;
+# - unquoted: up to the line's end; a ` #` starts a comment; surrounding blanks are dropped;
+#   `$NAME`, `${NAME}` and `${NAME:-default}` (`-`, `:+`, `+` too) are expanded, `$$` is `$`;
+# - 'single quotes': as written (\' is '), over several lines if need be;
+# - "double quotes": the escapes \n \r \t \" \\ \$ (other backslashes stay), expansion;
+#   several lines;
+# - after a closing quote the next statement starts (a `# comment`, or more KEY=value).
+# Expansion sees the keys above it, then `environ` (Compose: the shell's environment).
+_KEY = re.compile(r"[ \t]*(?:export[ \t]+)?([A-Za-z0-9_.]+)[ \t]*([=:]?)[ \t]*")
+_EXPANSION = re.compile(
+    r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+?])((?:[^}\\]|\\.)*))?\}|([A-Za-z_][A-Za-z0-9_]*))"
+)
+# Escapes in double quotes; any other backslash stays as written.
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\", "$": "$"}
+_ESCAPE = re.compile(r"\\([nrt\"\\$])")
+
+
+def _expand(
+    value: str, known: Mapping[str, str], environ: Mapping[str, str], escapes: bool = False
+) -> str:
+    pattern = re.compile(f"{_ESCAPE.pattern}|{_EXPANSION.pattern}") if escapes else _EXPANSION
+    offset = 1 if escapes else 0
+
+    def one(match: re.Match[str]) -> str:
+        if escapes and match[1]:
+            return _ESCAPES[match[1]]
+        match_groups = match.groups()[offset:]
+        if match[0] == "$$":
+            return "$"
+        name = match_groups[0] or match_groups[3]
+        value = known.get(name, environ.get(name))
+        operator, word = match_groups[1], match_groups[2] or ""
+        if not operator:
+            return value or ""
+        empty = value is None or (operator.startswith(":") and value == "")
+        if operator.endswith("-"):
+            return word if empty else value
+        if operator.endswith("+"):
+            return "" if empty else word
+        if empty:
+            raise ValueError(f"${{{name}}} is required but not set")
+        return value
+
+    return pattern.sub(one, value)
+
+
+def parse_env(text: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """KEY=VALUE statements as Compose reads them; ValueError (naming the line, never a value)
+    for what Compose refuses."""
+    environ = subprocess_environ() if environ is None else environ
     values: dict[str, str] = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
+    pos, length = 0, len(text)
+    while True:
+        while pos < length and text[pos].isspace():
+            pos += 1
+        if pos >= length:
+            return values
+        line_no = text.count("\n", 0, pos) + 1
+        end_of_line = text.find("\n", pos)
+        end_of_line = length if end_of_line < 0 else end_of_line
+        if text[pos] == "#":
+            pos = end_of_line
             continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
+        match = _KEY.match(text, pos, end_of_line)
+        if not match or not match[2]:
+            if match and match.end() == end_of_line:  # a bare KEY: taken from the environment
+                if match[1] in environ:
+                    values[match[1]] = environ[match[1]]
+                pos = end_of_line
+                continue
+            raise ValueError(f"line {line_no} is not KEY=value")
+        key, pos = match[1], match.end()
+        quote = text[pos : pos + 1]
+        if quote in ("'", '"'):
+            close = pos + 1
+            while True:
+                close = text.find(quote, close)
+                if close < 0:
+                    raise ValueError(f"line {line_no}: the value's {quote} quote is never closed")
+                if text[close - 1] != "\\":
+                    break
+                close += 1
+            raw = text[pos + 1 : close]
+            if quote == "'":
+                value = raw.replace("\\'", "'")
+            else:
+                value = _expand(raw, values, environ, escapes=True)
+            pos = close + 1  # Compose reads on from here: a `# comment` or the next statement
+        else:
+            raw = text[pos:end_of_line]
+            comment = raw.find(" #")
+            raw = raw[:comment] if comment >= 0 else raw
+            value = _expand(raw.strip(), values, environ)
+            pos = end_of_line
+        values[key] = value
 
 
 MIN_PASSWORD_LENGTH = 16
 # The placeholders of the inventories' vault.yml.example: long enough, and public.
 _PLACEHOLDER = "change-me"
+# Written unquoted into .env.local, these would be cut, expanded or unescaped by Compose.
+_UNSAFE_IN_ENV_FILE = re.compile(r"[\s$#'\"\\]")
 
 
 def password_problem(password: str) -> str:
@@ -94,6 +210,8 @@ def password_problem(password: str) -> str:
         return f"is shorter than {MIN_PASSWORD_LENGTH} characters"
     if _PLACEHOLDER in password.lower():
         return "is still the example's CHANGE-ME placeholder"
+    if _UNSAFE_IN_ENV_FILE.search(password):
+        return "holds a character an env file reads differently (a blank, $, #, a quote or \\)"
     return ""
 
 
@@ -137,6 +255,16 @@ def drift(config: Mapping[str, Any], recorded: dict[str, str]) -> list[str]:
     ]
 
 
+# What everyday tasks read back from .env.local.
+STACK_KEYS = (
+    *PASSWORD_KEYS,
+    *RECORDED.values(),
+    "DATABASE_URL_SYNC",
+    "DEVKIT_POSTGRES_IMAGE",
+    "DEVKIT_REDIS_IMAGE",
+)
+
+
 @dataclass(frozen=True)
 class Stack:
     """How to reach this app's stack, read back from its .env.local (`values`)."""
@@ -165,12 +293,20 @@ def load_stack(config: Mapping[str, Any]) -> Stack:
     config = dict(config)
     env_file = resolve_app_dir(str(config.get("app_dir") or "")) / ENV_FILE_NAME
     values = read_env_file(env_file)
-    if not all(
-        key in values for key in (*PASSWORD_KEYS, *RECORDED.values(), "DEVKIT_POSTGRES_IMAGE")
-    ):
+    if not values:
+        raise SetupRequired(f"{env_file} is missing or empty", "run `invoke setup`")
+    missing = [key for key in STACK_KEYS if key not in values]
+    if missing:
         raise SetupRequired(
-            f"{env_file} is missing or was not written by setup", "run `invoke setup`"
+            f"{env_file} lacks {', '.join(missing)} (setup writes them)",
+            "run `invoke setup`: it adds the kit's keys and keeps every other line",
         )
+    for key in ("PGPORT", "REDIS_PORT"):
+        if not values[key].isdigit() or not 0 < int(values[key]) < 65536:
+            raise SetupRequired(
+                f"{key} in {env_file} is not a port number",
+                f"run `invoke setup` to write it again (from devkit.{'postgres_port' if key == 'PGPORT' else 'redis_port'})",
+            )
     changed = drift(config, values)
     try:
         ready_timeout = float(config["ready_timeout"])

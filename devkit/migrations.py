@@ -73,7 +73,8 @@ def explain(exc: BaseException) -> MigrationError:
         )
     if "password authentication failed" in text:
         return MigrationError(
-            f"the database rejected the password: {first}", "run `invoke doctor` for the repair"
+            f"the database rejected the password: {first}",
+            "keep the data: `invoke doctor --repair` sets the server's password to .env.local's",
         )
     if (
         "could not connect" in text

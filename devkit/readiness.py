@@ -101,13 +101,12 @@ def wait_ready(stack: Stack, timeout: float) -> dict[str, str]:
             except _AuthRejected as exc:
                 raise NotReady(
                     f"{name} rejected the password in {stack.env_file}: {exc}",
-                    f"its data volume was initialised with another password: put that one back in "
-                    f"{stack.env_file}, or remove the volume (`docker volume rm {stack.project}_{name}-data`, "
-                    "deletes its data) and run `invoke up`",
+                    "its data was set up with another password; keep the data: `invoke doctor "
+                    f"--repair` sets the server's password to {stack.env_file}'s",
                 ) from None
             except TimeoutError as exc:
                 raise NotReady(
                     f"{name} did not accept connections within {timeout:g}s ({exc})",
-                    f"see `invoke logs {name}`; raise devkit.ready_timeout if the machine is slow",
+                    f"see `invoke logs --service {name}`; raise devkit.ready_timeout if the machine is slow",
                 ) from None
     return versions

@@ -9,10 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from devkit.backup.target import Target, stack_target
 from devkit.compose import run_compose
 from devkit.envfile import Stack, subprocess_environ
-from devkit.errors import CommandFailed, DataConflict
+from devkit.errors import CommandFailed
 
 SEED_SCRIPT = "seed.py"
 
@@ -23,21 +22,6 @@ class ResetResult:
     redis_backup: Path | None  # Redis: an RDB file
     migrated_to: str | None
     seeded: bool
-
-
-def check_local(stack: Stack, target: Target) -> None:
-    """Refuse unless the data tasks' target is this machine's stack."""
-    own = stack_target(stack.values)
-    if (
-        not target.is_local
-        or target.database != own.database
-        or (target.dsn and f":{stack.pg_port}/" not in target.dsn)
-    ):
-        raise DataConflict(
-            f"db.reset only resets this machine's stack, but the database in use is "
-            f"{target.database or '?'} on {target.host or '(PG* variables)'}",
-            "unset DATABASE_URL / DATABASE_PUBLIC_URL / PGHOST (reset never touches another database)",
-        )
 
 
 def reset(

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from devkit.defaults import DEFAULTS
 from devkit.errors import SettingsError
 from devkit.state import resolve_app_dir
+from devkit.vscode import DISTRO_PATTERN
 
 _IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
 
@@ -42,7 +43,7 @@ class Settings(BaseModel):
     s3_endpoint_url: str
     s3_region: str
     vscode_host: Literal["linux", "windows"]
-    vscode_wsl_distro: str = Field(pattern=r"^[A-Za-z0-9._-]{0,64}$")
+    vscode_wsl_distro: str = Field(pattern=DISTRO_PATTERN)
     vscode_auto_start: bool
 
     @field_validator("bind_address")

@@ -69,6 +69,10 @@ def _interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
+# psql's exit code when a statement of a script (-f, stdin) fails under ON_ERROR_STOP.
+PSQL_SCRIPT_ERROR = 3
+
+
 def psql_argv(stack: Stack, sql: str | None) -> list[str]:
     tty = sql is None and _interactive()
     command = [

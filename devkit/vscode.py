@@ -8,6 +8,21 @@ from pathlib import Path
 from devkit.paths import KIT_ROOT
 
 HOSTS = ("linux", "windows")
+# A WSL distribution's name as `wsl -d NAME` takes it: it is an argument of wsl.exe, so it never
+# starts with "-" (an option). Empty: the current distribution, else Ubuntu.
+DISTRO_PATTERN = r"^([A-Za-z0-9][A-Za-z0-9._-]{0,63})?$"
+
+
+def distro_problem(name: str) -> str:
+    """Why `name` is not a WSL distribution name; "" when it is one."""
+    import re
+
+    if re.fullmatch(DISTRO_PATTERN, name):
+        return ""
+    return (
+        f"{name!r} is not a WSL distribution name (letters, digits, '.', '_', '-', not first; "
+        "at most 64)"
+    )
 
 
 def default_distro() -> str:

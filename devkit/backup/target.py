@@ -7,8 +7,11 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from devkit.envfile import Stack
 
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", ""}
 
@@ -89,3 +92,22 @@ def resolve_admin_target(
         f"postgresql://{ADMIN_USER}:{quote(password, safe='')}@{stack.host}:{stack.pg_port}/"
         f"{stack.pg_database}"
     )
+
+
+def check_local(stack: Stack, target: Target, task: str) -> None:
+    """Refuse unless the data tasks' target (DATABASE_URL / PG* first) is this machine's stack:
+    `task` works only on the stack's own database."""
+    own = stack_target(stack.values)
+    if (
+        not target.is_local
+        or target.database != own.database
+        or (target.dsn and f":{stack.pg_port}/" not in target.dsn)
+    ):
+        from devkit.errors import DataConflict
+
+        raise DataConflict(
+            f"{task} works only on this machine's stack, but DATABASE_URL / PG* name "
+            f"{target.database or '?'} on {target.host or '(PG* variables)'}",
+            "unset DATABASE_URL / DATABASE_PUBLIC_URL / PGHOST for the stack's database"
+            + ('; for that one: psql "$DATABASE_URL"' if task == "db.psql" else ""),
+        )

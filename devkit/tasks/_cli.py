@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -27,13 +28,50 @@ def reports_errors(body: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(body)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return body(*args, **kwargs)
+            result = body(*args, **kwargs)
+            sys.stdout.flush()  # a reader gone by now is a closed pipe here, not at exit
+            return result
         except DevkitError as exc:
             raise Exit(exc.render(), code=exc.exit_code) from None
         except KeyboardInterrupt:
             raise Exit("interrupted", code=130) from None
+        except BrokenPipeError:
+            stop_writing_to_closed_pipe()
+            raise Exit(code=PIPE_CLOSED) from None
 
     return wrapper
+
+
+# The exit code of a command whose output's reader went away (`invoke db.list | head -1`), as a
+# shell reports a command killed by SIGPIPE (128 + 13).
+PIPE_CLOSED = 141
+
+
+def stop_writing_to_closed_pipe() -> None:
+    """The reader of stdout is gone: send the rest of the output, and the interpreter's final
+    flush, to /dev/null instead of a BrokenPipeError traceback (Python's documented recipe,
+    docs.python.org/3/library/signal.html#note-on-sigpipe). SIGPIPE itself stays ignored: a
+    socket closed under the kit (S3, Redis) must stay an error, not kill it silently."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _excepthook(kind: type[BaseException], value: BaseException, traceback: Any) -> None:
+    if issubclass(kind, BrokenPipeError):
+        stop_writing_to_closed_pipe()
+        sys.stderr.flush()
+        os._exit(PIPE_CLOSED)  # the program is over: Invoke printed what it had
+    _previous_hook(kind, value, traceback)
+
+
+_previous_hook = sys.excepthook
+
+
+def quiet_on_closed_pipe() -> None:
+    """Output piped into `head` that Invoke itself prints (`invoke --help TASK | head -1`) ends
+    without a traceback too."""
+    sys.excepthook = _excepthook
 
 
 def confirm(yes: bool, action: str, question: str) -> None:

@@ -12,11 +12,20 @@ from devkit.tasks._cli import confirm, reports_errors
 def psql(c, command=None):
     """psql in the PostgreSQL container as the app user on the app database: a session with line
     editing on a terminal, one command with -c, or SQL piped in."""
+    from devkit.backup.target import check_local, resolve_target
     from devkit.envfile import load_stack
-    from devkit.shells import psql_argv, run
+    from devkit.shells import PSQL_SCRIPT_ERROR, psql_argv, run
 
     stack = load_stack(c.config.devkit)
+    check_local(stack, resolve_target(c.config.devkit), "db.psql")
     code = run(stack, "postgres", psql_argv(stack, command))
+    if code == PSQL_SCRIPT_ERROR:
+        raise Exit(
+            "error: the SQL stopped at its first failing statement (psql's message is above); "
+            "the statements before it were applied\n"
+            "  fix: correct that statement and run the rest again",
+            code=1,
+        )
     if code:
         raise Exit(code=code)
 
@@ -31,15 +40,14 @@ def psql(c, command=None):
 def reset(c, yes=False, no_backup=False):
     """Start over: back up, remove this project's volumes, start, migrate, seed."""
     from devkit.backup.store import backup_dir
-    from devkit.backup.target import resolve_target
+    from devkit.backup.target import check_local, resolve_target
     from devkit.envfile import load_stack
     from devkit.migrations import has_migrations
-    from devkit.reset import check_local
     from devkit.reset import reset as start_over
     from devkit.tasks.migrations import run_migration
 
     stack = load_stack(c.config.devkit)
-    check_local(stack, resolve_target(c.config.devkit))
+    check_local(stack, resolve_target(c.config.devkit), "db.reset")
     confirm(
         yes,
         "reset deletes the database and Redis data",

@@ -24,16 +24,22 @@ def install(c, app_dir=None, host=None, distro=None, auto_start=False, dry_run=F
     from devkit.paths import LOCAL_INVENTORY, PLAYBOOKS
     from devkit.playbook import run_playbook
     from devkit.state import resolve_app_dir
-    from devkit.vscode import HOSTS, role_vars
+    from devkit.vscode import HOSTS, default_distro, distro_problem, role_vars
     from devkit.workstation import invoking_user
 
     settings = c.config.devkit
     host = host or settings.vscode_host
-    distro = distro or settings.vscode_wsl_distro
+    distro = distro or settings.vscode_wsl_distro or default_distro()
     auto_start = auto_start or bool(settings.vscode_auto_start)
     if host not in HOSTS:
         raise Exit(
             f"error: unknown host {host!r}\n  fix: use --host linux or --host windows", code=2
+        )
+    if problem := distro_problem(distro):
+        raise Exit(
+            f"error: {problem}\n  fix: name the distribution as `wsl -l -q` lists it: --distro "
+            "Ubuntu (or devkit.vscode_wsl_distro)",
+            code=2,
         )
     target = (
         Path(app_dir).expanduser().resolve()

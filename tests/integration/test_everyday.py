@@ -206,7 +206,10 @@ def test_reset_refuses_without_yes_and_for_other_databases(stack):
         "db.reset", "--yes", extra_env={"DATABASE_URL": "postgresql://u:p@db.example.com:5432/prod"}
     )
     assert remote.returncode == 1
-    assert "only resets this machine's stack" in remote.stderr and "db.example.com" in remote.stderr
+    assert (
+        "db.reset works only on this machine's stack" in remote.stderr
+        and "db.example.com" in remote.stderr
+    )
     asked, code = stack.on_terminal("db.reset", inputs=(b"n\r",))  # a user who says no
     assert code == 1 and "after a backup? [y/N]" in asked and "cancelled; nothing changed" in asked
     assert sql(stack, "SELECT count(*) FROM sample_users WHERE username = 'keep'") == [(1,)]

@@ -6,6 +6,7 @@ from devkit.defaults import DEFAULTS
 from devkit.envfile import (
     MANAGED_KEYS,
     SECRET_KEYS,
+    EnvFileError,
     drift,
     env_values,
     load_stack,
@@ -60,9 +61,39 @@ def test_passwords_are_random_strong_and_kept():
 
 def test_read_env_file_handles_comments_export_and_quotes(tmp_path):
     path = tmp_path / ".env.local"
-    path.write_text("# comment\n\nexport A=1\nB=\"two words\"\nC='x=y'\nnot a pair\n")
+    path.write_text("# comment\n\nexport A=1\nB=\"two words\"\nC='x=y'\n")
     assert read_env_file(path) == {"A": "1", "B": "two words", "C": "x=y"}
     assert read_env_file(tmp_path / "missing") == {}
+
+
+@pytest.mark.parametrize(
+    ("content", "cause"),
+    [
+        (b"PGPASSWORD=secret-value\nnot a pair\n", "line 2 is not KEY=value"),
+        (b"PGPASSWORD='secret-value\n", "line 1: the value's ' quote is never closed"),
+        (b'PGPASSWORD="secret-value" a b\n', "line 1 is not KEY=value"),
+        (b"PGPASSWORD=secret-value\nB=caf\xe9\n", "is not UTF-8 (byte 0xe9 on line 2)"),
+    ],
+)
+def test_a_file_compose_would_refuse_is_refused_without_its_values(tmp_path, content, cause):
+    path = tmp_path / ".env.local"
+    path.write_bytes(content)
+    with pytest.raises(EnvFileError) as raised:
+        read_env_file(path)
+    assert cause in raised.value.cause and "secret-value" not in raised.value.render()
+    assert raised.value.hint
+
+
+def test_a_directory_in_place_of_the_file_is_named(tmp_path):
+    (tmp_path / ".env.local").mkdir()
+    with pytest.raises(EnvFileError, match="is a directory"):
+        read_env_file(tmp_path / ".env.local")
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_key(tmp_path):
+    path = tmp_path / ".env.local"
+    path.write_bytes(b"\xef\xbb\xbfA=1\n")
+    assert read_env_file(path) == {"A": "1"}
 
 
 def test_drift_lists_changed_settings_but_never_secrets():
@@ -74,7 +105,7 @@ def test_drift_lists_changed_settings_but_never_secrets():
 
 
 def test_load_stack_requires_setup(tmp_path):
-    with pytest.raises(SetupRequired, match=r"was not written by setup") as caught:
+    with pytest.raises(SetupRequired, match=r"is missing or empty") as caught:
         load_stack({**DEFAULTS, "app_dir": str(tmp_path)})
     assert "invoke setup" in caught.value.hint
 
