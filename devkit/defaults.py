@@ -22,6 +22,11 @@ DEFAULTS: dict[str, Any] = {
     "backup_dir": "",
     # db.prune keeps backups this many days (BACKUP_RETENTION_DAYS in the environment wins).
     "backup_retention_days": 7,
+    # What reading one backup file may hold in memory, in MiB: one line of the kit's files (a
+    # row), and a whole file of the seed's tool (read at once, about 8x its size as objects).
+    # A larger one is refused with the setting to raise.
+    "backup_max_line_mb": 32,
+    "backup_max_document_mb": 8,
     # S3 (or any S3-compatible store: MinIO, R2, ...) for db.upload and friends. Credentials and,
     # when these are empty, region and endpoint come from the usual AWS variables and files.
     "s3_bucket": "",

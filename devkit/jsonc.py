@@ -32,11 +32,24 @@ class Element:
     key: str | None  # the value of the identifying field, when the element is an object
 
 
+# Arrays and objects nested deeper than this are refused (a clean error, not Python's recursion
+# limit); VS Code's own files nest four levels.
+MAX_DEPTH = 200
+# VS Code reads and keeps a UTF-8 byte order mark; so does merge().
+_BOM = "\ufeff"
+
+
 class _Scanner:
     def __init__(self, text: str, name: str) -> None:
         self.text = text
         self.name = name
         self.pos = 0
+        self.depth = 0
+
+    def nest(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.fail(f"arrays or objects nested deeper than {MAX_DEPTH} levels")
 
     def fail(self, what: str) -> JsoncError:
         line = self.text.count("\n", 0, self.pos) + 1
@@ -63,7 +76,11 @@ class _Scanner:
         if not m:
             raise self.fail("expected a string")
         self.pos = m.end()
-        return json.loads(m.group())
+        try:
+            return json.loads(m.group())
+        except ValueError:
+            self.pos = m.start()
+            raise self.fail("a string with an invalid \\ escape") from None
 
     def value(self, want: str | None = None) -> str | None:
         """Skip one value; for an object, return its `want` field when that is a string."""
@@ -72,6 +89,7 @@ class _Scanner:
             return self.object(want)
         if char == "[":
             self.pos += 1
+            self.nest()
             while self.peek() != "]":
                 self.value()
                 if self.peek() == ",":
@@ -79,6 +97,7 @@ class _Scanner:
                 elif self.peek() != "]":
                     raise self.fail("expected ',' or ']'")
             self.pos += 1
+            self.depth -= 1
             return None
         if char == '"':
             self.string()
@@ -93,6 +112,7 @@ class _Scanner:
         """Skip an object; record each member's value span in `members` (key -> (start, end))."""
         found = None
         self.expect("{")
+        self.nest()
         while self.peek() != "}":
             key = self.string()
             self.expect(":")
@@ -109,6 +129,7 @@ class _Scanner:
             elif self.peek() != "}":
                 raise self.fail("expected ',' or '}'")
         self.pos += 1
+        self.depth -= 1
         return found
 
 
@@ -152,7 +173,10 @@ def merge(
 ) -> str:
     """`text` with the array under top-level `key` holding `entries`: an element whose `field`
     equals an entry's is replaced by it, the others appended; the rest of the text is kept.
-    An empty `text` (no file yet) starts as `new_file` (e.g. {"version": "2.0.0"})."""
+    An empty `text` (no file yet) starts as `new_file` (e.g. {"version": "2.0.0"}). A byte order
+    mark the file starts with stays."""
+    if text.startswith(_BOM):
+        return _BOM + merge(text[len(_BOM) :], key, entries, field, name, new_file)
     if not text.strip():
         text = _render(new_file or {}, "") + "\n"
     scan = _Scanner(text, name)

@@ -51,9 +51,17 @@ def parse_recap(output: str) -> tuple[int, int]:
     return sum(h["ok"] for h in hosts), sum(h["changed"] for h in hosts)
 
 
+# Ansible's wrapping of an exception a filter of the kit raised: the kit's own words follow.
+_FILTER_FAILED = re.compile(r"^.*The filter plugin '[\w.]+' failed: ")
+
+
 def failure_cause(lines: list[str]) -> str:
     """The most telling line of Ansible's last failure: its stderr, an error line of its stdout
     (debootstrap's `E: ...`), or its msg, else the error line."""
+    return _FILTER_FAILED.sub("", _failure_cause(lines))
+
+
+def _failure_cause(lines: list[str]) -> str:
     starts = [
         i for i, line in enumerate(lines) if line.startswith(("fatal:", "failed:", "[ERROR]"))
     ]

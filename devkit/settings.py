@@ -38,6 +38,8 @@ class Settings(BaseModel):
     ready_timeout: float = Field(gt=0, le=3600)
     backup_dir: str
     backup_retention_days: int = Field(ge=1, le=36500)
+    backup_max_line_mb: int = Field(ge=1, le=65536)
+    backup_max_document_mb: int = Field(ge=1, le=65536)
     s3_bucket: str
     s3_prefix: str
     s3_endpoint_url: str

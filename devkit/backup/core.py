@@ -8,7 +8,7 @@ import json
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -380,6 +380,12 @@ def _resolve(cur, name: str) -> str | None:
     return row[0] if row else None
 
 
+def _in(app_tables: Collection[str], name: str | None) -> str | None:
+    """`name` when it is one of the app's tables: a backup never writes into a system catalog
+    (pg_catalog.pg_class) or a schema that is not the app's."""
+    return name if name in app_tables else None
+
+
 def calculate_diff(target: Target, backup_path: Path, exact: bool = False) -> DiffSummary:
     """Rows per table now and in the backup, and the tables the backup does not have (the file
     is checked whole first)."""
@@ -387,8 +393,9 @@ def calculate_diff(target: Target, backup_path: Path, exact: bool = False) -> Di
     conn = connect(target)
     try:
         with conn.cursor() as cur:
-            resolved = {name: _resolve(cur, name) for name in report.tables}
-            others = [t.qualified for t in app_tables(cur) if t.qualified not in resolved.values()]
+            app = {t.qualified for t in app_tables(cur)}
+            resolved = {name: _in(app, _resolve(cur, name)) for name in report.tables}
+            others = sorted(app - set(resolved.values()))
             current = _current_counts(cur, [r for r in resolved.values() if r] + others)
             version = migration_version(cur)
     finally:
@@ -495,8 +502,14 @@ def _text(value) -> str:
 
 
 def _csv_row(line: bytes, arrays: list[bool]) -> str:
-    """One row line parsed, for values CSV cannot take as they are (escapes like \\n, nesting)."""
-    values = json.loads(line.rstrip(b",\n"), parse_float=Decimal)
+    """One row line parsed, for values CSV cannot take as they are (escapes like \\n, nesting).
+    ValueError for a line that is not a JSON array of one value per column."""
+    try:
+        values = json.loads(line.rstrip(b",\n"), parse_float=Decimal)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    if not isinstance(values, list):
+        raise ValueError("not a JSON array")
     fields = []
     for value, is_array in zip(values, arrays, strict=True):
         if value is None:
@@ -521,7 +534,9 @@ class _CsvInput:
         arrays: list[bool],
         scalars: bool,
         on_rows: Callable[[int], None] | None,
+        where: str = "the backup",
     ) -> None:
+        self.where = where
         self.arrays = arrays
         self.scalars = scalars  # this kit's files hold scalars only; the seed's may nest
         self.on_rows = on_rows
@@ -550,7 +565,13 @@ class _CsvInput:
                 if self._stop.is_set():
                     return
                 if block:
-                    self._queue.put((self._convert(block), block.count(b"\n")))
+                    try:
+                        converted = self._convert(block)
+                    except ValueError as exc:
+                        raise CorruptBackup(
+                            f"{self.where}: a row is damaged ({exc})", "use another backup"
+                        ) from None
+                    self._queue.put((converted, block.count(b"\n")))
             self._queue.put(None)
         except BaseException as exc:  # raised again in the thread that reads
             self._queue.put(exc)
@@ -592,8 +613,9 @@ def _check_version(backup: str | None, current: str | None, allow_other_version:
 def _check_missing(missing: list[str]) -> None:
     if missing:
         raise BackupError(
-            f"tables in the backup are missing here: {', '.join(missing)}",
-            "migrate the database to the backup's version first (`invoke db.migrate`)",
+            f"tables in the backup are not tables of the app here: {', '.join(missing)}",
+            "migrate the database to the backup's version first (`invoke db.migrate`); a table "
+            "of pg_catalog or another system schema is never restored",
         )
 
 
@@ -641,7 +663,10 @@ def restore_backup(
                 _check_version(
                     reader.metadata.migration_version, current_version, allow_other_version
                 )
-                in_file = {name: _resolve(cur, name) for name in _tables_of(reader, backup_path)}
+                in_file = {
+                    name: _in(tables, _resolve(cur, name))
+                    for name in _tables_of(reader, backup_path)
+                }
                 _check_missing([name for name, here in in_file.items() if not here])
                 emptied = _to_empty(tables, list(in_file.values()), exact, keys)
                 if dry_run:
@@ -684,6 +709,7 @@ def restore_backup(
                         [types[c].endswith("[]") for c in stream.header.columns],
                         reader.streamed,
                         progress and (lambda rows, n=name: progress.advance(n, rows)),
+                        f"{backup_path.name}, table {name}",
                     )
                     columns = ", ".join(quote_ident(c) for c in stream.header.columns)
                     try:

@@ -51,6 +51,47 @@ class CorruptBackup(DevkitError):
 # Decompressed bytes read at once: rows are handed on in blocks of about this size.
 _READ_SIZE = 1 << 20
 _END_OF_ROWS = b'], "row_count": '
+_MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """What a reader holds in memory at most, whatever the file (a damaged or hostile one too):
+    one line of this kit's files (a row, the metadata), and a whole file of the seed's tool, which
+    is read at once (its rows take about 8 times their size as Python objects).
+    Settings: devkit.backup_max_line_mb, devkit.backup_max_document_mb."""
+
+    line_mb: int = 32
+    document_mb: int = 8
+
+
+# The limits readers use; the data tasks set them from the settings (apply_limits).
+LIMITS = ReadLimits()
+
+
+def apply_limits(config) -> None:
+    """Take the limits from Invoke's `devkit` config: whole numbers of MiB, at least 1."""
+    global LIMITS
+    values = []
+    for key, default in (("backup_max_line_mb", 32), ("backup_max_document_mb", 8)):
+        value = config.get(key, default)
+        if not (isinstance(value, int) or str(value).isdigit()) or not 0 < int(value) <= 65536:
+            from devkit.errors import SettingsError
+
+            raise SettingsError(
+                f"bad setting {key}={value!r}: a whole number of MiB from 1 to 65536",
+                f"fix devkit.{key} in invoke.yaml or INVOKE_DEVKIT_{key.upper()}",
+            )
+        values.append(int(value))
+    LIMITS = ReadLimits(*values)
+
+
+def _too_large(path: Path, what: str, limit_mb: int, setting: str) -> CorruptBackup:
+    return CorruptBackup(
+        f"{path.name}: {what} is larger than {limit_mb} MiB (devkit.{setting}); not read further",
+        f"use another backup; if you trust this one, raise devkit.{setting} (invoke.yaml or "
+        f"INVOKE_DEVKIT_{setting.upper()})",
+    )
 
 
 @dataclass
@@ -210,6 +251,20 @@ class BackupWriter(_RowLines):
         self.partial.unlink(missing_ok=True)
 
 
+def _document_blocks(rows: list) -> Iterator[bytes]:
+    """A seed file's rows in this kit's row-line layout, a block of about _READ_SIZE at a time
+    (never the whole table again as text)."""
+    lines: list[str] = []
+    size, last = 0, len(rows) - 1
+    for number, row in enumerate(rows):
+        line = json.dumps(row, ensure_ascii=False)
+        lines.append(line + (",\n" if number < last else "\n"))
+        size += len(line)
+        if size >= _READ_SIZE or number == last:
+            yield "".join(lines).encode()
+            lines, size = [], 0
+
+
 class BackupReader:
     """Reads a backup: metadata first, then tables one at a time, their rows streamed in blocks.
 
@@ -220,34 +275,100 @@ class BackupReader:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.limits = LIMITS
         try:
             self._raw = path.open("rb")
         except FileNotFoundError:
             raise CorruptBackup(
                 f"no such backup: {path}", "check the path; `invoke db.list` lists backups"
             ) from None
+        except IsADirectoryError:
+            raise CorruptBackup(
+                f"{path} is a directory, not a backup file",
+                "name a backup file in it; `invoke db.list` lists backups",
+            ) from None
+        except PermissionError:
+            raise CorruptBackup(
+                f"{path} cannot be read (permission denied)", f"check its owner: ls -l {path}"
+            ) from None
         self._file = igzip.GzipFile(fileobj=self._raw, mode="rb")
         self._buf = b""
         self._pos = 0
         self._started = False
         self._hash = hashlib.sha256()
-        first = self._line("the metadata", eof_ok=True)
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self) -> None:
+        path = self.path
+        # A seed file may be one line: the first line may be as long as a whole document.
+        document_max = self.limits.document_mb * _MIB
+        first = self._line("the metadata", eof_ok=True, limit=document_max)
         self.streamed = first.startswith(b'{"metadata": ') and first.endswith(b",\n")
         try:
             if self.streamed:
                 meta = json.loads(first[len('{"metadata": ') : -2])
-                self.streamed = meta.get("format") == FORMAT
+                self.streamed = isinstance(meta, dict) and meta.get("format") == FORMAT
             if not self.streamed:
-                self._document = json.loads(first + self._buf[self._pos :] + self._read_all())
+                self._document = self._read_document(first, document_max)
                 meta = self._document["metadata"]
+            if not isinstance(meta, dict):
+                raise ValueError("the metadata is not an object")
             self.metadata = BackupMetadata.model_validate(meta)
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            detail = (
+                "nested too deeply"
+                if isinstance(exc, RecursionError)
+                else f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+            )
             raise CorruptBackup(
-                f"{path.name} is not a backup of the expected shape ({type(exc).__name__}: {str(exc)[:120]})",
+                f"{path.name} is not a backup of the expected shape ({detail})",
                 "use another backup; `invoke db.verify FILE` checks one",
             ) from None
         if self.streamed and self._line("the tables section") != b'"tables": {\n':
             raise CorruptBackup(f"{path.name} is damaged (no tables section)", "use another backup")
+
+    @property
+    def _line_max(self) -> int:
+        return self.limits.line_mb * _MIB
+
+    def _read_document(self, first: bytes, limit: int) -> dict:
+        """A file of the seed's tool, whole, its shape checked once here (normalised: every
+        table a TableHeader and a list of rows) so that nothing later meets a surprise."""
+        parts, size = [first, self._buf[self._pos :]], len(first) + len(self._buf) - self._pos
+        while data := self._read():
+            size += len(data)
+            if size > limit:
+                raise _too_large(
+                    self.path,
+                    "the decompressed file",
+                    self.limits.document_mb,
+                    "backup_max_document_mb",
+                )
+            parts.append(data)
+        self._buf, self._pos = b"", 0
+        document = json.loads(b"".join(parts))
+        del parts
+        if not isinstance(document, dict):
+            raise ValueError("the file is not a JSON object")
+        tables = document.get("tables")
+        if not isinstance(tables, dict):
+            raise ValueError('"tables" is missing or not an object (table name -> table)')
+        for name, table in tables.items():
+            if not isinstance(table, dict) or not isinstance(table.get("data"), list):
+                raise ValueError(f'table {name}: "data" is missing or not a list of rows')
+            header = TableHeader.model_validate(
+                {k: table.get(k) for k in ("columns", "column_types", "row_count") if k in table}
+            )
+            width = len(header.columns)
+            for number, row in enumerate(table["data"], 1):
+                if not isinstance(row, list) or len(row) != width:
+                    raise ValueError(f"table {name}: row {number} is not a list of {width} values")
+            tables[name] = (header, table["data"])
+        return document
 
     def _read(self) -> bytes:
         try:
@@ -276,20 +397,43 @@ class BackupReader:
             parts.append(data)
         return b"".join(parts)
 
-    def _line(self, what: str, *, hashed: bool = True, eof_ok: bool = False) -> bytes:
-        end = self._buf.find(b"\n", self._pos)
-        if end < 0:
-            parts = [self._buf[self._pos :]]
-            while not parts[-1].count(b"\n"):  # chunks gathered, joined once: linear time
-                data = self._read()
-                if not data:
-                    if eof_ok:
-                        break
+    def _gather_line(self, what: str, eof_ok: bool, limit: int = 0) -> bool:
+        """Read on until the buffer holds a whole line (chunks gathered, joined once: linear
+        time), at most `limit` bytes of it; False when the file ended first."""
+        parts = [self._buf[self._pos :]]
+        size = len(parts[0])
+        ended = False
+        while b"\n" not in parts[-1]:
+            if size > (limit or self._line_max):
+                if limit:  # the first line: a seed file may be a whole document on one line
+                    raise _too_large(
+                        self.path,
+                        "the decompressed file",
+                        self.limits.document_mb,
+                        "backup_max_document_mb",
+                    )
+                raise _too_large(
+                    self.path, f"a line (in {what})", self.limits.line_mb, "backup_max_line_mb"
+                )
+            data = self._read()
+            if not data:
+                if not eof_ok:
                     raise CorruptBackup(
                         f"{self.path.name} is truncated (in {what})", "use another backup"
                     )
-                parts.append(data)
-            self._buf, self._pos = b"".join(parts), 0
+                ended = True
+                break
+            parts.append(data)
+            size += len(data)
+        self._buf, self._pos = b"".join(parts), 0
+        return not ended
+
+    def _line(
+        self, what: str, *, hashed: bool = True, eof_ok: bool = False, limit: int = 0
+    ) -> bytes:
+        end = self._buf.find(b"\n", self._pos)
+        if end < 0:
+            self._gather_line(what, eof_ok, limit)
             end = self._buf.find(b"\n")
             end = len(self._buf) - 1 if end < 0 else end
         line = self._buf[self._pos : end + 1]
@@ -323,11 +467,8 @@ class BackupReader:
         return [str(name) for name in self._document["tables"]]
 
     def _document_tables(self) -> Iterator[TableStream]:
-        for name, table in self._document["tables"].items():
-            rows = [json.dumps(row, ensure_ascii=False) for row in table["data"]]
-            header = TableHeader(columns=table["columns"], row_count=table.get("row_count"))
-            block = ",\n".join(rows).encode() + b"\n" if rows else b""
-            yield TableStream(str(name), header, iter([block] if rows else []))
+        for name, (header, rows) in self._document["tables"].items():
+            yield TableStream(str(name), header, _document_blocks(rows))
 
     def _table(self, line: bytes) -> TableStream:
         try:
@@ -355,11 +496,8 @@ class BackupReader:
             # Row lines start with "[" and JSON holds no raw newline: "\n]" ends the rows.
             end = self._buf.find(b"\n]", self._pos)
             cut = end + 1 if end >= 0 else self._buf.rfind(b"\n", self._pos) + 1
-            if cut <= self._pos:
-                if not self._fill():
-                    raise CorruptBackup(
-                        f"{self.path.name} is truncated (in table {name})", "use another backup"
-                    )
+            if cut <= self._pos:  # a row longer than the buffer: read on to its end
+                self._gather_line(f"table {name}", False)
                 continue
             block = self._buf[self._pos : cut]
             self._pos = cut

@@ -57,11 +57,34 @@ def stop_writing_to_closed_pipe() -> None:
     os.close(devnull)
 
 
+def _invoke_cast_failure(traceback: Any) -> tuple[str, str] | None:
+    """When Invoke itself failed to turn a value into the type it expects, what the value was
+    for: a flag (`--tail abc`: Argument.set_value) or a variable (`INVOKE_DEVKIT_POSTGRES_PORT
+    =abc`: Environment.load); "" for any other failure."""
+    frames = []
+    while traceback is not None:
+        frames.append(traceback.tb_frame)
+        traceback = traceback.tb_next
+    for frame in reversed(frames):
+        names = frame.f_code.co_name, frame.f_globals.get("__name__", "")
+        if names == ("set_value", "invoke.parser.argument"):
+            flag = frame.f_locals["self"].name.replace("_", "-")
+            return f"the value given to --{flag}", f"give --{flag} a number (invoke --help TASK)"
+        if names == ("load", "invoke.env") and "real_var" in frame.f_locals:
+            name = frame.f_locals["real_var"]
+            return f"{name} in the environment", f"set {name} to a number, or unset it"
+    return None
+
+
 def _excepthook(kind: type[BaseException], value: BaseException, traceback: Any) -> None:
     if issubclass(kind, BrokenPipeError):
         stop_writing_to_closed_pipe()
         sys.stderr.flush()
         os._exit(PIPE_CLOSED)  # the program is over: Invoke printed what it had
+    if issubclass(kind, ValueError) and (found := _invoke_cast_failure(traceback)):
+        what, fix = found
+        sys.stderr.write(f"error: {what} is not of the expected type ({value})\n  fix: {fix}\n")
+        sys.exit(2)
     _previous_hook(kind, value, traceback)
 
 

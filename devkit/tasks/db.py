@@ -29,10 +29,18 @@ def _admin_target(c):
     return resolve_admin_target(c.config.devkit)
 
 
+def _reading_backups(c) -> None:
+    """Readers of backup files hold at most the configured sizes in memory."""
+    from devkit.backup.fileformat import apply_limits
+
+    apply_limits(c.config.devkit)
+
+
 def _backup_file(c, file: str) -> Path:
     """FILE as given, or a bare name looked up in the backup directory."""
     from devkit.backup.store import backup_dir
 
+    _reading_backups(c)
     path = Path(file).expanduser()
     if not path.exists() and not path.is_absolute() and len(path.parts) == 1:
         candidate = backup_dir(c.config.devkit) / path
@@ -145,8 +153,17 @@ def _print_diff(diff) -> None:
 def diff(c, file):
     """Show rows per table now and in a backup."""
     from devkit.backup.core import calculate_diff
+    from devkit.backup.pgdump import kind_of
 
     path = _backup_file(c, file)
+    if path.is_file() and (kind := kind_of(path)):
+        raise Exit(
+            f"error: db.diff compares the kit's JSON backups (.backup.gz); {path.name} is a "
+            f"pg_dump file ({kind} format), which records no row counts to compare\n"
+            f"  fix: `invoke db.verify {path.name}` lists what it holds; `invoke db.restore "
+            f"{path.name} --dry-run` checks it against the database",
+            code=1,
+        )
     print(f"Calculating diff with backup: {path.name}")
     _print_diff(calculate_diff(_target(c), path))
 
@@ -300,6 +317,7 @@ def download(c, name, output_dir=None):
     from devkit.backup.remote import download as get
     from devkit.backup.store import backup_dir
 
+    _reading_backups(c)
     directory = Path(output_dir).expanduser() if output_dir else backup_dir(c.config.devkit)
     print(get(c.config.devkit, name, directory))
 
@@ -326,6 +344,7 @@ def restore_s3(
     from devkit.backup.remote import download as get
     from devkit.backup.store import backup_dir
 
+    _reading_backups(c)
     _restore(
         c,
         get(c.config.devkit, name, backup_dir(c.config.devkit)),
@@ -369,6 +388,7 @@ def prune(c, retention_days=None):
     from devkit.envfile import load_stack
     from devkit.errors import DevkitError
 
+    _reading_backups(c)
     days = days_of(c.config.devkit, retention_days)
     directory = backup_dir(c.config.devkit)
     try:

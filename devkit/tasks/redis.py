@@ -68,6 +68,11 @@ def keys(c, pattern="*", limit=1000):
     """List keys matching PATTERN with SCAN (never KEYS: safe on a large or busy server)."""
     import redis
 
+    if int(limit) < 0:
+        raise Exit(
+            f"error: --limit {limit} is negative\n  fix: --limit N with N >= 0 (0: count only)",
+            code=2,
+        )
     client = _client(c)
     shown = total = 0
     try:

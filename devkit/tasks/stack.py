@@ -146,6 +146,11 @@ def logs(c, service=None, follow=False, tail=None):
     from devkit.envfile import load_stack
     from devkit.lifecycle import logs as show_logs
 
+    if tail is not None and not str(tail).isdigit():
+        raise Exit(
+            f"error: --tail {tail} is not a number of lines\n  fix: --tail N, e.g. --tail 100",
+            code=2,
+        )
     code = show_logs(
         load_stack(c.config.devkit), service, follow, int(tail) if tail is not None else None
     )

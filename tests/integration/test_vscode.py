@@ -236,3 +236,27 @@ def test_settings_choose_the_windows_variant_and_distro(stack, app):
     _, tasks = vscode_file(app, "tasks.json")
     start = next(t for t in tasks["tasks"] if t["label"] == "devkit: start services")
     assert start["args"][:2] == ["-d", "Debian"] and "runOptions" not in start
+
+
+def test_a_byte_order_mark_is_accepted_and_kept(stack, app):
+    # VS Code reads a UTF-8 BOM and keeps it; so does the merge (was: "expected '{'").
+    (app / ".vscode" / "tasks.json").write_bytes(b"\xef\xbb\xbf" + USER_TASKS.encode())
+    done = stack.invoke("vscode.install", "--app-dir", str(app))
+    assert done.returncode == 0, done.stdout + done.stderr
+    merged = (app / ".vscode" / "tasks.json").read_bytes()
+    assert merged.startswith(b"\xef\xbb\xbf// Team tasks")
+    labels = [t["label"] for t in json5.loads(merged.decode("utf-8-sig"))["tasks"]]
+    assert labels == ["lint", "pytest", "devkit: start services", "devkit: stop services"]
+
+
+def test_a_file_it_cannot_merge_leaves_the_directory_untouched(stack, app):
+    # Was: the hook (devkit-services.sh) was installed before the merge failed.
+    (app / ".vscode" / "launch.json").write_text(
+        '{"configurations": [], "x": ' + "[" * 5000 + "]" * 5000 + "}"
+    )
+    before = sorted(p.name for p in (app / ".vscode").iterdir())
+    failed = stack.invoke("vscode.install", "--app-dir", str(app))
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "launch.json: arrays or objects nested deeper than 200 levels" in failed.stderr
+    assert "Traceback" not in failed.stdout + failed.stderr
+    assert sorted(p.name for p in (app / ".vscode").iterdir()) == before

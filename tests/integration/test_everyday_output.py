@@ -1,0 +1,114 @@
+"""Every documented everyday command's output, as users pipe and read it: output cut short by
+`head`, psql's exit codes, the hints the errors give, and .env.local values written as Compose
+reads them."""
+
+import re
+
+import pytest
+
+pytestmark = pytest.mark.docker
+
+
+def piped_into_head(stack, command: str) -> tuple[str, str, int]:
+    """`invoke COMMAND | head -3` in a shell; the pipe's output, the kit's stderr and exit code."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    invoke = Path(sys.executable).with_name("invoke")
+    kit = Path(__file__).resolve().parents[2]
+    shell = subprocess.run(
+        ["bash", "-c", f"{invoke} --search-root {kit} {command} 2>/tmp/devkit-head.err | head -3;"
+         " echo rc=${PIPESTATUS[0]}; cat /tmp/devkit-head.err >&2"],
+        capture_output=True, text=True, env={**__import__("os").environ, **stack.env}, check=False,
+    )  # fmt: skip
+    return shell.stdout, shell.stderr, int(shell.stdout.rsplit("rc=", 1)[1])
+
+
+@pytest.mark.parametrize("command", ["db.list", "--help db.backup", "--list"])
+def test_output_piped_into_head_ends_without_a_traceback(stack, tmp_path, command):
+    # Enough output that the reader is gone before the kit is done writing.
+    for n in range(400):
+        (tmp_path / f"backup_20260101_{n:06d}.backup.gz").write_bytes(b"x")
+    env_dir = {"INVOKE_DEVKIT_BACKUP_DIR": str(tmp_path)}
+    stack.env.update(env_dir)
+    try:
+        shown, errors, code = piped_into_head(stack, command)
+    finally:
+        for key in env_dir:
+            stack.env.pop(key)
+    assert "Traceback" not in errors and "BrokenPipeError" not in errors, errors
+    assert len(shown.strip().splitlines()) == 4  # three lines, and rc=
+    assert code in (0, 141)  # 141: the reader went away first, as for `yes | head`
+
+
+def test_piped_sql_that_fails_exits_1_with_a_cause(stack):
+    failed = stack.invoke("db.psql", stdin="SELECT 1;\nSELECT 1/0;\nSELECT 2;\n")
+    assert failed.returncode == 1, failed.stdout + failed.stderr  # was 3, not a documented code
+    assert "division by zero" in failed.stderr
+    assert "error: the SQL stopped at its first failing statement" in failed.stderr
+    assert "fix: " in failed.stderr
+
+
+def test_psql_refuses_a_database_url_naming_another_database(stack):
+    # The README says db.* tasks honour DATABASE_URL: psql must not silently open another one.
+    other = stack.invoke(
+        "db.psql", "-c", "SELECT 1",
+        extra_env={"DATABASE_URL": "postgresql://u:secret-pw@db.example.com:5432/other"},
+    )  # fmt: skip
+    assert other.returncode == 1
+    assert "db.psql works only on this machine's stack" in other.stderr
+    assert "db.example.com" in other.stderr and "secret-pw" not in other.stderr
+    same = stack.invoke(
+        "db.psql", "-c", "SELECT 1", extra_env={"DATABASE_URL": stack.values()["DATABASE_URL_SYNC"]}
+    )
+    assert same.returncode == 0, same.stderr
+
+
+def test_a_password_with_an_inline_comment_reads_as_compose_reads_it(stack):
+    """`PGPASSWORD=pw # note`: Compose (and the server) take `pw`; the kit did `pw # note`."""
+    original = stack.env_file.read_text()
+    try:
+        stack.env_file.write_text(
+            re.sub(r"^(PGPASSWORD=.*)$", r"\1 # set by setup", original, flags=re.M)
+        )
+        one = stack.invoke("db.psql", "-c", "SELECT 'authenticated'")
+        assert one.returncode == 0, one.stderr
+        assert "authenticated" in one.stdout
+    finally:
+        stack.env_file.write_text(original)
+
+
+def test_hints_name_commands_that_exist(stack):
+    """The time-out hint names `invoke logs --service postgres` (was `invoke logs postgres`, not
+    a valid command), and the rejected-password hint names `doctor --repair`, which keeps the data."""
+    from devkit.envfile import load_stack
+    from devkit.errors import NotReady
+    from devkit.readiness import wait_ready
+
+    real = load_stack(
+        {"app_dir": str(stack.app_dir), "project_name": stack.project, "bind_address": "127.0.0.1",
+         "postgres_port": stack.pg_port, "postgres_user": "app", "postgres_db": "app_db",
+         "redis_port": stack.redis_port, "ready_timeout": 5}
+    )  # fmt: skip
+    wrong = real.__class__(**{**real.__dict__, "pg_password": "not-the-password-0000"})
+    with pytest.raises(NotReady) as rejected:
+        wait_ready(wrong, 5)
+    assert "invoke doctor --repair" in rejected.value.hint
+    closed = real.__class__(**{**real.__dict__, "pg_port": free_closed_port()})
+    with pytest.raises(NotReady) as timed_out:
+        wait_ready(closed, 0.5)
+    hint = timed_out.value.hint
+    assert "`invoke logs --service postgres`" in hint
+    command = hint.split("`")[1].split()
+    assert command[:2] == ["invoke", "logs"]
+    shown = stack.invoke(*command[1:], "--tail", "1")
+    assert shown.returncode == 0, shown.stderr
+
+
+def free_closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
