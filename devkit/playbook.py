@@ -16,6 +16,8 @@ from devkit.envfile import subprocess_environ
 from devkit.errors import CommandFailed
 from devkit.paths import ANSIBLE_CFG, KIT_ROOT
 
+# Colours Ansible writes on a terminal (ANSIBLE_FORCE_COLOR): shown to the user, never parsed.
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 RECAP = re.compile(
     r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)"
 )
@@ -25,7 +27,13 @@ RECAP = re.compile(
 class PlaybookResult:
     ok: int
     changed: int
-    output: str
+    output: str  # without colours
+    returncode: int = 0
+
+
+def plain(text: str) -> str:
+    """Ansible's output without its colour codes."""
+    return _ANSI.sub("", text)
 
 
 def needs_become_password() -> bool:
@@ -43,6 +51,20 @@ def recap_by_host(output: str) -> dict[str, dict[str, int]]:
             counts = {key: int(value) for key, value in m.groupdict().items() if key != "host"}
             hosts[m["host"]] = counts
     return hosts
+
+
+_HOST_FAILED = re.compile(r"^(?:fatal|failed): \[([^\]]+)\]")
+
+
+def host_causes(output: str) -> dict[str, str]:
+    """Per host, the cause of its last failure (a failed task, or UNREACHABLE)."""
+    lines = output.splitlines()
+    starts = [(i, m[1]) for i, line in enumerate(lines) if (m := _HOST_FAILED.match(line))]
+    causes = {}
+    for n, (start, host) in enumerate(starts):
+        end = starts[n + 1][0] if n + 1 < len(starts) else len(lines)
+        causes[host] = failure_cause(lines[start:end])
+    return causes
 
 
 def parse_recap(output: str) -> tuple[int, int]:
@@ -109,9 +131,11 @@ def run_playbook(
     args: tuple[str, ...] = (),
     local: bool = True,
     env: dict[str, str] | None = None,
+    check: bool = True,
 ) -> PlaybookResult:
     """Run `ansible-playbook`; the variables go through a 0600 file (they carry secrets).
-    `local`: the play becomes root on this machine (sudo's password is asked when needed)."""
+    `local`: the play becomes root on this machine (sudo's password is asked when needed).
+    `check`: a failed run raises CommandFailed; else the result carries its return code."""
     executable = Path(sys.executable).with_name("ansible-playbook")
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="devkit-vars.") as vars_file:
         json.dump(extra_vars, vars_file)
@@ -141,16 +165,16 @@ def run_playbook(
         lines = []
         assert process.stdout is not None
         for line in process.stdout:
-            lines.append(line)
+            lines.append(plain(line))
             if echo:
                 sys.stdout.write(line)
                 sys.stdout.flush()
         process.wait()
     output = "".join(lines)
-    if process.returncode != 0:
+    if process.returncode != 0 and check:
         raise CommandFailed(
             f"ansible-playbook {playbook.name} failed: {failure_cause(lines) or f'exit code {process.returncode}'}",
             "read the failed task above; fix its cause and run the command again (it is idempotent)",
         )
     ok, changed = parse_recap(output)
-    return PlaybookResult(ok=ok, changed=changed, output=output)
+    return PlaybookResult(ok=ok, changed=changed, output=output, returncode=process.returncode)

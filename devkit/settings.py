@@ -80,18 +80,30 @@ class Settings(BaseModel):
         return resolve_app_dir(self.app_dir)
 
 
-def load_settings(values: Mapping[str, Any]) -> Settings:
-    """Validate the `devkit` section of Invoke's config (defaults merged with overrides)."""
+def settings_problems(values: Mapping[str, Any]) -> list[tuple[str, Any, str]]:
+    """Every invalid setting of `values` (merged with the defaults), as (name, value, why); the
+    whole-settings rules (two equal ports) under the name ""."""
     merged = {**DEFAULTS, **dict(values)}
     try:
-        return Settings(**merged)
+        Settings(**merged)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        message = first["msg"].removeprefix("Value error, ")
-        if not first["loc"]:
-            raise SettingsError(f"bad settings: {message}", "fix them in invoke.yaml") from None
-        field = str(first["loc"][0])
-        raise SettingsError(
-            f"bad setting {field}={merged.get(field)!r}: {message}",
-            f"fix devkit.{field} in invoke.yaml or INVOKE_DEVKIT_{field.upper()}",
-        ) from None
+        problems = []
+        for error in exc.errors():
+            name = str(error["loc"][0]) if error["loc"] else ""
+            problems.append((name, merged.get(name), error["msg"].removeprefix("Value error, ")))
+        return problems
+    return []
+
+
+def load_settings(values: Mapping[str, Any]) -> Settings:
+    """Validate the `devkit` section of Invoke's config (defaults merged with overrides)."""
+    problems = settings_problems(values)
+    if not problems:
+        return Settings(**{**DEFAULTS, **dict(values)})
+    field, value, message = problems[0]
+    if not field:
+        raise SettingsError(f"bad settings: {message}", "fix them in invoke.yaml")
+    raise SettingsError(
+        f"bad setting {field}={value!r}: {message}",
+        f"fix devkit.{field} in invoke.yaml or INVOKE_DEVKIT_{field.upper()}",
+    )

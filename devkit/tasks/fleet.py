@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from invoke import Exit, task
@@ -13,6 +17,8 @@ from invoke import Exit, task
 from devkit.paths import ANSIBLE_CFG, KIT_ROOT
 from devkit.tasks._cli import reports_errors
 
+# The name of site.yml's play that changes the servers (after the one that checks them).
+PROVISION_PLAY = "Provision servers"
 VAULT_HELP = {
     "vault_password_file": "File holding the inventory's ansible-vault password",
     "ask_vault_pass": "Ask for the inventory's ansible-vault password",
@@ -38,12 +44,40 @@ def _inventory(path: str) -> Path:
     return inventory
 
 
+@contextlib.contextmanager
 def _vault(
-    inventory: Path, password_file: str | None, ask: bool, can_prompt: bool = True
-) -> tuple[list[str], dict[str, str]]:
-    """ansible-playbook's vault arguments, and the environment for tools without them
-    (ansible-inventory under testinfra, which cannot prompt: `can_prompt` False). Refuses,
-    before connecting anywhere, an encrypted inventory with no way to open it."""
+    inventory: Path, password_file: str | None, ask: bool
+) -> Iterator[tuple[list[str], dict[str, str]]]:
+    """ansible-playbook's vault arguments, and the environment for the tools without them
+    (ansible-inventory, testinfra). Refuses, before connecting anywhere, an encrypted
+    inventory with no way to open it. A password asked for (--ask-vault-pass, or an encrypted
+    inventory on a terminal) is asked once, here, and handed on in a file only this user can
+    read, removed afterwards: every tool then reads the same one."""
+    if ask or (
+        not password_file
+        and not os.environ.get("ANSIBLE_VAULT_PASSWORD_FILE")
+        and _encrypted(inventory)
+        and sys.stdin.isatty()
+    ):
+        import getpass
+
+        password = getpass.getpass("Vault password: ")
+        with tempfile.TemporaryDirectory(prefix="devkit-vault.") as private:  # 0700
+            path = Path(private) / "password"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(password + "\n")
+            yield [f"--vault-password-file={path}"], {"ANSIBLE_VAULT_PASSWORD_FILE": str(path)}
+        return
+    yield _vault_given(inventory, password_file)
+
+
+def _encrypted(inventory: Path) -> list[Path]:
+    files = [inventory] if inventory.is_file() else sorted(inventory.rglob("*.yml"))
+    return [f for f in files if f.read_bytes().startswith(b"$ANSIBLE_VAULT")]
+
+
+def _vault_given(inventory: Path, password_file: str | None) -> tuple[list[str], dict[str, str]]:
     if password_file:
         path = _kit_path(password_file)
         if path is None or not path.is_file():
@@ -52,17 +86,11 @@ def _vault(
                 code=2,
             )
         return [f"--vault-password-file={path}"], {"ANSIBLE_VAULT_PASSWORD_FILE": str(path)}
-    if ask:
-        return ["--ask-vault-pass"], {}
-    files = [inventory] if inventory.is_file() else sorted(inventory.rglob("*.yml"))
-    encrypted = [f for f in files if f.read_bytes().startswith(b"$ANSIBLE_VAULT")]
+    encrypted = _encrypted(inventory)
     if encrypted and not os.environ.get("ANSIBLE_VAULT_PASSWORD_FILE"):
-        if can_prompt and sys.stdin.isatty():
-            return ["--ask-vault-pass"], {}
         raise Exit(
             f"error: {encrypted[0].relative_to(inventory.parent)} is encrypted with ansible-vault\n"
-            "  fix: pass --vault-password-file FILE"
-            + (" (or --ask-vault-pass on a terminal)" if can_prompt else ""),
+            "  fix: pass --vault-password-file FILE (or --ask-vault-pass on a terminal)",
             code=2,
         )
     return [], {}
@@ -76,9 +104,11 @@ def _wrong_vault(inventory: str) -> Exit:
     )
 
 
-def _matched_hosts(inventory: Path, shown: str, pattern: str, env: dict[str, str]) -> set[str]:
-    """The inventory's hosts the pattern matches, read as testinfra will (ansible-inventory);
-    `shown`: the inventory as the user named it."""
+def _matched_hosts(
+    inventory: Path, shown: str, pattern: str, env: dict[str, str], group: str | None = None
+) -> set[str]:
+    """The inventory's hosts the pattern matches (of `group`, when given), read as Ansible and
+    testinfra will (ansible-inventory); `shown`: the inventory as the user named it."""
     listed = subprocess.run(
         [str(Path(sys.executable).with_name("ansible-inventory")), "-i", str(inventory), "--list", "--limit", pattern],
         cwd=KIT_ROOT, env=env, capture_output=True, text=True, check=False,
@@ -90,7 +120,37 @@ def _matched_hosts(inventory: Path, shown: str, pattern: str, env: dict[str, str
         raise Exit(f"error: cannot read {inventory}: {last}\n  fix: check the inventory", code=2)
     groups = json.loads(listed.stdout)
     hosts = set(groups.pop("_meta", {}).get("hostvars", {}))
-    return hosts.union(*(group.get("hosts", []) for group in groups.values()))
+    if group is not None:
+        return _members(groups, group)
+    return hosts.union(*(members.get("hosts", []) for members in groups.values()))
+
+
+def _members(groups: dict, name: str) -> set[str]:
+    """The hosts of group `name` and of its children, in ansible-inventory --list's output."""
+    group = groups.get(name, {})
+    found = set(group.get("hosts", []))
+    for child in group.get("children", []):
+        found |= _members(groups, child)
+    return found
+
+
+def _ansible_env(env: dict[str, str]) -> dict[str, str]:
+    """The environment for the kit's Ansible tools: its config, its virtualenv first."""
+    return os.environ | {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "ANSIBLE_CONFIG": str(ANSIBLE_CFG),
+        **env,
+    }
+
+
+def _no_host_matched(inventory: str, limit: str | None, all_hosts: set[str], what: str) -> Exit:
+    listed = ", ".join(sorted(all_hosts)) or "none"
+    return Exit(
+        f"error: {'--limit ' + limit if limit else 'the inventory'} matches no host of "
+        f"{inventory}'s {what} (its hosts: {listed})\n"
+        "  fix: check --limit and the inventory's hosts",
+        code=1,
+    )
 
 
 @task(
@@ -109,74 +169,187 @@ def provision(
     (playbooks/site.yml over SSH). Idempotent: a second run changes nothing."""
     from devkit.errors import CommandFailed
     from devkit.paths import PLAYBOOKS
-    from devkit.playbook import recap_by_host, run_playbook
+    from devkit.playbook import failure_cause, host_causes, recap_by_host, run_playbook
 
     path = _inventory(inventory)
-    args, env = _vault(path, vault_password_file, ask_vault_pass)
-    if limit:
-        args.append(f"--limit={limit}")
-    if check:
-        args += ["--check", "--diff"]
-    try:
+    with _vault(path, vault_password_file, ask_vault_pass) as (args, env):
+        # The hosts it will run on, known before anything connects.
+        servers = _matched_hosts(path, inventory, "all", _ansible_env(env), group="servers")
+        if limit:
+            matched = servers & _matched_hosts(path, inventory, limit, _ansible_env(env))
+            if not matched:
+                raise _no_host_matched(inventory, limit, servers, "servers group")
+            args.append(f"--limit={limit}")
+        elif not servers:
+            raise _no_host_matched(inventory, None, servers, "servers group")
+        if check:
+            args += ["--check", "--diff"]
         result = run_playbook(
-            PLAYBOOKS / "site.yml", path, {}, args=tuple(args), local=False, env=env
+            PLAYBOOKS / "site.yml", path, {}, args=tuple(args), local=False, env=env, check=False
         )
-    except CommandFailed as exc:
-        if "Decryption failed" not in exc.cause:
-            raise
-        raise _wrong_vault(inventory) from None
+    if "Decryption failed" in result.output:
+        raise _wrong_vault(inventory)
     hosts = recap_by_host(result.output)
-    if not hosts:
+    causes = host_causes(result.output)
+    # The first play of site.yml checks every host's settings; when one is refused, the play
+    # that changes hosts never starts.
+    started = f"PLAY [{PROVISION_PLAY}]" in result.output
+    bad = {}
+    for host, counts in hosts.items():
+        state = "UNREACHABLE" if counts["unreachable"] else "FAILED" if counts["failed"] else ""
+        if state:
+            bad[host] = state.lower()
+            print(f"{host}: {state}: {causes.get(host, '')}")
+        elif not started:
+            print(f"{host}: not changed (another host's settings were refused)")
+        else:
+            print(
+                f"{host}: ok={counts['ok']} changed={counts['changed']}"
+                + (" (check mode)" if check else "")
+            )
+    if result.returncode == 0 and not bad:
+        return
+    if not bad:
+        raise CommandFailed(
+            f"ansible-playbook site.yml failed: {failure_cause(result.output.splitlines()) or f'exit code {result.returncode}'}",
+            "read the failed task above; fix its cause and run the command again (it is idempotent)",
+        )
+    listed = ", ".join(f"{host} ({state})" for host, state in bad.items())
+    if not started:
         raise Exit(
-            f"error: no host of {inventory} matched\n  fix: check --limit and the inventory's `servers` group",
+            f"error: the inventory's settings were refused for {', '.join(bad)}; no host was changed\n"
+            "  fix: correct the inventory variable named on the host's line, then run provision again",
             code=1,
         )
-    for host, counts in hosts.items():
-        print(
-            f"{host}: ok={counts['ok']} changed={counts['changed']}"
-            + (" (check mode)" if check else "")
-        )
+    raise Exit(
+        f"error: {len(bad)} of {len(hosts)} hosts not provisioned: {listed}\n"
+        "  fix: fix the cause named on each host's line (an unreachable host: is it up, and does "
+        "SSH answer?), then run provision again: it is idempotent, hosts done stay done",
+        code=1,
+    )
+
+
+_PING = re.compile(r"^(\S+) \| (SUCCESS|CHANGED|UNREACHABLE!|FAILED!)(?::| =>) ?(.*)$")
+
+
+def _unreachable(inventory: Path, hosts: set[str], env: dict[str, str]) -> dict[str, str]:
+    """The hosts Ansible cannot reach (or run Python on), each with the cause in one line."""
+    pinged = subprocess.run(
+        [str(Path(sys.executable).with_name("ansible")), "-i", str(inventory), ":".join(sorted(hosts)),
+         "-m", "ansible.builtin.ping", "-o"],
+        cwd=KIT_ROOT, env=env | {"ANSIBLE_NOCOLOR": "1"}, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    answered = {}
+    for line in pinged.stdout.splitlines():
+        if m := _PING.match(line):
+            answered[m[1]] = "" if m[2] in ("SUCCESS", "CHANGED") else m[3].strip()[:300]
+    return {
+        host: answered.get(host) or "no answer from Ansible's ping"
+        for host in hosts
+        if answered.get(host) != ""
+    }
+
+
+def _run_checks(
+    command: list[str], env: dict[str, str], hosts: set[str] | None = None
+) -> dict[str, dict[str, int]]:
+    """Run testinfra (its output shown as it comes); per host of `hosts` (None: this machine),
+    the checks passed, failed and skipped, read from its JUnit report (never from the terminal
+    output, coloured or not). A check's id is `[ansible://HOST]` or `[ansible://HOST-PARAM]`."""
+    import xml.etree.ElementTree as ElementTree
+
+    with tempfile.TemporaryDirectory(prefix="devkit-verify.") as scratch:
+        report = Path(scratch) / "report.xml"
+        subprocess.run([*command, f"--junitxml={report}"], cwd=KIT_ROOT, env=env, check=False)
+        if not report.exists():
+            return {}
+        tree = ElementTree.parse(report)
+    counts: dict[str, dict[str, int]] = {}
+    for case in tree.iter("testcase"):
+        found = re.search(r"\[ansible://([^\]]+)\]$", case.get("name", ""))
+        named = found[1] if found else ""
+        host = next(
+            (h for h in sorted(hosts or (), key=len, reverse=True)
+             if named == h or named.startswith(f"{h}-")),
+            "this machine",
+        )  # fmt: skip
+        entry = counts.setdefault(host, {"passed": 0, "failed": 0, "skipped": 0})
+        outcomes = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
+        if "failure" in outcomes or "error" in outcomes:
+            entry["failed"] += 1
+        elif outcomes:
+            entry["skipped"] += 1
+        else:
+            entry["passed"] += 1
+    return counts
 
 
 @task(
     help={
         "inventory": "An Ansible inventory: check every host of it (default: this machine)",
         "limit": "Only this host (or pattern) of the inventory",
-        # testinfra reads the inventory itself and cannot prompt: a file, not --ask-vault-pass.
-        "vault_password_file": VAULT_HELP["vault_password_file"],
+        **VAULT_HELP,
     }
 )
 @reports_errors
-def verify(c, inventory=None, limit=None, vault_password_file=None):
+def verify(c, inventory=None, limit=None, vault_password_file=None, ask_vault_pass=False):
     """Check a provisioned host with testinfra (tests/infra): daemon, containers healthy, ports on
     loopback, authenticated query and PING, .env.local private, the scheduled backup (servers).
-    Per-host results."""
+    Ends with one line per host."""
     from devkit.state import resolve_app_dir
 
+    if limit and not inventory:
+        raise Exit("error: --limit needs --inventory\n  fix: add --inventory PATH", code=2)
     command = [
         sys.executable, "-m", "pytest", str(KIT_ROOT / "tests" / "infra"), "-v", "-p", "no:cacheprovider",
-        "--deployment=host", f"--devkit-project={c.config.devkit.project_name}",
+        "--tb=short", "--deployment=host", f"--devkit-project={c.config.devkit.project_name}",
         f"--devkit-app-dir={resolve_app_dir(c.config.devkit.app_dir)}",
     ]  # fmt: skip
-    vault_env: dict[str, str] = {}
-    if inventory:
+    down: dict[str, str] = {}
+    if not inventory:
+        results = _run_checks(command, _ansible_env({}))
+    else:
         path = _inventory(inventory)
-        _, vault_env = _vault(path, vault_password_file, False, can_prompt=False)
-        command += [f"--ansible-inventory={path}", f"--hosts=ansible://{limit or 'all'}"]
-    elif limit:
-        raise Exit("error: --limit needs --inventory\n  fix: add --inventory PATH", code=2)
-    # testinfra calls ansible-inventory and ansible from the kit's virtualenv, with its config.
-    env = os.environ | {
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "ANSIBLE_CONFIG": str(ANSIBLE_CFG),
-        **vault_env,
-    }
-    if inventory and not _matched_hosts(path, inventory, limit or "all", env):
-        # testinfra would skip every check and pass: no host checked is no host proven.
+        with _vault(path, vault_password_file, ask_vault_pass) as (_, vault_env):
+            env = _ansible_env(vault_env)
+            hosts = _matched_hosts(path, inventory, limit or "all", env)
+            if not hosts:
+                # testinfra would skip every check and pass: no host checked is no host proven.
+                everyone = _matched_hosts(path, inventory, "all", env)
+                raise _no_host_matched(inventory, limit, everyone, "hosts")
+            down = _unreachable(path, hosts, env)
+            up = sorted(hosts - set(down))
+            targets = ",".join(f"ansible://{host}" for host in up)
+            results = (
+                _run_checks(
+                    [*command, f"--ansible-inventory={path}", f"--hosts={targets}"], env, hosts
+                )
+                if up
+                else {}
+            )
+    print()
+    failed = dict(down)
+    for host in sorted(set(results) | set(down)):
+        if host in down:
+            print(f"{host}: UNREACHABLE: {down[host]}")
+            continue
+        counts = results[host]
+        print(
+            f"{host}: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped"
+        )
+        if counts["failed"] or not counts["passed"]:
+            failed[host] = f"{counts['failed']} check(s) failed"
+    if not results and not down:
         raise Exit(
-            f"error: no host of {inventory} matched {limit or 'all'}\n  fix: check --limit and the inventory's hosts",
+            "error: the checks did not run (see pytest's output above)\n  fix: run `invoke test --marker infra` to see why",
             code=1,
         )
-    code = subprocess.run(command, cwd=KIT_ROOT, env=env, check=False).returncode
-    if code:
-        raise Exit(code=code)
+    if failed:
+        listed = ", ".join(
+            f"{host} ({why if host not in down else 'unreachable'})" for host, why in failed.items()
+        )
+        raise Exit(
+            f"error: {len(failed)} of {len(set(results) | set(down))} hosts not verified: {listed}\n"
+            "  fix: a failed check names its cause above; an unreachable host: is it up, and does SSH answer?",
+            code=1,
+        )

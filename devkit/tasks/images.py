@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from invoke import Collection, task
 
-from devkit.tasks._cli import reports_errors
+from devkit.tasks._cli import confirm, reports_errors
 
 
 @task(
@@ -29,4 +29,24 @@ def build(c, force=False, source=None):
     print(f"images ready (Ansible: {result.changed} changed)")
 
 
-ns = Collection("images", build)
+@task(name="prune-export", help={"yes": "Do not ask (required without a terminal)"})
+@reports_errors
+def prune_export(c, yes=False):
+    """Delete the image set `provision` exported for servers (.devkit/images/*.tar, about
+    550 MB); the next provision exports it again when a server needs it."""
+    from devkit.paths import KIT_ROOT
+
+    directory = KIT_ROOT / ".devkit" / "images"
+    archives = sorted(directory.glob("devkit-images-*.tar")) if directory.is_dir() else []
+    if not archives:
+        print(f"nothing to delete: no exported image set in {directory}")
+        return
+    for archive in archives:
+        print(f"{archive}  {archive.stat().st_size / (1 << 20):.0f} MiB")
+    confirm(yes, "prune-export deletes the files listed", f"Delete these {len(archives)} file(s)?")
+    for archive in archives:
+        archive.unlink()
+        print(f"deleted {archive.name}")
+
+
+ns = Collection("images", build, prune_export)

@@ -3,7 +3,7 @@
 
 from devkit.envfile import env_values, password_problem
 from devkit.errors import SettingsError
-from devkit.settings import load_settings
+from devkit.settings import load_settings, settings_problems
 
 
 def server_env(settings, postgres_password, redis_password):
@@ -21,6 +21,27 @@ def server_env(settings, postgres_password, redis_password):
     return values
 
 
+def inventory_problems(settings, postgres_password, redis_password):
+    """What is wrong with one host's inventory values, each naming the inventory variable
+    (`devkit_<setting>`): the settings by devkit.settings' rules, the passwords by
+    devkit.envfile's. [] when nothing is."""
+    problems = [
+        f"devkit_{name}={value!r}: {why}" if name else why
+        for name, value, why in settings_problems(settings)
+    ]
+    for name, password in (
+        ("devkit_postgres_password", postgres_password),
+        ("devkit_redis_password", redis_password),
+    ):
+        if why := password_problem(password or ""):
+            problems.append(f"{name} {why} (it must come from the inventory's vault)")
+    return problems
+
+
 class FilterModule:
     def filters(self):
-        return {"server_env": server_env, "password_problem": password_problem}
+        return {
+            "server_env": server_env,
+            "password_problem": password_problem,
+            "inventory_problems": inventory_problems,
+        }

@@ -92,14 +92,55 @@ def test_a_wrong_vault_password_is_named(servers, invoke, tmp_path):
 
 def test_a_limit_matching_no_host_is_an_error(servers, invoke):
     # Not a pass with nothing checked: testinfra alone would skip every check and exit 0.
-    causes = {
-        "provision": "--limit leaves us with no hosts to target",  # ansible-playbook's own words
-        "verify": "no host of inventories/ci matched no-such-host",
-    }
-    for task, cause in causes.items():
+    for task, what in {"provision": "servers group", "verify": "hosts"}.items():
         result = invoke(task, "--inventory", INVENTORY, *VAULT, "--limit", "no-such-host")
         assert result.returncode == 1, result.stdout + result.stderr
-        assert cause in result.stderr
+        assert (
+            f"error: --limit no-such-host matches no host of inventories/ci's {what} "
+            "(its hosts: devkit-ci-1, devkit-ci-2)" in result.stderr
+        )
+
+
+def on_a_terminal(stack, *args, inputs=()):
+    """`invoke ARGS` on a pseudo-terminal, as an operator types it: Ansible colours its output."""
+    return stack.on_terminal(*args, inputs=inputs, extra_env={"ANSIBLE_FORCE_COLOR": "1"})
+
+
+def without_and_with_a_terminal(stack, *args) -> list[tuple[str, int]]:
+    """Output and exit code of `invoke ARGS`, run piped, then on a terminal."""
+    piped = stack.invoke(*args, timeout=900)
+    return [(piped.stdout + piped.stderr, piped.returncode), on_a_terminal(stack, *args)]
+
+
+def test_a_wrong_vault_password_typed_at_the_prompt_is_named(servers, stack):
+    # Was "failed: exit code 4" on a terminal: the parsers saw colour codes.
+    for task in ("provision", "verify"):
+        shown, code = on_a_terminal(
+            stack, task, "--inventory", INVENTORY, "--ask-vault-pass", inputs=(b"not-it\n",)
+        )
+        assert code == 1, shown[-3000:]
+        assert "the vault password given does not open inventories/ci's vault" in shown
+        assert "not-it" not in shown.split("Vault password:")[-1]
+
+
+def test_bad_settings_on_one_host_change_no_host(servers, stack, tmp_path):
+    """A bad inventory value is refused before any task changes anything on any host, naming
+    the inventory variable and the host (was: caught mid-play, after invoke.yaml was written)."""
+    inventory = tmp_path / "bad-port"
+    shutil.copytree(f"{testhosts.KIT_ROOT}/{INVENTORY}", inventory)
+    (inventory / "host_vars").mkdir()
+    (inventory / "host_vars" / "devkit-ci-2.yml").write_text("devkit_postgres_port: 99999\n")
+    password = f"--vault-password-file={inventory}/vault-password.txt"
+    for output, code in without_and_with_a_terminal(
+        stack, "provision", "--inventory", str(inventory), password
+    ):
+        assert code == 1, output[-3000:]
+        assert "devkit-ci-2: FAILED: devkit_postgres_port=" in output and "99999" in output
+        assert "host_vars/devkit-ci-2.yml" in output and "invoke.yaml" not in output
+        assert "devkit-ci-1: not changed (another host's settings were refused)" in output
+        assert "no host was changed" in output
+        assert "Traceback" not in output
+    assert all(ssh(name, "command -v dockerd").returncode != 0 for name in servers)
 
 
 def test_passwords_must_come_from_the_vault(servers, invoke, tmp_path):
@@ -108,7 +149,7 @@ def test_passwords_must_come_from_the_vault(servers, invoke, tmp_path):
     (inventory / "group_vars" / "servers" / "vault.yml").unlink()
     result = invoke("provision", "--inventory", str(inventory))
     assert result.returncode == 1
-    assert "must come from the inventory's vault" in result.stderr
+    assert "must come from the inventory's vault" in result.stdout + result.stderr
     # Refused before anything was installed.
     assert all(ssh(name, "command -v dockerd").returncode != 0 for name in servers)
 
@@ -124,7 +165,7 @@ def test_the_examples_placeholder_passwords_are_refused(servers, invoke, tmp_pat
     )
     result = invoke("provision", "--inventory", str(inventory))
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "is still the example's CHANGE-ME placeholder" in result.stderr
+    assert "is still the example's CHANGE-ME placeholder" in result.stdout + result.stderr
     assert all(ssh(name, "command -v dockerd").returncode != 0 for name in servers)
 
 
@@ -190,6 +231,42 @@ def test_check_mode_reports_no_change(first_run, invoke):
     assert {h: c for h, (_, c) in recap(checked.stdout).items()} == dict.fromkeys(HOSTS, 0)
 
 
+def test_on_a_terminal_provision_reports_as_without_one(first_run, stack):
+    # Was: changed=0 printed, then "error: no host of inventories/ci matched", exit 1.
+    shown, code = on_a_terminal(
+        stack, "provision", "--inventory", INVENTORY, *VAULT, "--limit", HOSTS[0], "--check"
+    )
+    assert code == 0, shown[-3000:]
+    assert "\x1b[" in shown  # Ansible did colour its output
+    assert re.search(rf"^{HOSTS[0]}: ok=\d+ changed=0 \(check mode\)\r?$", shown, re.M), shown[
+        -3000:
+    ]
+
+
+def test_a_host_down_is_named_and_the_others_are_done(first_run, servers, stack):
+    """provision and verify with one host stopped: one line per host with its state, the cause
+    for the unreachable one, exit 1 (verify printed 844 lines of tracebacks)."""
+    down = HOSTS[1]
+    subprocess.run(["docker", "stop", down], capture_output=True, check=True)
+    try:
+        for task in ("provision", "verify"):
+            for output, code in without_and_with_a_terminal(
+                stack, task, "--inventory", INVENTORY, *VAULT
+            ):
+                assert code == 1, output[-3000:]
+                assert re.search(
+                    rf"^{down}: .*UNREACHABLE: .*port {testhosts.HOSTS[down]}", output, re.M
+                ), output[-3000:]
+                assert re.search(
+                    rf"^{HOSTS[0]}: (ok=\d+ changed=0|\d+ passed, 0 failed)", output, re.M
+                ), output[-3000:]
+                assert "1 of 2 hosts not" in output and f"{down} (unreachable)" in output
+                assert "Traceback" not in output, output[-3000:]
+    finally:
+        subprocess.run(["docker", "start", down], capture_output=True, check=True)
+        testhosts.wait_for_ssh(down)
+
+
 def test_limit_applies_to_one_host(first_run, invoke):
     limited = invoke("provision", "--inventory", INVENTORY, *VAULT, "--limit", HOSTS[1])
     assert limited.returncode == 0, limited.stdout[-3000:] + limited.stderr
@@ -244,6 +321,8 @@ def test_verify_passes_on_both_hosts(first_run, servers, invoke, argv_watch):
             in result.stdout
         )
     assert "SKIPPED" not in result.stdout and "FAILED" not in result.stdout
+    for name in servers:
+        assert re.search(rf"^{name}: \d+ passed, 0 failed, 0 skipped$", result.stdout, re.M)
     # The backup the check produced holds the server's data.
     for name in servers:
         latest = ssh(

@@ -7,8 +7,8 @@ outside its bounding set); a nested engine whose containers run needs all other 
 no seccomp or AppArmor profile, the host's cgroup namespace with /sys/fs/cgroup writable, and a
 volume for /var/lib/docker (overlayfs does not stack on the container's own overlay root).
 
-    python tests/fleet/testhosts.py up      # build the image, start both hosts, wait for SSH
-    python tests/fleet/testhosts.py down    # remove the hosts and their Docker volumes
+    python3 tests/fleet/testhosts.py up      # build the image, start both hosts, wait for SSH
+    python3 tests/fleet/testhosts.py down    # remove the hosts and their Docker volumes
 """
 
 from __future__ import annotations
@@ -80,6 +80,11 @@ def _ssh_client() -> None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
     subprocess.run(["apt-get", "install", "-y", "-qq", "openssh-client"], check=True, env=env)
+
+
+def wait_for_ssh(name: str) -> None:
+    """Until the host answers SSH again (after `docker start`)."""
+    _wait_for_ssh(name, HOSTS[name])
 
 
 def up() -> None:

@@ -59,6 +59,17 @@ def test_second_setup_changes_nothing_and_keeps_passwords(stack):
     assert stack.env_file.read_bytes() == before
 
 
+def test_on_a_terminal_setup_counts_what_ansible_changed(stack):
+    """Ansible colours its recap on a terminal; setup counted `0 changed` when a task changed."""
+    stack.env_file.chmod(0o644)  # the stack role makes it 0600 again: one change at least
+    shown, code = stack.on_terminal("setup", extra_env={"ANSIBLE_FORCE_COLOR": "1"})
+    assert code == 0, shown[-3000:]
+    assert "\x1b[" in shown  # coloured
+    counted = re.search(r"Ansible: (\d+) changed", shown)
+    assert counted and int(counted[1]) >= 1, shown[-2000:]
+    assert stack.env_file.stat().st_mode & 0o777 == 0o600
+
+
 def test_setup_refuses_a_taken_port_and_changes_nothing(stack, held_port):
     before = stack.env_file.read_bytes()
     result = stack.invoke("setup", extra_env={"INVOKE_DEVKIT_REDIS_PORT": str(held_port)})
@@ -145,7 +156,8 @@ def test_verify_checks_this_machine_with_testinfra(stack, argv_watch):
     assert leaks == []
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "test_postgres_16_answers_an_authenticated_query[local]" in result.stdout
-    assert " passed" in result.stdout and "failed" not in result.stdout
+    assert " FAILED" not in result.stdout
+    assert re.search(r"^this machine: \d+ passed, 0 failed, 0 skipped$", result.stdout, re.M)
     broken = stack.invoke("verify", extra_env={"INVOKE_DEVKIT_PROJECT_NAME": "devkit-nothing"})
     assert broken.returncode != 0 and "FAILED" in broken.stdout
 
@@ -155,6 +167,14 @@ def test_verify_through_an_inventory_reports_per_host(stack):
     result = stack.invoke("verify", "--inventory", "inventories/local", "--limit", "localhost")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "test_docker_daemon_answers[ansible://localhost] PASSED" in result.stdout
+    # The per-host summary comes from pytest's JUnit report: the same on a terminal.
+    assert re.search(r"^localhost: \d+ passed, 0 failed, 0 skipped$", result.stdout, re.M)
+    shown, code = stack.on_terminal(
+        "verify", "--inventory", "inventories/local", "--limit", "localhost",
+        extra_env={"ANSIBLE_FORCE_COLOR": "1", "PY_COLORS": "1"},
+    )  # fmt: skip
+    assert code == 0, shown[-3000:]
+    assert re.search(r"^localhost: \d+ passed, 0 failed, 0 skipped\r?$", shown, re.M), shown[-2000:]
     missing = stack.invoke("verify", "--inventory", "inventories/nowhere")
     assert missing.returncode == 2 and "no inventory at inventories/nowhere" in missing.stderr
     lonely = stack.invoke("verify", "--limit", "web1")

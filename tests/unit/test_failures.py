@@ -102,3 +102,38 @@ def test_failure_cause_finds_the_error_line_of_a_commands_output():
         "           The specified keyring may be incorrect or out of date.\n",
     ]
     assert failure_cause(lines) == "E: Release signed by unknown key (key id F8D2585B8783D481)"
+
+
+# Recorded on 2026-12-01 from `invoke provision --inventory inventories/ci --limit devkit-ci-1
+# --check` under `script` (a terminal: Ansible colours its output), and from a run where
+# devkit-ci-2 was stopped (ansible-core 2.19, the YAML callback of ansible.cfg).
+COLOURED_RECAP = (
+    "PLAY RECAP *********************************************************************\r\n"
+    "\x1b[0;32mdevkit-ci-1\x1b[0m                : \x1b[0;32mok=49  \x1b[0m changed=0    "
+    "unreachable=0    failed=0    \x1b[0;36mskipped=44  \x1b[0m rescued=0    ignored=0   \r\n"
+    "\x1b[0;33mdevkit-ci-2\x1b[0m                : \x1b[0;32mok=12  \x1b[0m "
+    "\x1b[0;33mchanged=3   \x1b[0m unreachable=0    failed=0    skipped=0    rescued=0    ignored=0\r\n"
+)
+UNREACHABLE = (
+    "TASK [Gathering Facts] *********************************************************\n"
+    "\x1b[1;31mfatal: [devkit-ci-2]: UNREACHABLE! => changed=false \x1b[0m\n"
+    "\x1b[1;31m  msg: 'Task failed: Data could not be sent to remote host \"127.0.0.1\". Make sure this host can be reached over ssh: ssh: connect to host 127.0.0.1 port 2222: Connection refused'\x1b[0m\n"
+    "\x1b[1;31m  unreachable: true\x1b[0m\n"
+    "ok: [devkit-ci-1]\n"
+)
+
+
+def test_coloured_output_is_parsed_as_plain_output():
+    from devkit.playbook import host_causes, plain, recap_by_host
+
+    # Without the colours' removal, neither host is found (was: "no host ... matched").
+    assert recap_by_host(COLOURED_RECAP) == {}
+    hosts = recap_by_host(plain(COLOURED_RECAP))
+    assert {h: (c["ok"], c["changed"]) for h, c in hosts.items()} == {
+        "devkit-ci-1": (49, 0),
+        "devkit-ci-2": (12, 3),
+    }
+    assert parse_recap(plain(COLOURED_RECAP)) == (61, 3)
+    causes = host_causes(plain(UNREACHABLE))
+    assert list(causes) == ["devkit-ci-2"]
+    assert causes["devkit-ci-2"].endswith("port 2222: Connection refused")

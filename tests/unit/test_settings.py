@@ -50,3 +50,25 @@ def test_ports_must_differ():
 def test_clients_use_loopback_when_ports_open_everywhere():
     assert load_settings({"bind_address": "0.0.0.0"}).host == "127.0.0.1"
     assert load_settings({"bind_address": "192.0.2.10"}).host == "192.0.2.10"
+
+
+def test_each_bad_inventory_value_is_named_by_its_variable():
+    """site.yml's first play: every problem of a host's settings, as inventory variables."""
+    import importlib.util
+
+    from devkit.paths import KIT_ROOT
+
+    spec = importlib.util.spec_from_file_location(
+        "devkit_env", KIT_ROOT / "playbooks" / "filter_plugins" / "devkit_env.py"
+    )
+    plugin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plugin)
+    good = "x" * 24
+    settings = {"project_name": "app", "app_dir": "/srv/app", "postgres_port": 99999}
+    problems = plugin.inventory_problems(settings, good, "short")
+    assert problems[0].startswith("devkit_postgres_port=99999: ")
+    assert problems[1] == (
+        "devkit_redis_password is shorter than 16 characters (it must come from the inventory's vault)"
+    )
+    assert plugin.inventory_problems({"project_name": "app", "app_dir": "/srv"}, good, good) == []
+    assert "holds a character" in plugin.inventory_problems({}, good + "$HOME", good)[0]
