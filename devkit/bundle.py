@@ -3,7 +3,7 @@ pinned runtime requirements and their wheels, so a server installs the kit witho
 PyPI (the `kit` role copies it, unpacks it and builds a virtualenv with `pip --no-index`).
 
 Run on the controller by the kit role:
-    python -m devkit.bundle --python 3.11.2 --arch x86_64 --out DIR
+    .venv/bin/python -m devkit.bundle --python 3.11.2 --arch x86_64 --out DIR
 prints the archive's path, then `changed` or `unchanged` (same bytes as the archive already there).
 """
 

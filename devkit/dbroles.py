@@ -10,7 +10,7 @@ file of the kit's (`admin_env_file`), never in the app's `.env.local`.
 Clusters that an earlier kit made have the app's user as their bootstrap superuser (initdb's
 user), which PostgreSQL 16 refuses to strip of SUPERUSER. They change over in place: a temporary
 superuser renames that role to `postgres`, a new app role takes its name, password and every
-object of the app. Run by the stack role (`python -m devkit.dbroles`) on workstations and servers
+object of the app. Run by the stack role (`.venv/bin/python -m devkit.dbroles` of the kit) on workstations and servers
 alike, over the container's local socket (trusted there), SQL on stdin, passwords as SCRAM
 verifiers only: no password in any command line, and none sent in clear.
 """

@@ -25,7 +25,7 @@ DEFAULTS: dict[str, Any] = {
     # What reading one backup file may hold in memory, in MiB: one line of the kit's files (a
     # row), and a whole file of the seed's tool (read at once, about 8x its size as objects).
     # A larger one is refused with the setting to raise.
-    "backup_max_line_mb": 32,
+    "backup_max_line_mb": 8,
     "backup_max_document_mb": 8,
     # S3 (or any S3-compatible store: MinIO, R2, ...) for db.upload and friends. Credentials and,
     # when these are empty, region and endpoint come from the usual AWS variables and files.

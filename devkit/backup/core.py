@@ -150,6 +150,7 @@ class BackupSummary:
     tables: dict[str, int]
     uncompressed_bytes: int
     compressed_bytes: int
+    longest_line: int = 0  # set when a row is longer than readers take by default
 
 
 # Tables read at once, each on a connection of its own that shares the backup's snapshot (as
@@ -356,7 +357,12 @@ def create_backup(
                 conn.rollback()
             conn.close()
     return BackupSummary(
-        path, metadata.migration_version, counts, writer.uncompressed, path.stat().st_size
+        path,
+        metadata.migration_version,
+        counts,
+        writer.uncompressed,
+        path.stat().st_size,
+        writer.longest_line,
     )
 
 
@@ -552,6 +558,8 @@ class _CsvInput:
     def _convert(self, block: bytes) -> bytes:
         if self.scalars and _plain(block):
             return _csv_lines(block)
+        if block.count(b"\n") == 1:  # one row (a long one has a block of its own): no copies
+            return _csv_row(block, self.arrays).encode()
         return "".join(
             _csv_lines(line).decode()
             if self.scalars and _plain(line)
@@ -565,13 +573,15 @@ class _CsvInput:
                 if self._stop.is_set():
                     return
                 if block:
+                    rows = block.count(b"\n")
                     try:
                         converted = self._convert(block)
                     except ValueError as exc:
                         raise CorruptBackup(
                             f"{self.where}: a row is damaged ({exc})", "use another backup"
                         ) from None
-                    self._queue.put((converted, block.count(b"\n")))
+                    del block  # not held while the converted rows wait to be sent
+                    self._queue.put((converted, rows))
             self._queue.put(None)
         except BaseException as exc:  # raised again in the thread that reads
             self._queue.put(exc)

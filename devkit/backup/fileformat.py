@@ -61,7 +61,7 @@ class ReadLimits:
     is read at once (its rows take about 8 times their size as Python objects).
     Settings: devkit.backup_max_line_mb, devkit.backup_max_document_mb."""
 
-    line_mb: int = 32
+    line_mb: int = 8
     document_mb: int = 8
 
 
@@ -73,7 +73,7 @@ def apply_limits(config) -> None:
     """Take the limits from Invoke's `devkit` config: whole numbers of MiB, at least 1."""
     global LIMITS
     values = []
-    for key, default in (("backup_max_line_mb", 32), ("backup_max_document_mb", 8)):
+    for key, default in (("backup_max_line_mb", 8), ("backup_max_document_mb", 8)):
         value = config.get(key, default)
         if not (isinstance(value, int) or str(value).isdigit()) or not 0 < int(value) <= 65536:
             from devkit.errors import SettingsError
@@ -119,6 +119,13 @@ class _RowLines:
     """Rows in the file's layout: JSON array text each, separated by ",\n"."""
 
     _rows_in_table = 0
+    # The longest row line written, when one is longer than what readers take by default
+    # (LIMITS.line_mb): db.backup then says which setting restoring the file needs.
+    longest_line = 0
+
+    def _note_length(self, block: bytes) -> None:
+        if len(block) > LIMITS.line_mb * _MIB:  # only then can a line of it be that long
+            self.longest_line = max(self.longest_line, *map(len, block.split(b"\n")))
 
     def _write(self, data: bytes | memoryview) -> None:
         raise NotImplementedError
@@ -127,6 +134,7 @@ class _RowLines:
         """Append `rows` rows: JSON array text each, each followed by ",\n". The last comma is
         never written: each block's is held back until more rows follow."""
         if rows:
+            self._note_length(block)
             if self._rows_in_table:
                 self._write(b",\n")
             self._write(memoryview(block)[:-2])
@@ -220,6 +228,7 @@ class BackupWriter(_RowLines):
         for chunk in spool.chunks():
             self._write(chunk)
         self._rows_in_table = spool.rows
+        self.longest_line = max(self.longest_line, spool.longest_line)
 
     def write_rows(self, rows: list[str]) -> None:
         self.write_block(rows_block(rows), len(rows))
@@ -499,7 +508,10 @@ class BackupReader:
             if cut <= self._pos:  # a row longer than the buffer: read on to its end
                 self._gather_line(f"table {name}", False)
                 continue
-            block = self._buf[self._pos : cut]
+            if self._pos == 0 and cut == len(self._buf):  # all of it: handed on, not copied
+                block, self._buf, cut = self._buf, b"", 0
+            else:
+                block = self._buf[self._pos : cut]
             self._pos = cut
             self._hash.update(block)
             count += block.count(b"\n")

@@ -61,6 +61,7 @@ def backup(c, output_dir=None, format="json"):
     from devkit.backup.core import create_backup
     from devkit.backup.store import backup_dir
 
+    _reading_backups(c)
     directory = Path(output_dir).expanduser() if output_dir else backup_dir(c.config.devkit)
     if format not in ("json", "sql"):
         raise Exit(
@@ -94,6 +95,15 @@ def backup(c, output_dir=None, format="json"):
         f"Backup size: {_kib(summary.uncompressed_bytes)} → {_kib(summary.compressed_bytes)} (compressed)",
         file=sys.stderr,
     )
+    if summary.longest_line:
+        needed = -(-summary.longest_line // (1 << 20))
+        print(
+            f"warning: a row of this backup is {needed} MiB as written, more than readers take "
+            f"(devkit.backup_max_line_mb)\n  fix: before db.verify or db.restore of it, set "
+            f"devkit.backup_max_line_mb to {needed} or more (invoke.yaml or "
+            "INVOKE_DEVKIT_BACKUP_MAX_LINE_MB); the file is complete",
+            file=sys.stderr,
+        )
     print(summary.path)
 
 

@@ -61,7 +61,18 @@ def _vault(
     ):
         import getpass
 
-        password = getpass.getpass("Vault password: ")
+        if not sys.stdin.isatty():
+            raise Exit(
+                "error: --ask-vault-pass needs a terminal to ask on\n"
+                "  fix: pass --vault-password-file FILE (a file only you can read)",
+                code=2,
+            )
+        try:
+            password = getpass.getpass("Vault password: ")
+        except EOFError:
+            raise Exit(
+                "error: no vault password was typed\n  fix: run again and type it", code=2
+            ) from None
         with tempfile.TemporaryDirectory(prefix="devkit-vault.") as private:  # 0700
             path = Path(private) / "password"
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -234,13 +245,16 @@ _PING = re.compile(r"^(\S+) \| (SUCCESS|CHANGED|UNREACHABLE!|FAILED!)(?::| =>) ?
 
 def _unreachable(inventory: Path, hosts: set[str], env: dict[str, str]) -> dict[str, str]:
     """The hosts Ansible cannot reach (or run Python on), each with the cause in one line."""
+    from devkit.playbook import plain
+
     pinged = subprocess.run(
         [str(Path(sys.executable).with_name("ansible")), "-i", str(inventory), ":".join(sorted(hosts)),
          "-m", "ansible.builtin.ping", "-o"],
-        cwd=KIT_ROOT, env=env | {"ANSIBLE_NOCOLOR": "1"}, capture_output=True, text=True, check=False,
+        cwd=KIT_ROOT, env=env | {"ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"},
+        capture_output=True, text=True, check=False,
     )  # fmt: skip
     answered = {}
-    for line in pinged.stdout.splitlines():
+    for line in plain(pinged.stdout).splitlines():
         if m := _PING.match(line):
             answered[m[1]] = "" if m[2] in ("SUCCESS", "CHANGED") else m[3].strip()[:300]
     return {
@@ -328,7 +342,7 @@ def verify(c, inventory=None, limit=None, vault_password_file=None, ask_vault_pa
                 else {}
             )
     print()
-    failed = dict(down)
+    failed = dict(sorted(down.items()))
     for host in sorted(set(results) | set(down)):
         if host in down:
             print(f"{host}: UNREACHABLE: {down[host]}")

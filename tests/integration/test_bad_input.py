@@ -176,7 +176,7 @@ BACKUP_CASES: dict[str, tuple] = {
     ),
     "one row line of 256 MiB": (
         lambda scratch: long_row(scratch / "long.backup.gz"),
-        "is larger than 32 MiB (devkit.backup_max_line_mb)",
+        "is larger than 8 MiB (devkit.backup_max_line_mb)",
     ),
 }
 
@@ -318,6 +318,14 @@ ARGUMENTS = {
     "provision --inventory that does not exist": (
         ("provision", "--inventory", "no/such/dir"),
         "no inventory at no/such/dir",
+    ),
+    "provision --ask-vault-pass without a terminal": (
+        ("provision", "--inventory", "inventories/ci", "--ask-vault-pass"),
+        "--ask-vault-pass needs a terminal",
+    ),
+    "verify --ask-vault-pass without a terminal": (
+        ("verify", "--inventory", "inventories/ci", "--ask-vault-pass"),
+        "--ask-vault-pass needs a terminal",
     ),
     "restart --service mysql": (("restart", "--service", "mysql"), "mysql"),
     "logs --service mysql": (("logs", "--service", "mysql"), "mysql"),

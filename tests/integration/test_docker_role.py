@@ -32,7 +32,8 @@ def probe_user():
     subprocess.run(["userdel", PROBE_USER], capture_output=True, check=False)
 
 
-def run_role(tmp_path: Path, user: str) -> subprocess.CompletedProcess[str]:
+def run_role(tmp_path: Path, user: str, coloured: bool = False) -> subprocess.CompletedProcess[str]:
+    """The docker role alone; `coloured`: Ansible's output as on a terminal."""
     playbook = tmp_path / "docker-only.yml"
     playbook.write_text(PLAYBOOK)
     return subprocess.run(
@@ -49,6 +50,7 @@ def run_role(tmp_path: Path, user: str) -> subprocess.CompletedProcess[str]:
             "ANSIBLE_CONFIG": str(ANSIBLE_CFG),
             "ANSIBLE_ROLES_PATH": str(KIT_ROOT / "roles"),
             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            **({"ANSIBLE_FORCE_COLOR": "1"} if coloured else {}),
         },
         capture_output=True,
         text=True,
@@ -56,14 +58,18 @@ def run_role(tmp_path: Path, user: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_role_adds_users_to_the_docker_group_once(tmp_path, probe_user):
-    first = run_role(tmp_path, probe_user)
+@pytest.mark.parametrize("coloured", [False, True], ids=["plain", "as-on-a-terminal"])
+def test_role_adds_users_to_the_docker_group_once(tmp_path, probe_user, coloured):
+    from devkit.playbook import plain, recap_by_host
+
+    first = run_role(tmp_path, probe_user, coloured)
     assert first.returncode == 0, first.stdout[-3000:]
     assert probe_user in grp.getgrnam("docker").gr_mem
     assert "root" not in grp.getgrnam("docker").gr_mem
-    second = run_role(tmp_path, probe_user)
+    second = run_role(tmp_path, probe_user, coloured)
     assert second.returncode == 0, second.stdout[-3000:]
-    assert " changed=0 " in second.stdout
+    assert ("\x1b[" in second.stdout) == coloured
+    assert recap_by_host(plain(second.stdout))["localhost"]["changed"] == 0
 
 
 def test_role_refuses_bad_arguments_at_the_start(tmp_path):

@@ -112,3 +112,35 @@ def free_closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_a_row_longer_than_readers_take_is_named_at_backup_time(stack, tmp_path):
+    """Nothing lost to the line limit: db.backup names the setting its restore needs, and with
+    it the file verifies and restores whole."""
+    conn = stack.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("CREATE TABLE big_rows (id int PRIMARY KEY, body text)")
+            cur.execute(
+                "INSERT INTO big_rows VALUES (1, repeat(E'ab\\ncd\"', 1500000))"
+            )  # 12 MiB as JSON
+        written = stack.invoke("db.backup", "--output-dir", str(tmp_path))
+        assert written.returncode == 0, written.stderr
+        assert "warning: a row of this backup is 12 MiB as written" in written.stderr
+        assert "set devkit.backup_max_line_mb to 12 or more" in written.stderr
+        path = written.stdout.strip().splitlines()[-1]
+        refused = stack.invoke("db.verify", path)
+        assert refused.returncode == 1 and "devkit.backup_max_line_mb" in refused.stderr
+        allowed = {"INVOKE_DEVKIT_BACKUP_MAX_LINE_MB": "12"}
+        assert stack.invoke("db.verify", path, extra_env=allowed).returncode == 0
+        with conn.cursor() as cur:
+            cur.execute("UPDATE big_rows SET body = 'changed'")
+        restored = stack.invoke("db.restore", path, "--yes", "--no-backup", extra_env=allowed)
+        assert restored.returncode == 0, restored.stdout + restored.stderr
+        with conn.cursor() as cur:
+            cur.execute("SELECT md5(body) = md5(repeat(E'ab\\ncd\"', 1500000)) FROM big_rows")
+            assert cur.fetchone() == (True,)
+    finally:
+        with conn.cursor() as cur:
+            cur.execute("DROP TABLE IF EXISTS big_rows")
+        conn.close()

@@ -226,3 +226,23 @@ def test_the_base_image_is_refused_when_the_release_signature_does_not_verify(tm
         failed.value.cause
     )
     assert docker("image", "inspect", image, check=False).returncode != 0
+
+
+def test_prune_export_lists_the_controllers_export_and_asks_first(stack):
+    """The image set `provision` exports stays in .devkit/images (about 550 MB): the task that
+    deletes it lists it first, and deletes nothing unasked."""
+    from pathlib import Path
+
+    directory = Path(__file__).resolve().parents[2] / ".devkit" / "images"
+    directory.mkdir(parents=True, exist_ok=True)
+    probe = directory / "devkit-images-prune0test0000.tar"
+    probe.write_bytes(b"x" * 4096)
+    try:
+        refused = stack.invoke("images.prune-export")
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert str(probe) in refused.stdout and "fix: add --yes" in refused.stderr
+        shown, code = stack.on_terminal("images.prune-export", inputs=(b"n\n",))
+        assert code == 1 and "cancelled; nothing changed" in shown
+        assert probe.exists()
+    finally:
+        probe.unlink(missing_ok=True)

@@ -260,3 +260,15 @@ def test_a_file_it_cannot_merge_leaves_the_directory_untouched(stack, app):
     assert "launch.json: arrays or objects nested deeper than 200 levels" in failed.stderr
     assert "Traceback" not in failed.stdout + failed.stderr
     assert sorted(p.name for p in (app / ".vscode").iterdir()) == before
+
+
+def test_on_a_terminal_install_counts_what_it_changed(stack, app):
+    # Ansible colours its recap when ANSIBLE_FORCE_COLOR is set (a user's shell may set it):
+    # the count stays right (was: "already up to date (0 changed)" after changing both files).
+    colour = {"ANSIBLE_FORCE_COLOR": "1"}
+    shown, code = stack.on_terminal("vscode.install", "--app-dir", str(app), extra_env=colour)
+    assert code == 0, shown[-3000:]
+    counted = re.search(r"updated \((\d+) changed\)", shown)
+    assert counted and int(counted[1]) >= 2, shown[-2000:]
+    shown, code = stack.on_terminal("vscode.install", "--app-dir", str(app), extra_env=colour)
+    assert code == 0 and "already up to date (0 changed)" in shown, shown[-2000:]

@@ -1,4 +1,5 @@
 import gzip
+import json
 import os
 import re
 import time
@@ -225,3 +226,79 @@ def test_prune_goes_on_past_a_damaged_newest_backup(tmp_path):
 def test_prune_refuses_a_retention_below_one_day(tmp_path):
     with pytest.raises(ValueError):
         plan_prune(tmp_path, 0, lambda p: True)
+
+
+@pytest.fixture
+def limits():
+    """Restores the readers' limits a test changes."""
+    from devkit.backup import fileformat
+
+    before = fileformat.LIMITS
+    yield fileformat.apply_limits
+    fileformat.LIMITS = before
+
+
+def test_a_row_longer_than_the_line_limit_is_refused_until_the_setting_allows_it(tmp_path, limits):
+    big = '[1,"' + "x" * (3 << 20) + '"]'  # a 3 MiB row
+    path = write(tmp_path, {"public.t": ['[0,"a"]', big, '[2,"b"]']})
+    limits({"backup_max_line_mb": 2})
+    with pytest.raises(CorruptBackup, match=r"is larger than 2 MiB \(devkit.backup_max_line_mb\)"):
+        verify(path)
+    limits({"backup_max_line_mb": 4})
+    assert verify(path).tables == {"public.t": 3}
+    with BackupReader(path) as reader:
+        rows = [row for table in reader.tables() for row in table.rows()]
+    assert rows[1] == big
+
+
+def test_a_seed_file_larger_than_the_document_limit_is_refused_until_allowed(tmp_path, limits):
+    rows = [[n, "y" * 100] for n in range(20000)]  # about 2.3 MiB of JSON
+    path = tmp_path / "seed.backup.gz"
+    with gzip.open(path, "wt") as out:
+        json.dump(
+            {
+                "metadata": META.model_dump(mode="json"),
+                "tables": {"t": {"columns": ["a", "b"], "data": rows}},
+            },
+            out,
+        )
+    limits({"backup_max_document_mb": 1})
+    with pytest.raises(CorruptBackup, match=r"decompressed file is larger than 1 MiB"):
+        verify(path)
+    limits({"backup_max_document_mb": 3})
+    assert verify(path).tables == {"t": 20000}
+    with BackupReader(path) as reader:
+        blocks = [block for table in reader.tables() for block in table.blocks]
+    # Handed on in blocks, never the whole table as one text.
+    assert len(blocks) > 1 and sum(b.count(b"\n") for b in blocks) == 20000
+    assert blocks[-1].endswith(b"]\n") and all(b.endswith(b"],\n") for b in blocks[:-1])
+
+
+@pytest.mark.parametrize("value", ["0", "lots", "-3", 70000])
+def test_bad_limit_settings_are_refused(limits, value):
+    from devkit.errors import SettingsError
+
+    with pytest.raises(SettingsError, match="backup_max_line_mb"):
+        limits({"backup_max_line_mb": value})
+
+
+def test_a_row_split_over_many_reads_is_read_in_linear_time(tmp_path, limits):
+    """Was: each read of a long row copied all of it again (a 256 MiB row took 58 s)."""
+    from devkit.backup import fileformat
+
+    big = '[1,"' + "x" * (24 << 20) + '"]'
+    path = write(tmp_path, {"public.t": [big]})
+    limits({"backup_max_line_mb": 32})
+    calls = []
+    original = fileformat.BackupReader._gather_line
+
+    def counted(self, *args, **kwargs):
+        calls.append(len(self._buf) - self._pos)
+        return original(self, *args, **kwargs)
+
+    fileformat.BackupReader._gather_line = counted
+    try:
+        assert verify(path).tables == {"public.t": 1}
+    finally:
+        fileformat.BackupReader._gather_line = original
+    assert len(calls) <= 2  # the row gathered once (its 1 MiB reads joined once), not per read

@@ -39,3 +39,28 @@ def test_ansible_lint_production_profile():
     result = run(str(BIN / "ansible-lint"))
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert "Profile 'production' was required, and it passed" in result.stdout + result.stderr
+
+
+@pytest.mark.unit
+def test_documented_commands_run_on_debian():
+    """Debian and Ubuntu have `python3`, no `python`: no document tells a user to type `python`
+    (was: `python tests/fleet/testhosts.py up`)."""
+    import re
+
+    tracked = run("git", "ls-files", "*.md", "*.py", "*.yml", "*.sh", "scripts/*").stdout.split()
+    found = [
+        f"{name}:{n}"
+        for name in tracked
+        if name != "tests/unit/test_lint.py"
+        for n, line in enumerate((ROOT / name).read_text(errors="replace").splitlines(), 1)
+        if re.search(r"(^|[\s`#(])python (tests|scripts|-m|-c|benchmarks)/?", line)
+    ]
+    assert found == []
+
+
+@pytest.mark.unit
+def test_the_controllers_image_export_is_documented_with_its_prune_task():
+    readme = (ROOT / "README.md").read_text()
+    assert ".devkit/images/" in readme and "invoke images.prune-export" in readme
+    guide = (ROOT / "docs" / "ja" / "README.md").read_text()
+    assert ".devkit/images/" in guide and "images.prune-export" in guide
