@@ -289,7 +289,7 @@ SETTINGS = {
     "a line limit that is no number": (
         {"INVOKE_DEVKIT_BACKUP_MAX_LINE_MB": "lots"},
         ("db.verify", "x.backup.gz"),
-        "backup_max_line_mb",
+        "INVOKE_DEVKIT_BACKUP_MAX_LINE_MB in the environment",
     ),
     "a port that is not a number": (
         {"INVOKE_DEVKIT_REDIS_PORT": "63x9"},
