@@ -400,12 +400,6 @@ class BackupReader:
         self._pos = 0
         return bool(data)
 
-    def _read_all(self) -> bytes:
-        parts = []
-        while data := self._read():
-            parts.append(data)
-        return b"".join(parts)
-
     def _gather_line(self, what: str, eof_ok: bool, limit: int = 0) -> bool:
         """Read on until the buffer holds a whole line (chunks gathered, joined once: linear
         time), at most `limit` bytes of it; False when the file ended first."""
