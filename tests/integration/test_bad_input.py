@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -373,26 +372,30 @@ def files_fingerprint(*roots: Path) -> dict[str, str]:
     return found
 
 
-def run_measured(stack, args, env) -> tuple[subprocess.CompletedProcess[str], float]:
-    """`invoke ARGS` as stack.invoke runs it, and the peak memory (MiB) of its own process."""
-    process = subprocess.Popen(
-        [INVOKE, "--search-root", str(KIT_ROOT), *args],
+# A small process forks the task and reports its peak memory. Measured from pytest directly,
+# the child's ru_maxrss would start at pytest's own size: Linux carries the forked copy's
+# high-water mark over exec.
+MEASURE = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as report:
+    report.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status) % 256)
+"""
+
+
+def run_measured(stack, args, env, scratch: Path) -> tuple[subprocess.CompletedProcess[str], float]:
+    """`invoke ARGS` as stack.invoke runs it, and the peak memory (MiB) of its process."""
+    report = scratch.parent / "peak-kib"
+    result = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(report), INVOKE, "--search-root", str(KIT_ROOT), *args],
         cwd=KIT_ROOT, env={**os.environ, **stack.env, **env},
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
-    outputs: dict[str, str] = {}
-    readers = [
-        threading.Thread(target=lambda n=n, f=f: outputs.__setitem__(n, f.read()))
-        for n, f in (("out", process.stdout), ("err", process.stderr))
-    ]
-    for reader in readers:
-        reader.start()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    for reader in readers:
-        reader.join()
-    result = subprocess.CompletedProcess(args, process.returncode, outputs["out"], outputs["err"])
-    return result, usage.ru_maxrss / 1024
+    return result, int(report.read_text()) / 1024
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -412,7 +415,7 @@ def test_bad_input_is_refused_cleanly_and_changes_nothing(stack, tmp_path, name)
         ]
         env_file.write_bytes(b"".join(kept))
     before = (database_fingerprint(stack), files_fingerprint(stack.app_dir, scratch))
-    result, peak_mib = run_measured(stack, args, env)
+    result, peak_mib = run_measured(stack, args, env, scratch)
     output = result.stdout + result.stderr
     assert result.returncode == case.code, output[-3000:]
     assert "Traceback" not in output and "Exception" not in output, output[-3000:]
