@@ -110,28 +110,26 @@ def read_env_file(path: Path, environ: Mapping[str, str] | None = None) -> dict[
 # Expansion sees the keys above it, then `environ` (Compose: the shell's environment).
 _KEY = re.compile(r"[ \t]*(?:export[ \t]+)?([A-Za-z0-9_.]+)[ \t]*([=:]?)[ \t]*")
 _EXPANSION = re.compile(
-    r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+?])((?:[^}\\]|\\.)*))?\}|([A-Za-z_][A-Za-z0-9_]*))"
+    r"\$(?:\$|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<operator>:?[-+?])"
+    r"(?P<word>(?:[^}\\]|\\.)*))?\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))"
 )
 # Escapes in double quotes; any other backslash stays as written.
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\", "$": "$"}
-_ESCAPE = re.compile(r"\\([nrt\"\\$])")
+# In double quotes: an escape, or else an expansion (so `\$x` is a plain `$x`).
+_ESCAPE_OR_EXPANSION = re.compile(r"\\(?P<escape>[nrt\"\\$])|" + _EXPANSION.pattern)
 
 
 def _expand(
     value: str, known: Mapping[str, str], environ: Mapping[str, str], escapes: bool = False
 ) -> str:
-    pattern = re.compile(f"{_ESCAPE.pattern}|{_EXPANSION.pattern}") if escapes else _EXPANSION
-    offset = 1 if escapes else 0
-
     def one(match: re.Match[str]) -> str:
-        if escapes and match[1]:
-            return _ESCAPES[match[1]]
-        match_groups = match.groups()[offset:]
+        if match.groupdict().get("escape"):
+            return _ESCAPES[match["escape"]]
         if match[0] == "$$":
             return "$"
-        name = match_groups[0] or match_groups[3]
+        name = match["braced"] or match["bare"]
         value = known.get(name, environ.get(name))
-        operator, word = match_groups[1], match_groups[2] or ""
+        operator, word = match["operator"], match["word"] or ""
         if not operator:
             return value or ""
         empty = value is None or (operator.startswith(":") and value == "")
@@ -143,7 +141,7 @@ def _expand(
             raise ValueError(f"${{{name}}} is required but not set")
         return value
 
-    return pattern.sub(one, value)
+    return (_ESCAPE_OR_EXPANSION if escapes else _EXPANSION).sub(one, value)
 
 
 def parse_env(text: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:

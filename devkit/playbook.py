@@ -122,6 +122,14 @@ def _failure_cause(lines: list[str]) -> str:
     return lines[first].strip()[:500]
 
 
+def playbook_failed(name: str, lines: list[str], returncode: int) -> CommandFailed:
+    """The error for a failed ansible-playbook run: its last failure's cause, and the fix."""
+    return CommandFailed(
+        f"ansible-playbook {name} failed: {failure_cause(lines) or f'exit code {returncode}'}",
+        "read the failed task above; fix its cause and run the command again (it is idempotent)",
+    )
+
+
 def run_playbook(
     playbook: Path,
     inventory: Path,
@@ -172,9 +180,6 @@ def run_playbook(
         process.wait()
     output = "".join(lines)
     if process.returncode != 0 and check:
-        raise CommandFailed(
-            f"ansible-playbook {playbook.name} failed: {failure_cause(lines) or f'exit code {process.returncode}'}",
-            "read the failed task above; fix its cause and run the command again (it is idempotent)",
-        )
+        raise playbook_failed(playbook.name, lines, process.returncode)
     ok, changed = parse_recap(output)
     return PlaybookResult(ok=ok, changed=changed, output=output, returncode=process.returncode)

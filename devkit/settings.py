@@ -80,26 +80,30 @@ class Settings(BaseModel):
         return resolve_app_dir(self.app_dir)
 
 
-def settings_problems(values: Mapping[str, Any]) -> list[tuple[str, Any, str]]:
-    """Every invalid setting of `values` (merged with the defaults), as (name, value, why); the
-    whole-settings rules (two equal ports) under the name ""."""
+def _validated(values: Mapping[str, Any]) -> tuple[Settings | None, list[tuple[str, Any, str]]]:
+    """`values` merged with the defaults, validated once: the settings, or every problem as
+    (name, value, why), the whole-settings rules (two equal ports) under the name ""."""
     merged = {**DEFAULTS, **dict(values)}
     try:
-        Settings(**merged)
+        return Settings(**merged), []
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
             name = str(error["loc"][0]) if error["loc"] else ""
             problems.append((name, merged.get(name), error["msg"].removeprefix("Value error, ")))
-        return problems
-    return []
+        return None, problems
+
+
+def settings_problems(values: Mapping[str, Any]) -> list[tuple[str, Any, str]]:
+    """Every invalid setting of `values` (merged with the defaults), as (name, value, why)."""
+    return _validated(values)[1]
 
 
 def load_settings(values: Mapping[str, Any]) -> Settings:
     """Validate the `devkit` section of Invoke's config (defaults merged with overrides)."""
-    problems = settings_problems(values)
-    if not problems:
-        return Settings(**{**DEFAULTS, **dict(values)})
+    settings, problems = _validated(values)
+    if settings is not None:
+        return settings
     field, value, message = problems[0]
     if not field:
         raise SettingsError(f"bad settings: {message}", "fix them in invoke.yaml")

@@ -34,6 +34,7 @@ from isal import igzip, isal_zlib
 
 from devkit.backup.models import FORMAT, BackupMetadata, TableHeader
 from devkit.backup.store import new_backup_file, publish
+from devkit.defaults import DEFAULTS
 from devkit.errors import DevkitError
 
 # gzip through ISA-L (isal's igzip: the same gzip format, written and read 2-4x faster than
@@ -61,8 +62,8 @@ class ReadLimits:
     is read at once (its rows take about 8 times their size as Python objects).
     Settings: devkit.backup_max_line_mb, devkit.backup_max_document_mb."""
 
-    line_mb: int = 8
-    document_mb: int = 8
+    line_mb: int = DEFAULTS["backup_max_line_mb"]
+    document_mb: int = DEFAULTS["backup_max_document_mb"]
 
 
 # The limits readers use; the data tasks set them from the settings (apply_limits).
@@ -70,20 +71,18 @@ LIMITS = ReadLimits()
 
 
 def apply_limits(config) -> None:
-    """Take the limits from Invoke's `devkit` config: whole numbers of MiB, at least 1."""
+    """Take the limits from Invoke's `devkit` config. Values other than the defaults are
+    validated by devkit.settings (SettingsError naming the bad one); the defaults need no
+    pydantic at start-up, as in devkit.envfile.load_stack."""
     global LIMITS
-    values = []
-    for key, default in (("backup_max_line_mb", 8), ("backup_max_document_mb", 8)):
-        value = config.get(key, default)
-        if not (isinstance(value, int) or str(value).isdigit()) or not 0 < int(value) <= 65536:
-            from devkit.errors import SettingsError
+    keys = ("backup_max_line_mb", "backup_max_document_mb")
+    if all(config.get(key, DEFAULTS[key]) == DEFAULTS[key] for key in keys):
+        LIMITS = ReadLimits()
+        return
+    from devkit.settings import load_settings
 
-            raise SettingsError(
-                f"bad setting {key}={value!r}: a whole number of MiB from 1 to 65536",
-                f"fix devkit.{key} in invoke.yaml or INVOKE_DEVKIT_{key.upper()}",
-            )
-        values.append(int(value))
-    LIMITS = ReadLimits(*values)
+    settings = load_settings(config)
+    LIMITS = ReadLimits(settings.backup_max_line_mb, settings.backup_max_document_mb)
 
 
 def _too_large(path: Path, what: str, limit_mb: int, setting: str) -> CorruptBackup:
@@ -344,6 +343,11 @@ class BackupReader:
     def _line_max(self) -> int:
         return self.limits.line_mb * _MIB
 
+    def _document_too_large(self) -> CorruptBackup:
+        return _too_large(
+            self.path, "the decompressed file", self.limits.document_mb, "backup_max_document_mb"
+        )
+
     def _read_document(self, first: bytes, limit: int) -> dict:
         """A file of the seed's tool, whole, its shape checked once here (normalised: every
         table a TableHeader and a list of rows) so that nothing later meets a surprise."""
@@ -351,12 +355,7 @@ class BackupReader:
         while data := self._read():
             size += len(data)
             if size > limit:
-                raise _too_large(
-                    self.path,
-                    "the decompressed file",
-                    self.limits.document_mb,
-                    "backup_max_document_mb",
-                )
+                raise self._document_too_large()
             parts.append(data)
         self._buf, self._pos = b"", 0
         document = json.loads(b"".join(parts))
@@ -409,12 +408,7 @@ class BackupReader:
         while b"\n" not in parts[-1]:
             if size > (limit or self._line_max):
                 if limit:  # the first line: a seed file may be a whole document on one line
-                    raise _too_large(
-                        self.path,
-                        "the decompressed file",
-                        self.limits.document_mb,
-                        "backup_max_document_mb",
-                    )
+                    raise self._document_too_large()
                 raise _too_large(
                     self.path, f"a line (in {what})", self.limits.line_mb, "backup_max_line_mb"
                 )

@@ -94,9 +94,9 @@ def resolve_admin_target(
     )
 
 
-def check_local(stack: Stack, target: Target, task: str) -> None:
+def check_local(stack: Stack, target: Target, task: str, other_hint: str = "") -> None:
     """Refuse unless the data tasks' target (DATABASE_URL / PG* first) is this machine's stack:
-    `task` works only on the stack's own database."""
+    `task` works only on the stack's own database. `other_hint`: how to reach the other one."""
     own = stack_target(stack.values)
     if (
         not target.is_local
@@ -109,5 +109,5 @@ def check_local(stack: Stack, target: Target, task: str) -> None:
             f"{task} works only on this machine's stack, but DATABASE_URL / PG* name "
             f"{target.database or '?'} on {target.host or '(PG* variables)'}",
             "unset DATABASE_URL / DATABASE_PUBLIC_URL / PGHOST for the stack's database"
-            + ('; for that one: psql "$DATABASE_URL"' if task == "db.psql" else ""),
+            + (f"; {other_hint}" if other_hint else ""),
         )

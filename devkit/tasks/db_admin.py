@@ -17,7 +17,9 @@ def psql(c, command=None):
     from devkit.shells import PSQL_SCRIPT_ERROR, psql_argv, run
 
     stack = load_stack(c.config.devkit)
-    check_local(stack, resolve_target(c.config.devkit), "db.psql")
+    check_local(
+        stack, resolve_target(c.config.devkit), "db.psql", 'for that one: psql "$DATABASE_URL"'
+    )
     code = run(stack, "postgres", psql_argv(stack, command))
     if code == PSQL_SCRIPT_ERROR:
         raise Exit(

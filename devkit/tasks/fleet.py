@@ -178,21 +178,18 @@ def provision(
 ):
     """Provision servers: Docker, the images, the kit, the stack and the scheduled backup
     (playbooks/site.yml over SSH). Idempotent: a second run changes nothing."""
-    from devkit.errors import CommandFailed
     from devkit.paths import PLAYBOOKS
-    from devkit.playbook import failure_cause, host_causes, recap_by_host, run_playbook
+    from devkit.playbook import host_causes, playbook_failed, recap_by_host, run_playbook
 
     path = _inventory(inventory)
     with _vault(path, vault_password_file, ask_vault_pass) as (args, env):
         # The hosts it will run on, known before anything connects.
-        servers = _matched_hosts(path, inventory, "all", _ansible_env(env), group="servers")
+        tools_env = _ansible_env(env)
+        if not _matched_hosts(path, inventory, limit or "all", tools_env, group="servers"):
+            servers = _matched_hosts(path, inventory, "all", tools_env, group="servers")
+            raise _no_host_matched(inventory, limit, servers, "servers group")
         if limit:
-            matched = servers & _matched_hosts(path, inventory, limit, _ansible_env(env))
-            if not matched:
-                raise _no_host_matched(inventory, limit, servers, "servers group")
             args.append(f"--limit={limit}")
-        elif not servers:
-            raise _no_host_matched(inventory, None, servers, "servers group")
         if check:
             args += ["--check", "--diff"]
         result = run_playbook(
@@ -221,10 +218,7 @@ def provision(
     if result.returncode == 0 and not bad:
         return
     if not bad:
-        raise CommandFailed(
-            f"ansible-playbook site.yml failed: {failure_cause(result.output.splitlines()) or f'exit code {result.returncode}'}",
-            "read the failed task above; fix its cause and run the command again (it is idempotent)",
-        )
+        raise playbook_failed("site.yml", result.output.splitlines(), result.returncode)
     listed = ", ".join(f"{host} ({state})" for host, state in bad.items())
     if not started:
         raise Exit(

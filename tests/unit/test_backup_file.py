@@ -238,14 +238,21 @@ def limits():
     fileformat.LIMITS = before
 
 
+def refused_until_raised(limits, path, setting: str, low: int, high: int, cause: str):
+    """verify(path) is refused under `setting` = low with `cause`; its report under high."""
+    limits({setting: low})
+    with pytest.raises(CorruptBackup, match=cause):
+        verify(path)
+    limits({setting: high})
+    return verify(path)
+
+
 def test_a_row_longer_than_the_line_limit_is_refused_until_the_setting_allows_it(tmp_path, limits):
     big = '[1,"' + "x" * (3 << 20) + '"]'  # a 3 MiB row
     path = write(tmp_path, {"public.t": ['[0,"a"]', big, '[2,"b"]']})
-    limits({"backup_max_line_mb": 2})
-    with pytest.raises(CorruptBackup, match=r"is larger than 2 MiB \(devkit.backup_max_line_mb\)"):
-        verify(path)
-    limits({"backup_max_line_mb": 4})
-    assert verify(path).tables == {"public.t": 3}
+    cause = r"is larger than 2 MiB \(devkit.backup_max_line_mb\)"
+    report = refused_until_raised(limits, path, "backup_max_line_mb", 2, 4, cause)
+    assert report.tables == {"public.t": 3}
     with BackupReader(path) as reader:
         rows = [row for table in reader.tables() for row in table.rows()]
     assert rows[1] == big
@@ -262,11 +269,9 @@ def test_a_seed_file_larger_than_the_document_limit_is_refused_until_allowed(tmp
             },
             out,
         )
-    limits({"backup_max_document_mb": 1})
-    with pytest.raises(CorruptBackup, match=r"decompressed file is larger than 1 MiB"):
-        verify(path)
-    limits({"backup_max_document_mb": 3})
-    assert verify(path).tables == {"t": 20000}
+    cause = r"decompressed file is larger than 1 MiB"
+    report = refused_until_raised(limits, path, "backup_max_document_mb", 1, 3, cause)
+    assert report.tables == {"t": 20000}
     with BackupReader(path) as reader:
         blocks = [block for table in reader.tables() for block in table.blocks]
     # Handed on in blocks, never the whole table as one text.
