@@ -1,6 +1,6 @@
 """Invoke entry point: assembles the namespace from devkit/tasks/* and its config defaults."""
 
-from devkit.defaults import DEFAULTS
+from devkit.settings.table import DEFAULTS
 from devkit.tasks import db, doctor, fleet, images, redis, stack, testing, vscode
 from devkit.tasks._cli import quiet_on_closed_pipe
 

@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from devkit.dbroles import read_admin_password  # noqa: E402
-from devkit.defaults import DEFAULTS  # noqa: E402
 from devkit.envfile import load_stack  # noqa: E402
+from devkit.settings.table import DEFAULTS  # noqa: E402
 
 INVOKE = [str(Path(sys.executable).with_name("invoke")), "--search-root", str(ROOT)]
 SCHEMA = """

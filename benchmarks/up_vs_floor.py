@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from devkit.compose import compose_command  # noqa: E402
-from devkit.defaults import DEFAULTS  # noqa: E402
 from devkit.envfile import load_stack  # noqa: E402
+from devkit.settings.table import DEFAULTS  # noqa: E402
 
 INVOKE = [str(Path(sys.executable).with_name("invoke")), "--search-root", str(ROOT)]
 

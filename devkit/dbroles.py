@@ -30,8 +30,9 @@ import time
 from pathlib import Path
 
 from devkit.backup.catalog import quote_ident
-from devkit.envfile import parse_env, read_env_file
+from devkit.envfile import read_env_file
 from devkit.errors import DevkitError
+from devkit.passwords import new_password
 
 ADMIN_USER = "postgres"
 _MIGRATOR = "devkit_migrate"
@@ -56,10 +57,7 @@ def read_admin_password(project: str, home: Path | None = None) -> str | None:
 
 def _admin_password(path: Path, owner: str) -> tuple[str, bool]:
     """The kept admin password, or a new one written to `path` (0600 from its first byte)."""
-    try:
-        existing = parse_env(path.read_text()).get("DEVKIT_ADMIN_PASSWORD")
-    except FileNotFoundError:
-        existing = None
+    existing = read_env_file(path).get("DEVKIT_ADMIN_PASSWORD")
     if existing:
         return existing, False
     user = pwd.getpwnam(owner)
@@ -67,7 +65,7 @@ def _admin_password(path: Path, owner: str) -> tuple[str, bool]:
         if not directory.exists():
             directory.mkdir(mode=0o700)
             os.chown(directory, user.pw_uid, user.pw_gid)
-    password = secrets.token_urlsafe(24)
+    password = new_password()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(

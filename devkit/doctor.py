@@ -133,27 +133,17 @@ def check_env_file(env_file: Path) -> Check:
 
 
 def check_ports(stack: Stack) -> list[Check]:
-    from devkit.lifecycle import published_ports
-    from devkit.ports import describe_holder, port_free
+    from devkit.ports import port_states, published_ports
 
     checks = []
-    for service, (address, port) in published_ports(stack.values).items():
-        if port_free(address, port):
-            checks.append(Check(f"port {port}", OK, f"free for {service} (on `invoke up`)"))
-            continue
-        holder, container = describe_holder(port)
-        if container and container.startswith(f"{stack.project}-{service}-"):
-            checks.append(Check(f"port {port}", OK, f"{service}: {holder}"))
+    for state in port_states(published_ports(stack.values), stack.project):
+        name = f"port {state.port}"
+        if state.conflict:
+            checks.append(Check(name, FAIL, state.conflict.cause, state.conflict.hint))
+        elif state.holder:
+            checks.append(Check(name, OK, f"{state.service}: {state.holder}"))
         else:
-            checks.append(
-                Check(
-                    f"port {port}",
-                    FAIL,
-                    f"{address}:{port} (for {service}) is taken by {holder}",
-                    "stop it, or move the stack: INVOKE_DEVKIT_"
-                    f"{'POSTGRES' if service == 'postgres' else 'REDIS'}_PORT={port + 1} invoke setup",
-                )
-            )
+            checks.append(Check(name, OK, f"free for {state.service} (on `invoke up`)"))
     return checks
 
 

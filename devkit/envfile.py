@@ -6,39 +6,29 @@ The stack role (Ansible) writes the file from `env_values`; everyday tasks read 
 
 from __future__ import annotations
 
-import getpass
 import os
-import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from devkit.errors import DevkitError, SetupRequired
+from devkit import dotenv
+from devkit.dotenv import EnvFileError
+from devkit.errors import SetupRequired
+from devkit.passwords import new_password
 from devkit.paths import ENV_FILE_NAME
+from devkit.settings.table import RECORDED
 from devkit.state import resolve_app_dir
 
 if TYPE_CHECKING:
-    from devkit.settings import Settings
+    from devkit.settings.model import Settings
 
 PASSWORD_KEYS = ("PGPASSWORD", "REDIS_PASSWORD")
 # Keys holding a password or a URL with one: never printed.
 SECRET_KEYS = frozenset(
     {*PASSWORD_KEYS, "DB_PASSWORD", "DATABASE_URL", "DATABASE_URL_SYNC", "REDIS_URL"}
 )
-# Settings recorded in .env.local as they are, and the key that records each.
-RECORDED = {
-    "project_name": "DEVKIT_PROJECT_NAME",
-    "bind_address": "DEVKIT_BIND_ADDRESS",
-    "postgres_port": "PGPORT",
-    "postgres_user": "PGUSER",
-    "postgres_db": "PGDATABASE",
-    "redis_port": "REDIS_PORT",
-}
-
-
 # Every key the kit writes (env_values, plus the images the images role chose).
 MANAGED_KEYS = frozenset(
     {
@@ -62,159 +52,15 @@ def subprocess_environ() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if key not in MANAGED_KEYS}
 
 
-class EnvFileError(DevkitError):
-    """The env file cannot be read as Compose reads it. The message never holds a value."""
-
-
 def read_env_file(path: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The file's values as Compose reads them; {} when there is no file."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return {}
-    except IsADirectoryError:
-        raise EnvFileError(
-            f"{path} is a directory, not an env file",
-            f"move it away (mv {path} {path}.dir), then run `invoke setup` to write the file",
-        ) from None
-    except PermissionError:
-        raise EnvFileError(
-            f"{path} cannot be read by user {getpass.getuser()}",
-            f"give it back to that user: sudo chown $USER {path}",
-        ) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise EnvFileError(
-            f"{path} is not UTF-8 (byte 0x{data[exc.start]:02x} on line {line})",
-            "save it as UTF-8 (Compose reads only UTF-8); e.g. iconv -f latin1 -t utf-8",
-        ) from None
-    try:
-        return parse_env(text.removeprefix("\ufeff"), environ)
-    except ValueError as exc:
-        raise EnvFileError(
-            f"{path}: {exc}", "correct that line as Compose reads env files (KEY=value)"
-        ) from None
-
-
-# Compose's .env rules (compose-go's dotenv, as `docker compose config` shows them; every form is
-# checked against it in tests/integration/test_envfile_compose.py):
-# - `KEY=value`, `export KEY=value`, `KEY: value`; spaces around the key; `#` lines are comments;
-# - unquoted: up to the line's end; a ` #` starts a comment; surrounding blanks are dropped;
-#   `$NAME`, `${NAME}` and `${NAME:-default}` (`-`, `:+`, `+` too) are expanded, `$$` is `$`;
-# - 'single quotes': as written (\' is '), over several lines if need be;
-# - "double quotes": the escapes \n \r \t \" \\ \$ (other backslashes stay), expansion;
-#   several lines;
-# - after a closing quote the next statement starts (a `# comment`, or more KEY=value).
-# Expansion sees the keys above it, then `environ` (Compose: the shell's environment).
-_KEY = re.compile(r"[ \t]*(?:export[ \t]+)?([A-Za-z0-9_.]+)[ \t]*([=:]?)[ \t]*")
-_EXPANSION = re.compile(
-    r"\$(?:\$|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<operator>:?[-+?])"
-    r"(?P<word>(?:[^}\\]|\\.)*))?\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))"
-)
-# Escapes in double quotes; any other backslash stays as written.
-_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\", "$": "$"}
-# In double quotes: an escape, or else an expansion (so `\$x` is a plain `$x`).
-_ESCAPE_OR_EXPANSION = re.compile(r"\\(?P<escape>[nrt\"\\$])|" + _EXPANSION.pattern)
-
-
-def _expand(
-    value: str, known: Mapping[str, str], environ: Mapping[str, str], escapes: bool = False
-) -> str:
-    def one(match: re.Match[str]) -> str:
-        if match.groupdict().get("escape"):
-            return _ESCAPES[match["escape"]]
-        if match[0] == "$$":
-            return "$"
-        name = match["braced"] or match["bare"]
-        value = known.get(name, environ.get(name))
-        operator, word = match["operator"], match["word"] or ""
-        if not operator:
-            return value or ""
-        empty = value is None or (operator.startswith(":") and value == "")
-        if operator.endswith("-"):
-            return word if empty else value
-        if operator.endswith("+"):
-            return "" if empty else word
-        if empty:
-            raise ValueError(f"${{{name}}} is required but not set")
-        return value
-
-    return (_ESCAPE_OR_EXPANSION if escapes else _EXPANSION).sub(one, value)
+    """An env file's values as Compose reads them, expanding from this process's environment
+    without the kit's keys (as the kit runs Compose); {} when there is no file."""
+    return dotenv.read_env_file(path, subprocess_environ() if environ is None else environ)
 
 
 def parse_env(text: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """KEY=VALUE statements as Compose reads them; ValueError (naming the line, never a value)
-    for what Compose refuses."""
-    environ = subprocess_environ() if environ is None else environ
-    values: dict[str, str] = {}
-    pos, length = 0, len(text)
-    while True:
-        while pos < length and text[pos].isspace():
-            pos += 1
-        if pos >= length:
-            return values
-        line_no = text.count("\n", 0, pos) + 1
-        end_of_line = text.find("\n", pos)
-        end_of_line = length if end_of_line < 0 else end_of_line
-        if text[pos] == "#":
-            pos = end_of_line
-            continue
-        match = _KEY.match(text, pos, end_of_line)
-        if not match or not match[2]:
-            if match and match.end() == end_of_line:  # a bare KEY: taken from the environment
-                if match[1] in environ:
-                    values[match[1]] = environ[match[1]]
-                pos = end_of_line
-                continue
-            raise ValueError(f"line {line_no} is not KEY=value")
-        key, pos = match[1], match.end()
-        quote = text[pos : pos + 1]
-        if quote in ("'", '"'):
-            close = pos + 1
-            while True:
-                close = text.find(quote, close)
-                if close < 0:
-                    raise ValueError(f"line {line_no}: the value's {quote} quote is never closed")
-                if text[close - 1] != "\\":
-                    break
-                close += 1
-            raw = text[pos + 1 : close]
-            if quote == "'":
-                value = raw.replace("\\'", "'")
-            else:
-                value = _expand(raw, values, environ, escapes=True)
-            pos = close + 1  # Compose reads on from here: a `# comment` or the next statement
-        else:
-            raw = text[pos:end_of_line]
-            comment = raw.find(" #")
-            raw = raw[:comment] if comment >= 0 else raw
-            value = _expand(raw.strip(), values, environ)
-            pos = end_of_line
-        values[key] = value
-
-
-MIN_PASSWORD_LENGTH = 16
-# The placeholders of the inventories' vault.yml.example: long enough, and public.
-_PLACEHOLDER = "change-me"
-# Written unquoted into .env.local, these would be cut, expanded or unescaped by Compose.
-_UNSAFE_IN_ENV_FILE = re.compile(r"[\s$#'\"\\]")
-
-
-def password_problem(password: str) -> str:
-    """Why a given password (a server's, from the vault) may not be used; "" when it may."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        return f"is shorter than {MIN_PASSWORD_LENGTH} characters"
-    if _PLACEHOLDER in password.lower():
-        return "is still the example's CHANGE-ME placeholder"
-    if _UNSAFE_IN_ENV_FILE.search(password):
-        return "holds a character an env file reads differently (a blank, $, #, a quote or \\)"
-    return ""
-
-
-def new_password() -> str:
-    return secrets.token_urlsafe(24)
+    """read_env_file's rules for text (a file read elsewhere: through testinfra, say)."""
+    return dotenv.parse_env(text, subprocess_environ() if environ is None else environ)
 
 
 def env_values(settings: Settings, existing: dict[str, str]) -> dict[str, str]:
@@ -311,7 +157,7 @@ def load_stack(config: Mapping[str, Any]) -> Stack:
     except (TypeError, ValueError):
         ready_timeout = 0.0
     if changed or ready_timeout <= 0:
-        from devkit.settings import load_settings
+        from devkit.settings.model import load_settings
 
         load_settings(config)  # raises SettingsError naming a bad value
         if changed:
@@ -334,3 +180,25 @@ def load_stack(config: Mapping[str, Any]) -> Stack:
         postgres_image=values["DEVKIT_POSTGRES_IMAGE"],
         redis_image=values["DEVKIT_REDIS_IMAGE"],
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`.venv/bin/python -m devkit.envfile FILE KEY`: print KEY's value as Compose reads FILE (for the
+    scheduled backup's script: one parser of .env.local). Exit 1 when FILE does not set KEY."""
+    import sys
+
+    path, key = argv if argv is not None else sys.argv[1:]
+    try:
+        value = read_env_file(Path(path)).get(key)
+    except EnvFileError as exc:
+        print(exc.render(), file=sys.stderr)
+        return 2
+    if value is None:
+        print(f"error: {path} does not set {key}\n  fix: run `invoke setup`", file=sys.stderr)
+        return 1
+    print(value)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -4,43 +4,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from devkit.compose import SERVICES, finish_compose, run_compose, start_compose, stream_compose
 from devkit.envfile import Stack
-from devkit.errors import PortInUse, SettingsError
-from devkit.ports import describe_holder, port_free
+from devkit.errors import SettingsError
+from devkit.ports import check_ports, published_ports
 
 
 def check_service(service: str | None) -> None:
     if service is not None and service not in SERVICES:
         raise SettingsError(f"unknown service {service!r}", f"choose one of: {', '.join(SERVICES)}")
-
-
-def published_ports(values: Mapping[str, str]) -> dict[str, tuple[str, int]]:
-    """Where each service is published, per .env.local's values (or those about to be written)."""
-    address = values["DEVKIT_BIND_ADDRESS"]
-    return {
-        "postgres": (address, int(values["PGPORT"])),
-        "redis": (address, int(values["REDIS_PORT"])),
-    }
-
-
-def check_ports(ports: dict[str, tuple[str, int]], project: str) -> None:
-    """PortInUse when a port is held by anything but this project's own container."""
-    for service, (address, port) in ports.items():
-        if port_free(address, port):
-            continue
-        holder, container = describe_holder(port)
-        if container and container.startswith(f"{project}-{service}-"):
-            continue
-        setting = f"{service}_port"
-        raise PortInUse(
-            f"port {port} on {address} (for {service}) is taken by {holder}",
-            f"stop it, or pick another port: INVOKE_DEVKIT_{setting.upper()}={port + 1} invoke setup "
-            f"(or devkit.{setting} in invoke.yaml)",
-        )
 
 
 @dataclass(frozen=True)

@@ -148,7 +148,7 @@ class MigrationRun:
 
 def _app_has_data(target: Target) -> bool:
     from devkit.backup.catalog import app_tables
-    from devkit.backup.core import connect
+    from devkit.backup.session import connect
 
     conn = connect(target)
     try:
@@ -176,7 +176,7 @@ def migrate(
     if not planned:
         return run
     if backup_dir is not None and _app_has_data(target):
-        from devkit.backup.core import create_backup
+        from devkit.backup.dump import create_backup
 
         run.backup = create_backup(target, backup_dir).path
     if direction == "up":

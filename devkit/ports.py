@@ -1,4 +1,5 @@
-"""Is a port free, and who holds it when it is not (read from /proc, Linux only)."""
+"""The stack's ports: where they are published, whether they are free, and who holds one when
+it is not (read from /proc, Linux only)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ import errno
 import os
 import socket
 import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+
+from devkit.errors import PortInUse
 
 LISTEN = "0A"
 
@@ -83,3 +88,48 @@ def describe_holder(port: int) -> tuple[str, str | None]:
         if container:
             return f"the container {container}", container
     return f"{name} (pid {pid})", None
+
+
+def published_ports(values: Mapping[str, str]) -> dict[str, tuple[str, int]]:
+    """Where each service is published, per .env.local's values (or those about to be written)."""
+    address = values["DEVKIT_BIND_ADDRESS"]
+    return {
+        "postgres": (address, int(values["PGPORT"])),
+        "redis": (address, int(values["REDIS_PORT"])),
+    }
+
+
+@dataclass(frozen=True)
+class PortState:
+    service: str
+    address: str
+    port: int
+    holder: str  # "" when free; else what holds it (the project's own container is fine)
+    conflict: PortInUse | None  # held by anything but the project's own container
+
+
+def port_states(ports: dict[str, tuple[str, int]], project: str) -> list[PortState]:
+    """The one port check (setup, up, doctor): per service, free, the project's own, or taken."""
+    states = []
+    for service, (address, port) in ports.items():
+        if port_free(address, port):
+            states.append(PortState(service, address, port, "", None))
+            continue
+        holder, container = describe_holder(port)
+        conflict = None
+        if not (container and container.startswith(f"{project}-{service}-")):
+            setting = f"{service}_port"
+            conflict = PortInUse(
+                f"port {port} on {address} (for {service}) is taken by {holder}",
+                f"stop it, or pick another port: INVOKE_DEVKIT_{setting.upper()}={port + 1} invoke setup "
+                f"(or devkit.{setting} in invoke.yaml)",
+            )
+        states.append(PortState(service, address, port, holder, conflict))
+    return states
+
+
+def check_ports(ports: dict[str, tuple[str, int]], project: str) -> None:
+    """PortInUse when a port is held by anything but this project's own container."""
+    for state in port_states(ports, project):
+        if state.conflict:
+            raise state.conflict

@@ -6,11 +6,9 @@ import os
 from pathlib import Path
 
 from devkit.paths import KIT_ROOT
+from devkit.settings.table import DISTRO_PATTERN, SETTINGS
 
-HOSTS = ("linux", "windows")
-# A WSL distribution's name as `wsl -d NAME` takes it: it is an argument of wsl.exe, so it never
-# starts with "-" (an option). Empty: the current distribution, else Ubuntu.
-DISTRO_PATTERN = r"^([A-Za-z0-9][A-Za-z0-9._-]{0,63})?$"
+HOSTS = SETTINGS["vscode_host"].choices
 
 
 def distro_problem(name: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import json
 import os
 import subprocess
 import sys
@@ -13,12 +12,13 @@ from pathlib import Path
 
 from devkit.doctor import Check, check_loopback_publishing
 from devkit.envfile import Stack, env_values, load_stack, read_env_file
-from devkit.errors import DataConflict, SetupRequired
-from devkit.lifecycle import check_ports, published_ports
+from devkit.errors import SetupRequired
 from devkit.paths import COMPOSE_DIR, ENV_FILE_NAME, KIT_ROOT, LOCAL_INVENTORY, PLAYBOOKS
 from devkit.playbook import run_playbook
-from devkit.settings import Settings
+from devkit.ports import check_ports, published_ports
+from devkit.settings.model import Settings
 from devkit.state import record_app_dir
+from devkit.volumes import volume_conflict, volume_owner
 from devkit.vscode import role_vars
 
 
@@ -33,37 +33,6 @@ class SetupResult:
 
 def invoking_user() -> str:
     return os.environ.get("SUDO_USER") or getpass.getuser()
-
-
-def check_volume_owner(project: str, app_dir: Path, has_password: bool) -> None:
-    """DataConflict when the project's PostgreSQL volume belongs to another app.
-
-    Its database only accepts the password it was created with, which is in that app's
-    .env.local; going on would generate or use another one and lock the data out.
-    """
-    volume = f"{project}_postgres-data"
-    try:
-        found = subprocess.run(
-            ["docker", "volume", "inspect", "--format", "{{json .Labels}}", volume],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except FileNotFoundError:  # no Docker yet: no volume either
-        return
-    if found.returncode != 0:
-        # No such volume, or no daemon yet: the stack role checks again once Docker runs.
-        return
-    owner = (json.loads(found.stdout or "null") or {}).get("io.devkit.app-dir")
-    if owner == str(app_dir) or (not owner and has_password):
-        return
-    raise DataConflict(
-        f"the volume {volume} already holds the database of "
-        + (f"the app in {owner}" if owner else "another setup")
-        + f", not of {app_dir}",
-        (f"run setup for that app (--app-dir {owner}), or " if owner else "")
-        + f"choose another project (INVOKE_DEVKIT_PROJECT_NAME=...), or delete it: docker volume rm {volume} (its data is lost)",
-    )
 
 
 def playbook_vars(
@@ -116,8 +85,13 @@ def setup(
     existing = read_env_file(app_dir / ENV_FILE_NAME)
     variables = playbook_vars(settings, app_dir, existing, install_docker, install_vscode)
     env = variables["stack_env"]
-    check_volume_owner(env["DEVKIT_PROJECT_NAME"], app_dir, has_password="PGPASSWORD" in existing)
-    check_ports(published_ports(env), env["DEVKIT_PROJECT_NAME"])
+    project = env["DEVKIT_PROJECT_NAME"]
+    conflict = volume_conflict(
+        project, volume_owner(project), str(app_dir), had_password="PGPASSWORD" in existing
+    )
+    if conflict:
+        raise conflict
+    check_ports(published_ports(env), project)
     result = run_playbook(PLAYBOOKS / "dev.yml", LOCAL_INVENTORY, variables, echo=echo)
     if app_dir_flag:
         record_app_dir(app_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 # Schemas that are PostgreSQL's own, never the app's.
@@ -183,3 +184,25 @@ def load_order(names: list[str], edges: list[tuple[str, str]]) -> list[str]:
             break
         ordered += ready
     return ordered + [n for n in names if n not in ordered]
+
+
+def row_counts(cur, tables: list[str]) -> dict[str, int]:
+    counts = {}
+    for name in tables:
+        cur.execute(f"SELECT count(*) FROM {sql_name(name)}")
+        counts[name] = cur.fetchone()[0]
+    return counts
+
+
+def resolve_table(cur, name: str, app: Collection[str]) -> str | None:
+    """A backup's table name as schema.table in this database (the seed's files are
+    unqualified), when it is one of the app's tables (`app`): a backup never writes into a
+    system catalog (pg_catalog.pg_class) or a schema that is not the app's."""
+    regclass = sql_name(name) if "." in name else quote_ident(name)
+    cur.execute(
+        "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.oid = to_regclass(%s)",
+        (regclass,),
+    )
+    row = cur.fetchone()
+    return row[0] if row and row[0] in app else None

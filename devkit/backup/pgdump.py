@@ -8,7 +8,7 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-from devkit.backup.store import written_backup
+from devkit.backup.files import written_backup
 from devkit.envfile import Stack, subprocess_environ
 from devkit.errors import DevkitError
 from devkit.shells import container_of, exec_argv

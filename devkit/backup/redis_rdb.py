@@ -14,7 +14,7 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-from devkit.backup.store import written_backup
+from devkit.backup.files import written_backup
 from devkit.compose import docker_failure
 from devkit.envfile import Stack, subprocess_environ
 from devkit.errors import DevkitError

@@ -16,7 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from devkit.backup.fileformat import CorruptBackup, verify
+from devkit.backup.fileformat import CorruptBackup
+from devkit.backup.reader import verify
 from devkit.errors import DevkitError, SettingsError
 
 NAME = re.compile(r"^backup_\d{8}_\d{6}(_\d+)?\.backup\.gz$")
@@ -43,22 +44,38 @@ def check_name(name: str) -> str:
     return name
 
 
-def _client(config: Mapping[str, Any]):
-    if not config.get("s3_bucket"):
+@dataclass(frozen=True)
+class Bucket:
+    """Where backups go in the store: the S3 settings, validated."""
+
+    name: str
+    prefix: str
+    endpoint_url: str
+    region: str
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    def client(self):
+        import boto3
+
+        return boto3.client(
+            "s3", endpoint_url=self.endpoint_url or None, region_name=self.region or None
+        )
+
+
+def bucket_of(config: Mapping[str, Any]) -> Bucket:
+    """The S3 settings of Invoke's `devkit` config, validated (SettingsError naming a bad one)."""
+    from devkit.settings.model import load_settings
+
+    settings = load_settings(config)
+    if not settings.s3_bucket:
         raise SettingsError(
             "no S3 bucket is set", "set devkit.s3_bucket in invoke.yaml or INVOKE_DEVKIT_S3_BUCKET"
         )
-    import boto3
-
-    return boto3.client(
-        "s3",
-        endpoint_url=config.get("s3_endpoint_url") or None,
-        region_name=config.get("s3_region") or None,
+    return Bucket(
+        settings.s3_bucket, settings.s3_prefix, settings.s3_endpoint_url, settings.s3_region
     )
-
-
-def _key(config: Mapping[str, Any], name: str) -> str:
-    return f"{config.get('s3_prefix') or ''}{name}"
 
 
 def _sha256(path: Path) -> str:
@@ -76,17 +93,17 @@ def _failed(exc: Exception, action: str) -> RemoteError:
     )
 
 
-def upload(config: Mapping[str, Any], path: Path) -> str:
+def upload(bucket: Bucket, path: Path) -> str:
     from botocore.exceptions import BotoCoreError, ClientError
 
     check_name(path.name)
     verify(path)  # never upload a damaged file
-    client, key = _client(config), _key(config, path.name)
+    client, key = bucket.client(), bucket.key(path.name)
     try:
         client.upload_file(
-            str(path), config["s3_bucket"], key, ExtraArgs={"Metadata": {"sha256": _sha256(path)}}
+            str(path), bucket.name, key, ExtraArgs={"Metadata": {"sha256": _sha256(path)}}
         )
-        head = client.head_object(Bucket=config["s3_bucket"], Key=key)
+        head = client.head_object(Bucket=bucket.name, Key=key)
     except (BotoCoreError, ClientError) as exc:
         raise _failed(exc, "upload") from None
     if head["ContentLength"] != path.stat().st_size:
@@ -94,18 +111,18 @@ def upload(config: Mapping[str, Any], path: Path) -> str:
             f"{key}: the store holds {head['ContentLength']} bytes of {path.stat().st_size}",
             "upload again",
         )
-    return f"s3://{config['s3_bucket']}/{key}"
+    return f"s3://{bucket.name}/{key}"
 
 
-def list_remote(config: Mapping[str, Any]) -> list[RemoteBackup]:
+def list_remote(bucket: Bucket) -> list[RemoteBackup]:
     """Newest first."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    client, prefix = _client(config), config.get("s3_prefix") or ""
+    client, prefix = bucket.client(), bucket.prefix
     found = []
     try:
         for page in client.get_paginator("list_objects_v2").paginate(
-            Bucket=config["s3_bucket"], Prefix=prefix
+            Bucket=bucket.name, Prefix=prefix
         ):
             for obj in page.get("Contents", []):
                 name = obj["Key"][len(prefix) :]
@@ -116,12 +133,12 @@ def list_remote(config: Mapping[str, Any]) -> list[RemoteBackup]:
     return sorted(found, key=lambda b: (b.modified, b.name), reverse=True)
 
 
-def download(config: Mapping[str, Any], name: str, directory: Path) -> Path:
+def download(bucket: Bucket, name: str, directory: Path) -> Path:
     from botocore.exceptions import BotoCoreError, ClientError
 
     check_name(name)
     directory.mkdir(parents=True, exist_ok=True)
-    client, key = _client(config), _key(config, name)
+    client, key = bucket.client(), bucket.key(name)
     target = directory / name
     partial = directory / f".{name}.partial"
     # The download is written into a file that is the kit's own (O_EXCL, never through a link)
@@ -134,9 +151,9 @@ def download(config: Mapping[str, Any], name: str, directory: Path) -> Path:
             f"wait for it, or remove {partial}",
         ) from None
     try:
-        head = client.head_object(Bucket=config["s3_bucket"], Key=key)
+        head = client.head_object(Bucket=bucket.name, Key=key)
         with os.fdopen(fd, "wb") as out:
-            client.download_fileobj(config["s3_bucket"], key, out)
+            client.download_fileobj(bucket.name, key, out)
             out.flush()
             os.fsync(out.fileno())
     except (BotoCoreError, ClientError) as exc:

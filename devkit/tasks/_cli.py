@@ -13,11 +13,11 @@ from invoke import Exit
 from devkit.errors import DevkitError
 
 if TYPE_CHECKING:
-    from devkit.settings import Settings
+    from devkit.settings.model import Settings
 
 
 def settings_of(c: Any) -> Settings:
-    from devkit.settings import load_settings
+    from devkit.settings.model import load_settings
 
     return load_settings(c.config.devkit)
 

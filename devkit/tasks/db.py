@@ -38,7 +38,7 @@ def _reading_backups(c) -> None:
 
 def _backup_file(c, file: str) -> Path:
     """FILE as given, or a bare name looked up in the backup directory."""
-    from devkit.backup.store import backup_dir
+    from devkit.backup.files import backup_dir
 
     _reading_backups(c)
     path = Path(file).expanduser()
@@ -58,8 +58,8 @@ def _backup_file(c, file: str) -> Path:
 @reports_errors
 def backup(c, output_dir=None, format="json"):
     """Back up every table to backup_YYYYMMDD_HHMMSS.backup.gz; the last line printed is its path."""
-    from devkit.backup.core import create_backup
-    from devkit.backup.store import backup_dir
+    from devkit.backup.dump import create_backup
+    from devkit.backup.files import backup_dir
 
     _reading_backups(c)
     directory = Path(output_dir).expanduser() if output_dir else backup_dir(c.config.devkit)
@@ -111,8 +111,8 @@ def backup(c, output_dir=None, format="json"):
 @reports_errors
 def verify(c, file):
     """Check a backup: gzip, JSON shape, row counts, SHA-256 (pg_dump files: pg_restore --list)."""
-    from devkit.backup.fileformat import verify as check
     from devkit.backup.pgdump import describe, kind_of
+    from devkit.backup.reader import verify as check
 
     path = _backup_file(c, file)
     if path.is_file() and kind_of(path):
@@ -162,7 +162,7 @@ def _print_diff(diff) -> None:
 @reports_errors
 def diff(c, file):
     """Show rows per table now and in a backup."""
-    from devkit.backup.core import calculate_diff
+    from devkit.backup.diff import calculate_diff
     from devkit.backup.pgdump import kind_of
 
     path = _backup_file(c, file)
@@ -206,7 +206,7 @@ def _safety_backup(c, take, skip: bool):
     """A backup of what the restore replaces (`take(directory)` writes it), taken before the
     block changes anything; its path, or None with `skip`. A block that fails changed nothing:
     the copy is removed again."""
-    from devkit.backup.store import backup_dir
+    from devkit.backup.files import backup_dir
 
     if skip:
         yield None
@@ -249,7 +249,8 @@ def _restore(
     exact: bool = False,
     no_backup: bool = False,
 ) -> None:
-    from devkit.backup.core import create_backup, restore_backup
+    from devkit.backup.dump import create_backup
+    from devkit.backup.load import restore_backup
     from devkit.backup.pgdump import kind_of
 
     if path.is_file() and kind_of(path):
@@ -310,9 +311,10 @@ def restore(
 @reports_errors
 def upload(c, file):
     """Upload a backup to S3 (devkit.s3_bucket) after checking it; the object carries its SHA-256."""
+    from devkit.backup.remote import bucket_of
     from devkit.backup.remote import upload as put
 
-    print(f"uploaded to {put(c.config.devkit, _backup_file(c, file))}")
+    print(f"uploaded to {put(bucket_of(c.config.devkit), _backup_file(c, file))}")
 
 
 @task(
@@ -324,23 +326,26 @@ def upload(c, file):
 @reports_errors
 def download(c, name, output_dir=None):
     """Download a backup from S3, checked against its SHA-256, into the backup directory."""
+    from devkit.backup.files import backup_dir
+    from devkit.backup.remote import bucket_of
     from devkit.backup.remote import download as get
-    from devkit.backup.store import backup_dir
 
     _reading_backups(c)
     directory = Path(output_dir).expanduser() if output_dir else backup_dir(c.config.devkit)
-    print(get(c.config.devkit, name, directory))
+    print(get(bucket_of(c.config.devkit), name, directory))
 
 
 @task(name="list-remote")
 @reports_errors
 def list_remote(c):
     """List the backups in S3, newest first."""
+    from devkit.backup.remote import bucket_of
     from devkit.backup.remote import list_remote as remote_backups
 
-    backups = remote_backups(c.config.devkit)
+    bucket = bucket_of(c.config.devkit)
+    backups = remote_backups(bucket)
     if not backups:
-        print(f"no backups in s3://{c.config.devkit.s3_bucket}/{c.config.devkit.s3_prefix}")
+        print(f"no backups in s3://{bucket.name}/{bucket.prefix}")
     for b in backups:
         print(f"{b.name}  {_kib(b.size):>12}  {b.modified:%Y-%m-%d %H:%M:%S}")
 
@@ -351,13 +356,14 @@ def restore_s3(
     c, name, dry_run=False, yes=False, allow_other_version=False, exact=False, no_backup=False
 ):
     """Download a backup from S3 (checked), then restore it like db.restore."""
+    from devkit.backup.files import backup_dir
+    from devkit.backup.remote import bucket_of
     from devkit.backup.remote import download as get
-    from devkit.backup.store import backup_dir
 
     _reading_backups(c)
     _restore(
         c,
-        get(c.config.devkit, name, backup_dir(c.config.devkit)),
+        get(bucket_of(c.config.devkit), name, backup_dir(c.config.devkit)),
         dry_run,
         yes,
         allow_other_version,
@@ -372,7 +378,7 @@ def list_(c):
     """List local backups, newest first."""
     from datetime import datetime
 
-    from devkit.backup.store import backup_dir, list_backups
+    from devkit.backup.files import backup_dir, list_backups
 
     directory = backup_dir(c.config.devkit)
     backups = list_backups(directory) if directory.is_dir() else []
@@ -393,8 +399,8 @@ def list_(c):
 @reports_errors
 def prune(c, retention_days=None):
     """Delete local backups older than the retention and leftover partial files; the newest intact backup stays."""
-    from devkit.backup.store import backup_dir, is_intact, plan_prune
-    from devkit.backup.store import retention_days as days_of
+    from devkit.backup.files import backup_dir, is_intact, plan_prune
+    from devkit.backup.files import retention_days as days_of
     from devkit.envfile import load_stack
     from devkit.errors import DevkitError
 

@@ -41,7 +41,7 @@ def psql(c, command=None):
 @reports_errors
 def reset(c, yes=False, no_backup=False):
     """Start over: back up, remove this project's volumes, start, migrate, seed."""
-    from devkit.backup.store import backup_dir
+    from devkit.backup.files import backup_dir
     from devkit.backup.target import check_local, resolve_target
     from devkit.envfile import load_stack
     from devkit.migrations import has_migrations

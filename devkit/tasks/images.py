@@ -18,7 +18,7 @@ def build(c, force=False, source=None):
     """Provide the images: pull the official tags, or build them offline under devkit/ names."""
     from devkit.paths import LOCAL_INVENTORY, PLAYBOOKS
     from devkit.playbook import run_playbook
-    from devkit.settings import load_settings
+    from devkit.settings.model import load_settings
 
     settings = load_settings({**c.config.devkit, **({"images_source": source} if source else {})})
     result = run_playbook(

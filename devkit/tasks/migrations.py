@@ -43,7 +43,7 @@ def _report(run, direction: str) -> None:
 def run_migration(c, destination: str, direction: str, backup: bool = True, stack=None):
     """Shared by db.migrate, db.downgrade, setup and db.reset (these pass the stack, whose own
     database they migrate whatever DATABASE_URL says)."""
-    from devkit.backup.store import backup_dir
+    from devkit.backup.files import backup_dir
     from devkit.backup.target import stack_target
     from devkit.migrations import migrate
 

@@ -1,9 +1,10 @@
 """server_env: a server's .env.local values, computed on the controller by the same code that
 `invoke setup` uses (devkit.envfile.env_values), from inventory settings and vault passwords."""
 
-from devkit.envfile import env_values, password_problem
+from devkit.envfile import env_values
 from devkit.errors import SettingsError
-from devkit.settings import load_settings, settings_problems
+from devkit.passwords import password_problem
+from devkit.settings.model import load_settings, settings_problems
 
 
 def server_env(settings, postgres_password, redis_password):

@@ -14,8 +14,11 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from devkit.backup.core import BackupError, create_backup, restore_backup
-from devkit.backup.fileformat import CorruptBackup, verify
+from devkit.backup.dump import create_backup
+from devkit.backup.fileformat import CorruptBackup
+from devkit.backup.load import restore_backup
+from devkit.backup.reader import verify
+from devkit.backup.session import BackupError
 from devkit.backup.target import resolve_target
 from devkit.paths import KIT_ROOT
 

@@ -144,7 +144,7 @@ def test_a_download_is_private_from_its_first_byte(s3, tmp_path):
     import threading
 
     from devkit.backup.fileformat import CorruptBackup
-    from devkit.backup.remote import download
+    from devkit.backup.remote import Bucket, download
 
     client, env = s3
     name = "backup_20260101_000000.backup.gz"
@@ -163,14 +163,10 @@ def test_a_download_is_private_from_its_first_byte(s3, tmp_path):
 
     watcher = threading.Thread(target=watch)
     watcher.start()
-    config = {
-        "s3_bucket": BUCKET,
-        "s3_prefix": "backups/",
-        "s3_endpoint_url": env["INVOKE_DEVKIT_S3_ENDPOINT_URL"],
-    }
+    bucket = Bucket(BUCKET, "backups/", env["INVOKE_DEVKIT_S3_ENDPOINT_URL"], "")
     try:
         with pytest.raises(CorruptBackup, match=r"not a readable gzip file|damaged"):
-            download(config, name, directory)  # random bytes: refused after the download
+            download(bucket, name, directory)  # random bytes: refused after the download
     finally:
         done.set()
         watcher.join()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from devkit.backup.fileformat import verify
+from devkit.backup.reader import verify
 from devkit.paths import KIT_ROOT, LOCAL_INVENTORY
 from devkit.playbook import run_playbook
 

@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from devkit.envfile import env_values
-from devkit.settings import load_settings
+from devkit.settings.model import load_settings
 
 pytestmark = pytest.mark.docker
 

@@ -168,7 +168,7 @@ def test_the_start_task_returns_once_both_servers_answer(stack):
         "postgres_port": stack.pg_port,
         "redis_port": stack.redis_port,
     }
-    from devkit.defaults import DEFAULTS
+    from devkit.settings.table import DEFAULTS
 
     live = load_stack(DEFAULTS | settings)
     assert postgres_version(live).startswith("16.")

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 import pytest
 
 from devkit.backup.catalog import load_order
-from devkit.backup.fileformat import BackupReader, BackupWriter, CorruptBackup, verify
+from devkit.backup.fileformat import BackupWriter, CorruptBackup
+from devkit.backup.files import plan_prune
 from devkit.backup.models import BackupMetadata
-from devkit.backup.store import plan_prune
+from devkit.backup.reader import BackupReader, verify
 
 pytestmark = pytest.mark.unit
 
@@ -163,7 +164,7 @@ def test_a_link_at_the_partial_name_is_never_written_through(tmp_path):
     ],
 )
 def test_retention_below_one_day_is_refused(monkeypatch, flag, env, setting, message):
-    from devkit.backup.store import retention_days
+    from devkit.backup.files import retention_days
     from devkit.errors import SettingsError
 
     if env is None:
@@ -175,7 +176,7 @@ def test_retention_below_one_day_is_refused(monkeypatch, flag, env, setting, mes
 
 
 def test_retention_comes_from_the_flag_then_the_environment_then_the_setting(monkeypatch):
-    from devkit.backup.store import retention_days
+    from devkit.backup.files import retention_days
 
     monkeypatch.setenv("BACKUP_RETENTION_DAYS", "5")
     assert retention_days({"backup_retention_days": 7}, "2") == 2
@@ -191,7 +192,7 @@ def _aged(path, days, now):
 def test_prune_keeps_the_newest_dump_when_every_backup_is_a_dump(tmp_path):
     """pg_dump files count as intact (header and size, without a container); before, none did,
     and every old .dump was deleted, the newest included."""
-    from devkit.backup.store import is_intact
+    from devkit.backup.files import is_intact
 
     now = time.time()
     for name, days in (("backup_1.dump", 30), ("backup_2.dump", 20)):
@@ -206,7 +207,7 @@ def test_prune_keeps_the_newest_dump_when_every_backup_is_a_dump(tmp_path):
 
 def test_prune_goes_on_past_a_damaged_newest_backup(tmp_path):
     """Any failure to verify means 'not intact' (was: a traceback that stopped prune)."""
-    from devkit.backup.store import is_intact
+    from devkit.backup.files import is_intact
 
     now = time.time()
     good = write(tmp_path, {"public.t": ["[1]"]})
@@ -289,21 +290,21 @@ def test_bad_limit_settings_are_refused(limits, value):
 
 def test_a_row_split_over_many_reads_is_read_in_linear_time(tmp_path, limits):
     """Was: each read of a long row copied all of it again (a 256 MiB row took 58 s)."""
-    from devkit.backup import fileformat
+    from devkit.backup import reader
 
     big = '[1,"' + "x" * (24 << 20) + '"]'
     path = write(tmp_path, {"public.t": [big]})
     limits({"backup_max_line_mb": 32})
     calls = []
-    original = fileformat.BackupReader._gather_line
+    original = reader.BackupReader._gather_line
 
     def counted(self, *args, **kwargs):
         calls.append(len(self._buf) - self._pos)
         return original(self, *args, **kwargs)
 
-    fileformat.BackupReader._gather_line = counted
+    reader.BackupReader._gather_line = counted
     try:
         assert verify(path).tables == {"public.t": 1}
     finally:
-        fileformat.BackupReader._gather_line = original
+        reader.BackupReader._gather_line = original
     assert len(calls) <= 2  # the row gathered once (its 1 MiB reads joined once), not per read

@@ -2,11 +2,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from devkit.defaults import DEFAULTS
+from devkit.dotenv import EnvFileError
 from devkit.envfile import (
     MANAGED_KEYS,
     SECRET_KEYS,
-    EnvFileError,
     drift,
     env_values,
     load_stack,
@@ -14,7 +13,8 @@ from devkit.envfile import (
     subprocess_environ,
 )
 from devkit.errors import SettingsError, SetupRequired
-from devkit.settings import load_settings
+from devkit.settings.model import load_settings
+from devkit.settings.table import DEFAULTS
 
 pytestmark = pytest.mark.unit
 
@@ -142,6 +142,6 @@ def test_load_stack_names_a_bad_value_rather_than_drift(tmp_path):
     ],
 )
 def test_password_policy_for_servers(password, problem):
-    from devkit.envfile import password_problem
+    from devkit.passwords import password_problem
 
     assert (problem in password_problem(password)) if problem else password_problem(password) == ""

@@ -82,7 +82,7 @@ def test_a_malformed_database_url_is_refused_without_showing_it(url):
 
 
 def test_a_connection_string_libpq_cannot_parse_is_not_echoed():
-    from devkit.backup.core import BackupError, connect
+    from devkit.backup.session import BackupError, connect
     from devkit.backup.target import Target
 
     with pytest.raises(BackupError) as raised:

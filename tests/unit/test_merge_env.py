@@ -1,16 +1,20 @@
+"""merge_env (devkit.dotenv), as the stack role's filter calls it."""
+
 import importlib.util
 from pathlib import Path
 
 import pytest
 
+from devkit.dotenv import parse_env
+
 pytestmark = pytest.mark.unit
 
 _spec = importlib.util.spec_from_file_location(
-    "envfile_filter", Path(__file__).parents[2] / "roles/stack/filter_plugins/envfile.py"
+    "stack_env", Path(__file__).parents[2] / "roles/stack/filter_plugins/stack_env.py"
 )
 _module = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_module)
-merge_env = _module.merge_env
+merge_env = _module.stack_merge_env
 
 
 def test_keeps_the_apps_lines_and_replaces_the_kits_in_place():
@@ -32,3 +36,30 @@ def test_is_idempotent_and_drops_overriding_duplicates():
 
 def test_new_file():
     assert merge_env("", {"A": "1", "B": "2"}) == "A=1\nB=2\n"
+
+
+def test_a_value_over_several_lines_is_one_statement():
+    """Was: merge_env read line by line, so a line inside the app's quoted value that looked
+    like a kit key was replaced, and the value cut."""
+    text = 'CERT="-----BEGIN-----\nPGPORT=1\n-----END-----"\nPGPORT=2\nAPP=x\n'
+    merged = merge_env(text, {"PGPORT": "5432"})
+    assert merged == 'CERT="-----BEGIN-----\nPGPORT=1\n-----END-----"\nPGPORT=5432\nAPP=x\n'
+    assert parse_env(merged, {})["CERT"] == "-----BEGIN-----\nPGPORT=1\n-----END-----"
+
+
+def test_the_kit_reads_back_what_it_merged_whatever_form_the_app_used():
+    """Was: a `KEY: value` line (Compose reads it) was kept beside the kit's own line: two
+    statements of the key in the file."""
+    text = "PGPORT: 1\nexport REDIS_PORT =2\nA=1 # note\n"
+    merged = merge_env(text, {"PGPORT": "5432", "REDIS_PORT": "6379"})
+    assert parse_env(merged, {}) == {"PGPORT": "5432", "REDIS_PORT": "6379", "A": "1"}
+    assert merged.count("PGPORT") == 1 and merged.count("REDIS_PORT") == 1
+
+
+def test_a_file_compose_refuses_is_refused_naming_the_line():
+    with pytest.raises(ValueError, match="line 2"):
+        merge_env("A=1\nB='open\n", {"PGPORT": "5432"})
+
+
+def test_a_file_without_a_final_newline_gets_one():
+    assert merge_env("A=1", {"B": "2"}) == "A=1\nB=2\n"

@@ -1,8 +1,8 @@
 import pytest
 
-from devkit.defaults import DEFAULTS
 from devkit.errors import SettingsError
-from devkit.settings import load_settings
+from devkit.settings.model import load_settings
+from devkit.settings.table import DEFAULTS
 
 pytestmark = pytest.mark.unit
 

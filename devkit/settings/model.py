@@ -1,10 +1,7 @@
-"""The kit's settings: one definition, validated where they are applied (setup, images.build).
-
-Defaults live in devkit/defaults.py (plain data, so tasks.py hands them to Invoke without
-importing pydantic). Users override them in invoke.yaml (`devkit: {postgres_port: 5433}`) or through the
-environment (`INVOKE_DEVKIT_POSTGRES_PORT=5433`). Everyday tasks do not import this module
-(pydantic costs ~0.14 s of start-up): they read .env.local, which setup wrote from validated
-settings, and come here only when the config no longer matches it (devkit.envfile.load_stack).
+"""The settings' validation: a pydantic model built from devkit.settings.table, plus the rules
+between settings. Everyday tasks do not import this module (pydantic costs ~0.14 s of start-up):
+they read .env.local, which setup wrote from validated settings, and come here only when the
+config no longer matches it (devkit.envfile.load_stack).
 """
 
 from __future__ import annotations
@@ -14,58 +11,44 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
-from devkit.defaults import DEFAULTS
 from devkit.errors import SettingsError
+from devkit.settings.table import DEFAULTS, SETTINGS
 from devkit.state import resolve_app_dir
-from devkit.vscode import DISTRO_PATTERN
-
-_IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
 
 
-class Settings(BaseModel):
+class _Rules(BaseModel):
+    """The rules between settings, and what is derived from them."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    project_name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
-    app_dir: str
-    bind_address: str
-    postgres_port: int = Field(ge=1, le=65535)
-    postgres_user: str = Field(pattern=_IDENTIFIER)
-    postgres_db: str = Field(pattern=_IDENTIFIER)
-    redis_port: int = Field(ge=1, le=65535)
-    images_source: Literal["auto", "registry", "local"]
-    ready_timeout: float = Field(gt=0, le=3600)
-    backup_dir: str
-    backup_retention_days: int = Field(ge=1, le=36500)
-    backup_max_line_mb: int = Field(ge=1, le=65536)
-    backup_max_document_mb: int = Field(ge=1, le=65536)
-    s3_bucket: str
-    s3_prefix: str
-    s3_endpoint_url: str
-    s3_region: str
-    vscode_host: Literal["linux", "windows"]
-    vscode_wsl_distro: str = Field(pattern=DISTRO_PATTERN)
-    vscode_auto_start: bool
-
-    @field_validator("bind_address")
+    @field_validator("bind_address", check_fields=False)
     @classmethod
     def _ip_address(cls, value: str) -> str:
         ipaddress.ip_address(value)
         return value
 
-    @model_validator(mode="after")
-    def _distinct_ports(self) -> Settings:
-        if self.postgres_port == self.redis_port:
-            raise ValueError("postgres_port and redis_port must differ")
-        return self
-
-    @field_validator("postgres_user")
+    @field_validator("postgres_user", check_fields=False)
     @classmethod
     def _not_the_admin(cls, value: str) -> str:
         if value == "postgres":
             raise ValueError("postgres is the cluster's admin; the app needs a role of its own")
         return value
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> _Rules:
+        if self.postgres_port == self.redis_port:
+            raise ValueError("postgres_port and redis_port must differ")
+        return self
 
     @property
     def host(self) -> str:
@@ -80,7 +63,18 @@ class Settings(BaseModel):
         return resolve_app_dir(self.app_dir)
 
 
-def _validated(values: Mapping[str, Any]) -> tuple[Settings | None, list[tuple[str, Any, str]]]:
+def _field(name: str) -> tuple[Any, Any]:
+    setting = SETTINGS[name]
+    if setting.choices:
+        return Literal[setting.choices], Field()
+    kind = float if name == "ready_timeout" else type(setting.default)
+    return kind, Field(**setting.limits)
+
+
+Settings = create_model("Settings", __base__=_Rules, **{name: _field(name) for name in SETTINGS})
+
+
+def _validated(values: Mapping[str, Any]) -> tuple[Any, list[tuple[str, Any, str]]]:
     """`values` merged with the defaults, validated once: the settings, or every problem as
     (name, value, why), the whole-settings rules (two equal ports) under the name ""."""
     merged = {**DEFAULTS, **dict(values)}
@@ -99,7 +93,7 @@ def settings_problems(values: Mapping[str, Any]) -> list[tuple[str, Any, str]]:
     return _validated(values)[1]
 
 
-def load_settings(values: Mapping[str, Any]) -> Settings:
+def load_settings(values: Mapping[str, Any]):
     """Validate the `devkit` section of Invoke's config (defaults merged with overrides)."""
     settings, problems = _validated(values)
     if settings is not None:

@@ -1,4 +1,4 @@
-"""Local backups: where they are, listing, retention."""
+"""Local backup files: their names, atomic writes, listing and retention."""
 
 from __future__ import annotations
 
@@ -134,8 +134,8 @@ def is_intact(path: Path, stack=None) -> bool:
     """Whether a backup can be restored: this kit's files are verified whole (SHA-256); pg_dump
     files by their ending, and by pg_restore --list in the stack's container when it runs. Any
     failure to check counts as not intact."""
-    from devkit.backup.fileformat import verify
     from devkit.backup.pgdump import dump_intact
+    from devkit.backup.reader import verify
 
     try:
         if path.name.endswith(".dump"):

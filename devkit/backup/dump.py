@@ -1,0 +1,285 @@
+"""create_backup: every table of the app's schemas from one snapshot, read on parallel
+connections (as pg_dump -j), streamed to a backup file (docs/ARCHITECTURE.md, "Backup")."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import queue
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg2
+from psycopg2 import errors, extensions
+
+from devkit.backup.catalog import (
+    Table,
+    app_tables,
+    dependencies,
+    estimated_rows,
+    foreign_keys,
+    load_order,
+    migration_version,
+    sequences,
+    sql_name,
+    table_sizes,
+)
+from devkit.backup.codec import COPY_OUT, EXACT_OUTPUT, json_lines, select_list
+from devkit.backup.fileformat import BackupWriter, TableSpool
+from devkit.backup.files import write_failed
+from devkit.backup.models import BackupMetadata
+from devkit.backup.session import BLOCK, BackupError, Progress, connect
+from devkit.backup.target import Target
+
+
+class _RowSink(io.RawIOBase):
+    """Where COPY TO's rows go, through a 1 MiB io.BufferedWriter: psycopg2 writes one row per
+    call (a C call into the buffer); whole rows reach the backup file a megabyte at a time."""
+
+    def __init__(self, writer: TableSpool, on_rows: Callable[[int], None] | None) -> None:
+        self.writer = writer
+        self.on_rows = on_rows
+        self.pending = b""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        size = len(data)
+        data = self.pending + bytes(data)
+        cut = data.rfind(b"\n") + 1
+        self.pending = data[cut:]
+        if cut:
+            lines = data[:cut]
+            rows = lines.count(b"\n")
+            self.writer.write_block(json_lines(lines), rows)
+            if self.on_rows:
+                self.on_rows(rows)
+        return size
+
+
+@dataclass(frozen=True)
+class BackupSummary:
+    path: Path
+    migration_version: str | None
+    tables: dict[str, int]
+    uncompressed_bytes: int
+    compressed_bytes: int
+    longest_line: int = 0  # set when a row is longer than readers take by default
+
+
+# Tables read at once, each on a connection of its own that shares the backup's snapshot (as
+# pg_dump -j): the server's work of printing JSON is the largest part of a backup.
+_WORKERS = 2
+
+
+def _copy_rows(cur, table: Table, out, progress: Progress | None) -> None:
+    """One table's rows, from COPY, into `out` (a BackupWriter or TableSpool)."""
+    name = table.qualified
+    sink = _RowSink(out, progress and (lambda rows: progress.advance(name, rows)))
+    with io.BufferedWriter(sink, buffer_size=BLOCK) as buffered:
+        cur.copy_expert(
+            f"COPY (SELECT {select_list(table.columns)} FROM ONLY {sql_name(name)}) TO STDOUT {COPY_OUT}",
+            buffered,
+        )
+    if sink.pending:
+        raise BackupError(f"{name}: COPY ended inside a row", "run the backup again")
+
+
+def _snapshot_session(cur) -> None:
+    cur.execute(EXACT_OUTPUT)
+    # Row-level security must never hide rows from a backup: fail instead, as pg_dump does.
+    cur.execute("SET row_security = off")
+
+
+def _read_tables(
+    cursors: list,
+    tables: list[Table],
+    sizes: dict[int, int],
+    writer: BackupWriter,
+    progress: Progress | None,
+) -> dict[str, int]:
+    """Read the tables on the worker connections (each in the backup's snapshot, holding its
+    locks), the largest first (so that no big table is left for one connection at the end);
+    write them in the given order."""
+    idle: queue.SimpleQueue = queue.SimpleQueue()
+    for cur in cursors:
+        idle.put(cur)
+
+    def dump(table: Table) -> TableSpool:
+        cur = idle.get()
+        spool = TableSpool(writer.path.parent)
+        try:
+            _copy_rows(cur, table, spool, progress)
+        except BaseException:
+            spool.close()
+            raise
+        finally:
+            idle.put(cur)
+        return spool
+
+    counts: dict[str, int] = {}
+    with ThreadPoolExecutor(max_workers=len(cursors), thread_name_prefix="backup-read") as pool:
+        started = {
+            t.qualified: pool.submit(dump, t)
+            for t in sorted(tables, key=lambda t: sizes.get(t.oid, 0), reverse=True)
+        }
+        futures = [started[t.qualified] for t in tables]
+        try:
+            for table, future in zip(tables, futures, strict=True):
+                spool = future.result()
+                try:
+                    writer.begin_table(
+                        table.qualified,
+                        [c.name for c in table.columns],
+                        [c.type for c in table.columns],
+                    )
+                    writer.write_spool(spool)
+                    counts[table.qualified] = writer.end_table()
+                finally:
+                    spool.close()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            for future in futures:
+                if not future.cancelled() and future.exception() is None:
+                    future.result().close()
+            raise
+    return counts
+
+
+def _locked_snapshot(conns: list, lock_timeout_s: float) -> dict[str, Table]:
+    """On every connection (the first exports the snapshot, the others import it and read the
+    rows): lock every table IN ACCESS SHARE MODE, then take the snapshot; the tables in it. The
+    locks are held until the backup ends.
+
+    TRUNCATE (and a restore, which truncates) is not MVCC-safe: a table truncated while the backup
+    runs would read as empty. With the locks it waits for the backup instead. Every connection
+    takes its locks before the snapshot exists (a REPEATABLE READ snapshot is taken by the first
+    query, not by LOCK or SET TRANSACTION SNAPSHOT), so nothing is truncated in between, and no
+    reading connection ever asks for a lock later: behind a queued TRUNCATE it would wait for
+    ever (pg_dump -j fails there instead). A lock that is not free at once (NOWAIT) lets go of
+    every lock, lets the other session finish, and starts again, for up to `lock_timeout_s`.
+    The table list is read before and checked inside the snapshot.
+    """
+    leader = conns[0]
+    deadline = time.monotonic() + lock_timeout_s
+    pause = 0.01
+    while True:
+        with leader.cursor() as cur:
+            wanted = {t.qualified for t in app_tables(cur)}
+        leader.rollback()
+        try:
+            for conn in conns:
+                with conn.cursor() as cur:
+                    _snapshot_session(cur)
+                    if wanted:
+                        cur.execute(
+                            "LOCK TABLE "
+                            + ", ".join(f"ONLY {sql_name(n)}" for n in sorted(wanted))
+                            + " IN ACCESS SHARE MODE NOWAIT"
+                        )
+            with leader.cursor() as cur:
+                cur.execute("SELECT pg_export_snapshot()")
+                snapshot = cur.fetchone()[0]
+                tables = {t.qualified: t for t in app_tables(cur)}
+            if set(tables) == wanted:
+                for conn in conns[1:]:
+                    with conn.cursor() as cur:
+                        cur.execute("SET TRANSACTION SNAPSHOT %s", (snapshot,))
+                return tables
+        except (errors.LockNotAvailable, errors.UndefinedTable):
+            pass
+        for conn in conns:
+            conn.rollback()
+        if time.monotonic() >= deadline:
+            raise BackupError(
+                f"the tables stayed locked or kept changing for {lock_timeout_s:g}s "
+                "(a restore, a migration or a TRUNCATE is running)",
+                "run the backup again when it is done",
+            )
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
+
+
+def create_backup(
+    target: Target,
+    output_dir: Path,
+    progress: Progress | None = None,
+    lock_timeout_s: float = 10,
+) -> BackupSummary:
+    """Every table of the app's schemas, from one REPEATABLE READ READ ONLY snapshot, streamed to
+    backup_YYYYMMDD_HHMMSS.backup.gz (written atomically, mode 0600). Every table is locked
+    against TRUNCATE and DDL until the backup ends (see _locked_snapshot)."""
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_failed(output_dir, exc) from None
+    # One connection exports the snapshot and writes the metadata; _WORKERS read the rows.
+    conns: list = []
+    try:
+        for _ in range(1 + _WORKERS):
+            conns.append(connect(target))
+        for conn in conns:
+            conn.set_session(
+                isolation_level=extensions.ISOLATION_LEVEL_REPEATABLE_READ, readonly=True
+            )
+        tables = _locked_snapshot(conns, lock_timeout_s)
+        conn = conns[0]
+        with conn.cursor() as cur:
+            order = load_order(sorted(tables), dependencies(foreign_keys(cur)))
+            cur.execute("SHOW server_version")
+            server_version = cur.fetchone()[0]
+            metadata = BackupMetadata(
+                timestamp=datetime.now(UTC),
+                migration_version=migration_version(cur),
+                database_name=conn.info.dbname,
+                database_host=target.host or conn.info.host,
+                server_version=server_version,
+                sequences=sequences(cur),
+                tables=order,
+            )
+            if progress:
+                progress.start(estimated_rows(cur, [t.oid for t in tables.values()]))
+            sizes = table_sizes(cur, [t.oid for t in tables.values()])
+        try:
+            writer = BackupWriter(output_dir, metadata)
+        except OSError as exc:
+            raise write_failed(output_dir, exc) from None
+        try:
+            # Parents first, so that a restore can load in file order.
+            counts = _read_tables(
+                [c.cursor() for c in conns[1:]],
+                [tables[n] for n in order],
+                sizes,
+                writer,
+                progress,
+            )
+            path = writer.finish()
+        except OSError as exc:
+            writer.abort()
+            raise write_failed(output_dir, exc) from None
+        except BaseException:
+            writer.abort()
+            raise
+    except errors.InsufficientPrivilege as exc:
+        raise BackupError(
+            f"not allowed to read every row: {exc.pgerror.strip()}", "back up as the tables' owner"
+        ) from None
+    finally:
+        for conn in conns:
+            with contextlib.suppress(psycopg2.Error):
+                conn.rollback()
+            conn.close()
+    return BackupSummary(
+        path,
+        metadata.migration_version,
+        counts,
+        writer.uncompressed,
+        path.stat().st_size,
+        writer.longest_line,
+    )

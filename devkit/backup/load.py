@@ -1,0 +1,342 @@
+"""restore_backup: a backup's tables loaded in ONE transaction (docs/ARCHITECTURE.md, "Restore").
+
+The plan (which tables are emptied, in which order they load) is made and checked before the
+first change; the rows go through COPY FROM STDIN as CSV (devkit.backup.codec).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg2
+
+from devkit.backup.catalog import (
+    MIGRATION_TABLE,
+    ForeignKey,
+    Table,
+    app_tables,
+    dependencies,
+    foreign_keys,
+    load_order,
+    migration_version,
+    orphan_query,
+    quote_ident,
+    resolve_table,
+    row_counts,
+    sequence_owners,
+    sql_name,
+)
+from devkit.backup.codec import COPY_IN, to_csv
+from devkit.backup.diff import calculate_diff, restored_summary
+from devkit.backup.fileformat import CorruptBackup, TableStream
+from devkit.backup.models import DiffSummary, RestoreResult
+from devkit.backup.reader import BackupReader
+from devkit.backup.session import BLOCK, BackupError, Progress, connect
+from devkit.backup.target import Target
+
+
+class _CsvInput:
+    """The file COPY FROM STDIN reads: a table's row blocks turned into CSV, rows counted.
+
+    A thread reads, checks and converts the next blocks (decompression and hashing release the
+    GIL) while psycopg2 sends the previous ones; a few blocks wait in between at most.
+    """
+
+    def __init__(
+        self,
+        stream: TableStream,
+        arrays: list[bool],
+        on_rows: Callable[[int], None] | None,
+        where: str,
+    ) -> None:
+        self.where = where
+        self.arrays = arrays
+        self.scalars = stream.scalars
+        self.on_rows = on_rows
+        self.count = 0
+        self._done = False
+        self._stop = threading.Event()
+        self._queue: queue.Queue = queue.Queue(maxsize=4)
+        self._thread = threading.Thread(
+            target=self._produce, args=(stream.blocks,), name="restore-reader", daemon=True
+        )
+        self._thread.start()
+
+    def _produce(self, blocks: Iterator[bytes]) -> None:
+        try:
+            for block in blocks:
+                if self._stop.is_set():
+                    return
+                if block:
+                    rows = block.count(b"\n")
+                    try:
+                        converted = to_csv(block, self.arrays, self.scalars)
+                    except ValueError as exc:
+                        raise CorruptBackup(
+                            f"{self.where}: a row is damaged ({exc})", "use another backup"
+                        ) from None
+                    del block  # not held while the converted rows wait to be sent
+                    self._queue.put((converted, rows))
+            self._queue.put(None)
+        except BaseException as exc:  # raised again in the thread that reads
+            self._queue.put(exc)
+
+    def read(self, size: int = -1) -> bytes:
+        if self._done:
+            return b""
+        item = self._queue.get()
+        if item is None:
+            self._done = True
+            return b""
+        if isinstance(item, BaseException):
+            self._done = True
+            raise item
+        data, rows = item
+        self.count += rows
+        if self.on_rows:
+            self.on_rows(rows)
+        return data
+
+    readline = read
+
+    def close(self) -> None:
+        """Stop the reading thread (after a failure, before the file is closed)."""
+        self._stop.set()
+        while self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                self._queue.get(timeout=0.1)
+
+
+def _check_version(backup: str | None, current: str | None, allow_other_version: bool) -> None:
+    if backup != current and not allow_other_version:
+        raise BackupError(
+            f"the backup is at migration {backup or '(none)'}, the database at {current or '(none)'}",
+            "migrate to the backup's version first, or pass --allow-other-version if the schemas match",
+        )
+
+
+def _check_missing(missing: list[str]) -> None:
+    if missing:
+        raise BackupError(
+            f"tables in the backup are not tables of the app here: {', '.join(missing)}",
+            "migrate the database to the backup's version first (`invoke db.migrate`); a table "
+            "of pg_catalog or another system schema is never restored",
+        )
+
+
+def _to_empty(
+    here: dict[str, Table], in_file: list[str], exact: bool, keys: list[ForeignKey]
+) -> list[str]:
+    """The tables a restore truncates: the file's, and with `exact` every other one too.
+
+    TRUNCATE refuses a table that a table it keeps references (and CASCADE would empty that one
+    unasked): such a restore is refused before anything changes."""
+    emptied = set(here) if exact else set(in_file)
+    for key in keys:
+        if key.parent in emptied and key.child not in emptied:
+            raise BackupError(
+                f"{key.child} is not in the backup but references {key.parent}, which the restore "
+                f"replaces (foreign key {key.name})",
+                f"restore with --exact to empty {key.child} too (the dry run lists every table it empties)",
+            )
+    return sorted(emptied)
+
+
+def _is_superuser(cur) -> bool:
+    cur.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+    row = cur.fetchone()
+    return bool(row and row[0])
+
+
+def _load_table(
+    cur, stream: TableStream, table: Table, progress: Progress | None, where: str
+) -> int:
+    """One table's rows into `table` (emptied before), through COPY; the rows loaded."""
+    name = table.qualified
+    types = {col.name: col.type for col in table.columns}
+    missing = [c for c in stream.header.columns if c not in types]
+    if missing:
+        raise BackupError(
+            f"{name} has no column {', '.join(missing)} here",
+            "migrate the database to the backup's version first",
+        )
+    source = _CsvInput(
+        stream,
+        [types[c].endswith("[]") for c in stream.header.columns],
+        progress and (lambda rows: progress.advance(name, rows)),
+        f"{where}, table {name}",
+    )
+    columns = ", ".join(quote_ident(c) for c in stream.header.columns)
+    try:
+        cur.copy_expert(
+            f"COPY {sql_name(name)} ({columns}) FROM STDIN WITH {COPY_IN}", source, BLOCK
+        )
+    finally:
+        source.close()
+    # The server's count of rows loaded (the tables are locked since TRUNCATE).
+    if cur.rowcount != source.count:
+        raise BackupError(
+            f"{name}: {cur.rowcount} rows loaded of {source.count} in the file",
+            "nothing was changed",
+        )
+    return source.count
+
+
+def _set_sequences(cur, sequences: dict[str, list], emptied: list[str]) -> None:
+    """The backup's sequence values; a sequence that belongs to a table left as it is keeps its
+    own."""
+    owners = sequence_owners(cur)
+    for sequence, (last_value, is_called) in sequences.items():
+        owner = owners.get(sequence)
+        if owner is not None and owner not in emptied:
+            continue
+        cur.execute(
+            "SELECT setval(to_regclass(%s), %s, %s) WHERE to_regclass(%s) IS NOT NULL",
+            (sql_name(sequence), last_value, is_called, sql_name(sequence)),
+        )
+
+
+def _set_migration_version(cur, version: str | None) -> None:
+    if version is not None:
+        cur.execute(f"DELETE FROM {MIGRATION_TABLE}")
+        for one in version.split(","):
+            cur.execute(f"INSERT INTO {MIGRATION_TABLE} (version_num) VALUES (%s)", (one,))
+
+
+def restore_backup(
+    target: Target,
+    backup_path: Path,
+    *,
+    dry_run: bool = False,
+    allow_other_version: bool = False,
+    exact: bool = False,
+    lock_timeout_s: float = 10,
+    progress: Progress | None = None,
+    check_first: bool = True,
+) -> tuple[DiffSummary, RestoreResult | None]:
+    """Make the backup's tables equal to the file, in ONE transaction: on any failure the
+    database is left as it was. Tables the file does not have are left as they are, or emptied
+    too with `exact`.
+
+    With check_first (and always for dry_run) the whole file is read and compared first. Without
+    it the file is read once, while loading: a damaged file, a missing table or a failed SHA-256
+    check then raises before COMMIT, so nothing changes either.
+    """
+    diff = None
+    if check_first or dry_run:
+        diff = calculate_diff(target, backup_path, exact)
+        _check_missing(diff.missing_tables)
+        _check_version(
+            diff.migration_version_backup, diff.migration_version_current, allow_other_version
+        )
+
+    conn = connect(target)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET LOCAL lock_timeout = %s", (f"{int(lock_timeout_s * 1000)}ms",))
+            tables = {t.qualified: t for t in app_tables(cur)}
+            keys = foreign_keys(cur)
+            current_version = migration_version(cur)
+            with BackupReader(backup_path) as reader:
+                backup_version = reader.metadata.migration_version
+                _check_version(backup_version, current_version, allow_other_version)
+                # The file's table names -> the app's tables here.
+                in_file = {name: resolve_table(cur, name, tables) for name in reader.table_names()}
+                _check_missing([name for name, here in in_file.items() if not here])
+                emptied = _to_empty(tables, list(in_file.values()), exact, keys)
+                if dry_run:
+                    return diff, None
+                if progress:
+                    progress.start(diff.total_backup_rows if diff else None)
+                before = row_counts(cur, emptied)
+                cur.execute("TRUNCATE " + ", ".join(sql_name(n) for n in emptied))
+                # As pg_restore --disable-triggers: no FK or user trigger fires per row; a superuser
+                # may. The foreign keys are then checked in bulk before COMMIT.
+                bulk_checks = _is_superuser(cur)
+                if bulk_checks:
+                    cur.execute("SET LOCAL session_replication_role = replica")
+                else:
+                    cur.execute("SET CONSTRAINTS ALL DEFERRED")
+                _set_migration_version(cur, backup_version)
+                back = {here: name for name, here in in_file.items()}
+                order = [back[n] for n in load_order(sorted(back), dependencies(keys))]
+                loaded: dict[str, tuple[str, int]] = {}  # the file's name -> (table here, rows)
+                for stream in reader.tables(order):
+                    name = in_file.get(stream.name)
+                    if name is None:
+                        raise CorruptBackup(
+                            f"{backup_path.name}: table {stream.name} is not in its table list",
+                            "use another backup",
+                        )
+                    rows = _load_table(cur, stream, tables[name], progress, backup_path.name)
+                    loaded[stream.name] = (name, rows)
+                # Every table the file lists (and so emptied) was loaded from it.
+                unloaded = sorted(set(in_file) - set(loaded))
+                if unloaded:
+                    raise CorruptBackup(
+                        f"{backup_path.name} lists {', '.join(unloaded)} but holds no rows section for it",
+                        "use another backup; nothing was changed",
+                    )
+                # The loop has read the file to its end: its SHA-256 matched.
+                _set_sequences(cur, reader.metadata.sequences, emptied)
+            if bulk_checks:
+                _check_foreign_keys(
+                    cur, [k for k in keys if k.child in emptied or k.parent in emptied]
+                )
+        conn.commit()
+    except CorruptBackup:
+        conn.rollback()
+        raise
+    except psycopg2.errors.LockNotAvailable:
+        conn.rollback()
+        raise BackupError(
+            f"a table stayed locked by another session for {lock_timeout_s:g}s",
+            "stop the app (or its long transaction) and retry",
+        ) from None
+    except psycopg2.Error as exc:
+        conn.rollback()
+        raise BackupError(
+            f"restore failed, nothing was changed: {(exc.pgerror or str(exc)).strip().splitlines()[0]}",
+            "see the message; the backup may not fit this schema",
+        ) from None
+    except BaseException:
+        conn.rollback()
+        raise
+    finally:
+        conn.close()
+    _analyze(target, list(tables))
+    others = [name for name in tables if name not in emptied]
+    diff = restored_summary(before, loaded, current_version, backup_version, exact, others)
+    rows = sum(count for _, count in loaded.values())
+    return diff, RestoreResult(success=True, restored_tables=len(loaded), restored_rows=rows)
+
+
+def _check_foreign_keys(cur, keys: list[ForeignKey]) -> None:
+    for key in keys:
+        cur.execute(orphan_query(key))
+        if cur.fetchone():
+            raise BackupError(
+                f"the backup breaks foreign key {key.name}: rows of {key.child} point at no row of {key.parent}",
+                "nothing was changed; the backup does not fit this schema (or was edited)",
+            )
+
+
+def _analyze(target: Target, tables: list[str]) -> None:
+    """ANALYZE the restored tables, two at a time on connections of their own."""
+
+    def analyze(name: str) -> None:
+        conn = connect(target)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"ANALYZE {sql_name(name)}")
+        finally:
+            conn.close()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(analyze, tables))

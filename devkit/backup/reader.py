@@ -1,0 +1,341 @@
+"""Reading backup files: BackupReader streams this kit's files and normalises the seed's tool's
+files (read whole) into the same TableStreams; verify checks a whole file without a database."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from isal import igzip, isal_zlib
+
+from devkit.backup import fileformat
+from devkit.backup.fileformat import (
+    DATA_OPEN,
+    END_OF_ROWS,
+    MIB,
+    READ_SIZE,
+    SHA_PREFIX,
+    CorruptBackup,
+    TableStream,
+    too_large,
+)
+from devkit.backup.models import FORMAT, BackupMetadata, TableHeader
+
+
+def _document_blocks(rows: list) -> Iterator[bytes]:
+    """A seed file's rows in this kit's row-line layout, a block of about READ_SIZE at a time
+    (never the whole table again as text)."""
+    lines: list[str] = []
+    size, last = 0, len(rows) - 1
+    for number, row in enumerate(rows):
+        line = json.dumps(row, ensure_ascii=False)
+        lines.append(line + (",\n" if number < last else "\n"))
+        size += len(line)
+        if size >= READ_SIZE or number == last:
+            yield "".join(lines).encode()
+            lines, size = [], 0
+
+
+class BackupReader:
+    """Reads a backup: metadata first, then tables one at a time, their rows streamed in blocks.
+
+    This kit's files are read in one pass: the SHA-256 is checked when the last table has been
+    read (`tables()` raises CorruptBackup on a mismatch, so a restore rolls back). Files written
+    by the seed's tool are read whole. `verify` checks a whole file without a database.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.limits = fileformat.LIMITS
+        try:
+            self._raw = path.open("rb")
+        except FileNotFoundError:
+            raise CorruptBackup(
+                f"no such backup: {path}", "check the path; `invoke db.list` lists backups"
+            ) from None
+        except IsADirectoryError:
+            raise CorruptBackup(
+                f"{path} is a directory, not a backup file",
+                "name a backup file in it; `invoke db.list` lists backups",
+            ) from None
+        except PermissionError:
+            raise CorruptBackup(
+                f"{path} cannot be read (permission denied)", f"check its owner: ls -l {path}"
+            ) from None
+        self._file = igzip.GzipFile(fileobj=self._raw, mode="rb")
+        self._buf = b""
+        self._pos = 0
+        self._started = False
+        self._hash = hashlib.sha256()
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self) -> None:
+        path = self.path
+        # A seed file may be one line: the first line may be as long as a whole document.
+        document_max = self.limits.document_mb * MIB
+        first = self._line("the metadata", eof_ok=True, limit=document_max)
+        self.streamed = first.startswith(b'{"metadata": ') and first.endswith(b",\n")
+        try:
+            if self.streamed:
+                meta = json.loads(first[len('{"metadata": ') : -2])
+                self.streamed = isinstance(meta, dict) and meta.get("format") == FORMAT
+            if not self.streamed:
+                self._document = self._read_document(first, document_max)
+                meta = self._document["metadata"]
+            if not isinstance(meta, dict):
+                raise ValueError("the metadata is not an object")
+            self.metadata = BackupMetadata.model_validate(meta)
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            detail = (
+                "nested too deeply"
+                if isinstance(exc, RecursionError)
+                else f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+            )
+            raise CorruptBackup(
+                f"{path.name} is not a backup of the expected shape ({detail})",
+                "use another backup; `invoke db.verify FILE` checks one",
+            ) from None
+        if self.streamed and self._line("the tables section") != b'"tables": {\n':
+            raise CorruptBackup(f"{path.name} is damaged (no tables section)", "use another backup")
+
+    @property
+    def _line_max(self) -> int:
+        return self.limits.line_mb * MIB
+
+    def _document_too_large(self) -> CorruptBackup:
+        return too_large(
+            self.path, "the decompressed file", self.limits.document_mb, "backup_max_document_mb"
+        )
+
+    def _read_document(self, first: bytes, limit: int) -> dict:
+        """A file of the seed's tool, whole, its shape checked once here (normalised: every
+        table a TableHeader and a list of rows) so that nothing later meets a surprise."""
+        parts, size = [first, self._buf[self._pos :]], len(first) + len(self._buf) - self._pos
+        while data := self._read():
+            size += len(data)
+            if size > limit:
+                raise self._document_too_large()
+            parts.append(data)
+        self._buf, self._pos = b"", 0
+        document = json.loads(b"".join(parts))
+        del parts
+        if not isinstance(document, dict):
+            raise ValueError("the file is not a JSON object")
+        tables = document.get("tables")
+        if not isinstance(tables, dict):
+            raise ValueError('"tables" is missing or not an object (table name -> table)')
+        for name, table in tables.items():
+            if not isinstance(table, dict) or not isinstance(table.get("data"), list):
+                raise ValueError(f'table {name}: "data" is missing or not a list of rows')
+            header = TableHeader.model_validate(
+                {k: table.get(k) for k in ("columns", "column_types", "row_count") if k in table}
+            )
+            width = len(header.columns)
+            for number, row in enumerate(table["data"], 1):
+                if not isinstance(row, list) or len(row) != width:
+                    raise ValueError(f"table {name}: row {number} is not a list of {width} values")
+            tables[name] = (header, table["data"])
+        return document
+
+    def _read(self) -> bytes:
+        try:
+            data = self._file.read(READ_SIZE)
+        except (OSError, EOFError, zlib.error, isal_zlib.error) as exc:
+            if not self._started:
+                raise CorruptBackup(
+                    f"{self.path.name} is not a readable gzip file ({exc})", "use another backup"
+                ) from None
+            raise CorruptBackup(
+                f"{self.path.name} is damaged ({exc})", "use another backup"
+            ) from None
+        self._started = True
+        return data
+
+    def _fill(self) -> bool:
+        """Read more decompressed bytes; False at the end of the file."""
+        data = self._read()
+        self._buf = self._buf[self._pos :] + data
+        self._pos = 0
+        return bool(data)
+
+    def _gather_line(self, what: str, eof_ok: bool, limit: int = 0) -> bool:
+        """Read on until the buffer holds a whole line (chunks gathered, joined once: linear
+        time), at most `limit` bytes of it; False when the file ended first."""
+        parts = [self._buf[self._pos :]]
+        size = len(parts[0])
+        ended = False
+        while b"\n" not in parts[-1]:
+            if size > (limit or self._line_max):
+                if limit:  # the first line: a seed file may be a whole document on one line
+                    raise self._document_too_large()
+                raise too_large(
+                    self.path, f"a line (in {what})", self.limits.line_mb, "backup_max_line_mb"
+                )
+            data = self._read()
+            if not data:
+                if not eof_ok:
+                    raise CorruptBackup(
+                        f"{self.path.name} is truncated (in {what})", "use another backup"
+                    )
+                ended = True
+                break
+            parts.append(data)
+            size += len(data)
+        self._buf, self._pos = b"".join(parts), 0
+        return not ended
+
+    def _line(
+        self, what: str, *, hashed: bool = True, eof_ok: bool = False, limit: int = 0
+    ) -> bytes:
+        end = self._buf.find(b"\n", self._pos)
+        if end < 0:
+            self._gather_line(what, eof_ok, limit)
+            end = self._buf.find(b"\n")
+            end = len(self._buf) - 1 if end < 0 else end
+        line = self._buf[self._pos : end + 1]
+        self._pos = end + 1
+        if hashed:
+            self._hash.update(line)
+        return line
+
+    def table_names(self) -> list[str]:
+        """The file's table names before its rows are read: from the metadata (or the
+        document read whole), else by one pass over a copy of the file."""
+        if not self.streamed:
+            return [str(name) for name in self._document["tables"]]
+        if self.metadata.tables is not None:
+            return self.metadata.tables
+        return list(verify(self.path).tables)
+
+    def tables(self, order: list[str] | None = None) -> Iterator[TableStream]:
+        """The tables, one at a time. `order`: the order to load them in (parents first), which
+        a seed file read whole follows; this kit's files are written parents first and are read
+        as written."""
+        if not self.streamed:
+            yield from self._document_tables(order)
+            return
+        while True:
+            line = self._line("the table list")
+            if line in (b"},\n", b"}\n"):
+                break
+            yield self._table(line)
+        tail = self._line("the SHA-256", hashed=False, eof_ok=True)
+        if (
+            not tail.startswith(SHA_PREFIX.encode())
+            or tail[len(SHA_PREFIX) : len(SHA_PREFIX) + 64].decode(errors="replace")
+            != self._hash.hexdigest()
+        ):
+            raise CorruptBackup(
+                f"{self.path.name} failed its SHA-256 check (changed or damaged after it was written)",
+                "use another backup",
+            )
+
+    def _document_tables(self, order: list[str] | None) -> Iterator[TableStream]:
+        tables = {str(name): table for name, table in self._document["tables"].items()}
+        for name in order or list(tables):
+            header, rows = tables[name]
+            yield TableStream(name, header, _document_blocks(rows), scalars=False)
+
+    def _table(self, line: bytes) -> TableStream:
+        try:
+            text = line.decode().removeprefix(",").lstrip()
+            name, end = json.JSONDecoder().raw_decode(text)
+            rest = text[end:]
+            if not rest.startswith(": ") or not rest.endswith(DATA_OPEN):
+                raise ValueError("bad table header")
+            header = TableHeader.model_validate_json(rest[2 : -len(DATA_OPEN)] + "}")
+        except ValueError as exc:
+            raise CorruptBackup(
+                f"{self.path.name} is damaged near a table header ({exc})", "use another backup"
+            ) from None
+        return TableStream(name, header, self._blocks(name, header))
+
+    def _blocks(self, name: str, header: TableHeader) -> Iterator[bytes]:
+        count = 0
+        while True:
+            if self._pos >= len(self._buf) and not self._fill():
+                raise CorruptBackup(
+                    f"{self.path.name} is truncated (in table {name})", "use another backup"
+                )
+            if self._buf.startswith(b"]", self._pos):
+                break
+            # Row lines start with "[" and JSON holds no raw newline: "\n]" ends the rows.
+            end = self._buf.find(b"\n]", self._pos)
+            cut = end + 1 if end >= 0 else self._buf.rfind(b"\n", self._pos) + 1
+            if cut <= self._pos:  # a row longer than the buffer: read on to its end
+                self._gather_line(f"table {name}", False)
+                continue
+            if self._pos == 0 and cut == len(self._buf):  # all of it: handed on, not copied
+                block, self._buf, cut = self._buf, b"", 0
+            else:
+                block = self._buf[self._pos : cut]
+            self._pos = cut
+            self._hash.update(block)
+            count += block.count(b"\n")
+            yield block
+        line = self._line(f"table {name}")
+        try:
+            declared = int(line[len(END_OF_ROWS) :].rstrip(b"},\n"))
+        except ValueError:
+            raise CorruptBackup(
+                f"{self.path.name} is damaged after the rows of {name}", "use another backup"
+            ) from None
+        if not line.startswith(END_OF_ROWS) or declared != count:
+            raise CorruptBackup(
+                f"{self.path.name}: {name} has {count} rows, its header says {declared}",
+                "use another backup",
+            )
+        header.row_count = declared
+
+    def close(self) -> None:
+        self._file.close()
+        self._raw.close()
+
+    def __enter__(self) -> BackupReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    metadata: BackupMetadata
+    tables: dict[str, int]
+    checksum: bool  # False for files written by another tool (no SHA-256 inside)
+
+
+def verify(path: Path) -> VerifyReport:
+    """Read the whole file: gzip CRC, JSON shape, row counts and (this kit's files) SHA-256."""
+    counts: dict[str, int] = {}
+    with BackupReader(path) as reader:
+        for table in reader.tables():
+            count = 0
+            for block in table.blocks:
+                rows = block.count(b"\n")
+                # Every line is one JSON array: "[" starts each, "]" (and a comma) ends each.
+                if not (
+                    block.startswith(b"[")
+                    and block.count(b"\n[") == rows - 1
+                    and block.count(b"],\n") + block.endswith(b"]\n") == rows
+                ):
+                    raise CorruptBackup(
+                        f"{path.name}: a row of {table.name} is damaged", "use another backup"
+                    )
+                count += rows
+            declared = table.header.row_count
+            if declared is not None and declared != count:
+                raise CorruptBackup(
+                    f"{path.name}: {table.name} has {count} rows, its header says {declared}",
+                    "use another backup",
+                )
+            counts[table.name] = count
+        return VerifyReport(reader.metadata, counts, reader.streamed)

@@ -1,0 +1,106 @@
+"""Every setting of the kit, once: its default, what it is, the key that records it in
+.env.local, whether servers take it from their inventory (devkit_<name>), and the role variables
+that stand for it (their defaults must agree: tests/unit/test_settings.py checks them).
+
+Users override settings in invoke.yaml (`devkit: {postgres_port: 5433}`) or the environment
+(`INVOKE_DEVKIT_POSTGRES_PORT=5433`); servers in their inventory (`devkit_postgres_port: 5433`).
+Validation (types, ranges, patterns, choices below; rules between settings) is
+devkit.settings.model's, applied where settings are used: setup, images.build, provision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PORT = {"ge": 1, "le": 65535}
+IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
+# A WSL distribution's name as `wsl -d NAME` takes it: it is an argument of wsl.exe, so it never
+# starts with "-" (an option). Empty: the current distribution, else Ubuntu.
+DISTRO_PATTERN = r"^([A-Za-z0-9][A-Za-z0-9._-]{0,63})?$"
+MEBIBYTES = {"ge": 1, "le": 65536}
+
+
+@dataclass(frozen=True)
+class Setting:
+    default: Any
+    # Constraints as pydantic's Field takes them (ge, le, gt, pattern), and the allowed values.
+    limits: dict[str, Any] = field(default_factory=dict)
+    choices: tuple[str, ...] = ()
+    # The .env.local key recording the value setup applied (drift is found against it).
+    env_key: str = ""
+    # Servers take it from their inventory, as devkit_<name>.
+    server: bool = False
+    # Role variables that stand for this setting (a role used on its own has the same default).
+    role_vars: tuple[str, ...] = ()
+
+
+SETTINGS: dict[str, Setting] = {
+    # Compose project name: containers, network and volumes are named after it.
+    "project_name": Setting(
+        "devkit",
+        {"pattern": r"^[a-z0-9][a-z0-9_-]{0,62}$"},
+        env_key="DEVKIT_PROJECT_NAME",
+        server=True,
+        role_vars=("backup_schedule_name",),
+    ),
+    # Where the app's .env.local is written; empty: the last `setup --app-dir`, else the kit's
+    # sample app (examples/sample_app). Servers: an absolute path on the server.
+    "app_dir": Setting("", server=True),
+    # Address the ports are published on. Loopback unless opened explicitly.
+    "bind_address": Setting("127.0.0.1", env_key="DEVKIT_BIND_ADDRESS", server=True),
+    "postgres_port": Setting(5432, PORT, env_key="PGPORT", server=True),
+    "postgres_user": Setting("app", {"pattern": IDENTIFIER}, env_key="PGUSER", server=True),
+    "postgres_db": Setting("app_db", {"pattern": IDENTIFIER}, env_key="PGDATABASE", server=True),
+    "redis_port": Setting(6379, PORT, env_key="REDIS_PORT", server=True),
+    # auto: official image if present or pullable, else an offline build; registry; local.
+    # (Servers choose with devkit_images_source, which also has `controller`.)
+    "images_source": Setting(
+        "auto", choices=("auto", "registry", "local"), role_vars=("images_source",)
+    ),
+    # Seconds `up` and `setup` wait for authenticated connections.
+    "ready_timeout": Setting(90, {"gt": 0, "le": 3600}),
+    # Where db.backup writes; empty: <app dir>/backups.
+    "backup_dir": Setting(""),
+    # db.prune keeps backups this many days (BACKUP_RETENTION_DAYS in the environment wins).
+    "backup_retention_days": Setting(
+        7, {"ge": 1, "le": 36500}, server=True, role_vars=("backup_schedule_retention_days",)
+    ),
+    # What reading one backup file may hold in memory, in MiB: one line of the kit's files (a
+    # row), and a whole file of the seed's tool (read at once, about 8x its size as objects).
+    # A larger one is refused with the setting to raise.
+    "backup_max_line_mb": Setting(8, MEBIBYTES),
+    "backup_max_document_mb": Setting(8, MEBIBYTES),
+    # S3 (or any S3-compatible store: MinIO, R2, ...) for db.upload and friends. Credentials and,
+    # when these are empty, region and endpoint come from the usual AWS variables and files.
+    "s3_bucket": Setting(
+        "",
+        {"pattern": r"^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$"},
+        server=True,
+        role_vars=("backup_schedule_s3_bucket",),
+    ),
+    "s3_prefix": Setting("backups/", server=True, role_vars=("backup_schedule_s3_prefix",)),
+    "s3_endpoint_url": Setting(
+        "",
+        {"pattern": r"^(https?://\S+)?$"},
+        server=True,
+        role_vars=("backup_schedule_s3_endpoint_url",),
+    ),
+    "s3_region": Setting(
+        "", {"pattern": r"^[a-z0-9-]*$"}, server=True, role_vars=("backup_schedule_s3_region",)
+    ),
+    # VS Code hooks (setup, vscode.install): linux for VS Code inside Linux/WSL, windows for VS
+    # Code on Windows (its tasks enter WSL through wsl.exe); the WSL distribution they enter
+    # (empty: the current one, WSL_DISTRO_NAME, else Ubuntu); start the services on folder open.
+    "vscode_host": Setting("linux", choices=("linux", "windows"), role_vars=("vscode_host",)),
+    "vscode_wsl_distro": Setting("", {"pattern": DISTRO_PATTERN}),
+    "vscode_auto_start": Setting(False, role_vars=("vscode_auto_start",)),
+}
+
+DEFAULTS: dict[str, Any] = {name: setting.default for name, setting in SETTINGS.items()}
+# Settings recorded in .env.local as they are, and the key that records each.
+RECORDED: dict[str, str] = {
+    name: setting.env_key for name, setting in SETTINGS.items() if setting.env_key
+}
+# The settings a server takes from its inventory (devkit_<name>).
+SERVER_SETTINGS: tuple[str, ...] = tuple(name for name, s in SETTINGS.items() if s.server)

@@ -1,0 +1,38 @@
+"""The stack role's filters over the kit's own rules (devkit.dotenv, devkit.volumes,
+devkit.passwords): the env file merged by the one .env parser, the volume-owner rule, the
+password policy."""
+
+from devkit.dotenv import merge_env, parse_env
+from devkit.passwords import password_problem
+from devkit.volumes import OWNER_LABEL, volume_conflict
+
+
+def stack_merge_env(text, values):
+    """`text` (the current env file, or "") with the kit's keys set, every other line kept."""
+    try:
+        return merge_env(text or "", {str(k): str(v) for k, v in values.items()})
+    except ValueError as exc:  # the message names the line, never a value
+        raise ValueError(f"the env file cannot be read as Compose reads it: {exc}") from None
+
+
+def stack_volume_conflict(volume_info, stack_env, current_text):
+    """ "" when the project's database volume may be used by this app, else the cause and fix.
+    `volume_info`: community.docker.docker_volume_info's result."""
+    owner = None
+    if volume_info.get("exists"):
+        labels = (volume_info.get("volume") or {}).get("Labels") or {}
+        owner = labels.get(OWNER_LABEL) or ""
+    had_password = "PGPASSWORD" in parse_env(current_text or "", {})
+    conflict = volume_conflict(
+        stack_env["DEVKIT_PROJECT_NAME"], owner, stack_env.get("DEVKIT_APP_DIR", ""), had_password
+    )
+    return f"{conflict.cause}; fix: {conflict.hint}" if conflict else ""
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "merge_env": stack_merge_env,
+            "volume_conflict": stack_volume_conflict,
+            "password_problem": password_problem,
+        }

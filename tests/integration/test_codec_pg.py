@@ -1,0 +1,89 @@
+"""The row codec against PostgreSQL itself: rows the server prints through codec.select_list
+come back, through codec.to_csv and COPY FROM, as the same rows (compared by the server)."""
+
+import io
+import json
+
+import psycopg2
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from devkit.backup.catalog import app_tables
+from devkit.backup.codec import COPY_IN, COPY_OUT, EXACT_OUTPUT, json_lines, select_list, to_csv
+
+pytestmark = pytest.mark.docker
+
+COLUMNS = {
+    "i": ("bigint", st.integers(min_value=-(2**63), max_value=2**63 - 1)),
+    "ok": ("boolean", st.booleans()),
+    "t": ("text", st.text().map(lambda s: s.replace("\x00", ""))),
+    "n": ("numeric", st.decimals(allow_nan=False, allow_infinity=False)),
+    "f": ("float8", st.floats()),
+    "j": (
+        "jsonb",
+        st.recursive(
+            st.one_of(st.none(), st.booleans(), st.integers(), st.text(alphabet='a"\\\n,{}ü')),
+            lambda c: st.lists(c, max_size=3)
+            | st.dictionaries(st.text(alphabet="kü\\\"", max_size=3), c, max_size=3),
+            max_leaves=8,
+        ).map(json.dumps),
+    ),
+    "a": ("int[]", st.lists(st.one_of(st.none(), st.integers(-(2**31), 2**31 - 1)), max_size=4)),
+    "ta": ("text[]", st.lists(st.one_of(st.none(), st.text(alphabet='a,"\\{} \nNUL')), max_size=4)),
+    "b": ("bytea", st.binary(max_size=16)),
+    "ts": ("timestamptz", st.datetimes(timezones=st.timezones())),
+}
+row = st.fixed_dictionaries({name: st.none() | strategy for name, (_, strategy) in COLUMNS.items()})
+
+
+@pytest.fixture(scope="module")
+def conn(stack):
+    conn = stack.admin_connect()
+    definition = ", ".join(f"{name} {type_}" for name, (type_, _) in COLUMNS.items())
+    with conn.cursor() as cur:
+        cur.execute("DROP SCHEMA IF EXISTS codec CASCADE; CREATE SCHEMA codec")
+        cur.execute(
+            f"CREATE TABLE codec.source ({definition}); CREATE TABLE codec.copy ({definition})"
+        )
+        cur.execute(EXACT_OUTPUT)
+    yield conn
+    with conn.cursor() as cur:
+        cur.execute("DROP SCHEMA codec CASCADE")
+    conn.close()
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(row, min_size=1, max_size=8))
+def test_rows_printed_by_the_server_load_back_as_the_same_rows(conn, rows):
+    names = list(COLUMNS)
+    with conn.cursor() as cur:
+        cur.execute("TRUNCATE codec.source, codec.copy")
+        for values in rows:
+            cur.execute(
+                f"INSERT INTO codec.source VALUES ({', '.join(['%s'] * len(names))})",
+                [psycopg2.Binary(v) if isinstance(v, bytes) else v for v in map(values.get, names)],
+            )
+        [table] = [t for t in app_tables(cur) if t.qualified == "codec.source"]
+        out = io.BytesIO()
+        cur.copy_expert(
+            f"COPY (SELECT {select_list(table.columns)} FROM codec.source) TO STDOUT {COPY_OUT}",
+            out,
+        )
+        lines = json_lines(out.getvalue())
+        # The file's layout: one JSON array per line, the last closed without a comma.
+        block = lines[:-2] + b"\n"
+        for line in block.splitlines():
+            assert isinstance(json.loads(line.removesuffix(b",")), list)
+        arrays = [column.type.endswith("[]") for column in table.columns]
+        cur.copy_expert(
+            f"COPY codec.copy FROM STDIN WITH {COPY_IN.replace(', FREEZE', '')}",
+            io.BytesIO(to_csv(block, arrays, scalars=True)),
+        )
+        cur.execute(
+            "SELECT (SELECT count(*) FROM (SELECT s::text FROM codec.source s EXCEPT ALL SELECT c::text FROM codec.copy c) x),"
+            " (SELECT count(*) FROM (SELECT c::text FROM codec.copy c EXCEPT ALL SELECT s::text FROM codec.source s) y)"
+        )
+        assert cur.fetchone() == (0, 0)
