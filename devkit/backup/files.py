@@ -109,10 +109,12 @@ def backup_dir(config: Mapping[str, Any]) -> Path:
 
 
 def retention_days(config: Mapping[str, Any], flag: str | int | None) -> int:
-    """Days to keep: the flag, else BACKUP_RETENTION_DAYS, else the setting; a whole number of at
-    least 1 (0 or less would delete every backup but the newest)."""
+    """Days to keep: the flag, else BACKUP_RETENTION_DAYS, else the setting; a whole number
+    within the setting's limits (0 or less would delete every backup but the newest)."""
     from devkit.errors import SettingsError
+    from devkit.settings.table import SETTINGS
 
+    limits = SETTINGS["backup_retention_days"].limits
     if flag is not None:
         value, source, fix = flag, "--retention-days", "pass --retention-days 1 or more"
     elif os.environ.get("BACKUP_RETENTION_DAYS") is not None:
@@ -125,8 +127,11 @@ def retention_days(config: Mapping[str, Any], flag: str | int | None) -> int:
         days = int(str(value).strip())
     except ValueError:
         days = 0
-    if days < 1:
-        raise SettingsError(f"{source}={value!r} is not a number of days of at least 1", fix)
+    if not limits["ge"] <= days <= limits["le"]:
+        raise SettingsError(
+            f"{source}={value!r} is not a number of days from {limits['ge']} to {limits['le']}",
+            fix,
+        )
     return days
 
 

@@ -105,3 +105,9 @@ def load_settings(values: Mapping[str, Any]):
         f"bad setting {field}={value!r}: {message}",
         f"fix devkit.{field} in invoke.yaml or INVOKE_DEVKIT_{field.upper()}",
     )
+
+
+def setting_problem(name: str, value: Any) -> str:
+    """Why `value` is not valid for the setting `name` ("" when it is), by the same rules as
+    load_settings: for roles whose variables stand for a setting."""
+    return "; ".join(why for field, _, why in settings_problems({name: value}) if field == name)

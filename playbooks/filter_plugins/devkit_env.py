@@ -1,10 +1,23 @@
-"""server_env: a server's .env.local values, computed on the controller by the same code that
-`invoke setup` uses (devkit.envfile.env_values), from inventory settings and vault passwords."""
+"""site.yml's filters over the kit's own rules: a server's settings from its inventory variables
+(devkit_<setting>, the settings table's server settings), checked by devkit.settings' and
+devkit.passwords' rules, and its .env.local values computed on the controller by the code that
+`invoke setup` uses (devkit.envfile.env_values)."""
 
 from devkit.envfile import env_values
 from devkit.errors import SettingsError
 from devkit.passwords import password_problem
 from devkit.settings.model import load_settings, settings_problems
+from devkit.settings.table import DEFAULTS, SERVER_SETTINGS
+
+
+def devkit_settings(host_vars):
+    """A host's settings from its variables (`hostvars[inventory_hostname]`): devkit_<name> for
+    each server setting, the kit's default where the inventory does not set one (app_dir has
+    none: a server's must be given)."""
+    return {
+        name: host_vars.get(f"devkit_{name}", "" if name == "app_dir" else DEFAULTS[name])
+        for name in SERVER_SETTINGS
+    }
 
 
 def server_env(settings, postgres_password, redis_password):
@@ -30,6 +43,11 @@ def inventory_problems(settings, postgres_password, redis_password):
         f"devkit_{name}={value!r}: {why}" if name else why
         for name, value, why in settings_problems(settings)
     ]
+    if not str(settings.get("app_dir", "")).startswith("/"):
+        problems.append(
+            f"devkit_app_dir={settings.get('app_dir', '')!r}: the app's directory on the server "
+            "must be an absolute path"
+        )
     for name, password in (
         ("devkit_postgres_password", postgres_password),
         ("devkit_redis_password", redis_password),
@@ -42,6 +60,7 @@ def inventory_problems(settings, postgres_password, redis_password):
 class FilterModule:
     def filters(self):
         return {
+            "devkit_settings": devkit_settings,
             "server_env": server_env,
             "password_problem": password_problem,
             "inventory_problems": inventory_problems,

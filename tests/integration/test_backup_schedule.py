@@ -75,8 +75,9 @@ def test_schedule_runs_a_backup_then_goes_away(stack, tmp_path):
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
-        ({"backup_schedule_retention_days": 0}, "must be 1 or more"),
-        ({"backup_schedule_retention_days": -3}, "must be 1 or more"),
+        ({"backup_schedule_retention_days": 0}, "retention_days=0: .*greater than or equal to 1"),
+        ({"backup_schedule_retention_days": -3}, "retention_days=-3: .*greater than or equal to 1"),
+        ({"backup_schedule_name": "Bad Name"}, "backup_schedule_name=Bad Name: .*pattern"),
         ({"backup_schedule_log": "/var/log/a b; touch /tmp/pwned"}, "absolute path of letters"),
         ({"backup_schedule_user": "nobody"}, "cannot read"),
     ],

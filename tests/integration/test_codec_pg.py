@@ -24,8 +24,10 @@ COLUMNS = {
         "jsonb",
         st.recursive(
             st.one_of(st.none(), st.booleans(), st.integers(), st.text(alphabet='a"\\\n,{}ü')),
-            lambda c: st.lists(c, max_size=3)
-            | st.dictionaries(st.text(alphabet="kü\\\"", max_size=3), c, max_size=3),
+            lambda c: (
+                st.lists(c, max_size=3)
+                | st.dictionaries(st.text(alphabet='kü\\"', max_size=3), c, max_size=3)
+            ),
             max_leaves=8,
         ).map(json.dumps),
     ),

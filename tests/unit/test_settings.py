@@ -1,10 +1,25 @@
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from devkit.errors import SettingsError
 from devkit.settings.model import load_settings
-from devkit.settings.table import DEFAULTS
+from devkit.settings.table import DEFAULTS, SETTINGS
 
 pytestmark = pytest.mark.unit
+
+
+def _plugin(path: str):
+    """A filter plugin of the kit's playbooks or roles, loaded as Ansible loads it."""
+    import importlib.util
+
+    from devkit.paths import KIT_ROOT
+
+    spec = importlib.util.spec_from_file_location(Path(path).stem, KIT_ROOT / path)
+    plugin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plugin)
+    return plugin
 
 
 def test_defaults_are_valid_and_loopback():
@@ -54,15 +69,7 @@ def test_clients_use_loopback_when_ports_open_everywhere():
 
 def test_each_bad_inventory_value_is_named_by_its_variable():
     """site.yml's first play: every problem of a host's settings, as inventory variables."""
-    import importlib.util
-
-    from devkit.paths import KIT_ROOT
-
-    spec = importlib.util.spec_from_file_location(
-        "devkit_env", KIT_ROOT / "playbooks" / "filter_plugins" / "devkit_env.py"
-    )
-    plugin = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(plugin)
+    plugin = _plugin("playbooks/filter_plugins/devkit_env.py")
     good = "x" * 24
     settings = {"project_name": "app", "app_dir": "/srv/app", "postgres_port": 99999}
     problems = plugin.inventory_problems(settings, good, "short")
@@ -71,4 +78,89 @@ def test_each_bad_inventory_value_is_named_by_its_variable():
         "devkit_redis_password is shorter than 16 characters (it must come from the inventory's vault)"
     )
     assert plugin.inventory_problems({"project_name": "app", "app_dir": "/srv"}, good, good) == []
-    assert "holds a character" in plugin.inventory_problems({}, good + "$HOME", good)[0]
+    assert (
+        "holds a character"
+        in plugin.inventory_problems({"app_dir": "/srv"}, good + "$HOME", good)[0]
+    )
+
+
+def _role_files(role):
+    import yaml
+
+    from devkit.paths import KIT_ROOT
+
+    defaults = yaml.safe_load((KIT_ROOT / "roles" / role / "defaults" / "main.yml").read_text())
+    specs = yaml.safe_load((KIT_ROOT / "roles" / role / "meta" / "argument_specs.yml").read_text())
+    return defaults or {}, specs["argument_specs"]["main"]["options"]
+
+
+ROLES = ["backup_schedule", "docker", "images", "kit", "stack", "vscode"]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_a_roles_defaults_live_in_its_defaults_file_only(role):
+    """One value per role variable: argument specs describe and check, defaults/main.yml holds
+    the value (was: image tags and other defaults written in both, and disagreeing)."""
+    defaults, options = _role_files(role)
+    assert [name for name, spec in options.items() if "default" in spec] == []
+    assert set(defaults) <= set(options), "every default is a documented argument"
+
+
+ROLE_VARS = [(name, var) for name, setting in SETTINGS.items() for var in setting.role_vars]
+
+
+@pytest.mark.parametrize(("setting", "var"), ROLE_VARS, ids=[v for _, v in ROLE_VARS])
+def test_role_variables_standing_for_a_setting_agree_with_the_settings_table(setting, var):
+    """A role used on its own behaves as the kit: same default, and no value the kit refuses
+    among its choices."""
+    role = next(r for r in ROLES if var.startswith(f"{r}_") or var == f"{r}_source")
+    defaults, options = _role_files(role)
+    assert defaults[var] == SETTINGS[setting].default
+    choices = options[var].get("choices")
+    if SETTINGS[setting].choices:
+        assert choices and set(SETTINGS[setting].choices) <= set(choices)
+
+
+def test_image_tags_are_written_once():
+    """The official and offline image names live in the images role's defaults only."""
+    import re
+
+    from devkit.paths import KIT_ROOT
+
+    tracked = subprocess.run(
+        ["git", "ls-files", "roles", "compose", "playbooks", "devkit", "inventories"],
+        cwd=KIT_ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    found = [
+        name
+        for name in tracked
+        if re.search(r"(postgres:16|redis:7)-bookworm", (KIT_ROOT / name).read_text())
+    ]
+    assert [name for name in found if not name.endswith(".md")] == [
+        "roles/images/defaults/main.yml"
+    ]
+
+
+def test_s3_settings_are_validated():
+    with pytest.raises(SettingsError, match="s3_endpoint_url"):
+        load_settings({"s3_endpoint_url": "minio:9000"})
+    with pytest.raises(SettingsError, match="s3_bucket"):
+        load_settings({"s3_bucket": "Bad_Bucket"})
+    assert load_settings(
+        {"s3_bucket": "devkit-backups", "s3_endpoint_url": "http://127.0.0.1:9000"}
+    )
+
+
+def test_the_server_settings_are_read_from_the_inventory_variables():
+    """site.yml's devkit_settings filter: devkit_<name> for each server setting, the default
+    where the inventory has none."""
+    plugin = _plugin("playbooks/filter_plugins/devkit_env.py")
+    settings = plugin.devkit_settings(
+        {"devkit_app_dir": "/srv/a", "devkit_redis_port": 7000, "x": 1}
+    )
+    assert settings["app_dir"] == "/srv/a" and settings["redis_port"] == 7000
+    assert settings["backup_retention_days"] == DEFAULTS["backup_retention_days"]
+    assert "vscode_host" not in settings
+    assert plugin.inventory_problems(plugin.devkit_settings({}), "x" * 24, "y" * 24) == [
+        "devkit_app_dir='': the app's directory on the server must be an absolute path"
+    ]
