@@ -21,6 +21,23 @@ class SettingsError(DevkitError):
     exit_code = 2
 
 
+class BadArgument(DevkitError):
+    """A task was given a flag or argument it cannot take."""
+
+    exit_code = 2
+
+
+class Cancelled(DevkitError):
+    """The user answered no (or no one could be asked); nothing was changed."""
+
+    def render(self) -> str:
+        return self.cause
+
+
+class ChecksFailed(DevkitError):
+    """Checks ran and some failed; each printed its own cause and fix above."""
+
+
 class SetupRequired(DevkitError):
     """The machine or the app has not been set up (or settings changed since)."""
 

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from devkit.doctor import Check, check_loopback_publishing
+from devkit.diagnosis import Check, check_loopback_publishing
 from devkit.envfile import Stack, env_values, load_stack, read_env_file
 from devkit.errors import SetupRequired
 from devkit.paths import COMPOSE_DIR, ENV_FILE_NAME, KIT_ROOT, LOCAL_INVENTORY, PLAYBOOKS
@@ -19,7 +19,7 @@ from devkit.ports import check_ports, published_ports
 from devkit.settings.model import Settings
 from devkit.state import record_app_dir
 from devkit.volumes import volume_conflict, volume_owner
-from devkit.vscode import role_vars
+from devkit.vscode_hooks import role_vars
 
 
 @dataclass(frozen=True)

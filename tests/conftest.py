@@ -30,12 +30,8 @@ TEST_PROJECT = "devkit-test"
 SAMPLE_APP = KIT_ROOT / "examples" / "sample_app"
 
 
-def pytest_addoption(parser):
-    """`invoke verify` runs tests/infra against a provisioned host (see tests/infra/conftest.py)."""
-    group = parser.getgroup("devkit")
-    group.addoption("--deployment", choices=["session", "host"], default="session")
-    group.addoption("--devkit-project", default="devkit")
-    group.addoption("--devkit-app-dir", default="")
+# The product's checks of a host (devkit/checks), run by tests/infra against the session's stack.
+pytest_plugins = ["devkit.checks.plugin"]
 
 
 def free_port() -> int:

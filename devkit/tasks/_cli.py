@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from invoke import Exit
 
-from devkit.errors import DevkitError
+from devkit.errors import BadArgument, Cancelled, DevkitError
 
 if TYPE_CHECKING:
     from devkit.settings.model import Settings
@@ -102,7 +102,7 @@ def confirm(yes: bool, action: str, question: str) -> None:
     if yes:
         return
     if not sys.stdin.isatty():
-        raise Exit(f"error: {action} and no terminal is here to confirm\n  fix: add --yes", code=2)
+        raise BadArgument(f"{action} and no terminal is here to confirm", "add --yes")
     answer = input(f"{question} [y/N] ")
     if answer.strip().lower() not in ("y", "yes"):
-        raise Exit("cancelled; nothing changed", code=1)
+        raise Cancelled("cancelled; nothing changed")

@@ -6,8 +6,9 @@ import contextlib
 import sys
 from pathlib import Path
 
-from invoke import Collection, Exit, task
+from invoke import Collection, task
 
+from devkit.errors import BadArgument, DevkitError
 from devkit.tasks import db_admin, migrations
 from devkit.tasks._cli import confirm, reports_errors
 from devkit.tasks._progress import RowProgress
@@ -64,9 +65,7 @@ def backup(c, output_dir=None, format="json"):
     _reading_backups(c)
     directory = Path(output_dir).expanduser() if output_dir else backup_dir(c.config.devkit)
     if format not in ("json", "sql"):
-        raise Exit(
-            f"error: unknown format {format!r}\n  fix: use --format json or --format sql", code=2
-        )
+        raise BadArgument(f"unknown format {format!r}", "use --format json or --format sql")
     if format == "sql":
         from devkit.backup.pgdump import dump
         from devkit.envfile import load_stack
@@ -167,12 +166,11 @@ def diff(c, file):
 
     path = _backup_file(c, file)
     if path.is_file() and (kind := kind_of(path)):
-        raise Exit(
-            f"error: db.diff compares the kit's JSON backups (.backup.gz); {path.name} is a "
-            f"pg_dump file ({kind} format), which records no row counts to compare\n"
-            f"  fix: `invoke db.verify {path.name}` lists what it holds; `invoke db.restore "
+        raise DevkitError(
+            f"db.diff compares the kit's JSON backups (.backup.gz); {path.name} is a "
+            f"pg_dump file ({kind} format), which records no row counts to compare",
+            f"`invoke db.verify {path.name}` lists what it holds; `invoke db.restore "
             f"{path.name} --dry-run` checks it against the database",
-            code=1,
         )
     print(f"Calculating diff with backup: {path.name}")
     _print_diff(calculate_diff(_target(c), path))

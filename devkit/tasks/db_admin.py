@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from invoke import Exit, task
 
+from devkit.errors import CommandFailed
 from devkit.tasks._cli import confirm, reports_errors
 
 
@@ -22,11 +23,10 @@ def psql(c, command=None):
     )
     code = run(stack, "postgres", psql_argv(stack, command))
     if code == PSQL_SCRIPT_ERROR:
-        raise Exit(
-            "error: the SQL stopped at its first failing statement (psql's message is above); "
-            "the statements before it were applied\n"
-            "  fix: correct that statement and run the rest again",
-            code=1,
+        raise CommandFailed(
+            "the SQL stopped at its first failing statement (psql's message is above); "
+            "the statements before it were applied",
+            "correct that statement and run the rest again",
         )
     if code:
         raise Exit(code=code)
@@ -41,12 +41,11 @@ def psql(c, command=None):
 @reports_errors
 def reset(c, yes=False, no_backup=False):
     """Start over: back up, remove this project's volumes, start, migrate, seed."""
+    from devkit.alembic_api import has_migrations, migrate_app
     from devkit.backup.files import backup_dir
     from devkit.backup.target import check_local, resolve_target
     from devkit.envfile import load_stack
-    from devkit.migrations import has_migrations
     from devkit.reset import reset as start_over
-    from devkit.tasks.migrations import run_migration
 
     stack = load_stack(c.config.devkit)
     check_local(stack, resolve_target(c.config.devkit), "db.reset")
@@ -61,7 +60,7 @@ def reset(c, yes=False, no_backup=False):
     def migrate() -> str | None:
         if not has_migrations(stack.env_file.parent):
             return None
-        run = run_migration(c, "head", "up", backup=False, stack=stack)
+        run = migrate_app(c.config.devkit, "head", "up", backup=False, stack=stack)
         return ",".join(run.after) or "base"
 
     result = start_over(stack, None if no_backup else backup_dir(c.config.devkit), migrate)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from invoke import Exit, task
+from invoke import task
 
+from devkit.errors import ChecksFailed
 from devkit.tasks._cli import confirm, reports_errors
 
 _STYLE = {"OK": "green", "WARN": "yellow", "FAIL": "bold red", "SKIP": "dim"}
@@ -31,7 +32,7 @@ def _print(checks) -> None:
 @reports_errors
 def doctor(c, repair=False, yes=False):
     """Check Docker, Compose, WSL2, ports, containers, disk, .env.local, logins, migrations."""
-    from devkit.doctor import FAIL, run_checks
+    from devkit.diagnosis import FAIL, run_checks
 
     checks = run_checks(c.config.devkit)
     _print(checks)
@@ -43,14 +44,15 @@ def doctor(c, repair=False, yes=False):
         _print(checks)
         failed = [check for check in checks if check.status == FAIL]
     if failed:
-        raise Exit(
-            f"\n{len(failed)} check(s) failed: {', '.join(check.name for check in failed)}", code=1
+        raise ChecksFailed(
+            f"{len(failed)} check(s) failed: {', '.join(check.name for check in failed)}",
+            "each failed check names its fix above; `invoke doctor --repair` repairs what it can",
         )
     print("\nAll checks passed." if not failed else "")
 
 
 def _repair(c, failed, yes: bool) -> None:
-    from devkit.doctor import repair_postgres_password
+    from devkit.diagnosis import repair_postgres_password
     from devkit.envfile import load_stack
     from devkit.lifecycle import up
 

@@ -1,21 +1,14 @@
 """db.migrate, db.downgrade, db.revision, db.current, db.history, db.merge-heads: the app's
-Alembic migrations (seeds 002/003), with a backup before any change."""
+Alembic migrations, through Alembic's API (devkit/alembic_api.py), with a backup before any
+change."""
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from invoke import task
 
 from devkit.tasks._cli import reports_errors
-
-
-def _app(c) -> tuple[Path, object]:
-    from devkit.backup.target import resolve_target
-    from devkit.state import resolve_app_dir
-
-    return resolve_app_dir(c.config.devkit.app_dir), resolve_target(c.config.devkit)
 
 
 def _report(run, direction: str) -> None:
@@ -40,22 +33,6 @@ def _report(run, direction: str) -> None:
     print()
 
 
-def run_migration(c, destination: str, direction: str, backup: bool = True, stack=None):
-    """Shared by db.migrate, db.downgrade, setup and db.reset (these pass the stack, whose own
-    database they migrate whatever DATABASE_URL says)."""
-    from devkit.backup.files import backup_dir
-    from devkit.backup.target import stack_target
-    from devkit.migrations import migrate
-
-    if stack is None:
-        app_dir, target = _app(c)
-    else:
-        app_dir, target = stack.env_file.parent, stack_target(stack.values)
-    return migrate(
-        app_dir, target, destination, direction, backup_dir(c.config.devkit) if backup else None
-    )
-
-
 @task(
     help={
         "revision": "Target revision (default: head)",
@@ -65,7 +42,9 @@ def run_migration(c, destination: str, direction: str, backup: bool = True, stac
 @reports_errors
 def migrate(c, revision="head", no_backup=False):
     """Upgrade the database (alembic upgrade); backs it up first when anything changes."""
-    _report(run_migration(c, revision, "up", backup=not no_backup), "up")
+    from devkit.alembic_api import migrate_app
+
+    _report(migrate_app(c.config.devkit, revision, "up", backup=not no_backup), "up")
 
 
 @task(
@@ -77,7 +56,9 @@ def migrate(c, revision="head", no_backup=False):
 @reports_errors
 def downgrade(c, revision, no_backup=False):
     """Downgrade the database (alembic downgrade REV); backs it up first."""
-    _report(run_migration(c, revision, "down", backup=not no_backup), "down")
+    from devkit.alembic_api import migrate_app
+
+    _report(migrate_app(c.config.devkit, revision, "down", backup=not no_backup), "down")
 
 
 @task(
@@ -89,9 +70,10 @@ def downgrade(c, revision, no_backup=False):
 @reports_errors
 def revision(c, message, autogenerate=False):
     """Create a migration script (alembic revision -m MSG [--autogenerate])."""
-    from devkit.migrations import revision as make
+    from devkit.alembic_api import app_of
+    from devkit.alembic_api import revision as make
 
-    app_dir, target = _app(c)
+    app_dir, target = app_of(c.config.devkit)
     path = make(app_dir, target, message, autogenerate)
     print(f"Created {path}")
     print("Review it, then: invoke db.migrate")
@@ -101,27 +83,28 @@ def revision(c, message, autogenerate=False):
 @reports_errors
 def current(c):
     """Show the revision the database is at (alembic current)."""
-    from devkit.migrations import show
+    from devkit.alembic_api import app_of, show
 
-    show(*_app(c), "current")
+    show(*app_of(c.config.devkit), "current")
 
 
 @task
 @reports_errors
 def history(c):
     """List the migrations, newest first, marking the current one (alembic history)."""
-    from devkit.migrations import show
+    from devkit.alembic_api import app_of, show
 
-    show(*_app(c), "history")
+    show(*app_of(c.config.devkit), "history")
 
 
 @task(name="merge-heads", help={"message": "Message of the merge revision"})
 @reports_errors
 def merge_heads(c, message="merge heads"):
     """Join parallel migration heads into one (alembic merge heads)."""
-    from devkit.migrations import merge_heads as merge
+    from devkit.alembic_api import app_of
+    from devkit.alembic_api import merge_heads as merge
 
-    app_dir, target = _app(c)
+    app_dir, target = app_of(c.config.devkit)
     print(f"Created {merge(app_dir, target, message)}")
     print("Then: invoke db.migrate")
 

@@ -7,6 +7,7 @@ import time
 
 from invoke import Collection, Exit, task
 
+from devkit.errors import BadArgument
 from devkit.tasks._cli import confirm, reports_errors
 
 
@@ -69,10 +70,7 @@ def keys(c, pattern="*", limit=1000):
     import redis
 
     if int(limit) < 0:
-        raise Exit(
-            f"error: --limit {limit} is negative\n  fix: --limit N with N >= 0 (0: count only)",
-            code=2,
-        )
+        raise BadArgument(f"--limit {limit} is negative", "--limit N with N >= 0 (0: count only)")
     client = _client(c)
     shown = total = 0
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from invoke import Collection, Exit, task
 
+from devkit.errors import BadArgument
 from devkit.tasks._cli import reports_errors, settings_of
 
 
@@ -53,14 +54,13 @@ def setup(c, app_dir=None, no_docker_install=False, no_migrate=False, no_vscode=
 
 
 def _setup_migrations(c, stack, skip: bool) -> str:
-    from devkit.migrations import has_migrations
-    from devkit.tasks.migrations import run_migration
+    from devkit.alembic_api import has_migrations, migrate_app
 
     if skip:
         return "skipped (--no-migrate)"
     if not has_migrations(stack.env_file.parent):
         return f"none (no alembic.ini in {stack.env_file.parent})"
-    run = run_migration(c, "head", "up", stack=stack)
+    run = migrate_app(c.config.devkit, "head", "up", stack=stack)
     at = ",".join(run.after) or "base"
     applied = f"{len(run.steps)} applied" + (f", backup first: {run.backup}" if run.backup else "")
     return f"at {at} ({applied if run.steps else 'nothing to apply'})"
@@ -147,10 +147,7 @@ def logs(c, service=None, follow=False, tail=None):
     from devkit.lifecycle import logs as show_logs
 
     if tail is not None and not str(tail).isdigit():
-        raise Exit(
-            f"error: --tail {tail} is not a number of lines\n  fix: --tail N, e.g. --tail 100",
-            code=2,
-        )
+        raise BadArgument(f"--tail {tail} is not a number of lines", "--tail N, e.g. --tail 100")
     code = show_logs(
         load_stack(c.config.devkit), service, follow, int(tail) if tail is not None else None
     )

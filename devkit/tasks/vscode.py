@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from invoke import Collection, Exit, task
+from invoke import Collection, task
 
+from devkit.errors import BadArgument
 from devkit.tasks._cli import reports_errors
 
 
@@ -24,7 +25,7 @@ def install(c, app_dir=None, host=None, distro=None, auto_start=False, dry_run=F
     from devkit.paths import LOCAL_INVENTORY, PLAYBOOKS
     from devkit.playbook import run_playbook
     from devkit.state import resolve_app_dir
-    from devkit.vscode import HOSTS, default_distro, distro_problem, role_vars
+    from devkit.vscode_hooks import HOSTS, default_distro, distro_problem, role_vars
     from devkit.workstation import invoking_user
 
     settings = c.config.devkit
@@ -32,14 +33,11 @@ def install(c, app_dir=None, host=None, distro=None, auto_start=False, dry_run=F
     distro = distro or settings.vscode_wsl_distro or default_distro()
     auto_start = auto_start or bool(settings.vscode_auto_start)
     if host not in HOSTS:
-        raise Exit(
-            f"error: unknown host {host!r}\n  fix: use --host linux or --host windows", code=2
-        )
+        raise BadArgument(f"unknown host {host!r}", "use --host linux or --host windows")
     if problem := distro_problem(distro):
-        raise Exit(
-            f"error: {problem}\n  fix: name the distribution as `wsl -l -q` lists it: --distro "
-            "Ubuntu (or devkit.vscode_wsl_distro)",
-            code=2,
+        raise BadArgument(
+            problem,
+            "name the distribution as `wsl -l -q` lists it: --distro Ubuntu (or devkit.vscode_wsl_distro)",
         )
     target = (
         Path(app_dir).expanduser().resolve()
@@ -47,9 +45,7 @@ def install(c, app_dir=None, host=None, distro=None, auto_start=False, dry_run=F
         else resolve_app_dir(c.config.devkit.app_dir)
     )
     if not target.is_dir():
-        raise Exit(
-            f"error: app directory {target} does not exist\n  fix: pass --app-dir PATH", code=2
-        )
+        raise BadArgument(f"app directory {target} does not exist", "pass --app-dir PATH")
     variables = role_vars(target, invoking_user(), host, distro, auto_start)
     result = run_playbook(
         PLAYBOOKS / "vscode.yml",

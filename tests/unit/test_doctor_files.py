@@ -2,7 +2,7 @@
 
 import pytest
 
-from devkit import doctor
+from devkit import diagnosis as doctor
 
 pytestmark = pytest.mark.unit
 
@@ -73,7 +73,7 @@ def test_disk_thresholds(tmp_path, monkeypatch):
     ],
 )
 def test_loopback_ports_of_an_engine_older_than_28_are_named(engine, bind, status):
-    from devkit.doctor import check_loopback_publishing
+    from devkit.diagnosis import check_loopback_publishing
 
     check = check_loopback_publishing(engine, bind)
     assert check.status == status

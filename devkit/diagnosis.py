@@ -233,14 +233,14 @@ def check_credentials(stack: Stack, running: set[str]) -> list[Check]:
 
 
 def check_migrations(stack: Stack) -> Check:
-    from devkit.backup.target import stack_target
-    from devkit.migrations import (
+    from devkit.alembic_api import (
         MigrationError,
         alembic_config,
         database_heads,
         has_migrations,
         script_heads,
     )
+    from devkit.backup.target import stack_target
 
     app_dir = stack.env_file.parent
     if not has_migrations(app_dir):

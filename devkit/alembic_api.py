@@ -8,16 +8,18 @@ something, and turns Alembic's known errors into a cause and a fix.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from devkit.backup.target import Target
 from devkit.errors import DevkitError
 
 if TYPE_CHECKING:
     from alembic.config import Config
+
+    from devkit.envfile import Stack
 
 CONFIG_NAME = "alembic.ini"
 
@@ -219,3 +221,31 @@ def show(app_dir: Path, target: Target, what: str) -> None:
         _run(lambda: command.current(config, verbose=False))
     else:
         _run(lambda: command.history(config, verbose=True, indicate_current=True))
+
+
+def app_of(config: Mapping[str, Any]) -> tuple[Path, Target]:
+    """The app's directory and the database its migrations run on, per the kit's config."""
+    from devkit.backup.target import resolve_target
+    from devkit.state import resolve_app_dir
+
+    return resolve_app_dir(str(config.get("app_dir") or "")), resolve_target(config)
+
+
+def migrate_app(
+    config: Mapping[str, Any],
+    destination: str,
+    direction: str,
+    backup: bool = True,
+    stack: Stack | None = None,
+) -> MigrationRun:
+    """migrate() for the configured app (db.migrate, db.downgrade), or for the stack's own
+    database whatever DATABASE_URL says (setup and db.reset pass the stack); the backup, when
+    taken, goes to the backup directory."""
+    from devkit.backup.files import backup_dir
+    from devkit.backup.target import stack_target
+
+    if stack is None:
+        app_dir, target = app_of(config)
+    else:
+        app_dir, target = stack.env_file.parent, stack_target(stack.values)
+    return migrate(app_dir, target, destination, direction, backup_dir(config) if backup else None)

@@ -1,5 +1,6 @@
-"""testinfra checks of a provisioned host.
+"""The checks' pytest plugin: their options and the `deployment` they check.
 
+`invoke verify` loads it with `-p devkit.checks.plugin`; the test suite through tests/conftest.py.
 `host` is testinfra's fixture (localhost unless --hosts says otherwise). `deployment` says what
 the host should run:
 - in the test suite, the session's stack, set up for real by the `stack` fixture;
@@ -14,6 +15,13 @@ from dataclasses import dataclass, field
 import pytest
 
 from devkit.paths import KIT_ROOT
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("devkit")
+    group.addoption("--deployment", choices=["session", "host"], default="session")
+    group.addoption("--devkit-project", default="devkit")
+    group.addoption("--devkit-app-dir", default="")
 
 
 @dataclass(frozen=True)
