@@ -1,4 +1,4 @@
-"""The app's Alembic migrations through Alembic's Python API (seeds 002 and 003).
+"""The app's Alembic migrations through Alembic's Python API.
 
 The app keeps its own `alembic.ini` and `env.py`; the kit passes the database URL in the
 Alembic config (`sqlalchemy.url`), takes a backup before any upgrade or downgrade that changes
@@ -54,7 +54,7 @@ def alembic_config(app_dir: Path, target: Target) -> Config:
 
 
 def explain(exc: BaseException) -> MigrationError:
-    """Alembic's and the driver's known errors as a cause and a fix (seeds 002/003)."""
+    """Alembic's and the driver's known errors as a cause and a fix."""
     text = str(exc).strip()
     first = text.splitlines()[0] if text else type(exc).__name__
     if "Target database is not up to date" in text:

@@ -1,4 +1,4 @@
-"""`invoke doctor`: seed 000's troubleshooting page as checks, each OK / WARN / FAIL with a fix."""
+"""`invoke doctor`: the usual troubles of a workstation (Docker, WSL2, ports, passwords) as checks, each OK / WARN / FAIL with a fix."""
 
 from __future__ import annotations
 

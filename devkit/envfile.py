@@ -64,7 +64,8 @@ def parse_env(text: str, environ: Mapping[str, str] | None = None) -> dict[str, 
 
 
 def env_values(settings: Settings, existing: dict[str, str]) -> dict[str, str]:
-    """What .env.local must hold: the app's contract (ARCHITECTURE.md) and compose.yaml's inputs.
+    """What .env.local must hold: the app's contract (docs/ARCHITECTURE.md, "The app's
+    .env.local") and compose.yaml's inputs.
 
     Passwords already in the file are kept: a volume initialised with one only accepts that one.
     """

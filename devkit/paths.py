@@ -4,7 +4,8 @@ from pathlib import Path
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_DIR = KIT_ROOT / "compose"
-# The default app: seed 000's tables with SQLAlchemy models and Alembic migrations.
+# The default app: sample tables (users, sessions, files) with SQLAlchemy models and Alembic
+# migrations, as a backend team's app starts.
 SAMPLE_APP = KIT_ROOT / "examples" / "sample_app"
 COMPOSE_FILE = COMPOSE_DIR / "compose.yaml"
 PLAYBOOKS = KIT_ROOT / "playbooks"

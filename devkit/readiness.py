@@ -6,7 +6,9 @@ seconds-long interval), both at once.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg2
@@ -49,6 +51,22 @@ def redis_client(stack: Stack, timeout: float = 2.0) -> redis.Redis:
         socket_connect_timeout=timeout,
         socket_timeout=timeout,
     )
+
+
+@contextlib.contextmanager
+def redis_session(stack: Stack, timeout: float = 5.0) -> Iterator[redis.Redis]:
+    """An authenticated client for the block; a Redis failure in it becomes NotReady (a cause
+    and a fix), and the client is closed."""
+    client = redis_client(stack, timeout)
+    try:
+        yield client
+    except redis.RedisError as exc:
+        raise NotReady(
+            f"redis did not answer: {exc}",
+            "start the stack (invoke up); `invoke doctor` diagnoses",
+        ) from None
+    finally:
+        client.close()
 
 
 def redis_version(stack: Stack, timeout: float = 2.0) -> str:

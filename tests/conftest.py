@@ -26,8 +26,59 @@ import pytest
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
 INVOKE = str(Path(sys.executable).with_name("invoke"))
-TEST_PROJECT = "devkit-test"
+# Each pytest-xdist worker has a stack of its own (gw0, gw1, ...).
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+TEST_PROJECT = "devkit-test" + (f"-{WORKER}" if WORKER else "")
 SAMPLE_APP = KIT_ROOT / "examples" / "sample_app"
+# Held while a session's stack is set up and while a test that changes the machine runs: two
+# of them never overlap (two ansible-playbook runs on one machine's users, apt, /etc).
+MACHINE_LOCK = Path("/tmp/devkit-test-machine.lock")
+
+
+@contextlib.contextmanager
+def machine_lock():
+    with MACHINE_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """The lanes and the workers (devkit/testsuite.py):
+    - a test that uses the session's stack changes the machine (its setup does): `machine`;
+    - tests marked `machine` in their module run on one worker, one at a time, never during a
+      session's setup; the fleet's tests share its two SSH hosts: one worker too;
+    - other tests stay with their module (its fixtures are set up once)."""
+    for item in items:
+        marked = item.get_closest_marker("machine") is not None
+        if item.get_closest_marker("unit") and (marked or "stack" in item.fixturenames):
+            raise pytest.UsageError(f"{item.nodeid}: a unit test may not change the machine")
+        if "stack" in item.fixturenames and not marked:
+            item.add_marker(pytest.mark.machine)
+        if item.get_closest_marker("xdist_group"):
+            continue
+        if marked:
+            group = "machine"
+        elif "/fleet/" in item.nodeid or item.nodeid.startswith("tests/fleet/"):
+            group = "fleet"
+        else:
+            group = item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.fixture(autouse=True)
+def _one_machine_change_at_a_time(request):
+    """The tests marked `machine` in their module hold the machine lock (the session's stack,
+    a fixture of a wider scope, is set up before this runs)."""
+    group = request.node.get_closest_marker("xdist_group")
+    if group and group.args == ("machine",):
+        with machine_lock():
+            yield
+    else:
+        yield
 
 
 # The product's checks of a host (devkit/checks), run by tests/infra against the session's stack.
@@ -284,7 +335,7 @@ class SessionStack:
         return f"{self.project}-{service}-1"
 
 
-# The app's contract (ARCHITECTURE.md), written here independently of the code under test.
+# The app's contract (docs/ARCHITECTURE.md), written here independently of the code under test.
 CONTRACT_KEYS = [
     "DATABASE_URL",
     "DATABASE_URL_SYNC",
@@ -307,7 +358,7 @@ def contract_keys() -> list[str]:
     return CONTRACT_KEYS
 
 
-# An app's existing .env.local: its own key, and the seed's hand-written database URL.
+# An app's existing .env.local: its own key, and a hand-written database URL.
 EXISTING_ENV_LOCAL = (
     "# the app's own settings\n"
     "APP_SECRET_KEY=keep-me\n"
@@ -334,7 +385,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> SessionStack:
         "INVOKE_DEVKIT_REDIS_PORT": str(redis_port),
     }
     try:
-        result = invoke("setup", env=env, timeout=1800)
+        with machine_lock():
+            result = invoke("setup", env=env, timeout=1800)
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
         yield SessionStack(app_dir, env, TEST_PROJECT, pg_port, redis_port, result)
     finally:  # also after a failed setup: the next run starts clean

@@ -1,1 +1,3 @@
-"""Backups as streamed gzip JSON (seed 004's format): create, verify, diff, restore."""
+"""Backups of the app's database as streamed gzip JSON (docs/ARCHITECTURE.md, "Backup" and
+"Restore"): the file format, its reader and writer, the row codec, dump, load, diff, local files,
+S3, and pg_dump / Redis snapshots beside them."""

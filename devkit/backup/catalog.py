@@ -195,7 +195,7 @@ def row_counts(cur, tables: list[str]) -> dict[str, int]:
 
 
 def resolve_table(cur, name: str, app: Collection[str]) -> str | None:
-    """A backup's table name as schema.table in this database (the seed's files are
+    """A backup's table name as schema.table in this database (the earlier backup script's files are
     unqualified), when it is one of the app's tables (`app`): a backup never writes into a
     system catalog (pg_catalog.pg_class) or a schema that is not the app's."""
     regclass = sql_name(name) if "." in name else quote_ident(name)

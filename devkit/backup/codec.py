@@ -3,7 +3,7 @@ lines as the CSV that COPY FROM reads (load).
 
 A row line is a JSON array with one value per column, followed by ",\\n" (the table's last by
 "\\n"). This kit's files hold scalars only (arrays and other types print as their text); files
-of the seed's tool may hold nested JSON (arrays, objects), which takes the slower per-row path.
+of the earlier backup script may hold nested JSON (arrays, objects), which takes the slower per-row path.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def _quoted(text: str) -> str:
 
 
 def array_literal(items: list) -> str:
-    """JSON arrays (the seed's files) as PostgreSQL array input: {"a",NULL,{"b"}}."""
+    """JSON arrays (the earlier backup script's files) as PostgreSQL array input: {"a",NULL,{"b"}}."""
     parts = []
     for item in items:
         if item is None:

@@ -1,4 +1,5 @@
-"""The backup file: gzip of one JSON document, written and read as a stream.
+"""The backup file: its layout, the limits of what reading one may hold, and its writer
+(devkit/backup/reader.py reads it).
 
 Layout written by this kit (one row a line, so readers never hold a table in memory):
 
@@ -12,8 +13,8 @@ Layout written by this kit (one row a line, so readers never hold a table in mem
     },
     "sha256": "<hex of every byte above this line>"}
 
-Any other valid JSON of the seed's shape (`metadata`, `tables` -> `columns`, `data`) is read
-whole, as the seed's own tool wrote it.
+Any other valid JSON of the earlier backup script's shape (`metadata`, `tables` -> `columns`,
+`data`) is read whole, as that script wrote it, and normalised on reading.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ MIB = 1 << 20
 @dataclass(frozen=True)
 class ReadLimits:
     """What a reader holds in memory at most, whatever the file (a damaged or hostile one too):
-    one line of this kit's files (a row, the metadata), and a whole file of the seed's tool, which
+    one line of this kit's files (a row, the metadata), and a whole file of the earlier backup script, which
     is read at once (its rows take about 8 times their size as Python objects).
     Settings: devkit.backup_max_line_mb, devkit.backup_max_document_mb."""
 
@@ -100,7 +101,7 @@ class TableStream:
     name: str
     header: TableHeader
     blocks: Iterator[bytes]
-    # The values are scalars (this kit's files); a seed file's may nest (arrays, objects).
+    # The values are scalars (this kit's files); an earlier backup script's may nest (arrays, objects).
     scalars: bool = True
 
     def rows(self) -> Iterator[str]:

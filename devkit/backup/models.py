@@ -1,4 +1,4 @@
-"""The seed's backup models (pydantic), with the extra metadata this kit records."""
+"""The backup file's models (pydantic), with the extra metadata this kit records."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ class BackupMetadata(BaseModel):
     migration_version: str | None = None
     database_name: str
     database_host: str
-    # Extras; a file written by the seed's tool has none of them.
+    # Extras; a file written by the earlier backup script has none of them.
     format: str | None = None
     server_version: str | None = None
     # Sequence name -> [last_value, is_called], restored so the next insert does not collide.

@@ -1,6 +1,6 @@
-"""The seed-000 path: pg_dump / pg_restore / psql of the stack's own container (same major as
+"""The by-hand path: pg_dump / pg_restore / psql of the stack's own container (same major as
 the server, nothing needed on the host). Files: pg_dump's custom format (written here), and
-plain SQL dumps (`pg_dump > backup.sql`, as seed 000 made them), recognised on restore."""
+plain SQL dumps (`pg_dump > backup.sql`, as teams made them by hand), recognised on restore."""
 
 from __future__ import annotations
 

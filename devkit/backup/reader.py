@@ -1,4 +1,4 @@
-"""Reading backup files: BackupReader streams this kit's files and normalises the seed's tool's
+"""Reading backup files: BackupReader streams this kit's files and normalises the earlier backup script's
 files (read whole) into the same TableStreams; verify checks a whole file without a database."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from devkit.backup.models import FORMAT, BackupMetadata, TableHeader
 
 
 def _document_blocks(rows: list) -> Iterator[bytes]:
-    """A seed file's rows in this kit's row-line layout, a block of about READ_SIZE at a time
+    """An earlier backup script's rows in this kit's row-line layout, a block of about READ_SIZE at a time
     (never the whole table again as text)."""
     lines: list[str] = []
     size, last = 0, len(rows) - 1
@@ -45,7 +45,7 @@ class BackupReader:
 
     This kit's files are read in one pass: the SHA-256 is checked when the last table has been
     read (`tables()` raises CorruptBackup on a mismatch, so a restore rolls back). Files written
-    by the seed's tool are read whole. `verify` checks a whole file without a database.
+    by the earlier backup script are read whole. `verify` checks a whole file without a database.
     """
 
     def __init__(self, path: Path) -> None:
@@ -79,7 +79,7 @@ class BackupReader:
 
     def _open(self) -> None:
         path = self.path
-        # A seed file may be one line: the first line may be as long as a whole document.
+        # An earlier script's file may be one line: the first line may be as long as a whole document.
         document_max = self.limits.document_mb * MIB
         first = self._line("the metadata", eof_ok=True, limit=document_max)
         self.streamed = first.startswith(b'{"metadata": ') and first.endswith(b",\n")
@@ -116,7 +116,7 @@ class BackupReader:
         )
 
     def _read_document(self, first: bytes, limit: int) -> dict:
-        """A file of the seed's tool, whole, its shape checked once here (normalised: every
+        """A file of the earlier backup script, whole, its shape checked once here (normalised: every
         table a TableHeader and a list of rows) so that nothing later meets a surprise."""
         parts, size = [first, self._buf[self._pos :]], len(first) + len(self._buf) - self._pos
         while data := self._read():
@@ -174,7 +174,7 @@ class BackupReader:
         ended = False
         while b"\n" not in parts[-1]:
             if size > (limit or self._line_max):
-                if limit:  # the first line: a seed file may be a whole document on one line
+                if limit:  # the first line: an earlier script's file may be one whole line
                     raise self._document_too_large()
                 raise too_large(
                     self.path, f"a line (in {what})", self.limits.line_mb, "backup_max_line_mb"
@@ -217,7 +217,7 @@ class BackupReader:
 
     def tables(self, order: list[str] | None = None) -> Iterator[TableStream]:
         """The tables, one at a time. `order`: the order to load them in (parents first), which
-        a seed file read whole follows; this kit's files are written parents first and are read
+        a file of the earlier script, read whole, follows; this kit's files are written parents first and are read
         as written."""
         if not self.streamed:
             yield from self._document_tables(order)

@@ -67,7 +67,7 @@ SETTINGS: dict[str, Setting] = {
         7, {"ge": 1, "le": 36500}, server=True, role_vars=("backup_schedule_retention_days",)
     ),
     # What reading one backup file may hold in memory, in MiB: one line of the kit's files (a
-    # row), and a whole file of the seed's tool (read at once, about 8x its size as objects).
+    # row), and a whole file of the earlier backup script (read at once, about 8x its size as objects).
     # A larger one is refused with the setting to raise.
     "backup_max_line_mb": Setting(8, MEBIBYTES),
     "backup_max_document_mb": Setting(8, MEBIBYTES),

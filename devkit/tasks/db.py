@@ -1,4 +1,4 @@
-"""db.*: backups of the app's database (seed 004): backup, verify, diff, restore, list, prune."""
+"""db.*: backups of the app's database (devkit/backup): backup, verify, diff, restore, list, prune."""
 
 from __future__ import annotations
 
@@ -201,21 +201,14 @@ def _confirm(yes: bool, database: str, diff=None) -> None:
 
 @contextlib.contextmanager
 def _safety_backup(c, take, skip: bool):
-    """A backup of what the restore replaces (`take(directory)` writes it), taken before the
-    block changes anything; its path, or None with `skip`. A block that fails changed nothing:
-    the copy is removed again."""
-    from devkit.backup.files import backup_dir
+    from devkit.backup.files import backup_dir, safety_copy
 
     if skip:
         yield None
         return
-    path = take(backup_dir(c.config.devkit))
-    print(f"Safety backup of the data before the restore: {path}")
-    try:
+    with safety_copy(backup_dir(c.config.devkit), take) as path:
+        print(f"Safety backup of the data before the restore: {path}")
         yield path
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
 
 
 def _restore_dump(c, path: Path, dry_run: bool, yes: bool, no_backup: bool) -> None:

@@ -1,4 +1,4 @@
-"""db.psql and db.reset: the seed-000 chores that reach into the stack itself."""
+"""db.psql and db.reset: the everyday chores that reach into the stack itself."""
 
 from __future__ import annotations
 

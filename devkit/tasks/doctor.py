@@ -1,4 +1,4 @@
-"""`invoke doctor`: diagnose the workstation (seed 000's troubleshooting page), optionally repair."""
+"""`invoke doctor`: diagnose the workstation (devkit/diagnosis.py), optionally repair."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""redis.cli, redis.ping, redis.keys, redis.flush: the app's Redis (seed 000), authenticated."""
+"""redis.cli, redis.ping, redis.keys, redis.flush: the app's Redis, authenticated."""
 
 from __future__ import annotations
 
@@ -17,17 +17,10 @@ def _stack(c):
     return load_stack(c.config.devkit)
 
 
-def _client(c):
-    from devkit.readiness import redis_client
+def _session(c):
+    from devkit.readiness import redis_session
 
-    return redis_client(_stack(c), timeout=5)
-
-
-def _failed(exc: Exception) -> Exit:
-    return Exit(
-        f"error: redis did not answer: {exc}\n  fix: start the stack (invoke up); `invoke doctor` diagnoses",
-        code=1,
-    )
+    return redis_session(_stack(c))
 
 
 @task(help={"command": 'One command instead of a session, e.g. -c "GET user:1"'})
@@ -46,18 +39,11 @@ def cli(c, command=None):
 @reports_errors
 def ping(c):
     """PING the app's Redis (authenticated); prints PONG, the version and the round trip."""
-    import redis
-
-    client = _client(c)
-    try:
+    with _session(c) as client:
         started = time.perf_counter()
         client.ping()
         elapsed = (time.perf_counter() - started) * 1000
         version = client.info("server")["redis_version"]
-    except redis.RedisError as exc:
-        raise _failed(exc) from None
-    finally:
-        client.close()
     print(f"PONG (redis {version}, {elapsed:.1f} ms)")
 
 
@@ -67,22 +53,15 @@ def ping(c):
 @reports_errors
 def keys(c, pattern="*", limit=1000):
     """List keys matching PATTERN with SCAN (never KEYS: safe on a large or busy server)."""
-    import redis
-
     if int(limit) < 0:
         raise BadArgument(f"--limit {limit} is negative", "--limit N with N >= 0 (0: count only)")
-    client = _client(c)
     shown = total = 0
-    try:
+    with _session(c) as client:
         for key in client.scan_iter(match=pattern, count=1000):
             total += 1
             if shown < int(limit):
                 print(key.decode(errors="backslashreplace"))
                 shown += 1
-    except redis.RedisError as exc:
-        raise _failed(exc) from None
-    finally:
-        client.close()
     more = f" (first {shown} printed; --limit N for more)" if total > shown else ""
     print(f"{total} key(s) match {pattern!r}{more}")
 
@@ -91,17 +70,10 @@ def keys(c, pattern="*", limit=1000):
 @reports_errors
 def flush(c, yes=False):
     """Delete every key of the app's Redis (FLUSHALL); asks first."""
-    import redis
-
-    client = _client(c)
-    try:
+    with _session(c) as client:
         count = client.dbsize()
         confirm(yes, "flush deletes every key", f"Delete all {count} key(s) in Redis?")
         client.flushall()
-    except redis.RedisError as exc:
-        raise _failed(exc) from None
-    finally:
-        client.close()
     print(f"flushed: {count} key(s) deleted")
 
 

@@ -1,9 +1,8 @@
-"""test: the whole test suite (unit, Docker integration, Ansible, testinfra)."""
+"""test: the test suite, in two lanes (docs/ARCHITECTURE.md, "Tests")."""
 
 from __future__ import annotations
 
 import subprocess
-import sys
 
 from invoke import Collection, Exit, task
 
@@ -12,18 +11,21 @@ from devkit.paths import KIT_ROOT
 
 @task(
     help={
-        "marker": "Only tests with this pytest marker expression (unit, docker, ansible, infra)",
+        "quick": "Unit tests and linters only: no Docker, no root, nothing on this machine changed",
+        "marker": "Only tests with this pytest marker expression (unit, docker, ansible, infra, machine)",
         "keyword": "Only tests matching this pytest -k expression",
+        "workers": "Parallel workers for the full lane (default 2; 0: one process)",
     }
 )
-def test(c, marker=None, keyword=None):
-    """Run the test suite with pytest."""
-    command = [sys.executable, "-m", "pytest"]
-    if marker:
-        command += ["-m", marker]
-    if keyword:
-        command += ["-k", keyword]
-    code = subprocess.run(command, cwd=KIT_ROOT, check=False).returncode
+def test(c, quick=False, marker=None, keyword=None, workers=2):
+    """Run the test suite with pytest: everything, or --quick (unit tests and linters)."""
+    from devkit.testsuite import pytest_command
+
+    code = subprocess.run(
+        pytest_command(quick=quick, marker=marker, keyword=keyword, workers=int(workers)),
+        cwd=KIT_ROOT,
+        check=False,
+    ).returncode
     if code != 0:
         raise Exit(code=code)
 

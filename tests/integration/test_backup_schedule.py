@@ -1,4 +1,4 @@
-"""The backup_schedule role for real: a cron entry (seed 004's BACKUP_CRON), a command that
+"""The backup_schedule role for real: a cron entry (BACKUP_CRON), a command that
 backs up and prunes, and both removed again."""
 
 import subprocess
@@ -10,7 +10,7 @@ from devkit.backup.reader import verify
 from devkit.paths import KIT_ROOT, LOCAL_INVENTORY
 from devkit.playbook import run_playbook
 
-pytestmark = [pytest.mark.ansible, pytest.mark.docker]
+pytestmark = [pytest.mark.ansible, pytest.mark.docker, pytest.mark.machine]
 
 NAME = "devkit-test-schedule"
 PLAYBOOK = """

@@ -1,4 +1,4 @@
-"""The seed-000 path: pg_dump files made by the stack's container, and plain SQL dumps."""
+"""The by-hand path: pg_dump files made by the stack's container, and plain SQL dumps."""
 
 import os
 import subprocess
@@ -49,7 +49,7 @@ def test_custom_format_backup_and_restore(stack, table, tmp_path):
 
 
 def test_plain_sql_dump_restores_in_one_transaction_or_not_at_all(stack, table, tmp_path):
-    """A dump made as seed 000 did (`pg_dump > backup.sql`)."""
+    """A dump made by hand (`pg_dump > backup.sql`)."""
     values = stack.values()
     dump = tmp_path / "backup_20251016.sql"
     with dump.open("wb") as out:

@@ -33,7 +33,7 @@ META = {
 
 
 def seed_file(path: Path, document) -> Path:
-    """A file as the seed's tool writes them: gzip of one JSON document."""
+    """A file as the earlier backup script writes them: gzip of one JSON document."""
     with gzip.open(path, "wb") as out:
         out.write(json.dumps(document).encode() if not isinstance(document, bytes) else document)
     return path

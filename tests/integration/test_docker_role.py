@@ -9,7 +9,7 @@ import pytest
 
 from devkit.paths import ANSIBLE_CFG, KIT_ROOT, LOCAL_INVENTORY
 
-pytestmark = pytest.mark.ansible
+pytestmark = [pytest.mark.ansible, pytest.mark.machine]
 
 PROBE_USER = "devkit-probe"
 PLAYBOOK = """

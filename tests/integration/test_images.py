@@ -10,7 +10,7 @@ import pytest
 
 from devkit.paths import KIT_ROOT
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.machine]
 
 
 def docker(*args, check=True):

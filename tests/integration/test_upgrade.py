@@ -15,7 +15,7 @@ from devkit.dbroles import admin_env_file
 from devkit.envfile import read_env_file
 from devkit.paths import KIT_ROOT
 
-pytestmark = [pytest.mark.docker, pytest.mark.ansible]
+pytestmark = [pytest.mark.docker, pytest.mark.ansible, pytest.mark.machine]
 
 # The main before the app got a role of its own and Redis stopped running as root.
 PREVIOUS_MAIN = "cd75104"

@@ -64,3 +64,27 @@ def test_the_controllers_image_export_is_documented_with_its_prune_task():
     assert ".devkit/images/" in readme and "invoke images.prune-export" in readme
     guide = (ROOT / "docs" / "ja" / "README.md").read_text()
     assert ".devkit/images/" in guide and "images.prune-export" in guide
+
+
+@pytest.mark.unit
+def test_documents_cited_are_documents_the_repository_has():
+    """Code and docs cite the repository's own documents (was: an ARCHITECTURE.md it did not
+    have, and the seed documents by number)."""
+    import re
+
+    tracked = run("git", "ls-files").stdout.split()
+    texts = [
+        n for n in tracked if n.endswith((".md", ".py", ".yml", ".yaml", ".j2", ".toml", ".sh"))
+    ]
+    missing, seeds = [], []
+    for name in texts:
+        if name == "tests/unit/test_lint.py":
+            continue
+        text = (ROOT / name).read_text(errors="replace")
+        for cited in set(re.findall(r"(?<![\w/.-])((?:[\w.-]+/)*[\w.-]+\.md)\b", text)):
+            here = (ROOT / name).parent / cited
+            if not (ROOT / cited).exists() and not here.exists():
+                missing.append(f"{name}: {cited}")
+        if re.search(r"\bseeds? \d{3}\b", text, re.IGNORECASE):
+            seeds.append(name)
+    assert missing == [] and seeds == []

@@ -1,1 +1,1 @@
-"""The kit's sample app: the tables of seed 000, managed by Alembic."""
+"""The kit's sample app: users, sessions and files, managed by Alembic."""

@@ -1,4 +1,4 @@
-"""SQLAlchemy 2.0 models of seed 000: sample_users, sample_sessions, sample_files."""
+"""SQLAlchemy 2.0 models of the sample app: sample_users, sample_sessions, sample_files."""
 
 from __future__ import annotations
 

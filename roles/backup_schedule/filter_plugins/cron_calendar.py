@@ -1,4 +1,4 @@
-"""cron_to_oncalendar: five cron fields (seed 004's BACKUP_CRON) as a systemd OnCalendar= value,
+"""cron_to_oncalendar: five cron fields (BACKUP_CRON) as a systemd OnCalendar= value,
 so one setting drives both the cron entry and the systemd timer."""
 
 import re
