@@ -120,6 +120,16 @@ def backup_dir(config: Mapping[str, Any]) -> Path:
     return (app_dir / configured if configured else app_dir / "backups").resolve()
 
 
+def backup_path(config: Mapping[str, Any], file: str) -> Path:
+    """A backup FILE as given, or a bare name looked up in the backup directory."""
+    path = Path(file).expanduser()
+    if not path.exists() and not path.is_absolute() and len(path.parts) == 1:
+        candidate = backup_dir(config) / path
+        if candidate.exists():
+            return candidate
+    return path
+
+
 def retention_days(config: Mapping[str, Any], flag: str | int | None) -> int:
     """Days to keep: the flag, else BACKUP_RETENTION_DAYS, else the setting; a whole number
     within the setting's limits (0 or less would delete every backup but the newest)."""

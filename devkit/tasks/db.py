@@ -1,21 +1,17 @@
-"""db.*: backups of the app's database (devkit/backup): backup, verify, diff, restore, list, prune."""
+"""db.*: backups of the app's database (devkit/backup): backup, verify, diff, list, prune; the
+namespace also takes db_restore's, db_s3's, migrations' and db_admin's tasks."""
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from pathlib import Path
 
 from invoke import Collection, task
 
 from devkit.errors import BadArgument, DevkitError
-from devkit.tasks import db_admin, migrations
-from devkit.tasks._cli import confirm, reports_errors
-from devkit.tasks._progress import RowProgress
-
-
-def _kib(size: int) -> str:
-    return f"{size / 1024:.2f} KB" if size < 1024 * 1024 else f"{size / 1024 / 1024:.2f} MB"
+from devkit.tasks import db_admin, db_restore, db_s3, migrations
+from devkit.tasks._cli import reports_errors
+from devkit.tasks._output import RowProgress, kib, print_diff
 
 
 def _target(c):
@@ -24,30 +20,12 @@ def _target(c):
     return resolve_target(c.config.devkit)
 
 
-def _admin_target(c):
-    from devkit.backup.target import resolve_admin_target
-
-    return resolve_admin_target(c.config.devkit)
-
-
-def _reading_backups(c) -> None:
-    """Readers of backup files hold at most the configured sizes in memory."""
+def _backup_file(c, file: str) -> Path:
     from devkit.backup.fileformat import apply_limits
+    from devkit.backup.files import backup_path
 
     apply_limits(c.config.devkit)
-
-
-def _backup_file(c, file: str) -> Path:
-    """FILE as given, or a bare name looked up in the backup directory."""
-    from devkit.backup.files import backup_dir
-
-    _reading_backups(c)
-    path = Path(file).expanduser()
-    if not path.exists() and not path.is_absolute() and len(path.parts) == 1:
-        candidate = backup_dir(c.config.devkit) / path
-        if candidate.exists():
-            return candidate
-    return path
+    return backup_path(c.config.devkit, file)
 
 
 @task(
@@ -60,9 +38,10 @@ def _backup_file(c, file: str) -> Path:
 def backup(c, output_dir=None, format="json"):
     """Back up every table to backup_YYYYMMDD_HHMMSS.backup.gz; the last line printed is its path."""
     from devkit.backup.dump import create_backup
+    from devkit.backup.fileformat import apply_limits
     from devkit.backup.files import backup_dir
 
-    _reading_backups(c)
+    apply_limits(c.config.devkit)
     directory = Path(output_dir).expanduser() if output_dir else backup_dir(c.config.devkit)
     if format not in ("json", "sql"):
         raise BadArgument(f"unknown format {format!r}", "use --format json or --format sql")
@@ -72,7 +51,7 @@ def backup(c, output_dir=None, format="json"):
 
         path = dump(load_stack(c.config.devkit), directory)
         print(
-            f"pg_dump (custom format) of the stack's database: {_kib(path.stat().st_size)}",
+            f"pg_dump (custom format) of the stack's database: {kib(path.stat().st_size)}",
             file=sys.stderr,
         )
         print(path)
@@ -91,7 +70,7 @@ def backup(c, output_dir=None, format="json"):
         f"Total: {len(summary.tables)} tables, {sum(summary.tables.values())} rows", file=sys.stderr
     )
     print(
-        f"Backup size: {_kib(summary.uncompressed_bytes)} → {_kib(summary.compressed_bytes)} (compressed)",
+        f"Backup size: {kib(summary.uncompressed_bytes)} → {kib(summary.compressed_bytes)} (compressed)",
         file=sys.stderr,
     )
     if summary.longest_line:
@@ -132,31 +111,6 @@ def verify(c, file):
     )
 
 
-def _print_diff(diff) -> None:
-    print(
-        f"Migration version: {diff.migration_version_current or '(none)'} → {diff.migration_version_backup or '(none)'}"
-    )
-    print("Table Diff Summary:")
-    for name, d in diff.tables.items():
-        print(f"  {name}: {d.current_rows} → {d.backup_rows} ({d.diff:+d})")
-    for name in diff.missing_tables:
-        print(f"  {name}: not in this database")
-    if diff.not_in_backup:
-        what = (
-            "not in the backup, emptied (--exact)"
-            if diff.exact
-            else "not in the backup, left as they are"
-        )
-        listed = ", ".join(
-            name if rows is None else f"{name} ({rows} rows)"
-            for name, rows in diff.not_in_backup.items()
-        )
-        print(f"Tables {what}: {listed}")
-    print(
-        f"Total: {diff.total_current_rows} rows → {diff.total_backup_rows} rows ({diff.total_diff:+d})"
-    )
-
-
 @task(help={"file": "The backup file (a path, or a name in the backup directory)"})
 @reports_errors
 def diff(c, file):
@@ -173,194 +127,7 @@ def diff(c, file):
             f"{path.name} --dry-run` checks it against the database",
         )
     print(f"Calculating diff with backup: {path.name}")
-    _print_diff(calculate_diff(_target(c), path))
-
-
-_RESTORE_HELP = {
-    "dry-run": "Only check the file and show the diff; change nothing",
-    "yes": "Do not ask for confirmation (required without a terminal)",
-    "allow-other-version": "Restore although the backup's migration version differs (schemas must match)",
-    "exact": "Also empty the tables the backup does not have (default: they are left as they are)",
-    "no-backup": "Do not take a safety backup first (default: one is taken, with the command that undoes the restore)",
-}
-
-
-def _confirm(yes: bool, database: str, diff=None) -> None:
-    if diff is None:  # a pg_dump file: its objects are dropped and created again
-        question = f"Replace the objects and data of the dump in {database}?"
-    else:
-        question = (
-            f"Replace the data of {len(diff.tables)} table(s) in {database} with this backup?"
-        )
-        if diff.not_in_backup:
-            question += f" {len(diff.not_in_backup)} table(s) not in the backup will be " + (
-                "EMPTIED (--exact)." if diff.exact else "left as they are."
-            )
-    confirm(yes, "restore replaces data", question)
-
-
-@contextlib.contextmanager
-def _safety_backup(c, take, skip: bool):
-    from devkit.backup.files import backup_dir, safety_copy
-
-    if skip:
-        yield None
-        return
-    with safety_copy(backup_dir(c.config.devkit), take) as path:
-        print(f"Safety backup of the data before the restore: {path}")
-        yield path
-
-
-def _restore_dump(c, path: Path, dry_run: bool, yes: bool, no_backup: bool) -> None:
-    from devkit.backup import pgdump
-    from devkit.envfile import load_stack
-
-    stack = load_stack(c.config.devkit)
-    print(
-        f"Restoring from pg_dump file: {path.name} into {stack.pg_database} (the stack's container)"
-    )
-    print(pgdump.describe(stack, path))
-    if dry_run:
-        print("Dry run: nothing changed.")
-        return
-    _confirm(yes, stack.pg_database)
-    with _safety_backup(c, lambda d: pgdump.dump(stack, d), no_backup) as safety:
-        pgdump.restore(stack, path)
-    print("Restore completed (pg_restore/psql, one transaction)")
-    if safety:
-        print(f"To undo it: invoke db.restore {safety} --yes")
-
-
-def _restore(
-    c,
-    path: Path,
-    dry_run: bool,
-    yes: bool,
-    allow_other_version: bool,
-    exact: bool = False,
-    no_backup: bool = False,
-) -> None:
-    from devkit.backup.dump import create_backup
-    from devkit.backup.load import restore_backup
-    from devkit.backup.pgdump import kind_of
-
-    if path.is_file() and kind_of(path):
-        _restore_dump(c, path, dry_run, yes, no_backup)
-        return
-    target = _admin_target(c)
-    print(
-        f"Restoring from backup: {path.name} into {target.database} on {target.host or 'localhost'}"
-    )
-    if dry_run or not yes:
-        # Check the whole file and show what will change before asking.
-        diff, _ = restore_backup(
-            target, path, dry_run=True, allow_other_version=allow_other_version, exact=exact
-        )
-        _print_diff(diff)
-        if dry_run:
-            print("Dry run: nothing changed.")
-            return
-        _confirm(yes, target.database, diff)
-
-    def take(directory: Path) -> Path:
-        with RowProgress("Safety backup") as progress:
-            return create_backup(target, directory, progress=progress).path
-
-    # One pass: the file is checked while it loads; any fault rolls the transaction back.
-    with (
-        _safety_backup(c, take, no_backup) as safety,
-        RowProgress("Restoring") as progress,
-    ):
-        diff, result = restore_backup(
-            target,
-            path,
-            allow_other_version=allow_other_version,
-            exact=exact,
-            progress=progress,
-            check_first=False,
-        )
-    if yes:
-        _print_diff(diff)
-    print(f"Restore completed: {result.restored_tables} tables, {result.restored_rows} rows")
-    if safety:
-        undo = f"invoke db.restore {safety} --yes --exact"
-        if diff.migration_version_backup != diff.migration_version_current:
-            undo += " --allow-other-version"
-        print(f"To undo it: {undo}")
-
-
-@task(help={"file": "The backup file (a path, or a name in the backup directory)", **_RESTORE_HELP})
-@reports_errors
-def restore(
-    c, file, dry_run=False, yes=False, allow_other_version=False, exact=False, no_backup=False
-):
-    """Replace the data of the backup's tables with the backup's, in one transaction (all or nothing)."""
-    _restore(c, _backup_file(c, file), dry_run, yes, allow_other_version, exact, no_backup)
-
-
-@task(help={"file": "The backup file (a path, or a name in the backup directory)"})
-@reports_errors
-def upload(c, file):
-    """Upload a backup to S3 (devkit.s3_bucket) after checking it; the object carries its SHA-256."""
-    from devkit.backup.remote import bucket_of
-    from devkit.backup.remote import upload as put
-
-    print(f"uploaded to {put(bucket_of(c.config.devkit), _backup_file(c, file))}")
-
-
-@task(
-    help={
-        "name": "The backup's name in the bucket",
-        "output-dir": "Where to save it (default: the backup directory)",
-    }
-)
-@reports_errors
-def download(c, name, output_dir=None):
-    """Download a backup from S3, checked against its SHA-256, into the backup directory."""
-    from devkit.backup.files import backup_dir
-    from devkit.backup.remote import bucket_of
-    from devkit.backup.remote import download as get
-
-    _reading_backups(c)
-    directory = Path(output_dir).expanduser() if output_dir else backup_dir(c.config.devkit)
-    print(get(bucket_of(c.config.devkit), name, directory))
-
-
-@task(name="list-remote")
-@reports_errors
-def list_remote(c):
-    """List the backups in S3, newest first."""
-    from devkit.backup.remote import bucket_of
-    from devkit.backup.remote import list_remote as remote_backups
-
-    bucket = bucket_of(c.config.devkit)
-    backups = remote_backups(bucket)
-    if not backups:
-        print(f"no backups in s3://{bucket.name}/{bucket.prefix}")
-    for b in backups:
-        print(f"{b.name}  {_kib(b.size):>12}  {b.modified:%Y-%m-%d %H:%M:%S}")
-
-
-@task(name="restore-s3", help={"name": "The backup's name in the bucket", **_RESTORE_HELP})
-@reports_errors
-def restore_s3(
-    c, name, dry_run=False, yes=False, allow_other_version=False, exact=False, no_backup=False
-):
-    """Download a backup from S3 (checked), then restore it like db.restore."""
-    from devkit.backup.files import backup_dir
-    from devkit.backup.remote import bucket_of
-    from devkit.backup.remote import download as get
-
-    _reading_backups(c)
-    _restore(
-        c,
-        get(bucket_of(c.config.devkit), name, backup_dir(c.config.devkit)),
-        dry_run,
-        yes,
-        allow_other_version,
-        exact,
-        no_backup,
-    )
+    print_diff(calculate_diff(_target(c), path))
 
 
 @task(name="list")
@@ -378,7 +145,7 @@ def list_(c):
         return
     for b in backups:
         print(
-            f"{b.path.name}  {_kib(b.size):>12}  {datetime.fromtimestamp(b.mtime):%Y-%m-%d %H:%M:%S}"
+            f"{b.path.name}  {kib(b.size):>12}  {datetime.fromtimestamp(b.mtime):%Y-%m-%d %H:%M:%S}"
         )
 
 
@@ -390,12 +157,13 @@ def list_(c):
 @reports_errors
 def prune(c, retention_days=None):
     """Delete local backups older than the retention and leftover partial files; the newest intact backup stays."""
+    from devkit.backup.fileformat import apply_limits
     from devkit.backup.files import backup_dir, is_intact, plan_prune
     from devkit.backup.files import retention_days as days_of
     from devkit.envfile import load_stack
     from devkit.errors import DevkitError
 
-    _reading_backups(c)
+    apply_limits(c.config.devkit)
     days = days_of(c.config.devkit, retention_days)
     directory = backup_dir(c.config.devkit)
     try:
@@ -417,8 +185,6 @@ def prune(c, retention_days=None):
         print("no intact backup was found to keep", file=sys.stderr)
 
 
-ns = Collection(
-    "db", backup, verify, diff, restore, list_, prune, upload, download, list_remote, restore_s3
-)
-for _task in (*migrations.TASKS, *db_admin.TASKS):
+ns = Collection("db", backup, verify, diff, list_, prune)
+for _task in (*db_restore.TASKS, *db_s3.TASKS, *migrations.TASKS, *db_admin.TASKS):
     ns.add_task(_task)

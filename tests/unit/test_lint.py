@@ -34,7 +34,7 @@ def test_yamllint():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.ansible
+@pytest.mark.unit  # lint: no playbook runs
 def test_ansible_lint_production_profile():
     result = run(str(BIN / "ansible-lint"))
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]

@@ -1,4 +1,5 @@
-"""A progress bar for long backup work: rich, on stderr, only when stderr is a terminal."""
+"""What the db tasks print: sizes, a backup's diff against the database, and a progress bar for
+long backup work (rich, on stderr, only when stderr is a terminal)."""
 
 from __future__ import annotations
 
@@ -50,3 +51,32 @@ class RowProgress:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+def kib(size: int) -> str:
+    return f"{size / 1024:.2f} KB" if size < 1024 * 1024 else f"{size / 1024 / 1024:.2f} MB"
+
+
+def print_diff(diff) -> None:
+    print(
+        f"Migration version: {diff.migration_version_current or '(none)'} → {diff.migration_version_backup or '(none)'}"
+    )
+    print("Table Diff Summary:")
+    for name, d in diff.tables.items():
+        print(f"  {name}: {d.current_rows} → {d.backup_rows} ({d.diff:+d})")
+    for name in diff.missing_tables:
+        print(f"  {name}: not in this database")
+    if diff.not_in_backup:
+        what = (
+            "not in the backup, emptied (--exact)"
+            if diff.exact
+            else "not in the backup, left as they are"
+        )
+        listed = ", ".join(
+            name if rows is None else f"{name} ({rows} rows)"
+            for name, rows in diff.not_in_backup.items()
+        )
+        print(f"Tables {what}: {listed}")
+    print(
+        f"Total: {diff.total_current_rows} rows → {diff.total_backup_rows} rows ({diff.total_diff:+d})"
+    )
