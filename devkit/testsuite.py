@@ -11,9 +11,9 @@ QUICK = "unit and not machine"
 def pytest_command(
     quick: bool = False, marker: str | None = None, keyword: str | None = None, workers: int = 2
 ) -> list[str]:
-    """pytest's argv. The full lane runs its tests on `workers` processes (pytest-xdist): each
-    worker sets up a stack of its own, tests that share something else (the fleet's SSH hosts,
-    a change to the machine) are grouped onto one worker (tests/conftest.py)."""
+    """pytest's argv. The full lane runs its test files on `workers` processes (pytest-xdist,
+    a file's tests on one worker: the fleet's two SSH hosts are one file's), each worker with a
+    stack of its own; tests marked `machine` take turns (tests/conftest.py)."""
     command = [sys.executable, "-m", "pytest"]
     expression = " and ".join(f"({m})" for m in (QUICK if quick else None, marker) if m)
     if expression:
@@ -21,5 +21,5 @@ def pytest_command(
     if keyword:
         command += ["-k", keyword]
     if not quick and workers > 0:
-        command += ["-n", str(workers), "--dist", "loadgroup"]
+        command += ["-n", str(workers), "--dist", "loadfile"]
     return command

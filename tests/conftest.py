@@ -45,36 +45,22 @@ def machine_lock():
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """The lanes and the workers (devkit/testsuite.py):
-    - a test that uses the session's stack changes the machine (its setup does): `machine`;
-    - tests marked `machine` in their module run on one worker, one at a time, never during a
-      session's setup; the fleet's tests share its two SSH hosts: one worker too;
-    - other tests stay with their module (its fixtures are set up once)."""
-    for item in items:
-        marked = item.get_closest_marker("machine") is not None
-        if item.get_closest_marker("unit") and (marked or "stack" in item.fixturenames):
-            raise pytest.UsageError(f"{item.nodeid}: a unit test may not change the machine")
-        if "stack" in item.fixturenames and not marked:
-            item.add_marker(pytest.mark.machine)
-        if item.get_closest_marker("xdist_group"):
-            continue
-        if marked:
-            group = "machine"
-        elif "/fleet/" in item.nodeid or item.nodeid.startswith("tests/fleet/"):
-            group = "fleet"
-        else:
-            group = item.module.__name__
-        item.add_marker(pytest.mark.xdist_group(group))
+def pytest_itemcollected(item):
+    """The quick lane (`-m "unit and not machine"`) runs nothing that needs the machine: a unit
+    test may not use the session's stack (its setup installs and starts things) nor be marked
+    `machine`."""
+    if item.get_closest_marker("unit") and (
+        item.get_closest_marker("machine") or "stack" in item.fixturenames
+    ):
+        raise pytest.UsageError(f"{item.nodeid}: a unit test may not change the machine")
 
 
 @pytest.fixture(autouse=True)
 def _one_machine_change_at_a_time(request):
-    """The tests marked `machine` in their module hold the machine lock (the session's stack,
-    a fixture of a wider scope, is set up before this runs)."""
-    group = request.node.get_closest_marker("xdist_group")
-    if group and group.args == ("machine",):
+    """A test marked `machine` holds the machine lock while it runs, so that no other worker's
+    such test or session setup runs meanwhile (the session's stack, a fixture of a wider scope,
+    is set up before this runs)."""
+    if request.node.get_closest_marker("machine"):
         with machine_lock():
             yield
     else:

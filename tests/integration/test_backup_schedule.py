@@ -77,7 +77,7 @@ def test_schedule_runs_a_backup_then_goes_away(stack, tmp_path):
     [
         ({"backup_schedule_retention_days": 0}, "retention_days=0: .*greater than or equal to 1"),
         ({"backup_schedule_retention_days": -3}, "retention_days=-3: .*greater than or equal to 1"),
-        ({"backup_schedule_name": "Bad Name"}, "backup_schedule_name=Bad Name: .*pattern"),
+        ({"backup_schedule_name": "Bad_Name"}, "backup_schedule_name=Bad_Name: .*pattern"),
         ({"backup_schedule_log": "/var/log/a b; touch /tmp/pwned"}, "absolute path of letters"),
         ({"backup_schedule_user": "nobody"}, "cannot read"),
     ],

@@ -135,6 +135,8 @@ def test_stack_role_refuses_another_apps_database(stack, tmp_path):
         "stack_project_src": str(COMPOSE_DIR),
         "stack_env_file": str(other_app / ".env.local"),
         "stack_env": stack.values() | {"DEVKIT_APP_DIR": str(other_app)},
+        "stack_postgres_image": stack.values()["DEVKIT_POSTGRES_IMAGE"],
+        "stack_redis_image": stack.values()["DEVKIT_REDIS_IMAGE"],
     }
     with pytest.raises(CommandFailed) as failure:
         run_playbook(playbook, LOCAL_INVENTORY, variables, echo=False)
@@ -147,7 +149,7 @@ def test_stack_role_refuses_another_apps_database(stack, tmp_path):
 
 @pytest.mark.infra
 def test_verify_checks_this_machine_with_testinfra(stack, argv_watch):
-    """`invoke verify` runs tests/infra against what this host was given (the session's stack),
+    """`invoke verify` runs devkit/checks against what this host was given (the session's stack),
     and no password is in any process's command line meanwhile (was: `docker exec -e
     PGPASSWORD=<value>`)."""
     values = stack.values()
