@@ -75,7 +75,8 @@ SETTINGS: dict[str, Setting] = {
     # when these are empty, region and endpoint come from the usual AWS variables and files.
     "s3_bucket": Setting(
         "",
-        {"pattern": r"^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$"},
+        # S3's naming rules, with the legacy names us-east-1 still holds (capitals, _).
+        {"pattern": r"^([A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9])?$"},
         server=True,
         role_vars=("backup_schedule_s3_bucket",),
     ),

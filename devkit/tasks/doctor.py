@@ -48,7 +48,7 @@ def doctor(c, repair=False, yes=False):
             f"{len(failed)} check(s) failed: {', '.join(check.name for check in failed)}",
             "each failed check names its fix above; `invoke doctor --repair` repairs what it can",
         )
-    print("\nAll checks passed." if not failed else "")
+    print("\nAll checks passed.")
 
 
 def _repair(c, failed, yes: bool) -> None:

@@ -145,7 +145,7 @@ def test_s3_settings_are_validated():
     with pytest.raises(SettingsError, match="s3_endpoint_url"):
         load_settings({"s3_endpoint_url": "minio:9000"})
     with pytest.raises(SettingsError, match="s3_bucket"):
-        load_settings({"s3_bucket": "Bad_Bucket"})
+        load_settings({"s3_bucket": "my bucket/backups"})
     assert load_settings(
         {"s3_bucket": "devkit-backups", "s3_endpoint_url": "http://127.0.0.1:9000"}
     )
