@@ -97,11 +97,11 @@ def _expand(
 def _statements(
     text: str, environ: Mapping[str, str], expand: bool = True
 ) -> Iterator[tuple[str, str | None, int, int]]:
-    """Each statement as (key, value, start, end): `text[start:end]` is the statement's lines
-    (from the start of its key's line to the end of the line where its value ends, without the
-    newline). A bare KEY yields the environment's value, None when unset; with `expand` False
-    values are not computed (None). ValueError (naming the line, never a value) for what Compose
-    refuses."""
+    """Each statement as (key, value, start, end): `text[start:end]` is the statement (from its
+    key, `export` included, to the end of its value: the line's end for an unquoted value, the
+    closing quote for a quoted one). A bare KEY yields the environment's value, None when unset;
+    with `expand` False values are not computed (None). ValueError (naming the line, never a
+    value) for what Compose refuses."""
     values: dict[str, str] = {}
     pos, length = 0, len(text)
     while True:
@@ -110,7 +110,7 @@ def _statements(
         if pos >= length:
             return
         line_no = text.count("\n", 0, pos) + 1
-        start = text.rfind("\n", 0, pos) + 1
+        start = pos
         end_of_line = text.find("\n", pos)
         end_of_line = length if end_of_line < 0 else end_of_line
         if text[pos] == "#":
@@ -150,8 +150,7 @@ def _statements(
             pos = end_of_line
         if value is not None:
             values[key] = value
-        end = text.find("\n", pos - 1 if pos > 0 else 0)
-        yield key, value, start, length if end < 0 else end
+        yield key, value, start, pos
 
 
 def parse_env(text: str, environ: Mapping[str, str]) -> dict[str, str]:
@@ -169,12 +168,18 @@ def merge_env(text: str, values: Mapping[str, str]) -> str:
     for key, _, start, end in _statements(text, {}, expand=False):
         if key not in values:
             continue
-        parts.append(text[kept_from:start])
         if key in pending:
-            parts.append(f"{key}={pending.pop(key)}")
+            parts += [text[kept_from:start], f"{key}={pending.pop(key)}"]
             kept_from = end
-        else:  # a later statement of a key the kit sets: dropped with its newline
+            continue
+        # A later statement of a key the kit sets: dropped, with its line when it is alone there.
+        line_start = text.rfind("\n", 0, start) + 1
+        if not text[line_start:start].strip() and text[end : end + 1] in ("", "\n"):
+            parts.append(text[kept_from:line_start])
             kept_from = end + 1
+        else:
+            parts.append(text[kept_from:start])
+            kept_from = end
     parts.append(text[kept_from:])
     merged = "".join(parts)
     if merged and not merged.endswith("\n"):

@@ -63,3 +63,12 @@ def test_a_file_compose_refuses_is_refused_naming_the_line():
 
 def test_a_file_without_a_final_newline_gets_one():
     assert merge_env("A=1", {"B": "2"}) == "A=1\nB=2\n"
+
+
+def test_statements_sharing_a_line_are_set_in_place():
+    """Compose reads on after a closing quote: `A="1" PGPORT=2` is two statements on one line."""
+    merged = merge_env('A="1" PGPORT=2\nB=3\n', {"PGPORT": "5432"})
+    assert merged == 'A="1" PGPORT=5432\nB=3\n'
+    assert parse_env(merged, {}) == {"A": "1", "PGPORT": "5432", "B": "3"}
+    merged = merge_env('PGPORT="1" # note\nPGPORT=2\n', {"PGPORT": "5432"})
+    assert merged == "PGPORT=5432 # note\n"
