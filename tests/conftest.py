@@ -285,8 +285,12 @@ class SessionStack:
     ):
         return invoke(*args, env={**self.env, **(extra_env or {})}, timeout=timeout, stdin=stdin)
 
-    def on_terminal(self, *args: str, inputs: tuple[bytes, ...] = (), extra_env=None):
-        return on_terminal(*args, env={**self.env, **(extra_env or {})}, inputs=inputs)
+    def on_terminal(
+        self, *args: str, inputs: tuple[bytes, ...] = (), extra_env=None, timeout: float = 90
+    ):
+        return on_terminal(
+            *args, env={**self.env, **(extra_env or {})}, inputs=inputs, timeout=timeout
+        )
 
     def connect(self):
         """An autocommit connection to the stack's app database, as the app user."""

@@ -67,8 +67,7 @@ def _field(name: str) -> tuple[Any, Any]:
     setting = SETTINGS[name]
     if setting.choices:
         return Literal[setting.choices], Field()
-    kind = float if name == "ready_timeout" else type(setting.default)
-    return kind, Field(**setting.limits)
+    return type(setting.default), Field(**setting.limits)
 
 
 Settings = create_model("Settings", __base__=_Rules, **{name: _field(name) for name in SETTINGS})

@@ -59,7 +59,7 @@ SETTINGS: dict[str, Setting] = {
         "auto", choices=("auto", "registry", "local"), role_vars=("images_source",)
     ),
     # Seconds `up` and `setup` wait for authenticated connections.
-    "ready_timeout": Setting(90, {"gt": 0, "le": 3600}),
+    "ready_timeout": Setting(90.0, {"gt": 0, "le": 3600}),
     # Where db.backup writes; empty: <app dir>/backups.
     "backup_dir": Setting(""),
     # db.prune keeps backups this many days (BACKUP_RETENTION_DAYS in the environment wins).
