@@ -159,6 +159,12 @@ def parse_env(text: str, environ: Mapping[str, str]) -> dict[str, str]:
     return {key: value for key, value, _, _ in _statements(text, environ) if value is not None}
 
 
+def env_keys(text: str) -> set[str]:
+    """The keys a file sets, read as Compose reads it but without expanding any value (so a
+    `${NAME:?}` the environment lacks is no error here). ValueError for a file Compose refuses."""
+    return {key for key, _, _, _ in _statements(text, {}, expand=False)}
+
+
 def merge_env(text: str, values: Mapping[str, str]) -> str:
     """`text` (an env file) with each KEY of `values` set where it first stands (its later
     statements removed: they would override it), the missing ones appended; every other byte

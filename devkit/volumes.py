@@ -12,6 +12,11 @@ from devkit.errors import DataConflict
 OWNER_LABEL = "io.devkit.app-dir"
 
 
+def owner_of(labels: dict | None) -> str:
+    """The app directory a database volume's labels name; "" when they name none."""
+    return (labels or {}).get(OWNER_LABEL) or ""
+
+
 def database_volume(project: str) -> str:
     return f"{project}_postgres-data"
 
@@ -60,4 +65,4 @@ def volume_owner(project: str) -> str | None:
         return None
     if found.returncode != 0:
         return None
-    return (json.loads(found.stdout or "null") or {}).get(OWNER_LABEL) or ""
+    return owner_of(json.loads(found.stdout or "null"))

@@ -14,16 +14,16 @@ from decimal import Decimal
 from devkit.backup.catalog import Column, quote_ident
 
 # --- Dump: the server prints each row as the file's row line ---------------------------------
-# COPY's CSV output, ',' between columns and null for NULL, where every column prints as JSON:
-# integers and booleans as their text, everything else through to_json (whose output holds no
-# control character), the first column opening the array and the last closing it with "],". The
-# quote character is \x02, which never occurs in that output: CSV wraps the fields holding a
-# comma in it, and json_lines deletes it.
 # Session settings that make the JSON of every value exact and independent of the server's defaults.
 EXACT_OUTPUT = (
     "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; "
     "SET extra_float_digits = 1; SET bytea_output = 'hex'"
 )
+# COPY's CSV output, ',' between columns and null for NULL, where every column prints as JSON:
+# integers and booleans as their text, everything else through to_json (whose output holds no
+# control character), the first column opening the array and the last closing it with "],". The
+# quote character is \x02, which never occurs in that output: CSV wraps the fields holding a
+# comma in it, and json_lines deletes it.
 COPY_OUT = "(FORMAT csv, QUOTE E'\\x02', NULL 'null')"
 _QUOTE = b"\x02"
 _AS_TEXT = ("smallint", "integer", "bigint", "boolean")

@@ -120,6 +120,14 @@ def backup_dir(config: Mapping[str, Any]) -> Path:
     return (app_dir / configured if configured else app_dir / "backups").resolve()
 
 
+def backup_to_read(config: Mapping[str, Any], file: str) -> Path:
+    """backup_path, with the configured limits of reading backups in force (apply_limits)."""
+    from devkit.backup.fileformat import apply_limits
+
+    apply_limits(config)
+    return backup_path(config, file)
+
+
 def backup_path(config: Mapping[str, Any], file: str) -> Path:
     """A backup FILE as given, or a bare name looked up in the backup directory."""
     path = Path(file).expanduser()

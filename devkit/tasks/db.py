@@ -21,11 +21,9 @@ def _target(c):
 
 
 def _backup_file(c, file: str) -> Path:
-    from devkit.backup.fileformat import apply_limits
-    from devkit.backup.files import backup_path
+    from devkit.backup.files import backup_to_read
 
-    apply_limits(c.config.devkit)
-    return backup_path(c.config.devkit, file)
+    return backup_to_read(c.config.devkit, file)
 
 
 @task(

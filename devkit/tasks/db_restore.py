@@ -131,13 +131,10 @@ def restore(
     c, file, dry_run=False, yes=False, allow_other_version=False, exact=False, no_backup=False
 ):
     """Replace the data of the backup's tables with the backup's, in one transaction (all or nothing)."""
-    from devkit.backup.fileformat import apply_limits
-    from devkit.backup.files import backup_path
+    from devkit.backup.files import backup_to_read
 
-    apply_limits(c.config.devkit)
-    _restore(
-        c, backup_path(c.config.devkit, file), dry_run, yes, allow_other_version, exact, no_backup
-    )
+    path = backup_to_read(c.config.devkit, file)
+    _restore(c, path, dry_run, yes, allow_other_version, exact, no_backup)
 
 
 @task(name="restore-s3", help={"name": "The backup's name in the bucket", **_RESTORE_HELP})

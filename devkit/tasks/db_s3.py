@@ -14,13 +14,11 @@ from devkit.tasks._output import kib
 @reports_errors
 def upload(c, file):
     """Upload a backup to S3 (devkit.s3_bucket) after checking it; the object carries its SHA-256."""
-    from devkit.backup.fileformat import apply_limits
-    from devkit.backup.files import backup_path
+    from devkit.backup.files import backup_to_read
     from devkit.backup.remote import bucket_of
     from devkit.backup.remote import upload as put
 
-    apply_limits(c.config.devkit)
-    print(f"uploaded to {put(bucket_of(c.config.devkit), backup_path(c.config.devkit, file))}")
+    print(f"uploaded to {put(bucket_of(c.config.devkit), backup_to_read(c.config.devkit, file))}")
 
 
 @task(

@@ -12,12 +12,9 @@ from devkit.settings.table import DEFAULTS, SERVER_SETTINGS
 
 def devkit_settings(host_vars):
     """A host's settings from its variables (`hostvars[inventory_hostname]`): devkit_<name> for
-    each server setting, the kit's default where the inventory does not set one (app_dir has
-    none: a server's must be given)."""
-    return {
-        name: host_vars.get(f"devkit_{name}", "" if name == "app_dir" else DEFAULTS[name])
-        for name in SERVER_SETTINGS
-    }
+    each server setting, the kit's default where the inventory does not set one (app_dir's is
+    empty: inventory_problems asks for a server's own)."""
+    return {name: host_vars.get(f"devkit_{name}", DEFAULTS[name]) for name in SERVER_SETTINGS}
 
 
 def server_env(settings, postgres_password, redis_password):

@@ -72,3 +72,16 @@ def test_statements_sharing_a_line_are_set_in_place():
     assert parse_env(merged, {}) == {"A": "1", "PGPORT": "5432", "B": "3"}
     merged = merge_env('PGPORT="1" # note\nPGPORT=2\n', {"PGPORT": "5432"})
     assert merged == "PGPORT=5432 # note\n"
+
+
+def test_the_volume_check_reads_which_keys_the_file_sets_without_expanding_them():
+    """A value Compose expands from the shell (`${HOME:?}`) is no error when the role only asks
+    whether the file already holds a password."""
+    conflict = _module.stack_volume_conflict
+    volume = {"exists": True, "volume": {"Labels": {}}}
+    env = {"DEVKIT_PROJECT_NAME": "p", "DEVKIT_APP_DIR": "/srv/app"}
+    assert conflict(volume, env, "HOMEDIR=${HOME:?}\nPGPASSWORD=x\n") == ""
+    assert "another setup" in conflict(volume, env, "HOMEDIR=${HOME:?}\n")
+    assert conflict({"exists": False}, env, "") == ""
+    owned = {"exists": True, "volume": {"Labels": {"io.devkit.app-dir": "/srv/other"}}}
+    assert "the app in /srv/other" in conflict(owned, env, "PGPASSWORD=x\n")

@@ -2,9 +2,9 @@
 devkit.passwords): the env file merged by the one .env parser, the volume-owner rule, the
 password policy."""
 
-from devkit.dotenv import merge_env, parse_env
+from devkit.dotenv import env_keys, merge_env
 from devkit.passwords import password_problem
-from devkit.volumes import OWNER_LABEL, volume_conflict
+from devkit.volumes import owner_of, volume_conflict
 
 
 def stack_merge_env(text, values):
@@ -20,9 +20,8 @@ def stack_volume_conflict(volume_info, stack_env, current_text):
     `volume_info`: community.docker.docker_volume_info's result."""
     owner = None
     if volume_info.get("exists"):
-        labels = (volume_info.get("volume") or {}).get("Labels") or {}
-        owner = labels.get(OWNER_LABEL) or ""
-    had_password = "PGPASSWORD" in parse_env(current_text or "", {})
+        owner = owner_of((volume_info.get("volume") or {}).get("Labels"))
+    had_password = "PGPASSWORD" in env_keys(current_text or "")
     conflict = volume_conflict(
         stack_env["DEVKIT_PROJECT_NAME"], owner, stack_env.get("DEVKIT_APP_DIR", ""), had_password
     )
