@@ -259,22 +259,10 @@ def free_port_fixture():
 
 
 @dataclass
-class SessionStack:
-    app_dir: Path
+class Operator:
+    """Runs the kit's tasks as a person does, with `env` added to this process's environment."""
+
     env: dict[str, str]
-    project: str
-    pg_port: int
-    redis_port: int
-    first_setup: subprocess.CompletedProcess[str]
-
-    @property
-    def env_file(self) -> Path:
-        return self.app_dir / ".env.local"
-
-    def values(self) -> dict[str, str]:
-        from devkit.envfile import read_env_file
-
-        return read_env_file(self.env_file)
 
     def invoke(
         self,
@@ -291,6 +279,31 @@ class SessionStack:
         return on_terminal(
             *args, env={**self.env, **(extra_env or {})}, inputs=inputs, timeout=timeout
         )
+
+
+@pytest.fixture(scope="session")
+def operator() -> Operator:
+    """The kit's tasks with no setting of the suite's own: for what needs no stack here (the fleet:
+    provision, verify)."""
+    return Operator(env={})
+
+
+@dataclass
+class SessionStack(Operator):
+    app_dir: Path
+    project: str
+    pg_port: int
+    redis_port: int
+    first_setup: subprocess.CompletedProcess[str]
+
+    @property
+    def env_file(self) -> Path:
+        return self.app_dir / ".env.local"
+
+    def values(self) -> dict[str, str]:
+        from devkit.envfile import read_env_file
+
+        return read_env_file(self.env_file)
 
     def connect(self):
         """An autocommit connection to the stack's app database, as the app user."""
@@ -378,7 +391,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> SessionStack:
         with machine_lock():
             result = invoke("setup", env=env, timeout=1800)
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-        yield SessionStack(app_dir, env, TEST_PROJECT, pg_port, redis_port, result)
+        yield SessionStack(env, app_dir, TEST_PROJECT, pg_port, redis_port, result)
     finally:  # also after a failed setup: the next run starts clean
         remove_stack(app_dir / ".env.local")
         forget_stack(TEST_PROJECT)
