@@ -1,17 +1,6 @@
-"""Invoke entry point: assembles the namespace from devkit/tasks/* and its config defaults."""
+"""Invoke entry point in the kit's directory (`invoke TASK`): the same tasks as the `devkit`
+command (devkit/cli.py), assembled in devkit/tasks/__init__.py."""
 
-from devkit.settings.table import DEFAULTS
-from devkit.tasks import db, doctor, fleet, images, redis, stack, testing, vscode
-from devkit.tasks._cli import quiet_on_closed_pipe
+from devkit.tasks import namespace
 
-ns = stack.ns
-ns.add_task(testing.test)
-ns.add_task(doctor.doctor)
-ns.add_task(fleet.provision)
-ns.add_task(fleet.verify)
-ns.add_collection(images.ns)
-ns.add_collection(db.ns)
-ns.add_collection(redis.ns)
-ns.add_collection(vscode.ns)
-ns.configure({"devkit": DEFAULTS})
-quiet_on_closed_pipe()
+ns = namespace()

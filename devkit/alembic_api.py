@@ -225,8 +225,8 @@ def show(app_dir: Path, target: Target, what: str) -> None:
 
 def app_of(config: Mapping[str, Any]) -> tuple[Path, Target]:
     """The app's directory and the database its migrations run on, per the kit's config."""
+    from devkit.app import resolve_app_dir
     from devkit.backup.target import resolve_target
-    from devkit.state import resolve_app_dir
 
     return resolve_app_dir(str(config.get("app_dir") or "")), resolve_target(config)
 

@@ -3,6 +3,7 @@ Docker's failures into one-line causes with a fix."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -22,10 +23,19 @@ def compose_command(env_file: Path, *args: str) -> list[str]:
 
 def start_compose(env_file: Path, *args: str) -> subprocess.Popen[str]:
     """Start `docker compose ARGS` with its output captured; finish it with `finish_compose`."""
+    return _start(compose_command(env_file, *args))
+
+
+def start_compose_project(project: str, *args: str) -> subprocess.Popen[str]:
+    """start_compose for a project by its name alone (Compose finds its containers by label)."""
+    return _start(["docker", "compose", "-p", project, *args])
+
+
+def _start(command: list[str]) -> subprocess.Popen[str]:
     if shutil.which("docker") is None:
         raise DockerUnavailable("the docker command is not installed", "run `invoke setup`")
     return subprocess.Popen(
-        compose_command(env_file, *args),
+        command,
         env=subprocess_environ(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -55,6 +65,25 @@ def stream_compose(env_file: Path, *args: str) -> int:
         ).returncode
     except KeyboardInterrupt:
         return 130
+
+
+@contextlib.contextmanager
+def docker_client():
+    """A client of the Docker API (docker-py) for the block; DockerUnavailable, with the fix,
+    when the daemon does not answer or refuses this user."""
+    import docker
+    from docker.errors import DockerException
+
+    try:
+        client = docker.from_env()
+    except DockerException as exc:
+        if "PermissionError" in str(exc) or "Permission denied" in str(exc):
+            raise docker_failure("permission denied ... docker.sock") from None
+        raise DockerUnavailable("the Docker daemon is not running", daemon_start_hint()) from None
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def daemon_start_hint() -> str:

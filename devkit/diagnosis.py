@@ -270,9 +270,9 @@ def check_migrations(stack: Stack) -> Check:
 
 
 def run_checks(config: Mapping[str, Any]) -> list[Check]:
+    from devkit.app import resolve_app_dir
     from devkit.envfile import ENV_FILE_NAME, load_stack
     from devkit.errors import DevkitError
-    from devkit.state import resolve_app_dir
 
     checks = check_docker(str(config.get("bind_address") or "127.0.0.1"))
     daemon_up = any(c.name == "daemon" and c.status == OK for c in checks)

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from devkit import dotenv
+from devkit.app import resolve_app_dir
 from devkit.dotenv import EnvFileError
 from devkit.errors import SetupRequired
 from devkit.passwords import new_password
 from devkit.paths import ENV_FILE_NAME
-from devkit.settings.table import RECORDED
-from devkit.state import resolve_app_dir
+from devkit.settings.table import PER_APP, RECORDED
 
 if TYPE_CHECKING:
     from devkit.settings.model import Settings
@@ -68,7 +68,11 @@ def env_values(settings: Settings, existing: dict[str, str]) -> dict[str, str]:
     .env.local") and compose.yaml's inputs.
 
     Passwords already in the file are kept: a volume initialised with one only accepts that one.
+    The per-app settings must be settled first (devkit.stacks.settle).
     """
+    unsettled = [name for name in PER_APP if not getattr(settings, name)]
+    if unsettled:
+        raise ValueError(f"settle {', '.join(unsettled)} before writing .env.local")
     pg_password = existing.get("PGPASSWORD") or new_password()
     redis_password = existing.get("REDIS_PASSWORD") or new_password()
     host, user, db = settings.host, settings.postgres_user, settings.postgres_db
@@ -96,7 +100,8 @@ def drift(config: Mapping[str, Any], recorded: dict[str, str]) -> list[str]:
     return [
         f"{env_key} {recorded.get(env_key, '(unset)')} -> {config[key]}"
         for key, env_key in RECORDED.items()
-        if str(config[key]) != recorded.get(env_key)
+        # A per-app setting left unset keeps what the app's first setup chose.
+        if (config[key] or key not in PER_APP) and str(config[key]) != recorded.get(env_key)
     ]
 
 
@@ -140,18 +145,7 @@ def load_stack(config: Mapping[str, Any]) -> Stack:
     values = read_env_file(env_file)
     if not values:
         raise SetupRequired(f"{env_file} is missing or empty", "run `invoke setup`")
-    missing = [key for key in STACK_KEYS if key not in values]
-    if missing:
-        raise SetupRequired(
-            f"{env_file} lacks {', '.join(missing)} (setup writes them)",
-            "run `invoke setup`: it adds the kit's keys and keeps every other line",
-        )
-    for key in ("PGPORT", "REDIS_PORT"):
-        if not values[key].isdigit() or not 0 < int(values[key]) < 65536:
-            raise SetupRequired(
-                f"{key} in {env_file} is not a port number",
-                f"run `invoke setup` to write it again (from devkit.{'postgres_port' if key == 'PGPORT' else 'redis_port'})",
-            )
+    check_stack_values(env_file, values)
     changed = drift(config, values)
     try:
         ready_timeout = float(config["ready_timeout"])
@@ -166,6 +160,27 @@ def load_stack(config: Mapping[str, Any]) -> Stack:
                 f"settings changed since setup ({'; '.join(changed)})",
                 "run `invoke setup` to apply them",
             )
+    return stack_of(env_file, values, ready_timeout)
+
+
+def check_stack_values(env_file: Path, values: dict[str, str]) -> None:
+    """SetupRequired unless `values` (of `env_file`) hold what the kit's tasks read."""
+    missing = [key for key in STACK_KEYS if key not in values]
+    if missing:
+        raise SetupRequired(
+            f"{env_file} lacks {', '.join(missing)} (setup writes them)",
+            "run `invoke setup`: it adds the kit's keys and keeps every other line",
+        )
+    for key in ("PGPORT", "REDIS_PORT"):
+        if not values[key].isdigit() or not 0 < int(values[key]) < 65536:
+            raise SetupRequired(
+                f"{key} in {env_file} is not a port number",
+                f"run `invoke setup` to write it again (from devkit.{'postgres_port' if key == 'PGPORT' else 'redis_port'})",
+            )
+
+
+def stack_of(env_file: Path, values: dict[str, str], ready_timeout: float = 0.0) -> Stack:
+    """The Stack an .env.local's `values` describe (load_stack has checked them)."""
     return Stack(
         env_file=env_file,
         values=values,

@@ -6,7 +6,14 @@ import json
 import time
 from dataclasses import dataclass
 
-from devkit.compose import SERVICES, finish_compose, run_compose, start_compose, stream_compose
+from devkit.compose import (
+    SERVICES,
+    finish_compose,
+    run_compose,
+    start_compose,
+    start_compose_project,
+    stream_compose,
+)
 from devkit.envfile import Stack
 from devkit.errors import SettingsError
 from devkit.ports import check_ports, published_ports
@@ -45,6 +52,20 @@ def down(stack: Stack) -> None:
     run_compose(stack.env_file, "stop")
 
 
+def down_all() -> list[tuple[str, str]]:
+    """Stop every devkit stack that has a container running (`docker compose -p PROJECT stop`:
+    no compose file or .env.local needed, so a stack whose app is gone stops too); the
+    (project, app directory) of each, in order."""
+    from devkit.stacks import machine_stacks
+
+    stopped = []
+    for stack in machine_stacks():
+        if any(service.state == "running" for service in stack.services.values()):
+            finish_compose(start_compose_project(stack.project, "stop"))
+            stopped.append((stack.project, stack.app_dir))
+    return stopped
+
+
 def restart(stack: Stack, service: str | None) -> UpResult:
     check_service(service)
     return _compose_then_wait(stack, time.monotonic(), "restart", *([service] if service else []))
@@ -81,22 +102,25 @@ def ps_entries(stack: Stack) -> dict[str, dict]:
     return {entry["Service"]: entry for entry in entries}
 
 
-def _volume_sizes(project: str) -> dict[str, int]:
-    import docker
+def volume_sizes() -> dict[tuple[str, str], int]:
+    """Every Compose volume's size in bytes, by (project, volume): one `docker system df`."""
+    from devkit.compose import docker_client
 
-    client = docker.from_env()
-    try:
+    with docker_client() as client:
         volumes = client.df().get("Volumes") or []
-    finally:
-        client.close()
-    return {
-        v["Labels"]["com.docker.compose.volume"]: v.get("UsageData", {}).get("Size", -1)
-        for v in volumes
-        if (v.get("Labels") or {}).get("com.docker.compose.project") == project
-    }
+    sizes = {}
+    for volume in volumes:
+        labels = volume.get("Labels") or {}
+        if "com.docker.compose.project" in labels:
+            key = (
+                labels["com.docker.compose.project"],
+                labels.get("com.docker.compose.volume", ""),
+            )
+            sizes[key] = (volume.get("UsageData") or {}).get("Size", -1)
+    return sizes
 
 
-def _human(size: int) -> str:
+def human_size(size: int) -> str:
     if size < 0:
         return "?"
     value = float(size)
@@ -111,7 +135,7 @@ def status(stack: Stack) -> list[ServiceStatus]:
     from devkit.readiness import postgres_version, redis_version
 
     entries = ps_entries(stack)
-    sizes = _volume_sizes(stack.project)
+    sizes = volume_sizes()
     probes = {
         "postgres": (postgres_version, stack.pg_port),
         "redis": (redis_version, stack.redis_port),
@@ -134,7 +158,7 @@ def status(stack: Stack) -> list[ServiceStatus]:
                 health=entry.get("Health") or "-",
                 address=f"{stack.host}:{port}",
                 version=version,
-                volume_size=_human(sizes.get(f"{service}-data", -1)),
+                volume_size=human_size(sizes.get((stack.project, f"{service}-data"), -1)),
             )
         )
     return rows

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from devkit.app import new_app_here, record_app_dir, resolve_app_dir
 from devkit.diagnosis import Check, check_loopback_publishing
 from devkit.envfile import Stack, env_values, load_stack, read_env_file
 from devkit.errors import SetupRequired
@@ -17,8 +18,8 @@ from devkit.paths import COMPOSE_DIR, ENV_FILE_NAME, KIT_ROOT, LOCAL_INVENTORY, 
 from devkit.playbook import run_playbook
 from devkit.ports import check_ports, published_ports
 from devkit.settings.model import Settings
-from devkit.state import record_app_dir
-from devkit.volumes import volume_conflict, volume_owner
+from devkit.stacks import settle
+from devkit.volumes import moved_here, volume_conflict, volume_owner
 from devkit.vscode_hooks import role_vars
 
 
@@ -29,6 +30,9 @@ class SetupResult:
     changed: int
     seconds: float
     loopback: Check  # whether 127.0.0.1 ports stay on this machine with this engine
+    chosen: str = ""  # what was chosen anew for the app's stack (project, ports)
+    moved_from: str = ""  # the app's old directory, when it moved and kept its data
+    command: str = ""  # where the `devkit` command is, or why it was not linked
 
 
 def invoking_user() -> str:
@@ -65,6 +69,17 @@ def playbook_vars(
     }
 
 
+def setup_app_dir(flag: str | None, configured: str) -> Path:
+    """The app `setup` acts on: --app-dir; else the app the working directory is in (or one set
+    in the settings); else the working directory itself, as a new app; else (in the kit, the home
+    directory or /) the last one set up, or the sample app."""
+    if flag:
+        return Path(flag).expanduser().resolve()
+    if not configured and (here := new_app_here()) is not None:
+        return here
+    return resolve_app_dir(configured, announce=False)
+
+
 def setup(
     settings: Settings,
     app_dir_flag: str | None,
@@ -73,28 +88,29 @@ def setup(
     install_vscode: bool = True,
 ) -> SetupResult:
     started = time.monotonic()
-    if app_dir_flag:
-        settings = settings.model_copy(
-            update={"app_dir": str(Path(app_dir_flag).expanduser().resolve())}
-        )
-    app_dir = settings.resolved_app_dir()
+    app_dir = setup_app_dir(app_dir_flag, settings.app_dir)
     if not app_dir.is_dir():
         raise SetupRequired(
             f"app directory {app_dir} does not exist", "create it, or pass --app-dir PATH"
         )
     existing = read_env_file(app_dir / ENV_FILE_NAME)
+    settings, chosen = settle(
+        settings.model_copy(update={"app_dir": str(app_dir)}), app_dir, existing
+    )
     variables = playbook_vars(settings, app_dir, existing, install_docker, install_vscode)
     env = variables["stack_env"]
     project = env["DEVKIT_PROJECT_NAME"]
-    conflict = volume_conflict(
-        project, volume_owner(project), str(app_dir), had_password="PGPASSWORD" in existing
-    )
+    owner = volume_owner(project)
+    conflict = volume_conflict(project, owner, str(app_dir), had_password="PGPASSWORD" in existing)
+    moved_from = ""
+    if conflict and owner and moved_here(project, owner, str(app_dir), existing):
+        conflict, moved_from = None, owner
     if conflict:
         raise conflict
+    variables["stack_moved_from"] = moved_from
     check_ports(published_ports(env), project)
     result = run_playbook(PLAYBOOKS / "dev.yml", LOCAL_INVENTORY, variables, echo=echo)
-    if app_dir_flag:
-        record_app_dir(app_dir)
+    record_app_dir(app_dir)
 
     from devkit.readiness import wait_ready
 
@@ -112,4 +128,39 @@ def setup(
         changed=result.changed,
         seconds=time.monotonic() - started,
         loopback=check_loopback_publishing(engine, settings.bind_address),
+        chosen=chosen,
+        moved_from=moved_from,
+        command=link_command(),
+    )
+
+
+def link_command() -> str:
+    """Put the `devkit` command on the user's PATH: ~/.local/bin/devkit, a link to this kit's
+    (.venv/bin/devkit). A link to another kit that still exists, or a file of the user's, is
+    left alone. Returns what to tell the user."""
+    import pwd
+
+    target = Path(sys.executable).with_name("devkit")
+    if not target.exists():
+        return f"no {target} (run scripts/devkit setup: it installs the command)"
+    account = pwd.getpwnam(invoking_user())
+    bin_dir = Path(account.pw_dir) / ".local" / "bin"
+    link = bin_dir / "devkit"
+    if link.is_symlink() and link.resolve() == target.resolve():
+        pass
+    elif (link.is_symlink() and link.exists()) or (link.exists() and not link.is_symlink()):
+        return f"{link} is not this kit's: left as it is (this kit's command: {target})"
+    else:
+        if not bin_dir.exists():
+            bin_dir.mkdir(parents=True)
+            os.chown(bin_dir, account.pw_uid, account.pw_gid)
+            os.chown(bin_dir.parent, account.pw_uid, account.pw_gid)
+        link.unlink(missing_ok=True)  # a link to a kit that is gone
+        link.symlink_to(target)
+        os.lchown(link, account.pw_uid, account.pw_gid)
+    on_path = str(bin_dir) in os.environ.get("PATH", "").split(os.pathsep)
+    return str(link) + (
+        ""
+        if on_path
+        else f' (not on PATH yet: open a new terminal, or export PATH="{bin_dir}:$PATH")'
     )

@@ -13,8 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from devkit.app import resolve_app_dir
 from devkit.errors import DevkitError
-from devkit.state import resolve_app_dir
 
 PATTERNS = ("backup_*.backup.gz", "backup_*.dump")
 PARTIAL = ".backup_*.partial"
@@ -115,8 +115,13 @@ def safety_copy(directory: Path, take: Callable[[Path], Path]) -> Iterator[Path]
 
 
 def backup_dir(config: Mapping[str, Any]) -> Path:
-    configured = str(config.get("backup_dir") or "")
     app_dir = resolve_app_dir(str(config.get("app_dir") or ""))
+    return backups_of(app_dir, str(config.get("backup_dir") or ""))
+
+
+def backups_of(app_dir: Path, configured: str) -> Path:
+    """Where an app's backups go: the backup_dir setting (relative to the app, or absolute),
+    else <app>/backups."""
     return (app_dir / configured if configured else app_dir / "backups").resolve()
 
 

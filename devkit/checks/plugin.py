@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 import pytest
 
 from devkit.paths import KIT_ROOT
+from devkit.settings.table import SERVER_DEFAULTS
 
 
 def pytest_addoption(parser):
     group = parser.getgroup("devkit")
     group.addoption("--deployment", choices=["session", "host"], default="session")
-    group.addoption("--devkit-project", default="devkit")
+    group.addoption("--devkit-project", default=SERVER_DEFAULTS["project_name"])
     group.addoption("--devkit-app-dir", default="")
 
 

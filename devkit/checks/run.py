@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from devkit.errors import BadArgument, ChecksFailed, DevkitError
-from devkit.paths import KIT_ROOT
+from devkit.paths import ENV_FILE_NAME, KIT_ROOT
 
 CHECKS = Path(__file__).resolve().parent
 CHECK_FILES = [CHECKS / "workstation.py", CHECKS / "scheduled_backup.py"]
@@ -68,6 +68,8 @@ def verify(
 ) -> Verified:
     """Run the checks on this machine (its app per `config`), or on every host of `inventory`
     that `limit` matches (an unreachable host is reported, the others still checked)."""
+    from devkit.app import resolve_app_dir
+    from devkit.envfile import read_env_file
     from devkit.inventory import (
         ansible_env,
         inventory_path,
@@ -76,15 +78,18 @@ def verify(
         unreachable,
         vault,
     )
-    from devkit.state import resolve_app_dir
 
     if limit and not inventory:
         raise BadArgument("--limit needs --inventory", "add --inventory PATH")
+    app_dir = resolve_app_dir(str(config.get("app_dir") or ""))
+    # This machine's stack is the one its app's .env.local records, unless one is set.
+    project = config["project_name"] or read_env_file(app_dir / ENV_FILE_NAME).get(
+        "DEVKIT_PROJECT_NAME", ""
+    )
     command = [
         sys.executable, "-m", "pytest", "-p", "devkit.checks.plugin", *map(str, CHECK_FILES),
         "-v", "-p", "no:cacheprovider", "--tb=short", "--deployment=host",
-        f"--devkit-project={config['project_name']}",
-        f"--devkit-app-dir={resolve_app_dir(str(config.get('app_dir') or ''))}",
+        f"--devkit-project={project}", f"--devkit-app-dir={app_dir}",
     ]  # fmt: skip
     down: dict[str, str] = {}
     if not inventory:

@@ -21,9 +21,9 @@ from pydantic import (
     model_validator,
 )
 
+from devkit.app import resolve_app_dir
 from devkit.errors import SettingsError
 from devkit.settings.table import DEFAULTS, SETTINGS
-from devkit.state import resolve_app_dir
 
 
 class _Rules(BaseModel):
@@ -46,7 +46,7 @@ class _Rules(BaseModel):
 
     @model_validator(mode="after")
     def _distinct_ports(self) -> _Rules:
-        if self.postgres_port == self.redis_port:
+        if self.postgres_port == self.redis_port != 0:
             raise ValueError("postgres_port and redis_port must differ")
         return self
 
@@ -60,7 +60,7 @@ class _Rules(BaseModel):
         )
 
     def resolved_app_dir(self) -> Path:
-        return resolve_app_dir(self.app_dir)
+        return resolve_app_dir(self.app_dir, announce=False)
 
 
 def _field(name: str) -> tuple[Any, Any]:

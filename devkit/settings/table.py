@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-PORT = {"ge": 1, "le": 65535}
+PORT_OR_PICK = {"ge": 0, "le": 65535}
 IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
 # A WSL distribution's name as `wsl -d NAME` takes it: it is an argument of wsl.exe, so it never
 # starts with "-" (an option). Empty: the current distribution, else Ubuntu.
@@ -33,26 +33,39 @@ class Setting:
     server: bool = False
     # Role variables that stand for this setting (a role used on its own has the same default).
     role_vars: tuple[str, ...] = ()
+    # Chosen per app at its first setup when not set (the default is then "" or 0), and kept in
+    # its .env.local from then on: a server takes `server_default` instead.
+    per_app: bool = False
+    server_default: Any = None
 
 
 SETTINGS: dict[str, Setting] = {
-    # Compose project name: containers, network and volumes are named after it.
+    # Compose project name: containers, network and volumes are named after it. Empty: a new
+    # app's is its directory's name and a short hash of its path (devkit.stacks.project_for).
     "project_name": Setting(
-        "devkit",
-        {"pattern": r"^[a-z0-9][a-z0-9_-]{0,62}$"},
+        "",
+        {"pattern": r"^([a-z0-9][a-z0-9_-]{0,62})?$"},
         env_key="DEVKIT_PROJECT_NAME",
         server=True,
         role_vars=("backup_schedule_name",),
+        per_app=True,
+        server_default="devkit",
     ),
-    # Where the app's .env.local is written; empty: the last `setup --app-dir`, else the kit's
-    # sample app (examples/sample_app). Servers: an absolute path on the server.
+    # The app's directory, where its .env.local is written; empty: the app the working directory
+    # is in (devkit.app), else the last one set up, else the kit's sample app
+    # (examples/sample_app). Servers: an absolute path on the server.
     "app_dir": Setting("", server=True),
     # Address the ports are published on. Loopback unless opened explicitly.
     "bind_address": Setting("127.0.0.1", env_key="DEVKIT_BIND_ADDRESS", server=True),
-    "postgres_port": Setting(5432, PORT, env_key="PGPORT", server=True),
+    # 0: a new app takes 5432 and 6379 when free, else the next free pair (devkit.stacks).
+    "postgres_port": Setting(
+        0, PORT_OR_PICK, env_key="PGPORT", server=True, per_app=True, server_default=5432
+    ),
     "postgres_user": Setting("app", {"pattern": IDENTIFIER}, env_key="PGUSER", server=True),
     "postgres_db": Setting("app_db", {"pattern": IDENTIFIER}, env_key="PGDATABASE", server=True),
-    "redis_port": Setting(6379, PORT, env_key="REDIS_PORT", server=True),
+    "redis_port": Setting(
+        0, PORT_OR_PICK, env_key="REDIS_PORT", server=True, per_app=True, server_default=6379
+    ),
     # auto: official image if present or pullable, else an offline build; registry; local.
     # (Servers choose with devkit_images_source, which also has `controller`.)
     "images_source": Setting(
@@ -103,5 +116,13 @@ DEFAULTS: dict[str, Any] = {name: setting.default for name, setting in SETTINGS.
 RECORDED: dict[str, str] = {
     name: setting.env_key for name, setting in SETTINGS.items() if setting.env_key
 }
-# The settings a server takes from its inventory (devkit_<name>).
+# The settings a server takes from its inventory (devkit_<name>), and their defaults there.
 SERVER_SETTINGS: tuple[str, ...] = tuple(name for name, s in SETTINGS.items() if s.server)
+SERVER_DEFAULTS: dict[str, Any] = {
+    name: SETTINGS[name].default
+    if SETTINGS[name].server_default is None
+    else SETTINGS[name].server_default
+    for name in SERVER_SETTINGS
+}
+# Settings chosen per app when not set ("" or 0).
+PER_APP: tuple[str, ...] = tuple(name for name, s in SETTINGS.items() if s.per_app)

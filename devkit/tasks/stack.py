@@ -9,9 +9,12 @@ from devkit.tasks._cli import reports_errors, settings_of
 
 
 def _console():
+    import sys
+
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    # Piped (into a file, grep, a test): lines as wide as they need, not 80 columns.
+    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 240)
 
 
 @task(
@@ -36,6 +39,14 @@ def setup(c, app_dir=None, no_docker_install=False, no_migrate=False, no_vscode=
     out = _console()
     out.print()
     out.print(f"[bold green]Ready[/] in {result.seconds:.1f}s (Ansible: {result.changed} changed)")
+    out.print(f"  app      {stack.env_file.parent}  stack={stack.project}")
+    if result.chosen:
+        out.print(f"  {result.chosen}")
+    if result.moved_from:
+        out.print(
+            f"  moved from {result.moved_from}: its data is kept (the database accepted this "
+            ".env.local's password); the stack is labelled with the new directory"
+        )
     out.print(
         f"  postgres {result.versions['postgres']:<8} {stack.host}:{stack.pg_port}  "
         f"db={stack.pg_database} user={stack.pg_user}  image={stack.postgres_image}"
@@ -48,6 +59,7 @@ def setup(c, app_dir=None, no_docker_install=False, no_migrate=False, no_vscode=
         f"  settings for the app: {stack.env_file} (mode 0600; passwords are there, not printed)"
     )
     out.print(f"  migrations: {_setup_migrations(c, stack, no_migrate)}")
+    out.print(f"  command: {result.command}")
     if result.loopback.status != "OK":
         out.print(f"[yellow]warning[/]: {result.loopback.detail}", highlight=False)
         out.print(f"  fix: {result.loopback.fix}", highlight=False)
@@ -60,7 +72,8 @@ def _setup_migrations(c, stack, skip: bool) -> str:
         return "skipped (--no-migrate)"
     if not has_migrations(stack.env_file.parent):
         return f"none (no alembic.ini in {stack.env_file.parent})"
-    run = migrate_app(c.config.devkit, "head", "up", stack=stack)
+    config = {**dict(c.config.devkit), "app_dir": str(stack.env_file.parent)}
+    run = migrate_app(config, "head", "up", stack=stack)
     at = ",".join(run.after) or "base"
     applied = f"{len(run.steps)} applied" + (f", backup first: {run.backup}" if run.backup else "")
     return f"at {at} ({applied if run.steps else 'nothing to apply'})"
@@ -81,15 +94,23 @@ def up(c):
     )
 
 
-@task
+@task(help={"all": "Stop every devkit stack on this machine (`devkit apps` lists them)"})
 @reports_errors
-def down(c):
+def down(c, all_=False):
     """Stop PostgreSQL and Redis; their data (the volumes) is kept."""
+    if all_:
+        from devkit.lifecycle import down_all
+
+        stopped = down_all()
+        for project, app_dir in stopped:
+            print(f"stopped {project} ({app_dir})")
+        print(f"{len(stopped)} stack(s) stopped; data kept" if stopped else "no stack was running")
+        return
     from devkit.envfile import load_stack
     from devkit.lifecycle import down as stop
 
     stop(load_stack(c.config.devkit))
-    print("stopped; data kept (`invoke up` starts again)")
+    print("stopped; data kept (`devkit up` starts again)")
 
 
 @task(help={"service": "postgres or redis (default: both)"})

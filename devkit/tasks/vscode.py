@@ -12,7 +12,7 @@ from devkit.tasks._cli import reports_errors
 
 @task(
     help={
-        "app-dir": "The app's directory (default: the one setup uses)",
+        "app-dir": "The app's directory (default: the app of the working directory, else the last one set up)",
         "host": "linux: VS Code in Linux/WSL; windows: VS Code on Windows, tasks call wsl.exe (default: devkit.vscode_host)",
         "distro": "WSL distribution for --host windows (default: devkit.vscode_wsl_distro, else this one, else Ubuntu)",
         "auto-start": "Also start the services when the folder opens (default: devkit.vscode_auto_start)",
@@ -22,9 +22,10 @@ from devkit.tasks._cli import reports_errors
 @reports_errors
 def install(c, app_dir=None, host=None, distro=None, auto_start=False, dry_run=False):
     """Merge the kit's tasks and launch entries into the app's .vscode (comments kept, backups)."""
-    from devkit.paths import LOCAL_INVENTORY, PLAYBOOKS
+    from devkit.app import kit_wrote, resolve_app_dir
+    from devkit.errors import SetupRequired
+    from devkit.paths import ENV_FILE_NAME, LOCAL_INVENTORY, PLAYBOOKS
     from devkit.playbook import run_playbook
-    from devkit.state import resolve_app_dir
     from devkit.vscode_hooks import HOSTS, default_distro, distro_problem, role_vars
     from devkit.workstation import invoking_user
 
@@ -46,6 +47,12 @@ def install(c, app_dir=None, host=None, distro=None, auto_start=False, dry_run=F
     )
     if not target.is_dir():
         raise BadArgument(f"app directory {target} does not exist", "pass --app-dir PATH")
+    if not kit_wrote(target / ENV_FILE_NAME):
+        # The hooks start the app's stack: without one they would fail at every F5.
+        raise SetupRequired(
+            f"{target} is not set up: it has no .env.local written by the kit (no stack to start)",
+            f"run `devkit setup --app-dir {target}`: it sets the app up and installs these hooks",
+        )
     variables = role_vars(target, invoking_user(), host, distro, auto_start)
     result = run_playbook(
         PLAYBOOKS / "vscode.yml",

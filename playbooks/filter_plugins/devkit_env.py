@@ -7,14 +7,16 @@ from devkit.envfile import env_values
 from devkit.errors import SettingsError
 from devkit.passwords import password_problem
 from devkit.settings.model import load_settings, settings_problems
-from devkit.settings.table import DEFAULTS, SERVER_SETTINGS
+from devkit.settings.table import PER_APP, SERVER_DEFAULTS, SERVER_SETTINGS
 
 
 def devkit_settings(host_vars):
     """A host's settings from its variables (`hostvars[inventory_hostname]`): devkit_<name> for
-    each server setting, the kit's default where the inventory does not set one (app_dir's is
-    empty: inventory_problems asks for a server's own)."""
-    return {name: host_vars.get(f"devkit_{name}", DEFAULTS[name]) for name in SERVER_SETTINGS}
+    each server setting, the kit's server default where the inventory does not set one (app_dir's
+    is empty: inventory_problems asks for a server's own)."""
+    return {
+        name: host_vars.get(f"devkit_{name}", SERVER_DEFAULTS[name]) for name in SERVER_SETTINGS
+    }
 
 
 def server_env(settings, postgres_password, redis_password):
@@ -40,6 +42,13 @@ def inventory_problems(settings, postgres_password, redis_password):
         f"devkit_{name}={value!r}: {why}" if name else why
         for name, value, why in settings_problems(settings)
     ]
+    for name in PER_APP:
+        # A workstation picks these per app ("" or 0); a server's are fixed.
+        if name in settings and not settings[name]:
+            problems.append(
+                f"devkit_{name}={settings[name]!r}: a server's must be set "
+                f"(default {SERVER_DEFAULTS[name]!r})"
+            )
     if not str(settings.get("app_dir", "")).startswith("/"):
         problems.append(
             f"devkit_app_dir={settings.get('app_dir', '')!r}: the app's directory on the server "

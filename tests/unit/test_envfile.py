@@ -18,9 +18,12 @@ from devkit.settings.table import DEFAULTS
 
 pytestmark = pytest.mark.unit
 
+# Settings as setup hands them to env_values: the per-app ones settled (devkit.stacks.settle).
+SETTLED = {"project_name": "myapp-0a1b2c", "postgres_port": 5432, "redis_port": 6379}
+
 
 def test_values_carry_the_whole_contract(contract_keys):
-    values = env_values(load_settings({}), {})
+    values = env_values(load_settings(SETTLED), {})
     assert set(contract_keys) <= set(values)
     assert values["DATABASE_URL"].startswith("postgresql+asyncpg://app:")
     assert values["DATABASE_URL_SYNC"].startswith("postgresql://app:")
@@ -36,7 +39,7 @@ def test_values_carry_the_whole_contract(contract_keys):
 
 
 def test_managed_keys_cover_everything_written():
-    written = env_values(load_settings({}), {})
+    written = env_values(load_settings(SETTLED), {})
     assert set(written) | {"DEVKIT_POSTGRES_IMAGE", "DEVKIT_REDIS_IMAGE"} == MANAGED_KEYS
 
 
@@ -48,11 +51,11 @@ def test_subprocesses_do_not_inherit_the_kits_keys(monkeypatch):
 
 
 def test_passwords_are_random_strong_and_kept():
-    first = env_values(load_settings({}), {})
-    second = env_values(load_settings({}), {})
+    first = env_values(load_settings(SETTLED), {})
+    second = env_values(load_settings(SETTLED), {})
     assert first["PGPASSWORD"] != second["PGPASSWORD"]
     assert len(first["PGPASSWORD"]) >= 24 and first["PGPASSWORD"] != first["REDIS_PASSWORD"]
-    again = env_values(load_settings({}), first)
+    again = env_values(load_settings(SETTLED), first)
     assert (again["PGPASSWORD"], again["REDIS_PASSWORD"]) == (
         first["PGPASSWORD"],
         first["REDIS_PASSWORD"],
@@ -97,7 +100,7 @@ def test_a_byte_order_mark_is_not_part_of_the_first_key(tmp_path):
 
 
 def test_drift_lists_changed_settings_but_never_secrets():
-    written = env_values(load_settings({}), {})
+    written = env_values(load_settings(SETTLED), {})
     assert drift(DEFAULTS, written) == []
     changed = drift({**DEFAULTS, "postgres_port": 5433}, written)
     assert changed == ["PGPORT 5432 -> 5433"]
@@ -111,7 +114,7 @@ def test_load_stack_requires_setup(tmp_path):
 
 
 def test_load_stack_refuses_drift(tmp_path):
-    settings = load_settings({"app_dir": str(tmp_path)})
+    settings = load_settings({**SETTLED, "app_dir": str(tmp_path)})
     values = env_values(settings, {}) | {"DEVKIT_POSTGRES_IMAGE": "p", "DEVKIT_REDIS_IMAGE": "r"}
     (tmp_path / ".env.local").write_text("".join(f"{k}={v}\n" for k, v in values.items()))
     config = {**DEFAULTS, "app_dir": str(tmp_path)}
@@ -121,7 +124,7 @@ def test_load_stack_refuses_drift(tmp_path):
 
 
 def test_load_stack_names_a_bad_value_rather_than_drift(tmp_path):
-    settings = load_settings({"app_dir": str(tmp_path)})
+    settings = load_settings({**SETTLED, "app_dir": str(tmp_path)})
     values = env_values(settings, {}) | {"DEVKIT_POSTGRES_IMAGE": "p", "DEVKIT_REDIS_IMAGE": "r"}
     (tmp_path / ".env.local").write_text("".join(f"{k}={v}\n" for k, v in values.items()))
     config = {**DEFAULTS, "app_dir": str(tmp_path)}

@@ -85,3 +85,19 @@ def test_the_volume_check_reads_which_keys_the_file_sets_without_expanding_them(
     assert conflict({"exists": False}, env, "") == ""
     owned = {"exists": True, "volume": {"Labels": {"io.devkit.app-dir": "/srv/other"}}}
     assert "the app in /srv/other" in conflict(owned, env, "PGPASSWORD=x\n")
+
+
+def test_a_stack_belongs_to_the_app_its_containers_name_or_that_proved_it_moved():
+    """The volume keeps the directory it was made for (Docker cannot relabel it); the containers
+    name the app they run for now, and setup may prove a move (devkit/volumes.py)."""
+    conflict = _module.stack_volume_conflict
+    env = {"DEVKIT_PROJECT_NAME": "p", "DEVKIT_APP_DIR": "/srv/app"}
+    made_for_old = {"exists": True, "volume": {"Labels": {"io.devkit.app-dir": "/srv/old"}}}
+    running_for = {
+        "exists": True,
+        "container": {"Config": {"Labels": {"io.devkit.app-dir": "/srv/app"}}},
+    }
+    assert conflict(made_for_old, env, "PGPASSWORD=x\n", running_for) == ""
+    assert "the app in /srv/old" in conflict(made_for_old, env, "PGPASSWORD=x\n", {"exists": False})
+    assert conflict(made_for_old, env, "PGPASSWORD=x\n", {"exists": False}, "/srv/old") == ""
+    assert "/srv/old" in conflict(made_for_old, env, "PGPASSWORD=x\n", {"exists": False}, "/srv/x")

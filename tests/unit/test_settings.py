@@ -5,7 +5,7 @@ import pytest
 
 from devkit.errors import SettingsError
 from devkit.settings.model import load_settings
-from devkit.settings.table import DEFAULTS, SETTINGS
+from devkit.settings.table import DEFAULTS, SERVER_DEFAULTS, SETTINGS
 
 pytestmark = pytest.mark.unit
 
@@ -25,7 +25,8 @@ def _plugin(path: str):
 def test_defaults_are_valid_and_loopback():
     settings = load_settings(DEFAULTS)
     assert settings.bind_address == "127.0.0.1"
-    assert (settings.postgres_port, settings.redis_port) == (5432, 6379)
+    # Picked per app at its first setup (devkit.stacks), then kept in its .env.local.
+    assert (settings.project_name, settings.postgres_port, settings.redis_port) == ("", 0, 0)
 
 
 def test_environment_strings_are_coerced():
@@ -36,7 +37,7 @@ def test_environment_strings_are_coerced():
     ("key", "value", "fragment"),
     [
         ("postgres_port", 70000, "postgres_port=70000"),
-        ("redis_port", 0, "redis_port=0"),
+        ("redis_port", -1, "redis_port=-1"),
         ("bind_address", "localhost-ish", "bind_address='localhost-ish'"),
         ("postgres_user", "Robert'); DROP", "postgres_user="),
         ("project_name", "Bad Name", "project_name="),
@@ -115,7 +116,7 @@ def test_role_variables_standing_for_a_setting_agree_with_the_settings_table(set
     among its choices."""
     role = next(r for r in ROLES if var.startswith(f"{r}_") or var == f"{r}_source")
     defaults, options = _role_files(role)
-    assert defaults[var] == SETTINGS[setting].default
+    assert defaults[var] == SERVER_DEFAULTS.get(setting, SETTINGS[setting].default)
     choices = options[var].get("choices")
     if SETTINGS[setting].choices:
         assert choices and set(SETTINGS[setting].choices) <= set(choices)
@@ -163,4 +164,10 @@ def test_the_server_settings_are_read_from_the_inventory_variables():
     assert "vscode_host" not in settings
     assert plugin.inventory_problems(plugin.devkit_settings({}), "x" * 24, "y" * 24) == [
         "devkit_app_dir='': the app's directory on the server must be an absolute path"
+    ]
+    # A workstation picks its project and ports per app; a server keeps the fixed defaults.
+    assert (settings["project_name"], settings["postgres_port"]) == ("devkit", 5432)
+    fixed = plugin.devkit_settings({"devkit_app_dir": "/srv/a", "devkit_postgres_port": 0})
+    assert plugin.inventory_problems(fixed, "x" * 24, "y" * 24) == [
+        "devkit_postgres_port=0: a server's must be set (default 5432)"
     ]

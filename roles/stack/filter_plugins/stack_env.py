@@ -4,7 +4,7 @@ password policy."""
 
 from devkit.dotenv import env_keys, merge_env
 from devkit.passwords import password_problem
-from devkit.volumes import owner_of, volume_conflict
+from devkit.volumes import current_owner, volume_conflict
 
 
 def stack_merge_env(text, values):
@@ -15,15 +15,25 @@ def stack_merge_env(text, values):
         raise ValueError(f"the env file cannot be read as Compose reads it: {exc}") from None
 
 
-def stack_volume_conflict(volume_info, stack_env, current_text):
+def stack_volume_conflict(volume_info, stack_env, current_text, container_info=None, moved_from=""):
     """ "" when the project's database volume may be used by this app, else the cause and fix.
-    `volume_info`: community.docker.docker_volume_info's result."""
+    `volume_info`, `container_info`: community.docker's docker_volume_info and
+    docker_container_info results (the stack's database volume and container); `moved_from`:
+    the directory the app moved from, as setup proved it (stack_moved_from)."""
     owner = None
     if volume_info.get("exists"):
-        owner = owner_of((volume_info.get("volume") or {}).get("Labels"))
+        container = (container_info or {}).get("container") or {}
+        owner = current_owner(
+            (volume_info.get("volume") or {}).get("Labels"),
+            (container.get("Config") or {}).get("Labels"),
+        )
     had_password = "PGPASSWORD" in env_keys(current_text or "")
     conflict = volume_conflict(
-        stack_env["DEVKIT_PROJECT_NAME"], owner, stack_env.get("DEVKIT_APP_DIR", ""), had_password
+        stack_env["DEVKIT_PROJECT_NAME"],
+        owner,
+        stack_env.get("DEVKIT_APP_DIR", ""),
+        had_password,
+        moved_from or "",
     )
     return f"{conflict.cause}; fix: {conflict.hint}" if conflict else ""
 

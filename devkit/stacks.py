@@ -1,0 +1,281 @@
+"""Which stack (docs/ARCHITECTURE.md, "Which app, which stack"): every devkit stack on this
+machine as Docker's labels show it (never a file of the kit's, which could go stale), and what a
+new app's stack is called and where it listens.
+
+A devkit stack is a Compose project with a database volume labelled with its app's directory
+(compose.yaml). Its containers carry the app's directory too, refreshed on every start; they win
+over the volume's label, which Docker cannot change after the volume was made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devkit.errors import PortInUse
+from devkit.volumes import OWNER_LABEL
+
+# Where the first stack listens, as PostgreSQL and Redis do by default; the next app takes the
+# next free pair (5433/6380, ...).
+PREFERRED_PORTS = (5432, 6379)
+MAX_PAIRS = 200
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+# Compose records the env file a container was made from (the app's .env.local).
+ENV_FILE_LABEL = "com.docker.compose.project.environment_file"
+
+
+def project_for(app_dir: Path) -> str:
+    """A new app's Compose project name: its directory's name as a readable slug, and a short
+    hash of its full path (two apps called `api` in different places get different stacks)."""
+    slug = re.sub(r"[^a-z0-9_]+", "-", app_dir.name.lower()).strip("-_")[:40] or "app"
+    return f"{slug}-{hashlib.sha256(str(app_dir).encode()).hexdigest()[:6]}"
+
+
+@dataclass(frozen=True)
+class Service:
+    state: str  # Docker's: running, exited, created, ...
+    ports: tuple[int, ...]  # host ports it publishes (also when stopped)
+    image: str
+
+
+@dataclass
+class MachineStack:
+    project: str
+    app_dir: str  # as the containers say, else as the database volume says
+    created_for: str  # the database volume's label: the app directory it was made for
+    services: dict[str, Service] = field(default_factory=dict)
+    volumes: list[str] = field(default_factory=list)
+
+    @property
+    def state(self) -> str:
+        running = [s for s in self.services.values() if s.state == "running"]
+        if not self.services:
+            return "no containers"
+        if len(running) == len(self.services):
+            return "running"
+        return "stopped" if not running else "partly running"
+
+    def ports(self) -> set[int]:
+        return {port for service in self.services.values() for port in service.ports}
+
+
+def _host_ports(bindings: dict | None) -> tuple[int, ...]:
+    return tuple(
+        sorted(
+            int(binding["HostPort"])
+            for entries in (bindings or {}).values()
+            for binding in entries or ()
+            if str(binding.get("HostPort", "")).isdigit()
+        )
+    )
+
+
+def machine_stacks() -> list[MachineStack]:
+    """Every devkit stack Docker knows, running or not, sorted by app directory. Raises
+    DockerUnavailable when the daemon does not answer."""
+    from devkit.compose import docker_client
+
+    with docker_client() as client:
+        volumes = client.api.volumes(filters={"label": OWNER_LABEL}).get("Volumes") or []
+        containers = [
+            client.api.inspect_container(summary["Id"])
+            for summary in client.api.containers(all=True, filters={"label": PROJECT_LABEL})
+        ]
+    stacks: dict[str, MachineStack] = {}
+    for volume in volumes:
+        labels = volume.get("Labels") or {}
+        project = labels.get(PROJECT_LABEL)
+        if not project:
+            continue
+        stack = stacks.setdefault(project, MachineStack(project, "", ""))
+        stack.volumes.append(volume["Name"])
+        if labels.get("com.docker.compose.volume") == "postgres-data" or not stack.created_for:
+            stack.created_for = labels.get(OWNER_LABEL, "")
+    for container in containers:
+        labels = container["Config"].get("Labels") or {}
+        stack = stacks.get(labels.get(PROJECT_LABEL, ""))
+        if stack is None and OWNER_LABEL not in labels:
+            continue  # another Compose project
+        if stack is None:
+            stack = stacks.setdefault(
+                labels[PROJECT_LABEL], MachineStack(labels[PROJECT_LABEL], "", "")
+            )
+        env_file = labels.get(ENV_FILE_LABEL, "")
+        stack.app_dir = labels.get(OWNER_LABEL) or (str(Path(env_file).parent) if env_file else "")
+        stack.services[labels.get(SERVICE_LABEL, "?")] = Service(
+            container["State"]["Status"],
+            _host_ports(container["HostConfig"].get("PortBindings")),
+            container["Config"].get("Image", ""),
+        )
+    for stack in stacks.values():
+        stack.app_dir = stack.app_dir or stack.created_for
+    return sorted(stacks.values(), key=lambda stack: (stack.app_dir, stack.project))
+
+
+def recorded_ports(app_dir: str) -> set[int]:
+    """The ports an app's .env.local records (a stack without containers keeps them)."""
+    from devkit.dotenv import EnvFileError
+    from devkit.envfile import read_env_file
+    from devkit.paths import ENV_FILE_NAME
+
+    try:
+        values = read_env_file(Path(app_dir) / ENV_FILE_NAME)
+    except (EnvFileError, OSError):
+        return set()
+    return {int(values[key]) for key in ("PGPORT", "REDIS_PORT") if values.get(key, "").isdigit()}
+
+
+def ports_of_other_stacks(stacks: list[MachineStack], project: str) -> set[int]:
+    """The ports every other devkit stack has taken, stopped ones included."""
+    taken: set[int] = set()
+    for stack in stacks:
+        if stack.project != project:
+            taken |= stack.ports() or recorded_ports(stack.app_dir)
+    return taken
+
+
+def pick_ports(address: str, taken: set[int]) -> tuple[int, int]:
+    """5432 and 6379 when both are free, else the next free pair (5433 and 6380, ...) that no
+    other devkit stack has taken."""
+    from devkit.ports import port_free
+
+    postgres, redis = PREFERRED_PORTS
+    for step in range(MAX_PAIRS):
+        pair = (postgres + step, redis + step)
+        if not taken & set(pair) and all(port_free(address, port) for port in pair):
+            return pair
+    raise PortInUse(
+        f"no free pair of ports from {postgres}/{redis} to "
+        f"{postgres + MAX_PAIRS - 1}/{redis + MAX_PAIRS - 1} on {address}",
+        "stop stacks you do not use (`devkit apps`, `devkit down --all`), or set "
+        "INVOKE_DEVKIT_POSTGRES_PORT and INVOKE_DEVKIT_REDIS_PORT",
+    )
+
+
+def settle(settings, app_dir: Path, existing: dict[str, str]):
+    """`settings` with the per-app ones (project name, ports) settled for the app in `app_dir`:
+    as set explicitly; else as its .env.local (`existing`) records them; else new: the project of
+    a stack already labelled with this directory, or one named after it, and the first free pair
+    of ports. Returns the settings and what was chosen anew, to tell the user ("" when nothing)."""
+    from devkit.settings.table import PER_APP, SETTINGS
+
+    updates: dict[str, str | int] = {}
+    for name in PER_APP:
+        recorded = existing.get(SETTINGS[name].env_key, "").strip()
+        if not getattr(settings, name) and recorded:
+            # A port that is not a number is written anew (load_stack names it until then).
+            if isinstance(SETTINGS[name].default, str):
+                updates[name] = recorded
+            elif recorded.isdigit() and 0 < int(recorded) < 65536:
+                updates[name] = int(recorded)
+    settled = settings.model_copy(update=updates)
+    if settled.project_name and settled.postgres_port and settled.redis_port:
+        return settled, ""
+    stacks = machine_stacks()
+    project = settled.project_name or next(
+        (s.project for s in stacks if str(app_dir) in (s.app_dir, s.created_for)),
+        project_for(app_dir),
+    )
+    chosen = {"project_name": project}
+    if not (settled.postgres_port and settled.redis_port):
+        taken = ports_of_other_stacks(stacks, project) | {
+            port for port in (settled.postgres_port, settled.redis_port) if port
+        }
+        postgres, redis = pick_ports(settled.bind_address, taken)
+        chosen["postgres_port"] = settled.postgres_port or postgres
+        chosen["redis_port"] = settled.redis_port or redis
+    settled = settled.model_copy(update=chosen)
+    said = [f"project {settled.project_name}"] if not settings.project_name else []
+    if "postgres_port" in chosen:
+        said.append(f"ports {settled.postgres_port} (postgres) and {settled.redis_port} (redis)")
+    return settled, "new stack for this app: " + ", ".join(said) if said else ""
+
+
+@dataclass(frozen=True)
+class AppRow:
+    """One line of `devkit apps`."""
+
+    app_dir: str
+    project: str
+    state: str
+    ports: str
+    versions: str
+    volume_size: str
+    last_backup: str
+    note: str  # what is odd about it ("" when nothing): a moved app, an .env.local gone
+
+
+def _versions(stack) -> str:
+    from devkit.readiness import postgres_version, redis_version
+
+    found = []
+    for name, probe in (("postgres", postgres_version), ("redis", redis_version)):
+        try:
+            found.append(f"{name} {probe(stack, timeout=1.0)}")
+        except Exception:  # a listing never fails for one stack that does not answer
+            found.append(f"{name} ?")
+    return ", ".join(found)
+
+
+def _last_backup(app_dir: Path, backup_dir: str) -> str:
+    import datetime
+
+    from devkit.backup.files import backups_of, list_backups
+
+    try:
+        newest = next(iter(list_backups(backups_of(app_dir, backup_dir))), None)
+    except OSError:
+        newest = None
+    if newest is None:
+        return "-"
+    return datetime.datetime.fromtimestamp(newest.mtime).strftime("%Y-%m-%d %H:%M")
+
+
+def app_rows(backup_dir: str = "") -> list[AppRow]:
+    """Every devkit stack on this machine, as `devkit apps` shows it. `backup_dir`: the
+    backup_dir setting (relative to each app, or absolute)."""
+    from devkit.dotenv import EnvFileError
+    from devkit.envfile import check_stack_values, read_env_file, stack_of
+    from devkit.errors import SetupRequired
+    from devkit.lifecycle import human_size, volume_sizes
+    from devkit.paths import ENV_FILE_NAME
+
+    stacks = machine_stacks()
+    sizes = volume_sizes() if stacks else {}
+    rows = []
+    for found in stacks:
+        app_dir = Path(found.app_dir)
+        env_file = app_dir / ENV_FILE_NAME
+        stack, note = None, ""
+        try:
+            values = read_env_file(env_file)
+            if values.get("DEVKIT_PROJECT_NAME") == found.project:
+                check_stack_values(env_file, values)
+                stack = stack_of(env_file, values)
+            else:
+                note = f"{env_file} is gone or names another stack (moved? run setup there)"
+        except (EnvFileError, SetupRequired, OSError) as exc:
+            note = f"{env_file} cannot be read ({getattr(exc, 'cause', exc)})"
+        ports = sorted(found.ports()) or (
+            sorted({stack.pg_port, stack.redis_port}) if stack else []
+        )
+        size = sum(
+            max(sizes.get((found.project, f"{service}-data"), 0), 0)
+            for service in ("postgres", "redis")
+        )
+        rows.append(
+            AppRow(
+                app_dir=found.app_dir or "?",
+                project=found.project,
+                state=found.state,
+                ports="/".join(map(str, ports)) or "-",
+                versions=_versions(stack) if stack and "running" in found.state else "-",
+                volume_size=human_size(size) if found.volumes else "-",
+                last_backup=_last_backup(app_dir, backup_dir) if found.app_dir else "-",
+                note=note,
+            )
+        )
+    return rows
