@@ -137,12 +137,14 @@ def ports_of_other_stacks(stacks: list[MachineStack], project: str) -> set[int]:
     return taken
 
 
-def pick_ports(address: str, taken: set[int]) -> tuple[int, int]:
-    """5432 and 6379 when both are free, else the next free pair (5433 and 6380, ...) that no
-    other devkit stack has taken."""
+def pick_ports(
+    address: str, taken: set[int], preferred: tuple[int, int] = PREFERRED_PORTS
+) -> tuple[int, int]:
+    """5432 and 6379 (`preferred`) when both are free, else the next free pair (5433 and 6380,
+    ...) that no other devkit stack has taken."""
     from devkit.ports import port_free
 
-    postgres, redis = PREFERRED_PORTS
+    postgres, redis = preferred
     for step in range(MAX_PAIRS):
         pair = (postgres + step, redis + step)
         if not taken & set(pair) and all(port_free(address, port) for port in pair):
@@ -163,9 +165,13 @@ def settle(settings, app_dir: Path, existing: dict[str, str]):
     from devkit.settings.table import PER_APP, SETTINGS
 
     updates: dict[str, str | int] = {}
+    recorded_project = existing.get("DEVKIT_PROJECT_NAME", "").strip()
+    # Ports recorded for another stack (a copied .env.local given a project of its own) are
+    # that stack's: this one picks its own.
+    own_record = not settings.project_name or settings.project_name == recorded_project
     for name in PER_APP:
         recorded = existing.get(SETTINGS[name].env_key, "").strip()
-        if not getattr(settings, name) and recorded:
+        if not getattr(settings, name) and recorded and (name == "project_name" or own_record):
             # A port that is not a number is written anew (load_stack names it until then).
             if isinstance(SETTINGS[name].default, str):
                 updates[name] = recorded

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from devkit.app import new_app_here, record_app_dir, resolve_app_dir
+from devkit.app import app_of_directory, new_app_here, record_app_dir, resolve_app_dir
 from devkit.diagnosis import Check, check_loopback_publishing
 from devkit.envfile import Stack, env_values, load_stack, read_env_file
 from devkit.errors import SetupRequired
@@ -88,7 +88,8 @@ def setup(
     install_vscode: bool = True,
 ) -> SetupResult:
     started = time.monotonic()
-    app_dir = setup_app_dir(app_dir_flag, settings.app_dir)
+    settings_app_dir = settings.app_dir
+    app_dir = setup_app_dir(app_dir_flag, settings_app_dir)
     if not app_dir.is_dir():
         raise SetupRequired(
             f"app directory {app_dir} does not exist", "create it, or pass --app-dir PATH"
@@ -110,7 +111,9 @@ def setup(
     variables["stack_moved_from"] = moved_from
     check_ports(published_ports(env), project)
     result = run_playbook(PLAYBOOKS / "dev.yml", LOCAL_INVENTORY, variables, echo=echo)
-    record_app_dir(app_dir)
+    if app_dir_flag or app_of_directory() == app_dir or not settings_app_dir:
+        # Remembered for tasks run outside any app; one set in the settings stays set there.
+        record_app_dir(app_dir)
 
     from devkit.readiness import wait_ready
 

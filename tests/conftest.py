@@ -93,6 +93,32 @@ def invoke(
     )
 
 
+DEVKIT = str(Path(sys.executable).with_name("devkit"))
+
+
+def devkit(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    """Run the `devkit` command as a user does, in `cwd` (their app's directory, say): none of
+    the kit's settings from the environment (INVOKE_DEVKIT_*) but those in `env`."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_DEVKIT_")}
+    return subprocess.run(
+        [DEVKIT, *args],
+        cwd=cwd,
+        env={**environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture(name="run_devkit")
+def run_devkit_fixture():
+    return devkit
+
+
 CURSOR_QUERY = b"\x1b[6n"
 
 

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from devkit.compose import docker_failure
@@ -137,3 +139,25 @@ def test_coloured_output_is_parsed_as_plain_output():
     causes = host_causes(plain(UNREACHABLE))
     assert list(causes) == ["devkit-ci-2"]
     assert causes["devkit-ci-2"].endswith("port 2222: Connection refused")
+
+
+def test_the_devkit_command_runs_every_task_from_any_directory(tmp_path, run_devkit):
+    """`devkit` (devkit/cli.py) is the kit's tasks anywhere, with Invoke's settings handling:
+    the kit's invoke.yaml and INVOKE_DEVKIT_* as in the kit's directory."""
+    listed = run_devkit("--list", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    for name in ("setup", "up", "apps", "db.backup", "db.psql", "vscode.install"):
+        assert re.search(rf"^\s+{re.escape(name)}\s", listed.stdout, re.M), name
+    bad = run_devkit("db.list", cwd=tmp_path, env={"INVOKE_DEVKIT_BACKUP_MAX_LINE_MB": "lots"})
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "INVOKE_DEVKIT_BACKUP_MAX_LINE_MB in the environment" in bad.stderr
+
+
+def test_vscode_hooks_for_an_app_never_set_up_are_refused_before_anything_is_written(
+    tmp_path, run_devkit
+):
+    result = run_devkit("vscode.install", "--app-dir", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"error: {tmp_path} is not set up" in result.stderr
+    assert f"fix: run `devkit setup --app-dir {tmp_path}`" in result.stderr
+    assert list(tmp_path.iterdir()) == []

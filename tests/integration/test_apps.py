@@ -1,0 +1,168 @@
+"""Your own apps, several at once: `devkit` in an app's directory, a stack per app picked with no
+flag, `devkit apps`, an app moved or copied (devkit/app.py, devkit/stacks.py, devkit/volumes.py).
+
+Each app here is set up as a user does it, with `devkit setup` in the app's directory and none
+of the suite's settings; the stacks that were already on this machine (a developer's, the other
+worker's) must keep their ports and answer as before.
+"""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import psycopg2
+import pytest
+import redis
+
+from devkit.envfile import read_env_file
+from devkit.paths import SAMPLE_APP, STATE_FILE
+from devkit.stacks import machine_stacks
+
+pytestmark = [pytest.mark.docker, pytest.mark.ansible, pytest.mark.machine]
+
+
+@pytest.fixture
+def apps_made(tmp_path, remove_stack):
+    """Removes the stacks of the apps a test set up (their .env.local name them), and puts back
+    what setup changes outside them: the kit's remembered app and ~/.local/bin/devkit."""
+    made: list[Path] = []
+    state = STATE_FILE.read_bytes() if STATE_FILE.exists() else None
+    link = Path.home() / ".local" / "bin" / "devkit"
+    had_link = link.is_symlink() or link.exists()
+    yield made
+    for app in made:
+        env_file = app / ".env.local"
+        if env_file.exists():
+            remove_stack(env_file, read_env_file(env_file).get("DEVKIT_PROJECT_NAME"))
+    if state is None:
+        STATE_FILE.unlink(missing_ok=True)
+    else:
+        STATE_FILE.write_bytes(state)
+    if not had_link:
+        link.unlink(missing_ok=True)
+
+
+def mark(values: dict[str, str], table: str) -> None:
+    """Connect with the app's password and leave a table named after it; PING its Redis."""
+    conn = psycopg2.connect(values["DATABASE_URL_SYNC"], connect_timeout=5)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (id int)")
+    conn.close()
+    cache = redis.Redis.from_url(values["REDIS_URL"], socket_timeout=5)
+    try:
+        assert cache.ping()
+    finally:
+        cache.close()
+
+
+def test_apps_set_up_with_no_flag_run_side_by_side_and_tasks_follow_the_directory(
+    tmp_path, apps_made, run_devkit
+):
+    before = {s.project: s.ports() for s in machine_stacks()}
+    alpha = tmp_path / "alpha"
+    alpha.mkdir()
+    beta = tmp_path / "beta"
+    shutil.copytree(
+        SAMPLE_APP, beta, ignore=shutil.ignore_patterns(".env.local*", "backups", "__pycache__")
+    )
+    apps_made += [alpha, beta]
+
+    first = run_devkit("setup", cwd=alpha, timeout=1500)  # no flag at all
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr
+    second = run_devkit("setup", "--no-vscode", cwd=beta, timeout=1500)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr
+    a, b = read_env_file(alpha / ".env.local"), read_env_file(beta / ".env.local")
+    assert a["DEVKIT_PROJECT_NAME"].startswith("alpha-") and b["DEVKIT_PROJECT_NAME"].startswith(
+        "beta-"
+    )
+    ports = {int(v[k]) for v in (a, b) for k in ("PGPORT", "REDIS_PORT")}
+    assert len(ports) == 4, (a["PGPORT"], b["PGPORT"])
+    assert not ports & {port for taken in before.values() for port in taken}
+    assert a["PGPASSWORD"] != b["PGPASSWORD"] and a["REDIS_PASSWORD"] != b["REDIS_PASSWORD"]
+    # setup names what it chose
+    assert f"project {a['DEVKIT_PROJECT_NAME']}" in first.stdout
+    assert f"ports {a['PGPORT']} (postgres) and {a['REDIS_PORT']} (redis)" in first.stdout
+    assert (alpha / ".vscode" / "tasks.json").exists()  # no flag: the F5 hooks too
+    # Both answer at once, each on its own port with its own password.
+    mark(a, "alpha_only")
+    mark(b, "beta_only")
+    assert "migrations: at " in second.stdout  # beta has Alembic migrations: they ran
+
+    # From deep inside alpha, the tasks act on alpha; from beta's directory, on beta.
+    deep = alpha / "src" / "deep" / "dir"
+    deep.mkdir(parents=True)
+    up = run_devkit("up", cwd=deep)
+    assert up.returncode == 0 and f"127.0.0.1:{a['PGPORT']}" in up.stdout, up.stdout + up.stderr
+    assert "devkit: app" not in up.stderr  # the working directory's app: nothing to say
+    query = run_devkit("db.psql", "-c", "select count(*) from alpha_only", cwd=deep)
+    assert query.returncode == 0, query.stdout + query.stderr
+    backup = run_devkit("db.backup", cwd=deep)
+    assert backup.returncode == 0, backup.stdout + backup.stderr
+    assert list((alpha / "backups").glob("backup_*.backup.gz")), backup.stdout
+    query = run_devkit("db.psql", "-c", "select count(*) from beta_only, sample_users", cwd=beta)
+    assert query.returncode == 0, query.stdout + query.stderr  # beta's tables, not alpha's
+    # Outside any app: the last one set up, and it says so.
+    elsewhere = run_devkit("db.psql", "-c", "select count(*) from beta_only", cwd=tmp_path)
+    assert elsewhere.returncode == 0, elsewhere.stdout + elsewhere.stderr
+    assert f"devkit: app {beta} (the last one set up" in elsewhere.stderr
+
+    listed = run_devkit("apps", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    for app, values in ((alpha, a), (beta, b)):
+        line = next(line for line in listed.stdout.splitlines() if str(app) in line)
+        assert values["DEVKIT_PROJECT_NAME"] in line and "running" in line
+        assert f"{values['PGPORT']}/{values['REDIS_PORT']}" in line and "postgres 16." in line
+    # The stacks that were here keep their ports.
+    after = {s.project: s.ports() for s in machine_stacks()}
+    assert all(after[p] == ports for p, ports in before.items() if ports and p in after)
+
+
+def test_a_moved_app_keeps_its_data_and_a_copy_is_refused(tmp_path, apps_made, run_devkit):
+    app = tmp_path / "shop"
+    app.mkdir()
+    apps_made.append(app)
+    made = run_devkit("setup", "--no-vscode", cwd=app, timeout=1500)
+    assert made.returncode == 0, made.stdout[-3000:] + made.stderr
+    before = read_env_file(app / ".env.local")
+    conn = psycopg2.connect(before["DATABASE_URL_SYNC"])
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE orders AS SELECT g AS id FROM generate_series(1, 77) g")
+    conn.close()
+    stopped = run_devkit("down", cwd=app)  # moved while stopped: proven in a throwaway container
+    assert stopped.returncode == 0, stopped.stderr
+
+    moved = tmp_path / "shop-renamed"
+    app.rename(moved)
+    apps_made[-1] = moved
+    again = run_devkit("setup", "--no-vscode", cwd=moved, timeout=1500)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr
+    assert f"moved from {app}: its data is kept" in " ".join(again.stdout.split())
+    after = read_env_file(moved / ".env.local")
+    for key in ("DEVKIT_PROJECT_NAME", "PGPORT", "REDIS_PORT", "PGPASSWORD"):
+        assert after[key] == before[key], key
+    conn = psycopg2.connect(after["DATABASE_URL_SYNC"])
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM orders")
+        assert cur.fetchone() == (77,)
+    conn.close()
+    assert not any(
+        "io.devkit.proof" in line
+        for line in subprocess.run(
+            ["docker", "ps", "-a", "--format", "{{.Labels}}"], capture_output=True, text=True
+        ).stdout.splitlines()
+    )
+    listed = run_devkit("apps", cwd=tmp_path).stdout
+    assert any(
+        str(moved) in line and before["DEVKIT_PROJECT_NAME"] in line for line in listed.splitlines()
+    )
+
+    # A copy next to the original is another app pointed at the same data: refused, unchanged.
+    copy = tmp_path / "shop-copy"
+    shutil.copytree(moved, copy)
+    refused = run_devkit("setup", "--no-vscode", cwd=copy, timeout=600)
+    assert refused.returncode == 1, refused.stdout[-3000:] + refused.stderr
+    assert f"already holds the database of the app in {moved}, not of {copy}" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert (copy / ".env.local").read_text() == (moved / ".env.local").read_text()

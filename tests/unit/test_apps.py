@@ -1,0 +1,61 @@
+"""Which app, which stack (devkit/app.py, devkit/stacks.py): the parts that need no Docker."""
+
+import re
+import socket
+from pathlib import Path
+
+import pytest
+
+from devkit.app import app_of_directory, new_app_here
+from devkit.paths import KIT_ROOT
+from devkit.settings.table import SETTINGS
+from devkit.stacks import pick_ports, project_for
+
+pytestmark = pytest.mark.unit
+
+
+def test_the_app_is_the_nearest_directory_the_kit_set_up_or_with_migrations(tmp_path):
+    app = tmp_path / "myapp"
+    deep = app / "src" / "deep" / "dir"
+    deep.mkdir(parents=True)
+    assert app_of_directory(deep) is None
+    (app / ".env.local").write_text("APP_SECRET=1\n")  # the app's own file, not the kit's
+    assert app_of_directory(deep) is None
+    (app / ".env.local").write_text("APP_SECRET=1\nDEVKIT_PROJECT_NAME=myapp-0a1b2c\n")
+    assert app_of_directory(deep) == app
+    assert app_of_directory(app) == app
+    (app / "src" / "alembic.ini").write_text("[alembic]\n")  # an app not set up yet, nearer
+    assert app_of_directory(deep) == app / "src"
+
+
+def test_setup_makes_the_working_directory_an_app_but_not_home_root_or_the_kit(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    assert new_app_here() == tmp_path.resolve()
+    for place in (Path.home(), Path("/"), KIT_ROOT, KIT_ROOT / "devkit"):
+        monkeypatch.chdir(place)
+        assert new_app_here() is None, place
+
+
+def test_project_names_are_readable_valid_and_differ_by_path():
+    pattern = SETTINGS["project_name"].limits["pattern"]
+    first, second = project_for(Path("/home/u/work/api")), project_for(Path("/home/u/other/api"))
+    assert first.startswith("api-") and second.startswith("api-") and first != second
+    assert project_for(Path("/home/u/work/api")) == first  # the same path, the same name
+    for path in ("/x/My App (v2)!", "/x/___", "/x/" + "long" * 30, "/x/日本語"):
+        name = project_for(Path(path))
+        assert re.fullmatch(pattern, name) and name, (path, name)
+    assert project_for(Path("/x/My App (v2)!")).startswith("my-app-v2-")
+
+
+def test_ports_skip_a_busy_pair_and_those_other_stacks_took():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        other = port + 1000 if port < 60000 else port - 1000
+        # The first port of the pair is taken by a process: the next pair.
+        assert pick_ports("127.0.0.1", set(), (port, other)) == (port + 1, other + 1)
+        # The next is another devkit stack's (stopped, say): the one after.
+        assert pick_ports("127.0.0.1", {other + 1}, (port, other)) == (port + 2, other + 2)
