@@ -58,7 +58,7 @@ def volume_conflict(
         f"the volume {volume} already holds the database of "
         + (f"the app in {owner}" if owner else "another setup")
         + f", not of {app_dir}",
-        (f"run setup for that app (cd {owner}), or " if owner else "")
+        (f"run setup for that app (cd {owner} && devkit setup), or " if owner else "")
         + f"give this app a stack of its own (INVOKE_DEVKIT_PROJECT_NAME=...), or delete it: docker volume rm {volume} (its data is lost)",
     )
 

@@ -212,6 +212,7 @@ def vscode_case(file: str, content: bytes, cause: str) -> Case:
         app = scratch / "app"
         (app / ".vscode").mkdir(parents=True)
         (app / ".vscode" / file).write_bytes(content)
+        (app / ".env.local").write_text(f"DEVKIT_PROJECT_NAME={stack.project}\n")  # set up
         return ("--app-dir", str(app))
 
     return Case(("vscode.install",), cause, prepare=prepare)

@@ -95,7 +95,8 @@ def test_setup_refuses_another_apps_database(stack, tmp_path, own_env_local):
         f"the volume {stack.project}_postgres-data already holds the database of the app in {stack.app_dir}"
         in result.stderr
     )
-    assert f"--app-dir {stack.app_dir}" in result.stderr and "docker volume rm" in result.stderr
+    assert f"cd {stack.app_dir} && devkit setup" in result.stderr
+    assert "docker volume rm" in result.stderr
     assert sorted(p.name for p in other_app.iterdir()) == before
     assert "PLAY" not in result.stdout
 

@@ -74,9 +74,12 @@ def resolve(value, workspace):
 
 
 @pytest.fixture
-def app(tmp_path):
+def app(tmp_path, stack):
+    """An app set up by the kit (its .env.local names a stack: vscode.install refuses an app
+    that has none), with .vscode files of its own."""
     app_dir = tmp_path / "backend"
     (app_dir / ".vscode").mkdir(parents=True)
+    (app_dir / ".env.local").write_text(f"DEVKIT_PROJECT_NAME={stack.project}\n")
     (app_dir / ".vscode" / "tasks.json").write_text(USER_TASKS)
     (app_dir / ".vscode" / "launch.json").write_text(USER_LAUNCH)
     return app_dir
