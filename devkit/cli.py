@@ -7,20 +7,52 @@ directory does, and acts on the app the working directory is in (devkit/app.py).
 
 from __future__ import annotations
 
-from invoke import Program
+import os
+import sys
+from pathlib import Path
 
 from devkit.paths import KIT_ROOT
 
+# Where Invoke looks for configuration besides the namespace's defaults (invoke.config.Config:
+# system, user and project files, in each of its file formats).
+CONFIG_FILES = [
+    Path(prefix).expanduser() / f"{name}.{suffix}"
+    for prefix, name in (("/etc", "invoke"), ("~", ".invoke"), (str(KIT_ROOT), "invoke"))
+    for suffix in ("yaml", "yml", "json", "py")
+]
 
-class DevkitProgram(Program):
-    def parse_collection(self) -> None:
-        super().parse_collection()
-        # As `invoke` does when it finds tasks.py: the kit's own invoke.yaml is project config.
-        self.config.set_project_location(str(KIT_ROOT))
-        self.config.load_project()
+
+def start_up_early(argv: list[str]) -> None:
+    """`devkit up` with the settings all defaults: start the stack's `docker compose up` before
+    Invoke is even imported (~0.12 s of start-up), so that its start-up overlaps the daemon's
+    work; the task then takes that run over (devkit.lifecycle.adopt). Only when Invoke would
+    resolve the same app and settings: no INVOKE_* variable, no config file, no flag. Anything
+    wrong (no .env.local, drift, a port taken) is left to the task to report."""
+    if argv != ["up"] or any(key.startswith("INVOKE_") for key in os.environ):
+        return
+    if any(path.exists() for path in CONFIG_FILES):
+        return
+    from devkit.errors import DevkitError
+    from devkit.lifecycle import start_up
+    from devkit.tasks import defaults
+
+    try:
+        start_up(defaults(), adopt=True)
+    except DevkitError:
+        return
 
 
 def main() -> None:
+    start_up_early(sys.argv[1:])
+    from invoke import Program
+
     from devkit.tasks import namespace
 
-    DevkitProgram(name="devkit", binary="devkit", version="0.1.0", namespace=namespace()).run()
+    class DevkitProgram(Program):
+        def parse_collection(self) -> None:
+            super().parse_collection()
+            # As `invoke` does when it finds tasks.py: the kit's invoke.yaml is project config.
+            self.config.set_project_location(str(KIT_ROOT))
+            self.config.load_project()
+
+    DevkitProgram(name="devkit", binary="devkit", namespace=namespace()).run()

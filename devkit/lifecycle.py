@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from devkit.compose import (
     SERVICES,
@@ -30,9 +32,35 @@ class UpResult:
     seconds: float
 
 
+UP_ARGS = ("up", "--detach", "--pull", "never")
+# A `docker compose up` started before the task ran (devkit.cli.start_up_early): env file, run.
+_started_early: tuple[Path, subprocess.Popen[str], float] | None = None
+
+
+def start_up(config, adopt: bool = False) -> tuple[Stack, subprocess.Popen[str]]:
+    """The checks before `up` changes anything (.env.local, drift, the ports), then `docker
+    compose up` started. `adopt`: kept for the `up` task of this process to take over."""
+    from devkit.envfile import load_stack
+
+    global _started_early
+    started = time.monotonic()
+    stack = load_stack(config)
+    check_ports(published_ports(stack.values), stack.project)
+    process = start_compose(stack.env_file, *UP_ARGS)
+    if adopt:
+        _started_early = (stack.env_file, process, started)
+    return stack, process
+
+
 def _compose_then_wait(stack: Stack, started: float, *args: str) -> UpResult:
-    """Run `docker compose ARGS`, then wait until both servers answer authenticated queries."""
-    process = start_compose(stack.env_file, *args)
+    """Run `docker compose ARGS` (or take over the one started early for the same env file and
+    arguments), then wait until both servers answer authenticated queries."""
+    global _started_early
+    if _started_early and args == UP_ARGS and _started_early[0] == stack.env_file:
+        _, process, started = _started_early
+    else:
+        process = start_compose(stack.env_file, *args)
+    _started_early = None
     # Importing the database clients overlaps with `docker compose`.
     from devkit.readiness import wait_ready
 
@@ -43,8 +71,9 @@ def _compose_then_wait(stack: Stack, started: float, *args: str) -> UpResult:
 def up(stack: Stack) -> UpResult:
     """Start the stack and return once both servers answer authenticated queries."""
     started = time.monotonic()
-    check_ports(published_ports(stack.values), stack.project)
-    return _compose_then_wait(stack, started, "up", "--detach", "--pull", "never")
+    if not (_started_early and _started_early[0] == stack.env_file):
+        check_ports(published_ports(stack.values), stack.project)
+    return _compose_then_wait(stack, started, *UP_ARGS)
 
 
 def down(stack: Stack) -> None:

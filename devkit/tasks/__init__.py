@@ -9,12 +9,20 @@ if TYPE_CHECKING:
     from invoke import Collection
 
 
+def defaults() -> dict:
+    """The `devkit` config section before any file or variable: the settings' defaults, and the
+    app the working directory is in (devkit.app)."""
+    from devkit.app import app_of_directory
+    from devkit.settings.table import DEFAULTS
+
+    here = app_of_directory()
+    return {**DEFAULTS, "app_dir": str(here) if here else ""}
+
+
 def namespace() -> Collection:
     """Every task, with the settings' defaults as config (`devkit.<setting>`). The app directory
     defaults to the app the working directory is in (devkit.app): the settings and the
     environment (INVOKE_DEVKIT_APP_DIR) still win."""
-    from devkit.app import app_of_directory
-    from devkit.settings.table import DEFAULTS
     from devkit.tasks import apps, db, doctor, fleet, images, redis, stack, testing, vscode
     from devkit.tasks._cli import quiet_on_closed_pipe
 
@@ -28,7 +36,6 @@ def namespace() -> Collection:
     ns.add_collection(db.ns)
     ns.add_collection(redis.ns)
     ns.add_collection(vscode.ns)
-    here = app_of_directory()
-    ns.configure({"devkit": {**DEFAULTS, "app_dir": str(here) if here else ""}})
+    ns.configure({"devkit": defaults()})
     quiet_on_closed_pipe()
     return ns

@@ -319,3 +319,12 @@ def test_verify_passes_on_both_hosts(first_run, servers, invoke, argv_watch):
         assert latest.returncode == 0 and "1 tables, 2 rows" in latest.stdout, (
             latest.stdout + latest.stderr
         )
+    # `down --all` stops every devkit stack of a machine (here: a server's one), by project.
+    host = HOSTS[0]
+    stopped = ssh(host, f"cd / && {KIT_INVOKE} down --all")
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert (
+        "stopped devkit (/srv/devkit)" in stopped.stdout and "1 stack(s) stopped" in stopped.stdout
+    )
+    assert ssh(host, "docker ps -q --filter label=com.docker.compose.project=devkit").stdout == ""
+    assert ssh(host, f"cd /tmp && {KIT_INVOKE} up").returncode == 0

@@ -56,6 +56,17 @@ def mark(values: dict[str, str], table: str) -> None:
         cache.close()
 
 
+def running(values: dict[str, str]) -> dict[str, bool]:
+    project = values["DEVKIT_PROJECT_NAME"]
+    return {
+        service: subprocess.run(
+            ["docker", "inspect", "--format", "{{.State.Running}}", f"{project}-{service}-1"],
+            capture_output=True, text=True, check=False,
+        ).stdout.strip() == "true"
+        for service in ("postgres", "redis")
+    }  # fmt: skip
+
+
 def test_apps_set_up_with_no_flag_run_side_by_side_and_tasks_follow_the_directory(
     tmp_path, apps_made, run_devkit
 ):
@@ -113,6 +124,16 @@ def test_apps_set_up_with_no_flag_run_side_by_side_and_tasks_follow_the_director
         line = next(line for line in listed.stdout.splitlines() if str(app) in line)
         assert values["DEVKIT_PROJECT_NAME"] in line and "running" in line
         assert f"{values['PGPORT']}/{values['REDIS_PORT']}" in line and "postgres 16." in line
+    # `devkit up` starts compose before Invoke is imported when nothing but the defaults and the
+    # directory decide the app (devkit.cli.start_up_early); a variable naming another app wins.
+    for app in (alpha, beta):
+        assert run_devkit("down", cwd=app).returncode == 0
+    other = run_devkit("up", cwd=alpha, env={"INVOKE_DEVKIT_APP_DIR": str(beta)})
+    assert other.returncode == 0 and f"127.0.0.1:{b['PGPORT']}" in other.stdout, other.stdout
+    assert running(a) == {"postgres": False, "redis": False} and all(running(b).values())
+    early = run_devkit("up", cwd=deep)
+    assert early.returncode == 0 and f"127.0.0.1:{a['PGPORT']}" in early.stdout, early.stdout
+    assert all(running(a).values())
     # The stacks that were here keep their ports.
     after = {s.project: s.ports() for s in machine_stacks()}
     assert all(after[p] == ports for p, ports in before.items() if ports and p in after)
