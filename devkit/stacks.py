@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devkit.errors import PortInUse
+from devkit.errors import DockerUnavailable, PortInUse
 from devkit.volumes import OWNER_LABEL
 
 # Where the first stack listens, as PostgreSQL and Redis do by default; the next app takes the
@@ -180,7 +180,10 @@ def settle(settings, app_dir: Path, existing: dict[str, str]):
     settled = settings.model_copy(update=updates)
     if settled.project_name and settled.postgres_port and settled.redis_port:
         return settled, ""
-    stacks = machine_stacks()
+    try:
+        stacks = machine_stacks()
+    except DockerUnavailable:  # a first setup installs and starts the engine: no stack yet
+        stacks = []
     project = settled.project_name or next(
         (s.project for s in stacks if str(app_dir) in (s.app_dir, s.created_for)),
         project_for(app_dir),
@@ -194,7 +197,8 @@ def settle(settings, app_dir: Path, existing: dict[str, str]):
         chosen["postgres_port"] = settled.postgres_port or postgres
         chosen["redis_port"] = settled.redis_port or redis
     settled = settled.model_copy(update=chosen)
-    said = [f"project {settled.project_name}"] if not settings.project_name else []
+    new_project = not settings.project_name and "project_name" not in updates
+    said = [f"project {settled.project_name}"] if new_project else []
     if "postgres_port" in chosen:
         said.append(f"ports {settled.postgres_port} (postgres) and {settled.redis_port} (redis)")
     return settled, "new stack for this app: " + ", ".join(said) if said else ""

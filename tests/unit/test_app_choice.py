@@ -59,3 +59,27 @@ def test_ports_skip_a_busy_pair_and_those_other_stacks_took():
         assert pick_ports("127.0.0.1", set(), (port, other)) == (port + 1, other + 1)
         # The next is another devkit stack's (stopped, say): the one after.
         assert pick_ports("127.0.0.1", {other + 1}, (port, other)) == (port + 2, other + 2)
+
+
+def test_settle_keeps_what_the_app_recorded_and_picks_anew_without_docker(tmp_path, monkeypatch):
+    """A recorded project and ports are kept (an upgrade, a second setup) without asking Docker;
+    a new app on a machine without a Docker engine yet (a first setup) gets a free pair."""
+    from devkit.settings.model import load_settings
+    from devkit.stacks import settle
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-daemon.sock")
+    recorded = {"DEVKIT_PROJECT_NAME": "devkit", "PGPORT": "5432", "REDIS_PORT": "6379"}
+    kept, said = settle(load_settings({}), tmp_path, recorded)
+    assert (kept.project_name, kept.postgres_port, kept.redis_port, said) == (
+        "devkit",
+        5432,
+        6379,
+        "",
+    )
+    # Set explicitly: wins over the record; the record's ports belong to the other project.
+    moved, said = settle(load_settings({"project_name": "other"}), tmp_path, recorded)
+    assert moved.project_name == "other" and moved.postgres_port - 5432 == moved.redis_port - 6379
+    new, said = settle(load_settings({}), tmp_path, {})
+    assert new.project_name == project_for(tmp_path)
+    assert new.postgres_port - 5432 == new.redis_port - 6379 >= 0
+    assert said.startswith(f"new stack for this app: project {new.project_name}, ports ")
