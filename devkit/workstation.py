@@ -159,8 +159,12 @@ def link_command() -> str:
             os.chown(bin_dir, account.pw_uid, account.pw_gid)
             os.chown(bin_dir.parent, account.pw_uid, account.pw_gid)
         link.unlink(missing_ok=True)  # a link to a kit that is gone
-        link.symlink_to(target)
-        os.lchown(link, account.pw_uid, account.pw_gid)
+        try:
+            link.symlink_to(target)
+            os.lchown(link, account.pw_uid, account.pw_gid)
+        except FileExistsError:  # another setup made it meanwhile
+            if link.resolve() != target.resolve():
+                return f"{link} is not this kit's: left as it is (this kit's command: {target})"
     on_path = str(bin_dir) in os.environ.get("PATH", "").split(os.pathsep)
     return str(link) + (
         ""

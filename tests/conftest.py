@@ -30,15 +30,18 @@ INVOKE = str(Path(sys.executable).with_name("invoke"))
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 TEST_PROJECT = "devkit-test" + (f"-{WORKER}" if WORKER else "")
 SAMPLE_APP = KIT_ROOT / "examples" / "sample_app"
-# Held while a session's stack is set up and while a test that changes the machine runs: two
-# of them never overlap (two ansible-playbook runs on one machine's users, apt, /etc).
+# Taken by a test that changes the machine (marker `machine`) while it runs, and by a session's
+# setup. Exclusive for a change other setups cannot run beside (the engine and its users, the
+# images rebuilt, the kit's remembered app and ~/.local/bin/devkit); shared, with
+# `machine(shared=True)`, for a test that only runs `setup` as a user does, which may run beside
+# another such test or a session's setup (apt and usermod wait for each other's locks).
 MACHINE_LOCK = Path("/tmp/devkit-test-machine.lock")
 
 
 @contextlib.contextmanager
-def machine_lock():
+def machine_lock(shared: bool = False):
     with MACHINE_LOCK.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        fcntl.flock(lock, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -60,8 +63,9 @@ def _one_machine_change_at_a_time(request):
     """A test marked `machine` holds the machine lock while it runs, so that no other worker's
     such test or session setup runs meanwhile (the session's stack, a fixture of a wider scope,
     is set up before this runs)."""
-    if request.node.get_closest_marker("machine"):
-        with machine_lock():
+    marker = request.node.get_closest_marker("machine")
+    if marker:
+        with machine_lock(shared=marker.kwargs.get("shared", False)):
             yield
     else:
         yield
@@ -414,7 +418,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> SessionStack:
         "INVOKE_DEVKIT_REDIS_PORT": str(redis_port),
     }
     try:
-        with machine_lock():
+        with machine_lock(shared=True):
             result = invoke("setup", env=env, timeout=1800)
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
         yield SessionStack(env, app_dir, TEST_PROJECT, pg_port, redis_port, result)

@@ -10,7 +10,7 @@ from devkit.backup.reader import verify
 from devkit.paths import KIT_ROOT, LOCAL_INVENTORY
 from devkit.playbook import run_playbook
 
-pytestmark = [pytest.mark.ansible, pytest.mark.docker, pytest.mark.machine]
+pytestmark = [pytest.mark.ansible, pytest.mark.docker, pytest.mark.machine(shared=True)]
 
 NAME = "devkit-test-schedule"
 PLAYBOOK = """

@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-pytestmark = [pytest.mark.docker, pytest.mark.ansible, pytest.mark.machine]
+pytestmark = [pytest.mark.docker, pytest.mark.ansible, pytest.mark.machine(shared=True)]
 
 
 def test_setup_summary_names_services_and_never_a_password(stack):

@@ -15,6 +15,8 @@ from devkit.dbroles import admin_env_file
 from devkit.envfile import read_env_file
 from devkit.paths import KIT_ROOT
 
+# Exclusive: the previous main builds its own images under the same tags, and this kit builds
+# them again.
 pytestmark = [pytest.mark.docker, pytest.mark.ansible, pytest.mark.machine]
 
 # The main before the app got a role of its own and Redis stopped running as root.

@@ -210,7 +210,7 @@ def test_windows_variant_calls_wsl_with_the_linux_path(stack, app):
     assert [t["label"] for t in tasks["tasks"]][:2] == ["lint", "pytest"]
 
 
-@pytest.mark.machine
+@pytest.mark.machine(shared=True)
 def test_setup_installs_the_hooks_unless_told_not_to(stack, tmp_path):
     assert "TASK [vscode : Merge the kit's entries" in stack.first_setup.stdout
     vscode_dir = stack.app_dir / ".vscode"
