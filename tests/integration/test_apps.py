@@ -67,7 +67,7 @@ def running(values: dict[str, str]) -> dict[str, bool]:
     }  # fmt: skip
 
 
-def test_apps_set_up_with_no_flag_run_side_by_side_and_tasks_follow_the_directory(
+def test_apps_set_up_with_no_flag_run_side_by_side_tasks_follow_the_directory_and_a_move(
     tmp_path, apps_made, run_devkit
 ):
     before = {s.project: s.ports() for s in machine_stacks()}
@@ -138,13 +138,12 @@ def test_apps_set_up_with_no_flag_run_side_by_side_and_tasks_follow_the_director
     after = {s.project: s.ports() for s in machine_stacks()}
     assert all(after[p] == ports for p, ports in before.items() if ports and p in after)
 
+    a_moved_app_keeps_its_data_and_a_copy_is_refused(alpha, tmp_path, apps_made, run_devkit)
 
-def test_a_moved_app_keeps_its_data_and_a_copy_is_refused(tmp_path, apps_made, run_devkit):
-    app = tmp_path / "shop"
-    app.mkdir()
-    apps_made.append(app)
-    made = run_devkit("setup", "--no-vscode", cwd=app, timeout=1500)
-    assert made.returncode == 0, made.stdout[-3000:] + made.stderr
+
+def a_moved_app_keeps_its_data_and_a_copy_is_refused(app, tmp_path, apps_made, run_devkit):
+    """`app` (set up, listed in apps_made) renamed while stopped, then set up again: the same
+    stack and data, proven in a throwaway container; a copy beside it is refused."""
     before = read_env_file(app / ".env.local")
     conn = psycopg2.connect(before["DATABASE_URL_SYNC"])
     conn.autocommit = True
@@ -154,9 +153,9 @@ def test_a_moved_app_keeps_its_data_and_a_copy_is_refused(tmp_path, apps_made, r
     stopped = run_devkit("down", cwd=app)  # moved while stopped: proven in a throwaway container
     assert stopped.returncode == 0, stopped.stderr
 
-    moved = tmp_path / "shop-renamed"
+    moved = app.with_name(f"{app.name}-renamed")
     app.rename(moved)
-    apps_made[-1] = moved
+    apps_made[apps_made.index(app)] = moved
     again = run_devkit("setup", "--no-vscode", cwd=moved, timeout=1500)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr
     assert f"moved from {app}: its data is kept" in " ".join(again.stdout.split())
@@ -180,7 +179,7 @@ def test_a_moved_app_keeps_its_data_and_a_copy_is_refused(tmp_path, apps_made, r
     )
 
     # A copy next to the original is another app pointed at the same data: refused, unchanged.
-    copy = tmp_path / "shop-copy"
+    copy = app.with_name(f"{app.name}-copy")
     shutil.copytree(moved, copy)
     refused = run_devkit("setup", "--no-vscode", cwd=copy, timeout=600)
     assert refused.returncode == 1, refused.stdout[-3000:] + refused.stderr
