@@ -123,6 +123,24 @@ def run_devkit_fixture():
     return devkit
 
 
+@pytest.fixture
+def kit_state_kept():
+    """For a test that runs `devkit setup` as a user does: puts back what setup changes outside
+    the app, the kit's remembered app (.devkit/state.json) and ~/.local/bin/devkit."""
+    from devkit.paths import STATE_FILE
+
+    state = STATE_FILE.read_bytes() if STATE_FILE.exists() else None
+    link = Path.home() / ".local" / "bin" / "devkit"
+    had_link = link.is_symlink() or link.exists()
+    yield
+    if state is None:
+        STATE_FILE.unlink(missing_ok=True)
+    else:
+        STATE_FILE.write_bytes(state)
+    if not had_link:
+        link.unlink(missing_ok=True)
+
+
 CURSOR_QUERY = b"\x1b[6n"
 
 

@@ -15,31 +15,22 @@ import pytest
 import redis
 
 from devkit.envfile import read_env_file
-from devkit.paths import SAMPLE_APP, STATE_FILE
+from devkit.paths import SAMPLE_APP
 from devkit.stacks import machine_stacks
 
 pytestmark = [pytest.mark.docker, pytest.mark.ansible, pytest.mark.machine]
 
 
 @pytest.fixture
-def apps_made(tmp_path, remove_stack):
-    """Removes the stacks of the apps a test set up (their .env.local name them), and puts back
-    what setup changes outside them: the kit's remembered app and ~/.local/bin/devkit."""
+def apps_made(tmp_path, remove_stack, kit_state_kept):
+    """Removes the stacks of the apps a test set up (their .env.local name them); the kit's
+    remembered app and ~/.local/bin/devkit are put back (kit_state_kept)."""
     made: list[Path] = []
-    state = STATE_FILE.read_bytes() if STATE_FILE.exists() else None
-    link = Path.home() / ".local" / "bin" / "devkit"
-    had_link = link.is_symlink() or link.exists()
     yield made
     for app in made:
         env_file = app / ".env.local"
         if env_file.exists():
             remove_stack(env_file, read_env_file(env_file).get("DEVKIT_PROJECT_NAME"))
-    if state is None:
-        STATE_FILE.unlink(missing_ok=True)
-    else:
-        STATE_FILE.write_bytes(state)
-    if not had_link:
-        link.unlink(missing_ok=True)
 
 
 def mark(values: dict[str, str], table: str) -> None:
