@@ -24,11 +24,16 @@ MIGRATIONS_FILE = "alembic.ini"
 
 def kit_wrote(env_file: Path) -> bool:
     """Whether `env_file` is an .env.local the kit wrote (it records the stack's project)."""
+    from devkit.dotenv import env_keys
+
     try:
         text = env_file.read_text(errors="replace")
     except OSError:
         return False
-    return any(line.lstrip().startswith(f"{KIT_KEY}=") for line in text.splitlines())
+    try:
+        return KIT_KEY in env_keys(text)
+    except ValueError:  # a file Compose refuses: the task reading it names the line
+        return KIT_KEY in text
 
 
 def app_of_directory(start: Path | None = None) -> Path | None:

@@ -37,7 +37,7 @@ def start_up_early(argv: list[str]) -> None:
     from devkit.tasks import defaults
 
     try:
-        start_up(defaults(), adopt=True)
+        start_up(defaults())
     except DevkitError:
         return
 

@@ -78,7 +78,7 @@ def docker_client():
         client = docker.from_env()
     except DockerException as exc:
         if "PermissionError" in str(exc) or "Permission denied" in str(exc):
-            raise docker_failure("permission denied ... docker.sock") from None
+            raise no_permission() from None
         raise DockerUnavailable("the Docker daemon is not running", daemon_start_hint()) from None
     try:
         yield client
@@ -97,6 +97,14 @@ def daemon_start_hint() -> str:
     return "`invoke setup` starts it (no systemd here), or: sudo sh -c 'nohup dockerd >>/var/log/dockerd.log 2>&1 &'"
 
 
+def no_permission() -> DockerUnavailable:
+    user = os.environ.get("USER", "$USER")
+    return DockerUnavailable(
+        "no permission to use the Docker daemon",
+        f"sudo usermod -aG docker {user}, then log in again (or `newgrp docker`)",
+    )
+
+
 def docker_failure(output: str) -> DevkitError:
     """Turn what Docker printed into a DevkitError with a fix."""
     text = output.strip()
@@ -107,11 +115,7 @@ def docker_failure(output: str) -> DevkitError:
     ):
         return DockerUnavailable("the Docker daemon is not running", daemon_start_hint())
     if "permission denied" in text and "docker.sock" in text:
-        user = os.environ.get("USER", "$USER")
-        return DockerUnavailable(
-            "no permission to use the Docker daemon",
-            f"sudo usermod -aG docker {user}, then log in again (or `newgrp docker`)",
-        )
+        return no_permission()
     if "is not a docker command" in text or "unknown command: docker compose" in text:
         return DockerUnavailable("the Compose v2 plugin is missing", "run `invoke setup`")
     if m := re.search(r"No such image: (\S+)", text):

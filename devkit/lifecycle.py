@@ -37,30 +37,24 @@ UP_ARGS = ("up", "--detach", "--pull", "never")
 _started_early: tuple[Path, subprocess.Popen[str], float] | None = None
 
 
-def start_up(config, adopt: bool = False) -> tuple[Stack, subprocess.Popen[str]]:
+def start_up(config) -> None:
     """The checks before `up` changes anything (.env.local, drift, the ports), then `docker
-    compose up` started. `adopt`: kept for the `up` task of this process to take over."""
+    compose up` started and kept for the `up` task of this process to take over (devkit.cli)."""
     from devkit.envfile import load_stack
 
     global _started_early
     started = time.monotonic()
     stack = load_stack(config)
+    _started_early = (stack.env_file, _start_up(stack), started)
+
+
+def _start_up(stack: Stack) -> subprocess.Popen[str]:
     check_ports(published_ports(stack.values), stack.project)
-    process = start_compose(stack.env_file, *UP_ARGS)
-    if adopt:
-        _started_early = (stack.env_file, process, started)
-    return stack, process
+    return start_compose(stack.env_file, *UP_ARGS)
 
 
-def _compose_then_wait(stack: Stack, started: float, *args: str) -> UpResult:
-    """Run `docker compose ARGS` (or take over the one started early for the same env file and
-    arguments), then wait until both servers answer authenticated queries."""
-    global _started_early
-    if _started_early and args == UP_ARGS and _started_early[0] == stack.env_file:
-        _, process, started = _started_early
-    else:
-        process = start_compose(stack.env_file, *args)
-    _started_early = None
+def _wait(stack: Stack, process: subprocess.Popen[str], started: float) -> UpResult:
+    """Let `docker compose` finish, then wait until both servers answer authenticated queries."""
     # Importing the database clients overlaps with `docker compose`.
     from devkit.readiness import wait_ready
 
@@ -68,12 +62,21 @@ def _compose_then_wait(stack: Stack, started: float, *args: str) -> UpResult:
     return UpResult(wait_ready(stack, stack.ready_timeout), time.monotonic() - started)
 
 
+def _compose_then_wait(stack: Stack, started: float, *args: str) -> UpResult:
+    return _wait(stack, start_compose(stack.env_file, *args), started)
+
+
 def up(stack: Stack) -> UpResult:
-    """Start the stack and return once both servers answer authenticated queries."""
-    started = time.monotonic()
-    if not (_started_early and _started_early[0] == stack.env_file):
-        check_ports(published_ports(stack.values), stack.project)
-    return _compose_then_wait(stack, started, *UP_ARGS)
+    """Start the stack and return once both servers answer authenticated queries (taking over
+    the `docker compose up` started early for the same app, if there is one)."""
+    global _started_early
+    early, _started_early = _started_early, None
+    if early and early[0] == stack.env_file:
+        _, process, started = early
+    else:
+        started = time.monotonic()
+        process = _start_up(stack)
+    return _wait(stack, process, started)
 
 
 def down(stack: Stack) -> None:

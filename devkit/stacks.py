@@ -38,7 +38,6 @@ def project_for(app_dir: Path) -> str:
 class Service:
     state: str  # Docker's: running, exited, created, ...
     ports: tuple[int, ...]  # host ports it publishes (also when stopped)
-    image: str
 
 
 @dataclass
@@ -108,7 +107,6 @@ def machine_stacks() -> list[MachineStack]:
         stack.services[labels.get(SERVICE_LABEL, "?")] = Service(
             container["State"]["Status"],
             _host_ports(container["HostConfig"].get("PortBindings")),
-            container["Config"].get("Image", ""),
         )
     for stack in stacks.values():
         stack.app_dir = stack.app_dir or stack.created_for

@@ -62,10 +62,10 @@ def pytest_itemcollected(item):
 def _one_machine_change_at_a_time(request):
     """A test marked `machine` holds the machine lock while it runs, so that no other worker's
     such test or session setup runs meanwhile (the session's stack, a fixture of a wider scope,
-    is set up before this runs)."""
+    is set up before this runs); what its setups change outside the app is put back after."""
     marker = request.node.get_closest_marker("machine")
     if marker:
-        with machine_lock(shared=marker.kwargs.get("shared", False)):
+        with machine_lock(shared=marker.kwargs.get("shared", False)), kit_state_restored():
             yield
     else:
         yield
@@ -123,22 +123,24 @@ def run_devkit_fixture():
     return devkit
 
 
-@pytest.fixture
-def kit_state_kept():
-    """For a test that runs `devkit setup` as a user does: puts back what setup changes outside
-    the app, the kit's remembered app (.devkit/state.json) and ~/.local/bin/devkit."""
+@contextlib.contextmanager
+def kit_state_restored():
+    """Puts back what `setup` changes outside the app when the block ends: the kit's remembered
+    app (.devkit/state.json) and ~/.local/bin/devkit (made when there was none)."""
     from devkit.paths import STATE_FILE
 
     state = STATE_FILE.read_bytes() if STATE_FILE.exists() else None
     link = Path.home() / ".local" / "bin" / "devkit"
     had_link = link.is_symlink() or link.exists()
-    yield
-    if state is None:
-        STATE_FILE.unlink(missing_ok=True)
-    else:
-        STATE_FILE.write_bytes(state)
-    if not had_link:
-        link.unlink(missing_ok=True)
+    try:
+        yield
+    finally:
+        if state is None:
+            STATE_FILE.unlink(missing_ok=True)
+        else:
+            STATE_FILE.write_bytes(state)
+        if not had_link:
+            link.unlink(missing_ok=True)
 
 
 CURSOR_QUERY = b"\x1b[6n"
@@ -436,7 +438,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> SessionStack:
         "INVOKE_DEVKIT_REDIS_PORT": str(redis_port),
     }
     try:
-        with machine_lock(shared=True):
+        with machine_lock(shared=True), kit_state_restored():
             result = invoke("setup", env=env, timeout=1800)
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
         yield SessionStack(env, app_dir, TEST_PROJECT, pg_port, redis_port, result)

@@ -22,9 +22,9 @@ pytestmark = [pytest.mark.docker, pytest.mark.ansible, pytest.mark.machine]
 
 
 @pytest.fixture
-def apps_made(tmp_path, remove_stack, kit_state_kept):
+def apps_made(tmp_path, remove_stack):
     """Removes the stacks of the apps a test set up (their .env.local name them); the kit's
-    remembered app and ~/.local/bin/devkit are put back (kit_state_kept)."""
+    remembered app and ~/.local/bin/devkit are put back for every `machine` test (conftest)."""
     made: list[Path] = []
     yield made
     for app in made:

@@ -57,7 +57,7 @@ def previous_kit(tmp_path):
 
 
 def test_a_workstation_of_the_previous_main_changes_over_with_its_data(
-    previous_kit, tmp_path, free_port, remove_stack, run_devkit, kit_state_kept
+    previous_kit, tmp_path, free_port, remove_stack, run_devkit
 ):
     app = tmp_path / "app"
     shutil.copytree(
