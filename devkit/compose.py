@@ -11,7 +11,14 @@ import subprocess
 from pathlib import Path
 
 from devkit.envfile import subprocess_environ
-from devkit.errors import CommandFailed, DevkitError, DockerUnavailable, ImageMissing, PortInUse
+from devkit.errors import (
+    CommandFailed,
+    DevkitError,
+    DockerForbidden,
+    DockerUnavailable,
+    ImageMissing,
+    PortInUse,
+)
 from devkit.paths import COMPOSE_FILE
 
 SERVICES = ("postgres", "redis")
@@ -86,6 +93,17 @@ def docker_client():
         client.close()
 
 
+def engine_answers() -> bool:
+    """Whether the Docker daemon answers (also when it refuses this user: it runs)."""
+    try:
+        with docker_client():
+            return True
+    except DockerForbidden:
+        return True
+    except DockerUnavailable:
+        return False
+
+
 def daemon_start_hint() -> str:
     """How to start the daemon on this kind of host."""
     if Path("/mnt/wsl/docker-desktop").exists():
@@ -97,9 +115,9 @@ def daemon_start_hint() -> str:
     return "`invoke setup` starts it (no systemd here), or: sudo sh -c 'nohup dockerd >>/var/log/dockerd.log 2>&1 &'"
 
 
-def no_permission() -> DockerUnavailable:
+def no_permission() -> DockerForbidden:
     user = os.environ.get("USER", "$USER")
-    return DockerUnavailable(
+    return DockerForbidden(
         "no permission to use the Docker daemon",
         f"sudo usermod -aG docker {user}, then log in again (or `newgrp docker`)",
     )

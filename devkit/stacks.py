@@ -180,13 +180,21 @@ def settle(settings, app_dir: Path, existing: dict[str, str]):
         return settled, ""
     try:
         stacks = machine_stacks()
-    except DockerUnavailable:  # a first setup installs and starts the engine: no stack yet
+    # setup started the engine first: here it refuses this user (not in its group yet)
+    except DockerUnavailable:
         stacks = []
-    project = settled.project_name or next(
-        (s.project for s in stacks if str(app_dir) in (s.app_dir, s.created_for)),
-        project_for(app_dir),
-    )
+    labelled = next((s.project for s in stacks if str(app_dir) in (s.app_dir, s.created_for)), "")
+    project = settled.project_name or labelled or project_for(app_dir)
     chosen = {"project_name": project}
+    # A stack already there for this app (its .env.local lost, or an earlier kit's) keeps its
+    # ports (was: its own containers held them, so it was moved to the next free pair).
+    own = next((s.services for s in stacks if s.project == project), {})
+    kept = {
+        f"{service}_port": own[service].ports[0]
+        for service in ("postgres", "redis")
+        if service in own and own[service].ports and not getattr(settled, f"{service}_port")
+    }
+    settled = settled.model_copy(update=kept)
     if not (settled.postgres_port and settled.redis_port):
         taken = ports_of_other_stacks(stacks, project) | {
             port for port in (settled.postgres_port, settled.redis_port) if port
@@ -196,6 +204,11 @@ def settle(settings, app_dir: Path, existing: dict[str, str]):
         chosen["redis_port"] = settled.redis_port or redis
     settled = settled.model_copy(update=chosen)
     new_project = not settings.project_name and "project_name" not in updates
+    if new_project and project == labelled:
+        return settled, (
+            f"the stack already here for this app: project {project}, ports "
+            f"{settled.postgres_port} (postgres) and {settled.redis_port} (redis)"
+        )
     said = [f"project {settled.project_name}"] if new_project else []
     if "postgres_port" in chosen:
         said.append(f"ports {settled.postgres_port} (postgres) and {settled.redis_port} (redis)")

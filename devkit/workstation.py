@@ -13,7 +13,7 @@ from pathlib import Path
 from devkit.app import app_of_directory, new_app_here, record_app_dir, resolve_app_dir
 from devkit.diagnosis import Check, check_loopback_publishing
 from devkit.envfile import Stack, env_values, load_stack, read_env_file
-from devkit.errors import SetupRequired
+from devkit.errors import DockerUnavailable, SetupRequired
 from devkit.paths import COMPOSE_DIR, ENV_FILE_NAME, KIT_ROOT, LOCAL_INVENTORY, PLAYBOOKS
 from devkit.playbook import run_playbook
 from devkit.ports import check_ports, published_ports
@@ -39,6 +39,11 @@ def invoking_user() -> str:
     return os.environ.get("SUDO_USER") or getpass.getuser()
 
 
+def engine_vars(install_docker: bool) -> dict:
+    """The variables of playbooks/engine.yml."""
+    return {"devkit_install_docker": install_docker, "docker_users": [invoking_user()]}
+
+
 def playbook_vars(
     settings: Settings,
     app_dir: Path,
@@ -56,9 +61,8 @@ def playbook_vars(
             settings.vscode_wsl_distro,
             settings.vscode_auto_start,
         ),
+        **engine_vars(install_docker),
         "devkit_vscode": install_vscode,
-        "devkit_install_docker": install_docker,
-        "docker_users": [user],
         "images_source": settings.images_source,
         "stack_project_src": str(COMPOSE_DIR),
         "stack_kit_dir": str(KIT_ROOT),
@@ -95,6 +99,7 @@ def setup(
             f"app directory {app_dir} does not exist", "create it, or pass --app-dir PATH"
         )
     existing = read_env_file(app_dir / ENV_FILE_NAME)
+    start_engine(install_docker, echo)
     settings, chosen = settle(
         settings.model_copy(update={"app_dir": str(app_dir)}), app_dir, existing
     )
@@ -134,6 +139,29 @@ def setup(
         chosen=chosen,
         moved_from=moved_from,
         command=link_command(),
+    )
+
+
+def start_engine(install_docker: bool, echo: bool) -> None:
+    """Have the Docker daemon answer before anything is chosen or checked: a new app's stack
+    name and ports depend on the stacks already on this machine, and those set to restart
+    come back, on their ports, only when the daemon starts (was: a new app took 5432, and the
+    stack that came back with the daemon held it). A bare machine gets the engine installed."""
+    from devkit.compose import daemon_start_hint, engine_answers
+
+    if engine_answers():
+        return
+    if install_docker:
+        run_playbook(PLAYBOOKS / "engine.yml", LOCAL_INVENTORY, engine_vars(True), echo=echo)
+        if engine_answers():
+            return
+        raise DockerUnavailable(
+            "the Docker daemon does not answer, also after setup started it",
+            f"{daemon_start_hint()}; then run setup again",
+        )
+    raise DockerUnavailable(
+        "the Docker daemon is not running (and --no-docker-install leaves it to you)",
+        f"start it ({daemon_start_hint()}), or run setup without --no-docker-install",
     )
 
 

@@ -20,14 +20,14 @@ HOSTS = list(testhosts.HOSTS)
 KIT_INVOKE = "/opt/devkit/.venv/bin/invoke --search-root /opt/devkit"
 
 
-def ssh(name: str, command: str) -> subprocess.CompletedProcess[str]:
+def ssh(name: str, command: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     options = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "LogLevel=ERROR"]
     options += ["-o", "UserKnownHostsFile=/dev/null", "-i", str(testhosts.KEY)]
     return subprocess.run(
         ["ssh", *options, "-p", str(testhosts.HOSTS[name]), "root@127.0.0.1", command],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
 
@@ -328,3 +328,32 @@ def test_verify_passes_on_both_hosts(first_run, servers, invoke, argv_watch):
     )
     assert ssh(host, "docker ps -q --filter label=com.docker.compose.project=devkit").stdout == ""
     assert ssh(host, f"cd /tmp && {KIT_INVOKE} up").returncode == 0
+
+
+def test_setup_with_the_daemon_down_leaves_the_ports_of_the_stacks_it_brings_back(first_run):
+    """`devkit setup` for a new app on a machine whose Docker daemon is down (no systemd, after
+    a restart; WSL2): setup starts the engine first, then sees the stack that comes back with it
+    (restart: unless-stopped) and gives the new app the next ports (was: it took the stopped
+    stack's 5432 and 6379 while it could not ask Docker, and its start then failed with "port
+    is already allocated", as on CI). The server stands for a workstation here: the kit of this
+    machine is mounted in it (testhosts.up)."""
+    host = HOSTS[0]
+    stopped = ssh(
+        host,
+        "pkill -x dockerd; for i in $(seq 60); do pgrep -x dockerd >/dev/null || exit 0; "
+        "sleep 0.5; done; exit 1",
+    )
+    assert stopped.returncode == 0 and ssh(host, "docker info").returncode != 0
+    app = "/srv/another-app"
+    setup = ssh(
+        host,
+        f"mkdir -p {app} && cd {app} && {testhosts.KIT_ROOT}/.venv/bin/devkit setup --no-vscode",
+        timeout=600,
+    )
+    assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr
+    assert "ports 5433 (postgres) and 6380 (redis)" in setup.stdout, setup.stdout[-3000:]
+    published = ssh(host, "docker ps --format '{{.Names}} {{.Ports}}'").stdout
+    assert re.search(r"^devkit-postgres-1 127\.0\.0\.1:5432->", published, re.M), published
+    assert re.search(r"-postgres-1 127\.0\.0\.1:5433->", published), published
+    answered = ssh(host, f"cd /tmp && {KIT_INVOKE} db.psql -c 'SELECT count(*) FROM fleet_probe'")
+    assert answered.returncode == 0 and "2" in answered.stdout, answered.stdout + answered.stderr

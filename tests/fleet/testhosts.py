@@ -34,6 +34,18 @@ NESTED_DOCKER = [
 ]  # fmt: skip
 
 
+def _kit_mounts() -> list[str]:
+    """The controller's kit, read-only at its own path, so that a host can also stand for a
+    workstation (test_site.py runs `devkit setup` in one); its .devkit/ (state the kit writes)
+    is the host's own. With the Python the kit's virtualenv was made from, unless that is the
+    system's, which the hosts have (Debian 12's python3, as here)."""
+    mounts = ["-v", f"{KIT_ROOT}:{KIT_ROOT}:ro", "--tmpfs", f"{KIT_ROOT}/.devkit"]
+    base = Path(sys.base_prefix)
+    if base != Path("/usr"):
+        mounts += ["-v", f"{base}:{base}:ro"]
+    return mounts
+
+
 def _docker(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         ["docker", *args], capture_output=True, text=True, check=False, **kwargs
@@ -101,7 +113,7 @@ def up() -> None:
         _docker(
             "run", "-d", "--name", name, "--hostname", name, "-e", f"AUTHORIZED_KEY={public_key}",
             "-p", f"127.0.0.1:{port}:22", *NESTED_DOCKER, "-v", f"{name}-docker:/var/lib/docker",
-            "--label", "io.devkit.ci-host=1", IMAGE,
+            *_kit_mounts(), "--label", "io.devkit.ci-host=1", IMAGE,
         )  # fmt: skip
     for name, port in HOSTS.items():
         _wait_for_ssh(name, port)

@@ -47,6 +47,18 @@ def mark(values: dict[str, str], table: str) -> None:
         cache.close()
 
 
+def assert_same_stack_and_data(before: dict, after: dict, *also: str) -> None:
+    """The app's .env.local names the same stack and ports (and `also`) as before, and its
+    password opens the 77 orders left there."""
+    for key in ("DEVKIT_PROJECT_NAME", "PGPORT", "REDIS_PORT", *also):
+        assert after[key] == before[key], key
+    conn = psycopg2.connect(after["DATABASE_URL_SYNC"])
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM orders")
+        assert cur.fetchone() == (77,)
+    conn.close()
+
+
 def running(values: dict[str, str]) -> dict[str, bool]:
     project = values["DEVKIT_PROJECT_NAME"]
     return {
@@ -129,12 +141,14 @@ def test_apps_set_up_with_no_flag_run_side_by_side_tasks_follow_the_directory_an
     after = {s.project: s.ports() for s in machine_stacks()}
     assert all(after[p] == ports for p, ports in before.items() if ports and p in after)
 
-    a_moved_app_keeps_its_data_and_a_copy_is_refused(alpha, tmp_path, apps_made, run_devkit)
+    moved = a_moved_app_keeps_its_data_and_a_copy_is_refused(alpha, tmp_path, apps_made, run_devkit)
+    an_app_that_lost_its_env_file_gets_its_own_stack_back(moved, run_devkit)
 
 
-def a_moved_app_keeps_its_data_and_a_copy_is_refused(app, tmp_path, apps_made, run_devkit):
+def a_moved_app_keeps_its_data_and_a_copy_is_refused(app, tmp_path, apps_made, run_devkit) -> Path:
     """`app` (set up, listed in apps_made) renamed while stopped, then set up again: the same
-    stack and data, proven in a throwaway container; a copy beside it is refused."""
+    stack and data, proven in a throwaway container; a copy beside it is refused. Returns
+    where the app is now."""
     before = read_env_file(app / ".env.local")
     conn = psycopg2.connect(before["DATABASE_URL_SYNC"])
     conn.autocommit = True
@@ -151,13 +165,7 @@ def a_moved_app_keeps_its_data_and_a_copy_is_refused(app, tmp_path, apps_made, r
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr
     assert f"moved from {app}: its data is kept" in " ".join(again.stdout.split())
     after = read_env_file(moved / ".env.local")
-    for key in ("DEVKIT_PROJECT_NAME", "PGPORT", "REDIS_PORT", "PGPASSWORD"):
-        assert after[key] == before[key], key
-    conn = psycopg2.connect(after["DATABASE_URL_SYNC"])
-    with conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM orders")
-        assert cur.fetchone() == (77,)
-    conn.close()
+    assert_same_stack_and_data(before, after, "PGPASSWORD")
     assert not any(
         "io.devkit.proof" in line
         for line in subprocess.run(
@@ -177,3 +185,22 @@ def a_moved_app_keeps_its_data_and_a_copy_is_refused(app, tmp_path, apps_made, r
     assert f"already holds the database of the app in {moved}, not of {copy}" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert (copy / ".env.local").read_text() == (moved / ".env.local").read_text()
+    return moved
+
+
+def an_app_that_lost_its_env_file_gets_its_own_stack_back(app, run_devkit):
+    """`app`'s .env.local gone (a fresh clone of its repository) while its stack runs: setup
+    takes the stack labelled with the directory, on its ports, and its data answers with the
+    new file (was: the stack was moved to the next free ports, its own containers holding its
+    ports; on CI, the stack a previous kit left for the sample app)."""
+    before = read_env_file(app / ".env.local")
+    (app / ".env.local").unlink()
+    again = run_devkit("setup", "--no-vscode", cwd=app, timeout=1500)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr
+    project = before["DEVKIT_PROJECT_NAME"]
+    assert (
+        f"the stack already here for this app: project {project}, ports {before['PGPORT']} "
+        f"(postgres) and {before['REDIS_PORT']} (redis)" in again.stdout
+    ), again.stdout[-3000:]
+    after = read_env_file(app / ".env.local")
+    assert_same_stack_and_data(before, after)
