@@ -49,17 +49,19 @@ def run_role(user: str, coloured: bool = False) -> subprocess.CompletedProcess[s
     )
 
 
-@pytest.mark.parametrize("coloured", [False, True], ids=["plain", "as-on-a-terminal"])
-def test_role_adds_users_to_the_docker_group_once(probe_user, coloured):
+def test_role_adds_users_to_the_docker_group_once(probe_user):
+    """The first run plain, the second as on a terminal (coloured), where the recap's counts are
+    still read."""
     from devkit.playbook import plain, recap_by_host
 
-    first = run_role(probe_user, coloured)
+    first = run_role(probe_user)
     assert first.returncode == 0, first.stdout[-3000:]
+    assert "\x1b[" not in first.stdout
     assert probe_user in grp.getgrnam("docker").gr_mem
     assert "root" not in grp.getgrnam("docker").gr_mem
-    second = run_role(probe_user, coloured)
+    second = run_role(probe_user, coloured=True)
     assert second.returncode == 0, second.stdout[-3000:]
-    assert ("\x1b[" in second.stdout) == coloured
+    assert "\x1b[" in second.stdout
     assert recap_by_host(plain(second.stdout))["localhost"]["changed"] == 0
 
 
