@@ -88,17 +88,19 @@ def check_docker(bind_address: str = "127.0.0.1") -> list[Check]:
     return checks
 
 
-def is_wsl(proc: Path = Path("/proc")) -> bool:
-    try:
-        return "microsoft" in (proc / "sys/kernel/osrelease").read_text().lower()
-    except OSError:
-        return False
-
-
 def check_wsl(proc: Path = Path("/proc"), windows_users: Path = Path("/mnt/c/Users")) -> Check:
-    """WSL2 only: can Windows reach the ports on 127.0.0.1 (localhost forwarding)?"""
-    if not is_wsl(proc):
+    """WSL 2 only: can Windows reach the ports on 127.0.0.1 (localhost forwarding)? WSL 1
+    cannot run the engine at all."""
+    from devkit.vscode_hooks import default_distro
+    from devkit.wsl import running_wsl_version, wsl1_refusal
+
+    osrelease = proc / "sys/kernel/osrelease"
+    version = running_wsl_version(osrelease)
+    if version == 0:
         return Check("wsl", OK, "Linux, not WSL: nothing to forward")
+    if version == 1:
+        refusal = wsl1_refusal(osrelease.read_text(), default_distro())
+        return Check("wsl", FAIL, refusal.cause, refusal.hint)
     for config_file in sorted(windows_users.glob("*/.wslconfig")):
         parser = configparser.ConfigParser()
         try:

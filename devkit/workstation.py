@@ -20,7 +20,8 @@ from devkit.ports import check_ports, published_ports
 from devkit.settings.model import Settings
 from devkit.stacks import settle
 from devkit.volumes import moved_here, volume_conflict, volume_owner
-from devkit.vscode_hooks import role_vars
+from devkit.vscode_hooks import default_distro, role_vars
+from devkit.wsl import OSRELEASE, refuse_wsl1
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,11 @@ def setup(
     install_docker: bool,
     echo: bool = True,
     install_vscode: bool = True,
+    osrelease: Path = OSRELEASE,
 ) -> SetupResult:
+    """`osrelease`: the kernel's release file (which WSL this is; tests give recorded ones)."""
     started = time.monotonic()
+    refuse_wsl1(settings.vscode_wsl_distro or default_distro(), osrelease)
     settings_app_dir = settings.app_dir
     app_dir = setup_app_dir(app_dir_flag, settings_app_dir)
     if not app_dir.is_dir():
