@@ -79,6 +79,18 @@ def up(stack: Stack) -> UpResult:
     return _wait(stack, process, started)
 
 
+def hold(stack: Stack) -> None:
+    """Block until the stack's database container stops (`devkit down`, `docker stop`, a crash):
+    VS Code's start task stays running meanwhile, which keeps a WSL distribution alive while
+    the databases run (WSL stops an idle one, services included, about 15 s after its last
+    Windows client exits: microsoft/WSL#9667)."""
+    from devkit.compose import docker_client
+    from devkit.volumes import database_container
+
+    with docker_client() as client:
+        client.api.wait(database_container(stack.project), timeout=None)
+
+
 def down(stack: Stack) -> None:
     """Stop the containers; volumes (the data) and containers stay, so `up` is quick."""
     run_compose(stack.env_file, "stop")

@@ -31,7 +31,7 @@ def default_distro() -> str:
 def role_vars(
     app_dir: Path,
     owner: str,
-    host: str = "linux",
+    host: str = "both",
     distro: str | None = None,
     auto_start: bool = False,
 ) -> dict:

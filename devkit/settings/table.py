@@ -103,10 +103,13 @@ SETTINGS: dict[str, Setting] = {
     "s3_region": Setting(
         "", {"pattern": r"^[a-z0-9-]*$"}, server=True, role_vars=("backup_schedule_s3_region",)
     ),
-    # VS Code hooks (setup, vscode.install): linux for VS Code inside Linux/WSL, windows for VS
-    # Code on Windows (its tasks enter WSL through wsl.exe); the WSL distribution they enter
-    # (empty: the current one, WSL_DISTRO_NAME, else Ubuntu); start the services on folder open.
-    "vscode_host": Setting("linux", choices=("linux", "windows"), role_vars=("vscode_host",)),
+    # VS Code hooks (setup, vscode.install): both (the Linux tasks, for VS Code inside Linux or
+    # Remote - WSL, with their "windows" override, for VS Code on Windows, whose tasks enter WSL
+    # through wsl.exe), or linux or windows alone; the WSL distribution they enter (empty: the
+    # current one, WSL_DISTRO_NAME, else Ubuntu); start the services on folder open.
+    "vscode_host": Setting(
+        "both", choices=("both", "linux", "windows"), role_vars=("vscode_host",)
+    ),
     "vscode_wsl_distro": Setting("", {"pattern": DISTRO_PATTERN}),
     "vscode_auto_start": Setting(False, role_vars=("vscode_auto_start",)),
 }

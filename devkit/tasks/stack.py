@@ -79,9 +79,14 @@ def _setup_migrations(c, stack, skip: bool) -> str:
     return f"at {at} ({applied if run.steps else 'nothing to apply'})"
 
 
-@task
+@task(
+    help={
+        "hold": "Once ready, keep running until the databases stop (VS Code's start task: "
+        "keeps WSL alive)"
+    }
+)
 @reports_errors
-def up(c):
+def up(c, hold=False):
     """Start PostgreSQL and Redis; return once both accept authenticated connections."""
     from devkit.envfile import load_stack
     from devkit.lifecycle import up as start
@@ -90,8 +95,15 @@ def up(c):
     result = start(stack)
     print(
         f"postgres {result.versions['postgres']} on {stack.host}:{stack.pg_port} and "
-        f"redis {result.versions['redis']} on {stack.host}:{stack.redis_port} ready ({result.seconds:.2f}s)"
+        f"redis {result.versions['redis']} on {stack.host}:{stack.redis_port} ready ({result.seconds:.2f}s)",
+        flush=True,
     )
+    if hold:
+        from devkit.lifecycle import hold as hold_until_down
+
+        print("holding until the databases stop (devkit down, or end this task)", flush=True)
+        hold_until_down(stack)
+        print("the databases stopped")
 
 
 @task(help={"all": "Stop every devkit stack on this machine (`devkit apps` lists them)"})

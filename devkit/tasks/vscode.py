@@ -13,8 +13,8 @@ from devkit.tasks._cli import reports_errors
 @task(
     help={
         "app-dir": "The app's directory (default: the app of the working directory, else the last one set up)",
-        "host": "linux: VS Code in Linux/WSL; windows: VS Code on Windows, tasks call wsl.exe (default: devkit.vscode_host)",
-        "distro": "WSL distribution for --host windows (default: devkit.vscode_wsl_distro, else this one, else Ubuntu)",
+        "host": "both (default): tasks for VS Code in Linux/WSL and on Windows (through wsl.exe); linux or windows: one only (default: devkit.vscode_host)",
+        "distro": "WSL distribution the Windows tasks enter (default: devkit.vscode_wsl_distro, else this one, else Ubuntu)",
         "auto-start": "Also start the services when the folder opens (default: devkit.vscode_auto_start)",
         "dry-run": "Show what would change (a diff); write nothing",
     }
@@ -34,7 +34,7 @@ def install(c, app_dir=None, host=None, distro=None, auto_start=False, dry_run=F
     distro = distro or settings.vscode_wsl_distro or default_distro()
     auto_start = auto_start or bool(settings.vscode_auto_start)
     if host not in HOSTS:
-        raise BadArgument(f"unknown host {host!r}", "use --host linux or --host windows")
+        raise BadArgument(f"unknown host {host!r}", "use --host both, linux or windows")
     if problem := distro_problem(distro):
         raise BadArgument(
             problem,

@@ -3,7 +3,6 @@ start task run exactly as VS Code's task runner would."""
 
 import os
 import re
-import shlex
 import subprocess
 
 import json5
@@ -130,84 +129,147 @@ def test_broken_jsonc_is_refused_and_left_alone(stack, app):
     assert (app / ".vscode" / "tasks.json").read_text() == '{"tasks": [ {"label": "x" ]}'
 
 
-def test_the_start_task_returns_once_both_servers_answer(stack):
-    """Run "devkit: start services" as VS Code does for a shell task: the command and its quoted
-    arguments through the default shell, in options.cwd, variables resolved."""
+def run_task(task: dict, env: dict) -> subprocess.Popen:
+    """A process task as VS Code runs it: its command and arguments, no shell, in options.cwd."""
+    return subprocess.Popen(
+        [task["command"], *task["args"]],
+        cwd=task["options"]["cwd"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def read_until(process: subprocess.Popen, pattern: str, timeout: float = 300) -> str:
+    """The task's output up to the line `pattern` (a problem matcher's JavaScript regexp, of the
+    kind Python reads alike) matches; fails when the task ends first."""
+    import select
+    import time
+
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([process.stdout], [], [], 1)
+        if not ready:
+            continue
+        line = process.stdout.readline()
+        if not line:
+            raise AssertionError(f"the task ended before {pattern!r}: {''.join(seen)}")
+        seen.append(line)
+        if re.search(pattern, line):
+            return "".join(seen)
+    raise AssertionError(f"no line matched {pattern!r} in {timeout} s: {''.join(seen)}")
+
+
+def test_the_start_task_is_ready_once_both_servers_answer_and_holds_until_stop(stack):
+    """Run "devkit: start services" as VS Code runs a process task: its problem matcher's end
+    pattern (what a preLaunchTask waits for) matches once both servers answer; the task then
+    keeps running (on Windows: wsl.exe with it, which keeps WSL from stopping the databases
+    15 s later, microsoft/WSL#9667) until "devkit: stop services" stops the databases."""
     done = stack.invoke("vscode.install")  # the session app, where the stack's .env.local is
     assert done.returncode == 0, done.stdout + done.stderr
     _, tasks = vscode_file(stack.app_dir, "tasks.json")
-    start = resolve(
-        next(t for t in tasks["tasks"] if t["label"] == "devkit: start services"), stack.app_dir
-    )
-    assert start["type"] == "shell"
-    line = " ".join(shlex.quote(part) for part in [start["command"], *start["args"]])
+    by_label = {t["label"]: resolve(t, stack.app_dir) for t in tasks["tasks"]}
+    start, stop = by_label["devkit: start services"], by_label["devkit: stop services"]
+    assert start["type"] == "process" and start["isBackground"] is True
+    background = start["problemMatcher"]["background"]
     assert stack.invoke("down").returncode == 0
     env = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_DEVKIT_")}
-    env["INVOKE_DEVKIT_PROJECT_NAME"] = stack.env["INVOKE_DEVKIT_PROJECT_NAME"]
-    env["INVOKE_DEVKIT_POSTGRES_PORT"] = stack.env["INVOKE_DEVKIT_POSTGRES_PORT"]
-    env["INVOKE_DEVKIT_REDIS_PORT"] = stack.env["INVOKE_DEVKIT_REDIS_PORT"]
+    for key in ("PROJECT_NAME", "POSTGRES_PORT", "REDIS_PORT"):
+        env[f"INVOKE_DEVKIT_{key}"] = stack.env[f"INVOKE_DEVKIT_{key}"]
 
-    def run_task():
-        return subprocess.run(
-            ["/bin/bash", "-c", line],
-            cwd=start["options"]["cwd"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
+    task = run_task(start, env)
+    try:
+        shown = read_until(task, background["endsPattern"])
+        assert re.search(background["beginsPattern"], shown, re.M), shown
+        assert re.search(r"postgres 16\.\d+ .* and redis 7\.\d+\.\d+ .* ready", shown)
+        # Both answer authenticated queries right away: no wait after the end pattern.
+        from devkit.envfile import load_stack
+        from devkit.readiness import postgres_version, redis_version
+        from devkit.settings.table import DEFAULTS
+
+        live = load_stack(
+            DEFAULTS
+            | {
+                "project_name": stack.project,
+                "app_dir": str(stack.app_dir),
+                "postgres_port": stack.pg_port,
+                "redis_port": stack.redis_port,
+            }
         )
+        assert postgres_version(live).startswith("16.")
+        assert redis_version(live).startswith("7.")
+        with pytest.raises(subprocess.TimeoutExpired):
+            task.wait(timeout=2)  # it holds
 
-    ran = run_task()
-    assert ran.returncode == 0, ran.stdout + ran.stderr
-    assert re.search(r"postgres 16\.\d+ .* and redis 7\.\d+\.\d+ .* ready", ran.stdout)
-    # Both answer authenticated queries right away: no wait after the task returned.
-    from devkit.envfile import load_stack
-    from devkit.readiness import postgres_version, redis_version
+        stopped = run_task(stop, env)
+        assert stopped.wait(timeout=120) == 0, stopped.stdout.read()
+        assert task.wait(timeout=60) == 0  # the start task ended with the databases
+        assert "the databases stopped" in task.stdout.read()
+    finally:
+        task.kill()
+        task.wait()
+        assert stack.invoke("up").returncode == 0  # the session's stack, for the other tests
 
-    settings = {
-        "project_name": stack.project,
-        "app_dir": str(stack.app_dir),
-        "postgres_port": stack.pg_port,
-        "redis_port": stack.redis_port,
-    }
-    from devkit.settings.table import DEFAULTS
-
-    live = load_stack(DEFAULTS | settings)
+    # Already running: ready at once, and ending the task (VS Code closing) leaves them running.
+    again = run_task(start, env)
+    try:
+        read_until(again, background["endsPattern"], timeout=60)
+    finally:
+        again.terminate()
+        again.wait(timeout=30)
     assert postgres_version(live).startswith("16.")
-    assert redis_version(live).startswith("7.")
-    # Fast and quiet when they already run.
-    again = run_task()
-    assert again.returncode == 0, again.stderr
+
+
+HOOKS = (("devkit: start services", "start"), ("devkit: stop services", "stop"))
+
+
+def installed_tasks(stack, app, *flags: str) -> dict[str, dict]:
+    """`vscode.install --app-dir APP FLAGS`, then the tasks of its tasks.json by label."""
+    done = stack.invoke("vscode.install", "--app-dir", str(app), *flags)
+    assert done.returncode == 0, done.stdout + done.stderr
+    _, tasks = vscode_file(app, "tasks.json")
+    return {t["label"]: t for t in tasks["tasks"]}
+
+
+def wsl_args(app, action: str) -> list[str]:
+    """What wsl.exe is given on Windows: the distribution, the app's Linux directory, and bash
+    run directly (--exec: not through the user's default shell)."""
+    return [
+        "-d", "Ubuntu-24.04", "--cd", str(app), "--exec", "bash", "-lc",
+        f"{app}/.vscode/devkit-services.sh {action}",
+    ]  # fmt: skip
+
+
+def test_both_variants_are_in_one_tasks_json(stack, app):
+    """By default each task has its Linux form (VS Code in Linux, or Remote - WSL) and a
+    "windows" override (VS Code on Windows opening C:\\... or \\\\wsl.localhost\\...): wsl.exe
+    with the distribution, the Linux directory and no default shell in between (--exec)."""
+    by_label = installed_tasks(stack, app, "--distro", "Ubuntu-24.04")
+    for label, action in HOOKS:
+        task = by_label[label]
+        assert task["type"] == "process" and task["command"] == "bash"
+        assert task["args"] == ["${workspaceFolder}/.vscode/devkit-services.sh", action]
+        assert task["windows"] == {"command": "wsl.exe", "args": wsl_args(app, action)}
+    start = by_label["devkit: start services"]
+    assert start["isBackground"] is True and "isBackground" not in by_label["devkit: stop services"]
+    ready = "postgres 16.2 on 127.0.0.1:5433 and redis 7.0.15 on 127.0.0.1:6380 ready (0.41s)"
+    assert re.search(start["problemMatcher"]["background"]["endsPattern"], ready)
 
 
 def test_windows_variant_calls_wsl_with_the_linux_path(stack, app):
-    done = stack.invoke(
-        "vscode.install",
-        "--app-dir",
-        str(app),
-        "--host",
-        "windows",
-        "--distro",
-        "Ubuntu-24.04",
-        "--auto-start",
+    by_label = installed_tasks(
+        stack, app, "--host", "windows", "--distro", "Ubuntu-24.04", "--auto-start"
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    _, tasks = vscode_file(app, "tasks.json")
-    by_label = {t["label"]: t for t in tasks["tasks"]}
-    for label, action in (("devkit: start services", "start"), ("devkit: stop services", "stop")):
+    for label, action in HOOKS:
         task = by_label[label]
-        assert task["type"] == "process" and task["command"] == "wsl"
-        assert task["args"] == [
-            "-d",
-            "Ubuntu-24.04",
-            "bash",
-            "-lc",
-            f"{app}/.vscode/devkit-services.sh {action}",
-        ]
+        assert task["type"] == "process" and task["command"] == "wsl.exe"
+        assert "windows" not in task
+        assert task["args"] == wsl_args(app, action)
     assert by_label["devkit: start services"]["runOptions"] == {"runOn": "folderOpen"}
     assert "runOptions" not in by_label["devkit: stop services"]
-    assert [t["label"] for t in tasks["tasks"]][:2] == ["lint", "pytest"]
+    assert list(by_label)[:2] == ["lint", "pytest"]  # dicts keep the order of the file
 
 
 @pytest.mark.machine(shared=True)
