@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import configparser
 import shutil
-import stat
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -120,17 +119,14 @@ def check_wsl(proc: Path = Path("/proc"), windows_users: Path = Path("/mnt/c/Use
     return Check("wsl", OK, "WSL2 with localhost forwarding (Windows reaches 127.0.0.1 ports)")
 
 
-def check_env_file(env_file: Path) -> Check:
+def check_env_file(env_file: Path, mounts: Path = Path("/proc/mounts")) -> Check:
+    """Present and private; on a Windows drive where chmod does nothing, it says so."""
+    from devkit.wsl import private_file_problem
+
     if not env_file.is_file():
         return Check("env file", FAIL, f"{env_file} is missing", "run `invoke setup`")
-    mode = stat.S_IMODE(env_file.stat().st_mode)
-    if mode & 0o077:
-        return Check(
-            "env file",
-            WARN,
-            f"{env_file} is mode {mode:04o}: other users can read its passwords",
-            f"chmod 600 {env_file}",
-        )
+    if problem := private_file_problem(env_file, mounts):
+        return Check("env file", WARN, *problem)
     return Check("env file", OK, f"{env_file} (mode 0600)")
 
 

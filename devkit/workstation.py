@@ -21,7 +21,7 @@ from devkit.settings.model import Settings
 from devkit.stacks import settle
 from devkit.volumes import moved_here, volume_conflict, volume_owner
 from devkit.vscode_hooks import default_distro, role_vars
-from devkit.wsl import OSRELEASE, refuse_wsl1
+from devkit.wsl import MOUNTS, OSRELEASE, private_file_problem, refuse_wsl1
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,9 @@ class SetupResult:
     chosen: str = ""  # what was chosen anew for the app's stack (project, ports)
     moved_from: str = ""  # the app's old directory, when it moved and kept its data
     command: str = ""  # where the `devkit` command is, or why it was not linked
+    # Why .env.local is readable by others after all (a Windows drive without DrvFs's metadata
+    # option, where chmod does nothing), with the fix; None when it is private.
+    env_file_problem: tuple[str, str] | None = None
 
 
 def invoking_user() -> str:
@@ -92,8 +95,10 @@ def setup(
     echo: bool = True,
     install_vscode: bool = True,
     osrelease: Path = OSRELEASE,
+    mounts: Path = MOUNTS,
 ) -> SetupResult:
-    """`osrelease`: the kernel's release file (which WSL this is; tests give recorded ones)."""
+    """`osrelease`, `mounts`: the kernel's release file (which WSL this is) and mount table
+    (a Windows drive?); tests give recorded ones."""
     started = time.monotonic()
     refuse_wsl1(settings.vscode_wsl_distro or default_distro(), osrelease)
     settings_app_dir = settings.app_dir
@@ -143,6 +148,7 @@ def setup(
         chosen=chosen,
         moved_from=moved_from,
         command=link_command(),
+        env_file_problem=private_file_problem(stack.env_file, mounts),
     )
 
 

@@ -55,9 +55,15 @@ def setup(c, app_dir=None, no_docker_install=False, no_migrate=False, no_vscode=
         f"  redis    {result.versions['redis']:<8} {stack.host}:{stack.redis_port}  "
         f"image={stack.redis_image}"
     )
-    out.print(
-        f"  settings for the app: {stack.env_file} (mode 0600; passwords are there, not printed)"
-    )
+    if result.env_file_problem is None:
+        out.print(
+            f"  settings for the app: {stack.env_file} (mode 0600; passwords are there, not printed)"
+        )
+    else:
+        cause, fix = result.env_file_problem
+        out.print(f"  settings for the app: {stack.env_file} (passwords are there, not printed)")
+        out.print(f"[yellow]warning[/]: {cause}", highlight=False)
+        out.print(f"  fix: {fix}", highlight=False)
     out.print(f"  migrations: {_setup_migrations(c, stack, no_migrate)}")
     out.print(f"  command: {result.command}")
     if result.loopback.status != "OK":

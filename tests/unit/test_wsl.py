@@ -83,3 +83,56 @@ def test_the_docker_role_reads_the_kernel_by_the_same_rule(tmp_path, release, ws
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"wsl={wsl}" in result.stdout
+
+
+# /proc/mounts entries of Windows drives. WSL 1 (drvfs), as `mount -l` shows them in
+# microsoft/WSL#3393 and #353; WSL 2 mounts the same drive over 9p with aname=drvfs, the
+# automount options (wsl.conf [automount] options) following it after ';'.
+ROOT = "/dev/sdc / ext4 rw,relatime,discard,errors=remount-ro,data=ordered 0 0"
+WSL1_PLAIN = "C: {point} drvfs rw,noatime,uid=1000,gid=1000 0 0"
+WSL1_METADATA = (
+    "C: {point} drvfs rw,noatime,uid=1000,gid=1000,umask=22,fmask=11,metadata,case=off 0 0"
+)
+WSL2_PLAIN = (
+    "C:\\134 {point} 9p rw,noatime,dirsync,aname=drvfs;path=C:\\;uid=1000;gid=1000;"
+    "symlinkroot=/mnt/,mmap,access=client,msize=65536,trans=fd,rfd=5,wfd=5 0 0"
+)
+WSL2_METADATA = (
+    "C:\\134 {point} 9p rw,noatime,dirsync,aname=drvfs;path=C:\\;metadata;uid=1000;gid=1000;"
+    "symlinkroot=/mnt/,mmap,access=client,msize=65536,trans=fd,rfd=5,wfd=5 0 0"
+)
+
+
+@pytest.mark.parametrize(
+    ("entry", "without_metadata"),
+    [(WSL1_PLAIN, True), (WSL1_METADATA, False), (WSL2_PLAIN, True), (WSL2_METADATA, False)],
+)
+def test_a_windows_drive_without_metadata_is_named(entry, without_metadata):
+    from devkit.wsl import drvfs_without_metadata
+
+    mounts = "\n".join([ROOT, entry.format(point="/mnt/c")])
+    app = Path("/mnt/c/developments/backend/.env.local")
+    assert drvfs_without_metadata(app, mounts) == ("/mnt/c" if without_metadata else "")
+    assert drvfs_without_metadata(Path("/home/taro/backend/.env.local"), mounts) == ""
+    spaced = "\n".join([ROOT, entry.format(point="/mnt/my\\040data")])
+    assert drvfs_without_metadata(Path("/mnt/my data/app/.env.local"), spaced) == (
+        "/mnt/my data" if without_metadata else ""
+    )
+
+
+def test_doctor_tells_the_truth_about_a_file_chmod_cannot_make_private(tmp_path):
+    """On a Windows drive without `metadata`, chmod 600 changes nothing: doctor says why the
+    file stays readable and how to fix it (was: "chmod 600", which does nothing there)."""
+    env_file = tmp_path / "backend" / ".env.local"
+    env_file.parent.mkdir()
+    env_file.write_text("PGPASSWORD=x\n")
+    env_file.chmod(0o777)  # what DrvFs shows for every file without metadata
+    mounts = tmp_path / "mounts"
+    mounts.write_text("\n".join([ROOT, WSL2_PLAIN.format(point=tmp_path)]) + "\n")
+    check = doctor.check_env_file(env_file, mounts)
+    assert check.status == doctor.WARN
+    assert "mode 0777" in check.detail and "without `metadata`" in check.detail
+    assert 'options = "metadata"' in check.fix and "wsl --shutdown" in check.fix
+    assert "chmod" not in check.fix
+    mounts.write_text("\n".join([ROOT, WSL2_METADATA.format(point=tmp_path)]) + "\n")
+    assert doctor.check_env_file(env_file, mounts).fix == f"chmod 600 {env_file}"
