@@ -91,7 +91,7 @@ def check_wsl(proc: Path = Path("/proc"), windows_users: Path = Path("/mnt/c/Use
     """WSL 2 only: can Windows reach the ports on 127.0.0.1 (localhost forwarding)? WSL 1
     cannot run the engine at all."""
     from devkit.vscode_hooks import default_distro
-    from devkit.wsl import running_wsl_version, wsl1_refusal
+    from devkit.wsl import HostFiles, running_wsl_version, systemd_pending, wsl1_refusal
 
     osrelease = proc / "sys/kernel/osrelease"
     version = running_wsl_version(osrelease)
@@ -100,6 +100,8 @@ def check_wsl(proc: Path = Path("/proc"), windows_users: Path = Path("/mnt/c/Use
     if version == 1:
         refusal = wsl1_refusal(osrelease.read_text(), default_distro())
         return Check("wsl", FAIL, refusal.cause, refusal.hint)
+    if pending := systemd_pending(HostFiles(osrelease=osrelease)):
+        return Check("wsl", FAIL, pending.cause, pending.hint)
     for config_file in sorted(windows_users.glob("*/.wslconfig")):
         parser = configparser.ConfigParser()
         try:

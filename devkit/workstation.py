@@ -21,7 +21,7 @@ from devkit.settings.model import Settings
 from devkit.stacks import settle
 from devkit.volumes import moved_here, volume_conflict, volume_owner
 from devkit.vscode_hooks import default_distro, role_vars
-from devkit.wsl import MOUNTS, OSRELEASE, private_file_problem, refuse_wsl1
+from devkit.wsl import THIS_HOST, HostFiles, private_file_problem, refuse_unready_wsl
 
 
 @dataclass(frozen=True)
@@ -94,13 +94,11 @@ def setup(
     install_docker: bool,
     echo: bool = True,
     install_vscode: bool = True,
-    osrelease: Path = OSRELEASE,
-    mounts: Path = MOUNTS,
+    host: HostFiles = THIS_HOST,
 ) -> SetupResult:
-    """`osrelease`, `mounts`: the kernel's release file (which WSL this is) and mount table
-    (a Windows drive?); tests give recorded ones."""
+    """`host`: where to read what kind of host this is (tests give recorded files)."""
     started = time.monotonic()
-    refuse_wsl1(settings.vscode_wsl_distro or default_distro(), osrelease)
+    refuse_unready_wsl(settings.vscode_wsl_distro or default_distro(), host)
     settings_app_dir = settings.app_dir
     app_dir = setup_app_dir(app_dir_flag, settings_app_dir)
     if not app_dir.is_dir():
@@ -148,7 +146,7 @@ def setup(
         chosen=chosen,
         moved_from=moved_from,
         command=link_command(),
-        env_file_problem=private_file_problem(stack.env_file, mounts),
+        env_file_problem=private_file_problem(stack.env_file, host.mounts),
     )
 
 

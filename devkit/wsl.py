@@ -10,12 +10,34 @@ Recorded real values (/proc/sys/kernel/osrelease, `uname -r`):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from devkit.errors import SetupRequired
 
 OSRELEASE = Path("/proc/sys/kernel/osrelease")
 MOUNTS = Path("/proc/mounts")
+
+
+@dataclass(frozen=True)
+class HostFiles:
+    """Where the kit reads what kind of host this is; tests give recorded copies instead."""
+
+    osrelease: Path = OSRELEASE  # the kernel's release string: which WSL
+    mounts: Path = MOUNTS  # the mount table: Windows drives
+    wsl_conf: Path = Path("/etc/wsl.conf")  # WSL's per-distribution settings
+    systemd: Path = Path("/run/systemd/system")  # exists while systemd runs as PID 1
+
+
+THIS_HOST = HostFiles()
+
+
+def read(path: Path) -> str:
+    """A host file's text; "" when it is missing or unreadable."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return ""
 
 
 def wsl_version(osrelease: str) -> int:
@@ -45,15 +67,79 @@ def wsl1_refusal(osrelease: str, distro: str) -> SetupRequired | None:
     )
 
 
-def refuse_wsl1(distro: str, osrelease: Path = OSRELEASE) -> None:
-    """Raise wsl1_refusal's error on WSL 1 (`osrelease`: the kernel's release file)."""
-    try:
-        text = osrelease.read_text()
-    except OSError:
-        return
-    refusal = wsl1_refusal(text, distro)
+def refuse_unready_wsl(distro: str, host: HostFiles) -> None:
+    """Stop setup before it changes anything on WSL 1 (wsl1_refusal), or where wsl.conf enables
+    systemd that does not run yet (systemd_pending)."""
+    refusal = wsl1_refusal(read(host.osrelease), distro) or systemd_pending(host)
     if refusal is not None:
         raise refusal
+
+
+# --- /etc/wsl.conf's [boot] section ------------------------------------------------------------
+# Without systemd nothing starts dockerd when the distribution boots: the kit adds its command
+# to [boot] command (kept beside a command of the user's: commands are joined with ';'). Under
+# systemd docker.service starts it, and the kit's command is taken out again: both at once
+# break Docker's start (microsoft/WSL#12307). Examples of the section: Microsoft's "Advanced
+# settings configuration in WSL" (wsl-config), `[boot]` with `systemd=true` and
+# `command = service docker start`.
+KIT_BOOT_COMMAND = "service docker start"
+
+
+def _boot_entries(text: str) -> dict[str, tuple[int, str]]:
+    """[boot]'s keys (lower case) -> (line index, value without quotes)."""
+    found: dict[str, tuple[int, str]] = {}
+    section = ""
+    for index, line in enumerate(text.splitlines()):
+        stripped = line.strip()
+        if stripped.startswith("[") and stripped.endswith("]"):
+            section = stripped[1:-1].strip().lower()
+        elif section == "boot" and "=" in stripped and not stripped.startswith(("#", ";")):
+            key, value = stripped.split("=", 1)
+            found[key.strip().lower()] = (index, value.strip().strip('"').strip())
+    return found
+
+
+def systemd_pending(host: HostFiles) -> SetupRequired | None:
+    """wsl.conf enables systemd, but it does not run: the distribution was not restarted since
+    (WSL reads wsl.conf only when it starts)."""
+    if wsl_version(read(host.osrelease)) == 0 or host.systemd.is_dir():
+        return None
+    value = _boot_entries(read(host.wsl_conf)).get("systemd", (0, ""))[1]
+    if value.lower() != "true":
+        return None
+    return SetupRequired(
+        f"{host.wsl_conf} enables systemd, but it does not run yet: WSL applies the file "
+        "only when the distribution restarts",
+        "in PowerShell on Windows: wsl --shutdown; then open the distribution again and run "
+        "setup again",
+    )
+
+
+def wsl_conf_boot(text: str, systemd: bool) -> str:
+    """/etc/wsl.conf (`text`) as the kit leaves it: without systemd, [boot] command runs the
+    kit's KIT_BOOT_COMMAND, after a command of the user's; with systemd, without it. Every
+    other line is kept as it was."""
+    lines = text.splitlines()
+    entries = _boot_entries(text)
+    index, value = entries.get("command", (None, ""))
+    parts = [part.strip() for part in value.split(";") if part.strip()]
+    if systemd:
+        parts = [part for part in parts if part != KIT_BOOT_COMMAND]
+    elif KIT_BOOT_COMMAND not in parts:
+        parts.append(KIT_BOOT_COMMAND)
+    if index is not None:
+        if parts:
+            quote = '"' if lines[index].split("=", 1)[1].strip().startswith('"') else ""
+            lines[index] = f"command = {quote}{'; '.join(parts)}{quote}"
+        else:
+            del lines[index]
+    elif parts:
+        header = next((i for i, line in enumerate(lines) if line.strip().lower() == "[boot]"), None)
+        if header is None:
+            lines += ([""] if lines and lines[-1].strip() else []) + ["[boot]"]
+            header = len(lines) - 1
+        lines.insert(header + 1, f"command = {'; '.join(parts)}")
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def _unescape(field: str) -> str:

@@ -13,7 +13,7 @@ from devkit import diagnosis as doctor
 from devkit.errors import SetupRequired
 from devkit.paths import ANSIBLE_CFG, KIT_ROOT
 from devkit.settings.model import load_settings
-from devkit.wsl import wsl_version
+from devkit.wsl import HostFiles, wsl_version
 
 pytestmark = pytest.mark.unit
 
@@ -48,41 +48,41 @@ def test_setup_on_wsl1_stops_before_it_changes_anything(tmp_path):
     app.mkdir()
     settings = load_settings({"vscode_wsl_distro": "Ubuntu"})
     with pytest.raises(SetupRequired) as refused:
-        setup(settings, str(app), install_docker=True, osrelease=osrelease)
+        setup(settings, str(app), install_docker=True, host=HostFiles(osrelease=osrelease))
     assert "WSL 1" in refused.value.cause
     assert "wsl --set-version Ubuntu 2" in refused.value.hint
     assert list(app.iterdir()) == []
 
 
-@pytest.mark.parametrize(("release", "wsl"), [(WSL1, True), (WSL2, True), (DEBIAN, False)])
-def test_the_docker_role_reads_the_kernel_by_the_same_rule(tmp_path, release, wsl):
-    """The role's filter is devkit.wsl's rule (its boot command in /etc/wsl.conf depends on it)."""
+def run_playbook(tmp_path, tasks: str) -> str:
+    """A one-play playbook on this machine with the docker role's filters; its output."""
     playbook = tmp_path / "probe.yml"
-    playbook.write_text(
-        "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
-        "    - ansible.builtin.debug:\n"
-        f"        msg: \"wsl={{{{ '{release}' | wsl_version > 0 }}}}\"\n"
-    )
+    playbook.write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n" + tasks)
     result = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("ansible-playbook")),
-            "-i",
-            "localhost,",
-            str(playbook),
-        ],
+        [str(Path(sys.executable).with_name("ansible-playbook")), "-i", "localhost,",
+         "-c", "local", str(playbook)],
         env={
             "ANSIBLE_CONFIG": str(ANSIBLE_CFG),
             "ANSIBLE_FILTER_PLUGINS": str(KIT_ROOT / "roles/docker/filter_plugins"),
             "PYTHONPATH": str(KIT_ROOT),
             "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
         },
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=tmp_path,
-    )
+        capture_output=True, text=True, check=False, cwd=tmp_path,
+    )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"wsl={wsl}" in result.stdout
+    return result.stdout
+
+
+def test_the_docker_role_reads_the_kernel_by_the_same_rule(tmp_path):
+    """The role's filter is devkit.wsl's rule (its boot command in /etc/wsl.conf depends on it)."""
+    shown = run_playbook(
+        tmp_path,
+        "".join(
+            f"    - ansible.builtin.debug:\n        msg: \"{name}={{{{ '{release}' | wsl_version }}}}\"\n"
+            for name, release in (("wsl1", WSL1), ("wsl2", WSL2), ("debian", DEBIAN))
+        ),
+    )
+    assert "wsl1=1" in shown and "wsl2=2" in shown and "debian=0" in shown
 
 
 # /proc/mounts entries of Windows drives. WSL 1 (drvfs), as `mount -l` shows them in
@@ -136,3 +136,67 @@ def test_doctor_tells_the_truth_about_a_file_chmod_cannot_make_private(tmp_path)
     assert "chmod" not in check.fix
     mounts.write_text("\n".join([ROOT, WSL2_METADATA.format(point=tmp_path)]) + "\n")
     assert doctor.check_env_file(env_file, mounts).fix == f"chmod 600 {env_file}"
+
+
+# /etc/wsl.conf files as users have them (Microsoft's wsl-config page shows [boot] with
+# `systemd=true` and with `command = service docker start`; a user's own boot command).
+USERS_COMMAND = '[automount]\noptions = "metadata"\n\n[boot]\ncommand = "mount -a"\n'
+KITS_ONLY = "[boot]\ncommand = service docker start\n"
+BOTH = '[automount]\noptions = "metadata"\n\n[boot]\ncommand = "mount -a; service docker start"\n'
+
+
+@pytest.mark.parametrize(
+    ("before", "systemd", "after"),
+    [
+        ("", False, "[boot]\ncommand = service docker start\n"),
+        (
+            "[network]\nhostname = dev\n",
+            False,
+            "[network]\nhostname = dev\n\n[boot]\ncommand = service docker start\n",
+        ),
+        (USERS_COMMAND, False, BOTH),  # was: the user's command replaced
+        (BOTH, False, BOTH),
+        (KITS_ONLY, True, "[boot]\n"),  # was: left there under systemd (microsoft/WSL#12307)
+        (BOTH, True, USERS_COMMAND),
+        ("[boot]\nsystemd=true\n", True, "[boot]\nsystemd=true\n"),
+        ("", True, ""),
+    ],
+)
+def test_the_boot_command_is_added_beside_the_users_and_taken_out_under_systemd(
+    before, systemd, after
+):
+    from devkit.wsl import wsl_conf_boot
+
+    assert wsl_conf_boot(before, systemd) == after
+    assert wsl_conf_boot(after, systemd) == after  # a second run changes nothing
+
+
+def test_the_docker_role_writes_wsl_conf_by_that_rule(tmp_path):
+    """The role's own task file (wsl-boot.yml) on a wsl.conf with the user's command, without
+    systemd and then with it."""
+    wsl_conf = tmp_path / "wsl.conf"
+    wsl_conf.write_text(USERS_COMMAND)
+    for systemd, expected in ((False, BOTH), (True, USERS_COMMAND)):
+        run_playbook(
+            tmp_path,
+            "    - ansible.builtin.include_tasks: "
+            f"{KIT_ROOT}/roles/docker/tasks/wsl-boot.yml\n"
+            f"      vars: {{docker_wsl_conf: '{wsl_conf}', __docker_systemd: {systemd}}}\n",
+        )
+        assert wsl_conf.read_text() == expected
+
+
+def test_setup_stops_while_systemd_is_enabled_but_not_running_yet(tmp_path):
+    from devkit.workstation import setup
+
+    osrelease, wsl_conf = tmp_path / "osrelease", tmp_path / "wsl.conf"
+    osrelease.write_text(WSL2 + "\n")
+    wsl_conf.write_text("[boot]\nsystemd=true\n")
+    host = HostFiles(osrelease=osrelease, wsl_conf=wsl_conf, systemd=tmp_path / "no-systemd")
+    app = tmp_path / "app"
+    app.mkdir()
+    with pytest.raises(SetupRequired) as refused:
+        setup(load_settings({}), str(app), install_docker=True, host=host)
+    assert "enables systemd, but it does not run yet" in refused.value.cause
+    assert "wsl --shutdown" in refused.value.hint
+    assert list(app.iterdir()) == []
