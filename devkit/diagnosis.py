@@ -87,21 +87,18 @@ def check_docker(bind_address: str = "127.0.0.1") -> list[Check]:
     return checks
 
 
-def check_wsl(proc: Path = Path("/proc"), windows_users: Path = Path("/mnt/c/Users")) -> Check:
-    """WSL 2 only: can Windows reach the ports on 127.0.0.1 (localhost forwarding)? WSL 1
-    cannot run the engine at all."""
+def check_wsl(host=None, windows_users: Path = Path("/mnt/c/Users")) -> Check:
+    """WSL 2: can Windows reach the ports on 127.0.0.1 (localhost forwarding)? Before that,
+    what stops setup on WSL (devkit.wsl.unready_wsl). `host`: devkit.wsl.HostFiles (this
+    machine's by default; tests give recorded files)."""
     from devkit.vscode_hooks import default_distro
-    from devkit.wsl import HostFiles, running_wsl_version, systemd_pending, wsl1_refusal
+    from devkit.wsl import THIS_HOST, read, unready_wsl, wsl_version
 
-    osrelease = proc / "sys/kernel/osrelease"
-    version = running_wsl_version(osrelease)
-    if version == 0:
+    host = host or THIS_HOST
+    if wsl_version(read(host.osrelease)) == 0:
         return Check("wsl", OK, "Linux, not WSL: nothing to forward")
-    if version == 1:
-        refusal = wsl1_refusal(osrelease.read_text(), default_distro())
-        return Check("wsl", FAIL, refusal.cause, refusal.hint)
-    if pending := systemd_pending(HostFiles(osrelease=osrelease)):
-        return Check("wsl", FAIL, pending.cause, pending.hint)
+    if problem := unready_wsl(default_distro(), host):
+        return Check("wsl", FAIL, problem.cause, problem.hint)
     for config_file in sorted(windows_users.glob("*/.wslconfig")):
         parser = configparser.ConfigParser()
         try:

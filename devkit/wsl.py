@@ -27,6 +27,10 @@ class HostFiles:
     mounts: Path = MOUNTS  # the mount table: Windows drives
     wsl_conf: Path = Path("/etc/wsl.conf")  # WSL's per-distribution settings
     systemd: Path = Path("/run/systemd/system")  # exists while systemd runs as PID 1
+    windows_drives: Path = Path("/mnt")  # where WSL mounts C:, D:, ...
+    desktop_dir: Path = Path("/mnt/wsl/docker-desktop")  # there while Docker Desktop runs
+    dpkg_status: Path = Path("/var/lib/dpkg/status")  # the packages installed here
+    path: str | None = None  # the PATH `docker` is looked up in (None: this process's)
 
 
 THIS_HOST = HostFiles()
@@ -67,12 +71,106 @@ def wsl1_refusal(osrelease: str, distro: str) -> SetupRequired | None:
     )
 
 
+def unready_wsl(distro: str, host: HostFiles) -> SetupRequired | None:
+    """Why the kit cannot set up this WSL as it is, or None: WSL 1 (wsl1_refusal), wsl.conf
+    enabling systemd that does not run yet (systemd_pending), Docker Desktop in the way
+    (desktop_problem). setup stops on it before it changes anything; doctor fails with it."""
+    return (
+        wsl1_refusal(read(host.osrelease), distro)
+        or systemd_pending(host)
+        or desktop_problem(host, distro)
+    )
+
+
 def refuse_unready_wsl(distro: str, host: HostFiles) -> None:
-    """Stop setup before it changes anything on WSL 1 (wsl1_refusal), or where wsl.conf enables
-    systemd that does not run yet (systemd_pending)."""
-    refusal = wsl1_refusal(read(host.osrelease), distro) or systemd_pending(host)
-    if refusal is not None:
+    if (refusal := unready_wsl(distro, host)) is not None:
         raise refusal
+
+
+# --- Which Docker engine: this distribution's own, or Docker Desktop's -------------------------
+# Told apart by evidence, never by /mnt/wsl/docker-desktop alone (it is there in every
+# distribution while Desktop runs, integration on or off, and absent while Desktop is stopped).
+# Recorded real facts: with WSL integration on, /usr/bin/docker is a link to
+# /mnt/wsl/docker-desktop/cli-tools/usr/bin/docker (docker/for-win#6441, #14850); with it off,
+# `which docker` finds Desktop's Windows shim under /mnt/c (`/mnt/c/Program Files/Docker/Docker/
+# resources/bin/docker`, `/mnt/c/ProgramData/DockerDesktop/version-bin/docker`), which answers
+# "The command 'docker' could not be found in this WSL 2 distro. We recommend to activate the
+# WSL integration in Docker Desktop settings." (docker/for-win#9824, #12642).
+DESKTOP_EXE = "Program Files/Docker/Docker/Docker Desktop.exe"
+NATIVE_ENGINES = ("docker.io", "docker-ce", "moby-engine")
+
+
+@dataclass(frozen=True)
+class Engines:
+    """What this distribution shows of its Docker engines."""
+
+    docker: str  # where the docker command resolves to ("" when there is none)
+    desktop_installed: bool  # Docker Desktop.exe on a Windows drive
+    desktop_running: bool  # its shared directory is there
+    native: tuple[str, ...]  # engine packages installed in this distribution
+    desktop_root: str  # Desktop's shared directory, where its integration links `docker` to
+
+    @property
+    def desktop_cli(self) -> bool:
+        """`docker` is Desktop's, through its WSL integration."""
+        return self.docker.startswith(f"{self.desktop_root}/")
+
+
+def installed_packages(status: str, names: tuple[str, ...]) -> tuple[str, ...]:
+    """Which of `names` dpkg's status file (`status`) records as installed."""
+    found, package = [], ""
+    for line in status.splitlines():
+        if line.startswith("Package: "):
+            package = line.split(":", 1)[1].strip()
+        elif line.startswith("Status: ") and package in names and line.endswith(" installed"):
+            found.append(package)
+    return tuple(found)
+
+
+def engines(host: HostFiles) -> Engines:
+    import os
+    import shutil
+
+    found = shutil.which(
+        "docker", path=host.path if host.path is not None else os.environ.get("PATH")
+    )
+    return Engines(
+        docker=os.path.realpath(found) if found else "",
+        desktop_installed=any(host.windows_drives.glob(f"*/{DESKTOP_EXE}")),
+        desktop_running=host.desktop_dir.is_dir(),
+        native=installed_packages(read(host.dpkg_status), NATIVE_ENGINES),
+        desktop_root=os.path.realpath(host.desktop_dir),
+    )
+
+
+def desktop_problem(host: HostFiles, distro: str) -> SetupRequired | None:
+    """Why setup must not install or start an engine here because of Docker Desktop, or None.
+    Only on WSL."""
+    if wsl_version(read(host.osrelease)) == 0:
+        return None
+    seen = engines(host)
+    settings = "Docker Desktop > Settings > Resources > WSL integration"
+    if seen.desktop_installed and seen.native:
+        return SetupRequired(
+            f"Docker Desktop is installed on Windows and this distribution has an engine of its "
+            f"own ({', '.join(seen.native)}): two engines would share /var/run/docker.sock",
+            "keep one: quit and uninstall Docker Desktop (the kit then uses this distribution's "
+            f"engine), or remove this one (sudo apt-get remove {' '.join(seen.native)}) and turn "
+            f"on {distro} in {settings}",
+        )
+    if seen.desktop_installed and not seen.desktop_running:
+        return SetupRequired(
+            "Docker Desktop is installed on Windows but not running (setup would otherwise "
+            "install a second engine here)",
+            f"start Docker Desktop, check that {distro} is on in {settings}, then run setup again",
+        )
+    if seen.desktop_running and not seen.desktop_cli and not seen.native:
+        shim = f" (`docker` here is its Windows shim, {seen.docker})" if seen.docker else ""
+        return SetupRequired(
+            f"Docker Desktop runs, but its WSL integration is off for {distro}{shim}",
+            f"turn on {distro} in {settings}, Apply & restart, then run setup again",
+        )
+    return None
 
 
 # --- /etc/wsl.conf's [boot] section ------------------------------------------------------------

@@ -8,10 +8,17 @@ pytestmark = pytest.mark.unit
 
 
 def fake_proc(tmp_path, release: str):
-    proc = tmp_path / "proc"
-    (proc / "sys/kernel").mkdir(parents=True)
-    (proc / "sys/kernel/osrelease").write_text(release + "\n")
-    return proc
+    """The host files of a machine with this kernel string, and nothing of Docker Desktop."""
+    from devkit.wsl import HostFiles
+
+    (tmp_path / "osrelease").write_text(release + "\n")
+    return HostFiles(
+        osrelease=tmp_path / "osrelease",
+        windows_drives=tmp_path / "mnt",
+        desktop_dir=tmp_path / "mnt/wsl/docker-desktop",
+        dpkg_status=tmp_path / "status",
+        wsl_conf=tmp_path / "wsl.conf",
+    )
 
 
 def wslconfig(tmp_path, text: str):

@@ -30,10 +30,8 @@ def test_the_kernel_string_tells_which_wsl(release, version):
 
 def test_doctor_fails_on_wsl1_and_names_the_conversion(tmp_path, monkeypatch):
     monkeypatch.setenv("WSL_DISTRO_NAME", "Ubuntu-22.04")
-    proc = tmp_path / "proc"
-    (proc / "sys/kernel").mkdir(parents=True)
-    (proc / "sys/kernel/osrelease").write_text(WSL1 + "\n")
-    check = doctor.check_wsl(proc, tmp_path / "Users")
+    (tmp_path / "osrelease").write_text(WSL1 + "\n")
+    check = doctor.check_wsl(HostFiles(osrelease=tmp_path / "osrelease"), tmp_path / "Users")
     assert check.status == doctor.FAIL
     assert "WSL 1" in check.detail and WSL1 in check.detail
     assert "wsl --set-version Ubuntu-22.04 2" in check.fix
@@ -200,3 +198,82 @@ def test_setup_stops_while_systemd_is_enabled_but_not_running_yet(tmp_path):
     assert "enables systemd, but it does not run yet" in refused.value.cause
     assert "wsl --shutdown" in refused.value.hint
     assert list(app.iterdir()) == []
+
+
+# Docker Desktop as a WSL 2 distribution sees it (devkit/wsl.py cites where each fact is
+# recorded): its Windows install, its shared directory while it runs, the `docker` it provides
+# through the WSL integration, the Windows shim found on the Windows PATH when that is off.
+SHIM_MESSAGE = (
+    "The command 'docker' could not be found in this WSL 2 distro.\n"
+    "We recommend to activate the WSL integration in Docker Desktop settings.\n"
+)
+
+
+def desktop_host(tmp_path, installed=True, running=True, integration=True, native=False):
+    """A WSL 2 host's files as Docker Desktop leaves them, under tmp_path."""
+    (tmp_path / "osrelease").write_text(WSL2 + "\n")
+    drives = tmp_path / "mnt"
+    bin_dir = tmp_path / "usr-bin"
+    bin_dir.mkdir()
+    if installed:
+        exe = drives / "c" / "Program Files/Docker/Docker/Docker Desktop.exe"
+        exe.parent.mkdir(parents=True)
+        exe.write_bytes(b"MZ")
+        shim = drives / "c" / "Program Files/Docker/Docker/resources/bin/docker"
+        shim.parent.mkdir(parents=True)
+        shim.write_text(f"#!/bin/sh\nprintf '{SHIM_MESSAGE}'\nexit 1\n")
+        shim.chmod(0o755)
+    desktop = drives / "wsl" / "docker-desktop"
+    if running:
+        cli = desktop / "cli-tools/usr/bin/docker"
+        cli.parent.mkdir(parents=True)
+        cli.write_text("#!/bin/sh\n")
+        cli.chmod(0o755)
+        if integration:
+            (bin_dir / "docker").symlink_to(cli)
+    status = tmp_path / "status"
+    status.write_text(
+        "Package: docker.io\nStatus: install ok installed\n\n" if native else
+        "Package: bash\nStatus: install ok installed\n\n"
+    )  # fmt: skip
+    windows_path = drives / "c" / "Program Files/Docker/Docker/resources/bin"
+    return HostFiles(
+        osrelease=tmp_path / "osrelease",
+        windows_drives=drives,
+        desktop_dir=desktop,
+        dpkg_status=status,
+        path=f"{bin_dir}:{windows_path}",  # WSL appends Windows' PATH
+    )
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ({}, None),  # Desktop running, integration on: its engine is used
+        ({"installed": False, "running": False}, None),  # no Desktop: the kit installs one
+        ({"running": False}, "installed on Windows but not running"),
+        ({"integration": False}, "WSL integration is off for Ubuntu (`docker` here is its"),
+        ({"native": True}, "has an engine of its own (docker.io)"),
+        ({"running": False, "native": True}, "has an engine of its own (docker.io)"),
+    ],
+)
+def test_docker_desktop_is_told_apart_by_evidence(tmp_path, case, expected):
+    """Was: /mnt/wsl/docker-desktop alone decided; a stopped Desktop got a second engine
+    installed, and with its integration off setup skipped the install and failed later."""
+    from devkit.wsl import desktop_problem
+
+    problem = desktop_problem(desktop_host(tmp_path, **case), "Ubuntu")
+    if expected is None:
+        assert problem is None
+    else:
+        assert problem is not None and expected in problem.cause, problem
+        assert problem.hint
+
+
+def test_doctor_names_the_integration_to_turn_on(tmp_path, monkeypatch):
+    """doctor called the Windows shim `docker` OK and said "start Docker Desktop", which runs."""
+    monkeypatch.setenv("WSL_DISTRO_NAME", "Ubuntu-24.04")
+    check = doctor.check_wsl(desktop_host(tmp_path, integration=False), tmp_path / "Users")
+    assert check.status == doctor.FAIL and "integration is off" in check.detail
+    assert "Settings > Resources > WSL integration" in check.fix
+    assert "turn on Ubuntu-24.04" in check.fix
