@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import configparser
 import shutil
 import subprocess
 from collections.abc import Mapping
@@ -87,11 +86,13 @@ def check_docker(bind_address: str = "127.0.0.1") -> list[Check]:
     return checks
 
 
-def check_wsl(host=None, windows_users: Path = Path("/mnt/c/Users")) -> Check:
-    """WSL 2: can Windows reach the ports on 127.0.0.1 (localhost forwarding)? Before that,
-    what stops setup on WSL (devkit.wsl.unready_wsl). `host`: devkit.wsl.HostFiles (this
-    machine's by default; tests give recorded files)."""
+def check_wsl(host=None) -> Check:
+    """WSL 2: can Windows reach the ports on 127.0.0.1 (localhost forwarding, as the current
+    Windows user's .wslconfig sets it)? Before that, what stops setup on WSL
+    (devkit.wsl.unready_wsl). `host`: devkit.wsl.HostFiles (this machine's by default; tests
+    give recorded files and fake Windows commands)."""
     from devkit.vscode_hooks import default_distro
+    from devkit.windows import read_wslconfig, windows_profile
     from devkit.wsl import THIS_HOST, read, unready_wsl, wsl_version
 
     host = host or THIS_HOST
@@ -99,23 +100,79 @@ def check_wsl(host=None, windows_users: Path = Path("/mnt/c/Users")) -> Check:
         return Check("wsl", OK, "Linux, not WSL: nothing to forward")
     if problem := unready_wsl(default_distro(), host):
         return Check("wsl", FAIL, problem.cause, problem.hint)
-    for config_file in sorted(windows_users.glob("*/.wslconfig")):
-        parser = configparser.ConfigParser()
-        try:
-            parser.read(config_file)
-        except configparser.Error:
-            continue
-        section = parser["wsl2"] if parser.has_section("wsl2") else {}
-        mode = str(section.get("networkingMode", "nat")).lower()
-        forwarding = str(section.get("localhostForwarding", "true")).lower()
-        if mode != "mirrored" and forwarding == "false":
-            return Check(
-                "wsl",
-                WARN,
-                f"{config_file} turns localhostForwarding off: Windows apps cannot reach 127.0.0.1 ports",
-                "set localhostForwarding=true (or networkingMode=mirrored) there, then `wsl --shutdown`",
+    profile = windows_profile(host.path, host.windows_drives)
+    if profile is None:
+        return Check("wsl", SKIP, "WSL 2, but Windows cannot be asked (interop is off)")
+    config_file = profile / ".wslconfig"
+    config = read_wslconfig(config_file)
+    mode = config.get("wsl2", "networkingMode", fallback="nat").strip().lower()
+    forwarding = config.get("wsl2", "localhostForwarding", fallback="true").strip().lower()
+    if mode != "mirrored" and forwarding == "false":
+        return Check(
+            "wsl",
+            WARN,
+            f"{config_file} turns localhostForwarding off: Windows apps cannot reach 127.0.0.1 ports",
+            "set localhostForwarding=true (or networkingMode=mirrored) there, then `wsl --shutdown`",
+        )
+    if mode == "mirrored":
+        return Check(
+            "wsl",
+            OK,
+            "WSL 2 in mirrored networking mode (Windows reaches 127.0.0.1 ports directly; it has "
+            "open bugs with Docker's published ports, microsoft/WSL#10494: NAT mode is the safe "
+            "default)",
+        )
+    return Check("wsl", OK, "WSL 2 with localhost forwarding (Windows reaches 127.0.0.1 ports)")
+
+
+def check_windows_ports(stack: Stack, host=None) -> list[Check]:
+    """WSL 2 in NAT mode: on Windows, each of the stack's ports must be WSL's forwarding
+    (wslrelay) or free; anything else there (a PostgreSQL installed on Windows) silently gets
+    the Windows app's connections (microsoft/WSL#8353)."""
+    from devkit.windows import port_intruders, read_wslconfig, windows_listeners, windows_profile
+    from devkit.wsl import THIS_HOST, read, wsl_version
+
+    host = host or THIS_HOST
+    if wsl_version(read(host.osrelease)) != 2:
+        return []
+    profile = windows_profile(host.path, host.windows_drives)
+    if profile is not None:
+        config = read_wslconfig(profile / ".wslconfig")
+        if config.get("wsl2", "networkingMode", fallback="nat").strip().lower() == "mirrored":
+            return []
+    ports = {stack.pg_port: "postgres", stack.redis_port: "redis"}
+    listeners = windows_listeners(sorted(ports), host.path)
+    if listeners is None:
+        return [Check("windows ports", SKIP, "Windows cannot be asked (interop is off)")]
+    checks = []
+    for port, service in ports.items():
+        taken = [found for found in port_intruders(listeners) if found.port == port]
+        if taken:
+            holder = taken[0]
+            checks.append(
+                Check(
+                    f"windows port {port}",
+                    FAIL,
+                    f"on Windows, port {port} is held by {holder.process} (pid {holder.pid}, "
+                    f"{holder.address}): Windows apps connecting to 127.0.0.1:{port} reach it, "
+                    f"not the kit's {service} (microsoft/WSL#8353)",
+                    f"stop it on Windows (its service in services.msc, or in PowerShell: "
+                    f"Stop-Process -Id {holder.pid}), or give the stack another port: "
+                    f"INVOKE_DEVKIT_{service.upper()}_PORT={port + 1} devkit setup",
+                )
             )
-    return Check("wsl", OK, "WSL2 with localhost forwarding (Windows reaches 127.0.0.1 ports)")
+        else:
+            relayed = any(found.port == port for found in listeners)
+            checks.append(
+                Check(
+                    f"windows port {port}",
+                    OK,
+                    f"{service}: forwarded to WSL (wslrelay)"
+                    if relayed
+                    else f"{service}: nothing else holds it on Windows",
+                )
+            )
+    return checks
 
 
 def check_env_file(env_file: Path, mounts: Path = Path("/proc/mounts")) -> Check:
@@ -287,6 +344,7 @@ def run_checks(config: Mapping[str, Any]) -> list[Check]:
     except DevkitError as exc:
         return [*checks, Check("stack", FAIL, exc.args[0], exc.hint)]
     checks += check_ports(stack)
+    checks += check_windows_ports(stack)
     if not daemon_up:
         return [*checks, Check("containers", SKIP, "the daemon does not answer")]
     container_checks, running = check_containers(stack)

@@ -31,7 +31,7 @@ def test_the_kernel_string_tells_which_wsl(release, version):
 def test_doctor_fails_on_wsl1_and_names_the_conversion(tmp_path, monkeypatch):
     monkeypatch.setenv("WSL_DISTRO_NAME", "Ubuntu-22.04")
     (tmp_path / "osrelease").write_text(WSL1 + "\n")
-    check = doctor.check_wsl(HostFiles(osrelease=tmp_path / "osrelease"), tmp_path / "Users")
+    check = doctor.check_wsl(HostFiles(osrelease=tmp_path / "osrelease"))
     assert check.status == doctor.FAIL
     assert "WSL 1" in check.detail and WSL1 in check.detail
     assert "wsl --set-version Ubuntu-22.04 2" in check.fix
@@ -273,7 +273,7 @@ def test_docker_desktop_is_told_apart_by_evidence(tmp_path, case, expected):
 def test_doctor_names_the_integration_to_turn_on(tmp_path, monkeypatch):
     """doctor called the Windows shim `docker` OK and said "start Docker Desktop", which runs."""
     monkeypatch.setenv("WSL_DISTRO_NAME", "Ubuntu-24.04")
-    check = doctor.check_wsl(desktop_host(tmp_path, integration=False), tmp_path / "Users")
+    check = doctor.check_wsl(desktop_host(tmp_path, integration=False))
     assert check.status == doctor.FAIL and "integration is off" in check.detail
     assert "Settings > Resources > WSL integration" in check.fix
     assert "turn on Ubuntu-24.04" in check.fix
