@@ -86,13 +86,37 @@ def check_docker(bind_address: str = "127.0.0.1") -> list[Check]:
     return checks
 
 
-def check_wsl(host=None) -> Check:
+def windows_facts_of(stack_ports: list[int], host=None):
+    """The Windows side's facts on WSL 2 (devkit.windows), else None."""
+    from devkit.vscode_hooks import default_distro, distro_problem
+    from devkit.windows import windows_facts
+    from devkit.wsl import THIS_HOST, read, wsl_version
+
+    host = host or THIS_HOST
+    if wsl_version(read(host.osrelease)) != 2:
+        return None
+    distro = default_distro()
+    return windows_facts(stack_ports, "" if distro_problem(distro) else distro, host.path)
+
+
+def _networking_mode(facts, host) -> tuple[Path, str, str]:
+    """The current Windows user's .wslconfig, its networkingMode and localhostForwarding."""
+    from devkit.windows import read_wslconfig, windows_path
+
+    profile = windows_path(facts.profile, host.windows_drives) or host.windows_drives
+    config_file = profile / ".wslconfig"
+    config = read_wslconfig(config_file)
+    mode = config.get("wsl2", "networkingMode", fallback="nat").strip().lower()
+    forwarding = config.get("wsl2", "localhostForwarding", fallback="true").strip().lower()
+    return config_file, mode, forwarding
+
+
+def check_wsl(host=None, facts=None) -> Check:
     """WSL 2: can Windows reach the ports on 127.0.0.1 (localhost forwarding, as the current
     Windows user's .wslconfig sets it)? Before that, what stops setup on WSL
     (devkit.wsl.unready_wsl). `host`: devkit.wsl.HostFiles (this machine's by default; tests
-    give recorded files and fake Windows commands)."""
+    give recorded files); `facts`: the Windows side's (windows_facts_of)."""
     from devkit.vscode_hooks import default_distro
-    from devkit.windows import read_wslconfig, windows_profile
     from devkit.wsl import THIS_HOST, read, unready_wsl, wsl_version
 
     host = host or THIS_HOST
@@ -100,13 +124,9 @@ def check_wsl(host=None) -> Check:
         return Check("wsl", OK, "Linux, not WSL: nothing to forward")
     if problem := unready_wsl(default_distro(), host):
         return Check("wsl", FAIL, problem.cause, problem.hint)
-    profile = windows_profile(host.path, host.windows_drives)
-    if profile is None:
+    if facts is None:
         return Check("wsl", SKIP, "WSL 2, but Windows cannot be asked (interop is off)")
-    config_file = profile / ".wslconfig"
-    config = read_wslconfig(config_file)
-    mode = config.get("wsl2", "networkingMode", fallback="nat").strip().lower()
-    forwarding = config.get("wsl2", "localhostForwarding", fallback="true").strip().lower()
+    config_file, mode, forwarding = _networking_mode(facts, host)
     if mode != "mirrored" and forwarding == "false":
         return Check(
             "wsl",
@@ -125,33 +145,52 @@ def check_wsl(host=None) -> Check:
     return Check("wsl", OK, "WSL 2 with localhost forwarding (Windows reaches 127.0.0.1 ports)")
 
 
-def check_windows_ports(stack: Stack, host=None) -> list[Check]:
+CLOCK_SKEW = 60.0  # seconds
+
+
+def check_clock(facts, now: float | None = None) -> list[Check]:
+    """WSL 2's clock against Windows': after sleep it can lag, and apt then refuses ("Release
+    file ... is not valid yet")."""
+    import time
+
+    if facts is None or not facts.now:
+        return []
+    skew = (time.time() if now is None else now) - facts.now
+    if abs(skew) <= CLOCK_SKEW:
+        return [Check("clock", OK, f"within {abs(skew):.0f} s of Windows' clock")]
+    return [
+        Check(
+            "clock",
+            WARN,
+            f"WSL's clock is {abs(skew):.0f} s {'behind' if skew < 0 else 'ahead of'} Windows' "
+            "(after sleep; apt then says a Release file is not valid yet)",
+            "sudo hwclock -s (or in PowerShell: wsl --shutdown, then open the distribution again)",
+        )
+    ]
+
+
+def check_windows_ports(stack: Stack, facts, host=None) -> list[Check]:
     """WSL 2 in NAT mode: on Windows, each of the stack's ports must be WSL's forwarding
-    (wslrelay) or free; anything else there (a PostgreSQL installed on Windows) silently gets
-    the Windows app's connections (microsoft/WSL#8353)."""
-    from devkit.windows import port_intruders, read_wslconfig, windows_listeners, windows_profile
-    from devkit.wsl import THIS_HOST, read, wsl_version
+    (wslrelay) or free, and Windows must connect to it; anything else holding it there (a
+    PostgreSQL installed on Windows) silently gets the Windows app's connections
+    (microsoft/WSL#8353)."""
+    from devkit.windows import port_intruders
+    from devkit.wsl import THIS_HOST
 
     host = host or THIS_HOST
-    if wsl_version(read(host.osrelease)) != 2:
-        return []
-    profile = windows_profile(host.path, host.windows_drives)
-    if profile is not None:
-        config = read_wslconfig(profile / ".wslconfig")
-        if config.get("wsl2", "networkingMode", fallback="nat").strip().lower() == "mirrored":
-            return []
-    ports = {stack.pg_port: "postgres", stack.redis_port: "redis"}
-    listeners = windows_listeners(sorted(ports), host.path)
-    if listeners is None:
+    if facts is None:
         return [Check("windows ports", SKIP, "Windows cannot be asked (interop is off)")]
+    if _networking_mode(facts, host)[1] == "mirrored":
+        return []
     checks = []
-    for port, service in ports.items():
-        taken = [found for found in port_intruders(listeners) if found.port == port]
+    for port, service in ((stack.pg_port, "postgres"), (stack.redis_port, "redis")):
+        name = f"windows port {port}"
+        taken = [found for found in port_intruders(facts.listeners) if found.port == port]
         if taken:
             holder = taken[0]
             checks.append(
                 Check(
-                    f"windows port {port}",
+                    name,
                     FAIL,
                     f"on Windows, port {port} is held by {holder.process} (pid {holder.pid}, "
                     f"{holder.address}): Windows apps connecting to 127.0.0.1:{port} reach it, "
@@ -161,17 +200,18 @@ def check_windows_ports(stack: Stack, host=None) -> list[Check]:
                     f"INVOKE_DEVKIT_{service.upper()}_PORT={port + 1} devkit setup",
                 )
             )
-        else:
-            relayed = any(found.port == port for found in listeners)
+        elif facts.reach.get(port) is False:
             checks.append(
                 Check(
-                    f"windows port {port}",
-                    OK,
-                    f"{service}: forwarded to WSL (wslrelay)"
-                    if relayed
-                    else f"{service}: nothing else holds it on Windows",
+                    name,
+                    WARN,
+                    f"Windows does not connect to 127.0.0.1:{port} ({service})",
+                    "start the stack (devkit up); if it runs, restart WSL's forwarding: "
+                    "wsl --shutdown in PowerShell",
                 )
             )
+        else:
+            checks.append(Check(name, OK, f"{service}: Windows connects through WSL's forwarding"))
     return checks
 
 
@@ -327,10 +367,18 @@ def run_checks(config: Mapping[str, Any]) -> list[Check]:
     from devkit.app import resolve_app_dir
     from devkit.envfile import ENV_FILE_NAME, load_stack
     from devkit.errors import DevkitError
+    from devkit.windows import windows_path
+    from devkit.wsl import THIS_HOST
 
     checks = check_docker(str(config.get("bind_address") or "127.0.0.1"))
     daemon_up = any(c.name == "daemon" and c.status == OK for c in checks)
-    checks.append(check_wsl())
+    try:
+        stack, stack_error = load_stack(config), None
+    except DevkitError as exc:
+        stack, stack_error = None, exc
+    facts = windows_facts_of([stack.pg_port, stack.redis_port] if stack else [])
+    checks.append(check_wsl(facts=facts))
+    checks += check_clock(facts)
     env_file = resolve_app_dir(str(config.get("app_dir") or "")) / ENV_FILE_NAME
     checks.append(check_env_file(env_file))
     disks = {"app": env_file.parent}
@@ -338,13 +386,14 @@ def run_checks(config: Mapping[str, Any]) -> list[Check]:
         root = _docker("info", "--format", "{{.DockerRootDir}}").stdout.strip()
         if root:
             disks["docker"] = Path(root)
+    if facts and (vhd := windows_path(facts.base_path, THIS_HOST.windows_drives)):
+        disks["the Windows drive of WSL's virtual disk"] = vhd  # the virtual disk shows 1 TB
     checks += check_disk(disks)
-    try:
-        stack = load_stack(config)
-    except DevkitError as exc:
-        return [*checks, Check("stack", FAIL, exc.args[0], exc.hint)]
+    if stack is None:
+        return [*checks, Check("stack", FAIL, stack_error.args[0], stack_error.hint)]
     checks += check_ports(stack)
-    checks += check_windows_ports(stack)
+    if facts is not None:
+        checks += check_windows_ports(stack, facts)
     if not daemon_up:
         return [*checks, Check("containers", SKIP, "the daemon does not answer")]
     container_checks, running = check_containers(stack)

@@ -1,30 +1,45 @@
-"""The Windows side of a WSL 2 workstation, asked through WSL's interop (powershell.exe on the
-PATH WSL appends): who listens on the stack's ports on Windows. A Windows app connecting to
-127.0.0.1:5432 reaches whatever listens there on Windows: in WSL's default NAT mode that must be
-wslrelay.exe, which forwards to WSL (localhost forwarding); a PostgreSQL installed on Windows on
-the same port silently wins (microsoft/WSL#8353). In mirrored mode nothing on Windows may hold
-the port.
+"""The Windows side of a WSL 2 workstation, asked through WSL's interop in one powershell.exe
+run (on the PATH WSL appends): the current user's profile, who listens on the stack's ports on
+Windows, whether Windows connects to them, where the distribution's virtual disk is, and
+Windows' clock.
 
-What powershell.exe prints for PORT_OWNERS is ConvertTo-Csv's documented format (a quoted
-header line, then one quoted line per object; Microsoft's ConvertTo-Csv reference), here with
-Get-NetTCPConnection's LocalAddress, LocalPort and OwningProcess and the process's name.
+A Windows app connecting to 127.0.0.1:5432 reaches whatever listens there on Windows: in WSL's
+default NAT mode that must be wslrelay.exe, which forwards to WSL (localhost forwarding); a
+PostgreSQL installed on Windows on the same port silently wins (microsoft/WSL#8353).
+
+What powershell.exe prints is ConvertTo-Json's output (Microsoft's reference) of the object
+FACTS builds; the distribution's BasePath comes from the registry key WSL keeps for each
+distribution (HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Lxss\\{id}: DistributionName,
+BasePath).
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
+import json
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-PORT_OWNERS = (
-    "Get-NetTCPConnection -State Listen -LocalPort {ports} -ErrorAction SilentlyContinue | "
-    "Select-Object LocalAddress,LocalPort,OwningProcess,"
-    "@{{Name='Process';Expression={{(Get-Process -Id $_.OwningProcess).ProcessName}}}} | "
-    "ConvertTo-Csv -NoTypeInformation"
-)
+FACTS = """
+$ports = @({ports})
+$listeners = @(Get-NetTCPConnection -State Listen -LocalPort $ports -ErrorAction SilentlyContinue |
+  ForEach-Object {{ [pscustomobject]@{{ address = $_.LocalAddress; port = [int]$_.LocalPort;
+    pid = [int]$_.OwningProcess;
+    process = (Get-Process -Id $_.OwningProcess -ErrorAction SilentlyContinue).ProcessName }} }})
+$lxss = Get-ChildItem HKCU:\\Software\\Microsoft\\Windows\\CurrentVersion\\Lxss -ErrorAction SilentlyContinue |
+  Where-Object {{ $_.GetValue('DistributionName') -eq '{distro}' }} | Select-Object -First 1
+$reach = @{{}}
+foreach ($p in $ports) {{
+  $c = New-Object Net.Sockets.TcpClient
+  try {{ $reach["$p"] = $c.ConnectAsync('127.0.0.1', $p).Wait(2000) }} catch {{ $reach["$p"] = $false }}
+  finally {{ $c.Close() }}
+}}
+@{{ profile = $env:USERPROFILE; listeners = $listeners; reach = $reach;
+   basePath = $(if ($lxss) {{ $lxss.GetValue('BasePath') }} else {{ '' }});
+   now = [DateTimeOffset]::UtcNow.ToUnixTimeSeconds() }} | ConvertTo-Json -Depth 4 -Compress
+"""
 RELAY = "wslrelay"  # WSL's localhost forwarding on Windows (NAT mode)
 
 
@@ -36,42 +51,72 @@ class Listener:
     process: str
 
 
-def parse_listeners(output: str) -> list[Listener]:
-    """PORT_OWNERS's output (ConvertTo-Csv) as listeners; lines it cannot read are skipped."""
-    rows = csv.DictReader(line for line in output.splitlines() if line.strip())
+@dataclass(frozen=True)
+class WindowsFacts:
+    profile: str  # %USERPROFILE%, as Windows writes it (C:\Users\taro)
+    listeners: list[Listener] = field(default_factory=list)
+    reach: dict[int, bool] = field(default_factory=dict)  # Windows connects to 127.0.0.1:port
+    base_path: str = ""  # the directory of the distribution's virtual disk (ext4.vhdx)
+    now: float = 0.0  # Windows' clock, seconds since the epoch
+
+
+def parse_facts(output: str) -> WindowsFacts | None:
+    """FACTS's output; None when it is not what FACTS prints."""
+    try:
+        data = json.loads(output.strip() or "null")
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    listeners = data.get("listeners") or []
+    if isinstance(listeners, dict):  # ConvertTo-Json writes a one-element array as its element
+        listeners = [listeners]
     found = []
-    for row in rows:
-        try:
+    for item in listeners:
+        with contextlib.suppress(AttributeError, KeyError, TypeError, ValueError):
             found.append(
                 Listener(
-                    row["LocalAddress"],
-                    int(row["LocalPort"]),
-                    int(row["OwningProcess"]),
-                    row.get("Process") or "?",
+                    str(item["address"]),
+                    int(item["port"]),
+                    int(item["pid"]),
+                    str(item.get("process") or "?"),
                 )
             )
-        except (KeyError, TypeError, ValueError):
-            continue
-    return found
+    reach = {}
+    for port, ok in (data.get("reach") or {}).items():
+        with contextlib.suppress(TypeError, ValueError):
+            reach[int(port)] = bool(ok)
+    try:
+        now = float(data.get("now") or 0)
+    except (TypeError, ValueError):
+        now = 0.0
+    return WindowsFacts(
+        profile=str(data.get("profile") or ""),
+        listeners=found,
+        reach=reach,
+        base_path=str(data.get("basePath") or ""),
+        now=now,
+    )
 
 
-def windows_listeners(ports: list[int], path: str | None = None) -> list[Listener] | None:
-    """Who listens on `ports` on Windows; None when Windows cannot be asked (no interop)."""
+def windows_facts(ports: list[int], distro: str, path: str | None = None) -> WindowsFacts | None:
+    """The Windows side's facts; None when Windows cannot be asked (interop off, or it failed).
+    `distro`: a checked WSL distribution name (devkit.vscode_hooks.distro_problem)."""
     powershell = shutil.which("powershell.exe", path=path)
-    if powershell is None or not ports:
+    if powershell is None:
         return None
-    command = PORT_OWNERS.format(ports=",".join(str(port) for port in ports))
+    script = FACTS.format(ports=",".join(str(int(port)) for port in ports), distro=distro)
     try:
         asked = subprocess.run(
-            [powershell, "-NoProfile", "-NonInteractive", "-Command", command],
-            capture_output=True, timeout=20, check=False,
+            [powershell, "-NoProfile", "-NonInteractive", "-Command", script],
+            capture_output=True, timeout=30, check=False,
         )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         return None
     if asked.returncode != 0:
         return None
-    # The console's code page (CP932 on a Japanese Windows): names are ASCII, the rest replaced.
-    return parse_listeners(asked.stdout.decode("utf-8", errors="replace"))
+    # The console's code page (CP932 on a Japanese Windows): what is not UTF-8 is replaced.
+    return parse_facts(asked.stdout.decode("utf-8", errors="replace"))
 
 
 def port_intruders(listeners: list[Listener]) -> list[Listener]:
@@ -79,22 +124,13 @@ def port_intruders(listeners: list[Listener]) -> list[Listener]:
     return [found for found in listeners if found.process.lower() != RELAY]
 
 
-def windows_profile(path: str | None, drives: Path) -> Path | None:
-    """The current Windows user's profile directory as WSL sees it (`%USERPROFILE%`, asked
-    through cmd.exe: `C:\\Users\\taro` is /mnt/c/Users/taro); None without interop."""
-    cmd = shutil.which("cmd.exe", path=path)
-    if cmd is None:
+def windows_path(path: str, drives: Path) -> Path | None:
+    r"""A Windows path as WSL sees it: C:\Users\taro (also \\?\C:\...) is /mnt/c/Users/taro;
+    None for a path on no drive letter."""
+    path = path.removeprefix("\\\\?\\")
+    if len(path) < 3 or path[1:3] != ":\\":
         return None
-    try:
-        asked = subprocess.run(
-            [cmd, "/d", "/c", "echo %USERPROFILE%"], capture_output=True, timeout=20, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    profile = asked.stdout.decode("utf-8", errors="replace").strip()
-    if asked.returncode != 0 or len(profile) < 3 or profile[1:3] != ":\\":
-        return None
-    return drives / profile[0].lower() / profile[3:].replace("\\", "/")
+    return drives / path[0].lower() / path[3:].replace("\\", "/")
 
 
 def read_wslconfig(path: Path):

@@ -8,37 +8,55 @@ pytestmark = pytest.mark.unit
 
 
 WSL2 = "5.15.153.1-microsoft-standard-WSL2"
-# What the Windows side prints through interop. cmd.exe: `echo %USERPROFILE%`. powershell.exe:
-# devkit.windows.PORT_OWNERS, whose last step is ConvertTo-Csv -NoTypeInformation (Microsoft's
-# reference: a quoted header, one quoted line per object), with Windows' CRLF line ends. A
-# PostgreSQL installed on Windows listens on 0.0.0.0 and :: (microsoft/WSL#8353); WSL's
-# forwarding is wslrelay.exe on 127.0.0.1.
-WINDOWS_POSTGRES = (
-    '"LocalAddress","LocalPort","OwningProcess","Process"\r\n'
-    '"::","5432","5012","postgres"\r\n'
-    '"0.0.0.0","5432","5012","postgres"\r\n'
-    '"127.0.0.1","6379","3880","wslrelay"\r\n'
-)
-ONLY_RELAY = (
-    '"LocalAddress","LocalPort","OwningProcess","Process"\r\n'
-    '"127.0.0.1","5432","3880","wslrelay"\r\n'
-    '"127.0.0.1","6379","3880","wslrelay"\r\n'
-)
+NOW = 1764633600
+RELAY = [
+    {"address": "127.0.0.1", "port": 5432, "pid": 3880, "process": "wslrelay"},
+    {"address": "127.0.0.1", "port": 6379, "pid": 3880, "process": "wslrelay"},
+]
+# A PostgreSQL installed on Windows listens on 0.0.0.0 and :: (microsoft/WSL#8353).
+WINDOWS_POSTGRES = [
+    {"address": "::", "port": 5432, "pid": 5012, "process": "postgres"},
+    {"address": "0.0.0.0", "port": 5432, "pid": 5012, "process": "postgres"},
+    RELAY[1],
+]
 
 
-def fake_proc(tmp_path, release: str, listeners: str = ONLY_RELAY, interop: bool = True):
+def windows_answer(listeners=RELAY, reach=None, now=NOW) -> str:
+    """What powershell.exe prints for devkit.windows.FACTS: ConvertTo-Json -Compress of its
+    object (Microsoft's ConvertTo-Json reference), with Windows' CRLF."""
+    import json
+
+    return (
+        json.dumps(
+            {
+                "profile": "C:\\Users\\taro",
+                "listeners": listeners,
+                "reach": reach or {"5432": True, "6379": True},
+                "basePath": "C:\\Users\\taro\\AppData\\Local\\Packages\\"
+                "CanonicalGroupLimited.Ubuntu_79rhkp1fndgsc\\LocalState",
+                "now": now,
+            },
+            separators=(",", ":"),
+        )
+        + "\r\n"
+    )
+
+
+def fake_proc(tmp_path, release: str, answer: str | None = None, interop: bool = True):
     """The host files of a machine with this kernel string, nothing of Docker Desktop, and
-    (`interop`) Windows' cmd.exe and powershell.exe faked on its PATH."""
+    (`interop`) Windows' powershell.exe faked on its PATH, printing `answer`."""
     from devkit.wsl import HostFiles
 
+    tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "osrelease").write_text(release + "\n")
     bin_dir = tmp_path / "windows-bin"
     bin_dir.mkdir(exist_ok=True)
     if interop:
-        for name, output in (("cmd.exe", "C:\\Users\\taro\r\n"), ("powershell.exe", listeners)):
-            tool = bin_dir / name
-            tool.write_bytes(b"#!/bin/sh\ncat <<'EOF'\n" + output.encode() + b"EOF\n")
-            tool.chmod(0o755)
+        tool = bin_dir / "powershell.exe"
+        text = answer if answer is not None else windows_answer()
+        tool.write_bytes(b"#!/bin/sh\ncat <<'EOF'\n" + text.encode() + b"EOF\n")
+        tool.chmod(0o755)
+    (tmp_path / "mnt" / "c" / "Users" / "taro").mkdir(parents=True, exist_ok=True)
     return HostFiles(
         osrelease=tmp_path / "osrelease",
         windows_drives=tmp_path / "mnt",
@@ -49,6 +67,10 @@ def fake_proc(tmp_path, release: str, listeners: str = ONLY_RELAY, interop: bool
     )
 
 
+def facts(host):
+    return doctor.windows_facts_of([5432, 6379], host)
+
+
 def wslconfig(tmp_path, text: str, user: str = "taro", encoding: str = "utf-8"):
     profile = tmp_path / "mnt" / "c" / "Users" / user
     profile.mkdir(parents=True, exist_ok=True)
@@ -56,7 +78,9 @@ def wslconfig(tmp_path, text: str, user: str = "taro", encoding: str = "utf-8"):
 
 
 def test_plain_linux_has_nothing_to_forward(tmp_path):
-    check = doctor.check_wsl(fake_proc(tmp_path, "6.1.0-13-amd64"))
+    host = fake_proc(tmp_path, "6.1.0-13-amd64")
+    assert facts(host) is None
+    check = doctor.check_wsl(host, None)
     assert check.status == doctor.OK and "not WSL" in check.detail
 
 
@@ -65,7 +89,7 @@ def test_wsl2_with_forwarding_turned_off_warns(tmp_path, encoding):
     """The current Windows user's .wslconfig, also with a byte order mark or in UTF-16."""
     host = fake_proc(tmp_path, WSL2)
     wslconfig(tmp_path, "[wsl2]\nlocalhostForwarding=false\n", encoding=encoding)
-    check = doctor.check_wsl(host)
+    check = doctor.check_wsl(host, facts(host))
     assert check.status == doctor.WARN, check
     assert "/mnt/c/Users/taro/.wslconfig" in check.detail
     assert "localhostForwarding=true" in check.fix and "wsl --shutdown" in check.fix
@@ -75,14 +99,15 @@ def test_only_the_current_users_wslconfig_counts(tmp_path):
     """Was: every user's .wslconfig under /mnt/c/Users was read."""
     host = fake_proc(tmp_path, WSL2)
     wslconfig(tmp_path, "[wsl2]\nlocalhostForwarding=false\n", user="hanako")
-    assert doctor.check_wsl(host).status == doctor.OK
+    assert doctor.check_wsl(host, facts(host)).status == doctor.OK
 
 
 def test_wsl2_mirrored_networking_is_fine_with_its_caveat(tmp_path):
-    host = fake_proc(tmp_path, WSL2)
+    host = fake_proc(tmp_path, WSL2, windows_answer(WINDOWS_POSTGRES))
     wslconfig(tmp_path, "[wsl2]\nnetworkingMode=mirrored\nlocalhostForwarding=false\n")
-    check = doctor.check_wsl(host)
+    check = doctor.check_wsl(host, facts(host))
     assert check.status == doctor.OK and "microsoft/WSL#10494" in check.detail
+    assert doctor.check_windows_ports(stack_on(), facts(host), host) == []
 
 
 def stack_on(pg_port: int = 5432, redis_port: int = 6379):
@@ -94,8 +119,9 @@ def stack_on(pg_port: int = 5432, redis_port: int = 6379):
 def test_a_windows_postgresql_on_the_port_is_named_with_the_fix(tmp_path):
     """A PostgreSQL installed on Windows on 5432 silently gets the Windows app's connections
     (microsoft/WSL#8353): doctor names it, its pid, and the two ways out."""
-    host = fake_proc(tmp_path, WSL2, listeners=WINDOWS_POSTGRES)
-    checks = {check.name: check for check in doctor.check_windows_ports(stack_on(), host)}
+    host = fake_proc(tmp_path, WSL2, windows_answer(WINDOWS_POSTGRES))
+    found = facts(host)
+    checks = {check.name: check for check in doctor.check_windows_ports(stack_on(), found, host)}
     postgres = checks["windows port 5432"]
     assert postgres.status == doctor.FAIL
     assert "held by postgres (pid 5012" in postgres.detail
@@ -104,17 +130,48 @@ def test_a_windows_postgresql_on_the_port_is_named_with_the_fix(tmp_path):
     assert checks["windows port 6379"].status == doctor.OK
 
 
-def test_wsls_own_forwarding_is_fine_and_no_interop_is_said(tmp_path):
+def test_wsls_own_forwarding_is_fine_an_unreachable_port_warns_no_interop_is_said(tmp_path):
     host = fake_proc(tmp_path, WSL2)
-    assert all(c.status == doctor.OK for c in doctor.check_windows_ports(stack_on(), host))
-    bare = (
-        fake_proc(tmp_path / "bare", WSL2, interop=False)
-        if (tmp_path / "bare").mkdir() is None
-        else None
+    assert all(
+        c.status == doctor.OK for c in doctor.check_windows_ports(stack_on(), facts(host), host)
     )
-    [check] = doctor.check_windows_ports(stack_on(), bare)
+    cut = fake_proc(tmp_path / "cut", WSL2, windows_answer(reach={"5432": False, "6379": True}))
+    statuses = [c.status for c in doctor.check_windows_ports(stack_on(), facts(cut), cut)]
+    assert statuses == [doctor.WARN, doctor.OK]
+    bare = fake_proc(tmp_path / "bare", WSL2, interop=False)
+    assert facts(bare) is None
+    [check] = doctor.check_windows_ports(stack_on(), None, bare)
     assert check.status == doctor.SKIP and "interop" in check.detail
-    assert doctor.check_windows_ports(stack_on(), fake_proc(tmp_path, "6.1.0-13-amd64")) == []
+    assert doctor.check_wsl(bare, None).status == doctor.SKIP
+
+
+def test_a_clock_behind_windows_after_sleep_warns(tmp_path):
+    host = fake_proc(tmp_path, WSL2)
+    [ok] = doctor.check_clock(facts(host), now=NOW + 5)
+    assert ok.status == doctor.OK
+    [late] = doctor.check_clock(facts(host), now=NOW - 600)
+    assert late.status == doctor.WARN and "600 s behind" in late.detail
+    assert "hwclock -s" in late.fix
+
+
+def test_the_windows_drive_of_the_virtual_disk_is_where_it_is(tmp_path):
+    """doctor's disk check read the virtual disk (1 TB); the drive holding it is C: here."""
+    from devkit.windows import windows_path
+
+    host = fake_proc(tmp_path, WSL2)
+    assert windows_path(facts(host).base_path, host.windows_drives) == (
+        tmp_path / "mnt/c/Users/taro/AppData/Local/Packages"
+        / "CanonicalGroupLimited.Ubuntu_79rhkp1fndgsc/LocalState"
+    )  # fmt: skip
+    assert (
+        windows_path("\\\\?\\D:\\WSL\\Ubuntu", host.windows_drives) == tmp_path / "mnt/d/WSL/Ubuntu"
+    )
+    assert windows_path("\\\\wsl.localhost\\x", host.windows_drives) is None
+
+
+def test_what_windows_printed_that_is_not_its_json_counts_as_no_answer(tmp_path):
+    host = fake_proc(tmp_path, WSL2, "Get-NetTCPConnection : Access is denied.\r\n")
+    assert facts(host) is None
 
 
 def test_env_file_missing_or_readable_by_others(tmp_path):
