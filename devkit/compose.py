@@ -115,11 +115,21 @@ def daemon_start_hint() -> str:
     return "`invoke setup` starts it (no systemd here), or: sudo sh -c 'nohup dockerd >>/var/log/dockerd.log 2>&1 &'"
 
 
-def no_permission() -> DockerForbidden:
+def no_permission(osrelease: Path = Path("/proc/sys/kernel/osrelease")) -> DockerForbidden:
+    """The group's fix; on WSL, logging in again is `wsl --terminate`: VS Code's Remote - WSL
+    server and every shell of the distribution keep their old groups until it stops."""
+    from devkit.vscode_hooks import default_distro
+    from devkit.wsl import read, wsl_version
+
     user = os.environ.get("USER", "$USER")
+    again = "log in again (or `newgrp docker`)"
+    if wsl_version(read(osrelease)):
+        again = (
+            f"in PowerShell: wsl --terminate {default_distro()}, and open it again (VS Code's "
+            "Remote - WSL server keeps the old groups until then; `newgrp docker` helps one shell)"
+        )
     return DockerForbidden(
-        "no permission to use the Docker daemon",
-        f"sudo usermod -aG docker {user}, then log in again (or `newgrp docker`)",
+        "no permission to use the Docker daemon", f"sudo usermod -aG docker {user}, then {again}"
     )
 
 

@@ -277,3 +277,18 @@ def test_doctor_names_the_integration_to_turn_on(tmp_path, monkeypatch):
     assert check.status == doctor.FAIL and "integration is off" in check.detail
     assert "Settings > Resources > WSL integration" in check.fix
     assert "turn on Ubuntu-24.04" in check.fix
+
+
+def test_the_docker_group_fix_on_wsl_restarts_the_distribution(tmp_path, monkeypatch):
+    """A group joined takes effect in a new login; on WSL that is `wsl --terminate` (VS Code's
+    Remote - WSL server keeps running with the old groups; was: "log in again")."""
+    from devkit.compose import no_permission
+
+    monkeypatch.setenv("WSL_DISTRO_NAME", "Ubuntu")
+    monkeypatch.setenv("USER", "taro")
+    release = tmp_path / "osrelease"
+    release.write_text(WSL2 + "\n")
+    assert "wsl --terminate Ubuntu" in no_permission(release).hint
+    release.write_text(DEBIAN + "\n")
+    linux = no_permission(release).hint
+    assert "usermod -aG docker taro" in linux and "log in again" in linux
