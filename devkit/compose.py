@@ -13,6 +13,7 @@ from pathlib import Path
 from devkit.envfile import subprocess_environ
 from devkit.errors import (
     CommandFailed,
+    DaemonDown,
     DevkitError,
     DockerForbidden,
     DockerUnavailable,
@@ -86,11 +87,47 @@ def docker_client():
     except DockerException as exc:
         if "PermissionError" in str(exc) or "Permission denied" in str(exc):
             raise no_permission() from None
-        raise DockerUnavailable("the Docker daemon is not running", daemon_start_hint()) from None
+        raise DaemonDown("the Docker daemon is not running", daemon_start_hint()) from None
     try:
         yield client
     finally:
         client.close()
+
+
+def daemon_starting(proc: Path = Path("/proc")) -> bool:
+    """A dockerd process runs (it does not answer yet): as right after a WSL distribution
+    started and its boot command started the daemon."""
+    for comm in proc.glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == "dockerd":
+                return True
+        except OSError:
+            continue
+    return False
+
+
+DAEMON_START_WAIT = 60.0  # seconds
+
+
+def wait_for_starting_daemon(timeout: float = DAEMON_START_WAIT) -> bool:
+    """When the daemon does not answer but is starting, wait for it (at most `timeout` s,
+    saying so on stderr); True when it answered. False at once when no daemon is starting."""
+    import sys
+    import time
+
+    if not daemon_starting():
+        return False
+    print("devkit: waiting for the Docker daemon to start ...", file=sys.stderr, flush=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if engine_answers():
+            return True
+        time.sleep(0.5)
+    raise DaemonDown(
+        f"the Docker daemon is starting but did not answer within {timeout:.0f} s",
+        "look at what it logs (/var/log/dockerd.log, /var/log/docker.log or "
+        "`journalctl -u docker`), then run the command again",
+    )
 
 
 def engine_answers() -> bool:
@@ -141,7 +178,7 @@ def docker_failure(output: str) -> DevkitError:
         "Cannot connect to the Docker daemon" in text
         or "docker.sock: connect: no such file" in text
     ):
-        return DockerUnavailable("the Docker daemon is not running", daemon_start_hint())
+        return DaemonDown("the Docker daemon is not running", daemon_start_hint())
     if "permission denied" in text and "docker.sock" in text:
         return no_permission()
     if "is not a docker command" in text or "unknown command: docker compose" in text:

@@ -46,6 +46,10 @@ class DockerUnavailable(DevkitError):
     """The Docker CLI, the daemon or the Compose plugin cannot be used."""
 
 
+class DaemonDown(DockerUnavailable):
+    """The Docker daemon does not answer."""
+
+
 class DockerForbidden(DockerUnavailable):
     """The daemon runs but refuses this user (not in the docker group yet)."""
 

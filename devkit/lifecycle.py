@@ -15,9 +15,10 @@ from devkit.compose import (
     start_compose,
     start_compose_project,
     stream_compose,
+    wait_for_starting_daemon,
 )
 from devkit.envfile import Stack
-from devkit.errors import SettingsError
+from devkit.errors import DaemonDown, SettingsError
 from devkit.ports import check_ports, published_ports
 
 
@@ -76,7 +77,13 @@ def up(stack: Stack) -> UpResult:
     else:
         started = time.monotonic()
         process = _start_up(stack)
-    return _wait(stack, process, started)
+    try:
+        return _wait(stack, process, started)
+    except DaemonDown:
+        # F5 on a WSL distribution that just started: its boot command is starting dockerd.
+        if not wait_for_starting_daemon():
+            raise
+    return _wait(stack, _start_up(stack), started)
 
 
 def hold(stack: Stack) -> None:

@@ -213,3 +213,64 @@ def free_port():
 def stack_images(stack):
     values = stack.values()
     return {key: values[key] for key in ("DEVKIT_POSTGRES_IMAGE", "DEVKIT_REDIS_IMAGE")}
+
+
+class LateDaemon:
+    """A Docker socket that starts answering `delay` s from now: a proxy to this machine's
+    daemon, opened late, as a daemon that is still starting (WSL's boot command ran it a moment
+    ago) looks to its clients. Nothing of the real daemon is stopped."""
+
+    def __init__(self, path: Path, delay: float):
+        import threading
+
+        self.path, self.stopped = path, threading.Event()
+        self.thread = threading.Thread(target=self._serve, args=(delay,), daemon=True)
+        self.thread.start()
+
+    def _serve(self, delay: float) -> None:
+        import threading
+
+        if self.stopped.wait(delay):
+            return
+        with socket.socket(socket.AF_UNIX) as server:
+            server.bind(str(self.path))
+            server.listen(16)
+            server.settimeout(0.2)
+            while not self.stopped.is_set():
+                try:
+                    client, _ = server.accept()
+                except TimeoutError:
+                    continue
+                upstream = socket.socket(socket.AF_UNIX)
+                upstream.connect("/var/run/docker.sock")
+                for source, target in ((client, upstream), (upstream, client)):
+                    threading.Thread(target=self._pipe, args=(source, target), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+            target.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=5)
+
+
+def test_up_waits_for_a_daemon_that_is_starting(stack, tmp_path):
+    """F5 on a WSL distribution that just started: dockerd runs but does not answer yet. `up`
+    waits for it (bounded, saying so) instead of failing at once with "not running"."""
+    assert stack.invoke("down").returncode == 0  # its containers are not up yet either
+    late = LateDaemon(tmp_path / "docker.sock", delay=3)
+    try:
+        result = stack.invoke("up", extra_env={"DOCKER_HOST": f"unix://{tmp_path}/docker.sock"})
+    finally:
+        late.close()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "waiting for the Docker daemon to start" in result.stderr
+    assert " ready (" in result.stdout
+    with pg(stack) as conn, conn.cursor() as cur:
+        cur.execute("SELECT 1")
