@@ -292,3 +292,34 @@ def test_the_docker_group_fix_on_wsl_restarts_the_distribution(tmp_path, monkeyp
     release.write_text(DEBIAN + "\n")
     linux = no_permission(release).hint
     assert "usermod -aG docker taro" in linux and "log in again" in linux
+
+
+def test_the_tasks_json_for_an_app_on_c_carries_both_forms(tmp_path):
+    """The vscode role's tasks.json template, rendered by Ansible as the role renders it, for the
+    seeds' layout (C:\\developments\\backend, /mnt/c/developments/backend in WSL): the Linux
+    task and its "windows" override, the start task held in the background (microsoft/WSL#9667)."""
+    import json
+
+    import json5
+
+    shown = run_playbook(
+        tmp_path,
+        "    - ansible.builtin.copy:\n"
+        f"        dest: {tmp_path}/tasks.json\n"
+        f"        content: \"{{{{ lookup('template', '{KIT_ROOT}/vscode-templates/tasks.json') }}}}\"\n"
+        "      vars:\n"
+        "        vscode_host: both\n"
+        "        vscode_wsl_distro: Ubuntu\n"
+        "        vscode_app_dir: /mnt/c/developments/backend\n"
+        "        vscode_auto_start: false\n",
+    )
+    assert "failed=0" in shown
+    tasks = {t["label"]: t for t in json5.loads((tmp_path / "tasks.json").read_text())["tasks"]}
+    start = tasks["devkit: start services"]
+    assert start["command"] == "bash" and start["isBackground"] is True
+    assert start["windows"]["command"] == "wsl.exe"
+    assert start["windows"]["args"] == [
+        "-d", "Ubuntu", "--cd", "/mnt/c/developments/backend", "--exec", "bash", "-lc",
+        "/mnt/c/developments/backend/.vscode/devkit-services.sh start",
+    ]  # fmt: skip
+    assert json.loads(json.dumps(start))  # plain JSON too
