@@ -63,12 +63,31 @@ def check_loopback_publishing(engine_version: str, bind_address: str = "127.0.0.
     )
 
 
-def check_docker(bind_address: str = "127.0.0.1") -> list[Check]:
+def check_docker(bind_address: str = "127.0.0.1", host=None) -> list[Check]:
+    """The docker command, the daemon, Compose. `host`: devkit.wsl.HostFiles (tests)."""
     from devkit.compose import docker_failure
+    from devkit.vscode_hooks import default_distro
+    from devkit.wsl import THIS_HOST, engines, read, wsl_version
 
-    if not shutil.which("docker"):
+    host = host or THIS_HOST
+    docker = shutil.which("docker", path=host.path)
+    if not docker:
         return [Check("docker", FAIL, "no docker command on PATH", "run `invoke setup`")]
-    checks = [Check("docker", OK, shutil.which("docker") or "docker")]
+    if wsl_version(read(host.osrelease)):
+        found = engines(host)
+        drives = f"{host.windows_drives.resolve()}/"
+        if found.docker.startswith(drives) and not found.desktop_cli:
+            return [
+                Check(
+                    "docker",
+                    FAIL,
+                    f"`docker` here is a Windows program ({found.docker}, Docker Desktop's shim), "
+                    "which does not work inside WSL",
+                    f"turn on {default_distro()} in Docker Desktop > Settings > Resources > WSL "
+                    "integration (or quit Docker Desktop and run setup: it installs an engine here)",
+                )
+            ]
+    checks = [Check("docker", OK, docker)]
     try:
         server = _docker("version", "--format", "{{.Server.Version}}")
     except subprocess.TimeoutExpired:

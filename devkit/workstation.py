@@ -21,7 +21,13 @@ from devkit.settings.model import Settings
 from devkit.stacks import settle
 from devkit.volumes import moved_here, volume_conflict, volume_owner
 from devkit.vscode_hooks import default_distro, role_vars
-from devkit.wsl import THIS_HOST, HostFiles, private_file_problem, refuse_unready_wsl
+from devkit.wsl import (
+    THIS_HOST,
+    HostFiles,
+    private_file_problem,
+    refuse_unready_wsl,
+    slow_drive_warning,
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,7 @@ class SetupResult:
     # Why .env.local is readable by others after all (a Windows drive without DrvFs's metadata
     # option, where chmod does nothing), with the fix; None when it is private.
     env_file_problem: tuple[str, str] | None = None
+    slow_drive: tuple[str, str] | None = None  # the app on a Windows drive (cause, fix)
 
 
 def invoking_user() -> str:
@@ -147,6 +154,7 @@ def setup(
         moved_from=moved_from,
         command=link_command(),
         env_file_problem=private_file_problem(stack.env_file, host.mounts),
+        slow_drive=slow_drive_warning(app_dir, host.mounts),
     )
 
 

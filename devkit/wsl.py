@@ -247,14 +247,15 @@ def _unescape(field: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
-def drvfs_without_metadata(path: Path, mounts: str) -> str:
-    """The mount point holding `path` when it is a Windows drive mounted without DrvFs's
-    `metadata` option, where chmod changes nothing (every file stays readable by every user of
-    the distribution); "" otherwise. `mounts`: /proc/mounts. A Windows drive is WSL 1's
-    `drvfs`, or WSL 2's `9p` with `aname=drvfs`, whose own options follow it after `;`.
-    Recorded real entries: `C: /mnt/c drvfs rw,noatime,uid=1000,gid=1000` (without) and
-    `rw,noatime,uid=1000,gid=1000,umask=22,fmask=11,metadata,case=off` (with), as `mount -l`
-    shows them in microsoft/WSL#3393, #353 and #5956."""
+def windows_drive(path: Path, mounts: str) -> tuple[str, bool] | None:
+    """The mount point holding `path` when it is a Windows drive, and whether it is mounted
+    with DrvFs's `metadata` option (without it, chmod changes nothing: every file stays
+    readable by every user of the distribution); None for a Linux filesystem. `mounts`:
+    /proc/mounts. A Windows drive is WSL 1's `drvfs`, or WSL 2's `9p` with `aname=drvfs`,
+    whose own options follow it after `;`. Recorded real entries: `C: /mnt/c drvfs
+    rw,noatime,uid=1000,gid=1000` (without) and `rw,noatime,uid=1000,gid=1000,umask=22,
+    fmask=11,metadata,case=off` (with), as `mount -l` shows them in microsoft/WSL#3393, #353
+    and #5956."""
     best: tuple[str, str, set[str]] | None = None
     for line in mounts.splitlines():
         fields = line.split()
@@ -266,10 +267,31 @@ def drvfs_without_metadata(path: Path, mounts: str) -> str:
             options = set(fields[3].replace(";", ",").split(","))
             best = (point, fields[2], options)
     if best is None:
-        return ""
+        return None
     point, kind, options = best
-    windows_drive = kind == "drvfs" or (kind == "9p" and "aname=drvfs" in options)
-    return point if windows_drive and "metadata" not in options else ""
+    if kind == "drvfs" or (kind == "9p" and "aname=drvfs" in options):
+        return point, "metadata" in options
+    return None
+
+
+def drvfs_without_metadata(path: Path, mounts: str) -> str:
+    """windows_drive's mount point when it lacks `metadata`; "" otherwise."""
+    found = windows_drive(path, mounts)
+    return found[0] if found and not found[1] else ""
+
+
+def slow_drive_warning(app_dir: Path, mounts: Path = MOUNTS) -> tuple[str, str] | None:
+    """The app on a Windows drive: WSL 2 reaches its files over 9p, many times slower than its
+    own disk (git, Python's imports, Alembic, file watchers). A cause and a fix, or None."""
+    found = windows_drive(app_dir.resolve(), read(mounts))
+    if found is None:
+        return None
+    return (
+        f"the app is on the Windows drive {found[0]}: WSL reaches its files over 9p, many times "
+        "slower than inside WSL",
+        "move it under ~ in WSL (Windows tools and VS Code reach it at "
+        "\\\\wsl.localhost\\<distro>\\...), then run setup there",
+    )
 
 
 def drvfs_fix(point: str) -> str:

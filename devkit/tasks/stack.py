@@ -66,6 +66,9 @@ def setup(c, app_dir=None, no_docker_install=False, no_migrate=False, no_vscode=
         out.print(f"  fix: {fix}", highlight=False)
     out.print(f"  migrations: {_setup_migrations(c, stack, no_migrate)}")
     out.print(f"  command: {result.command}")
+    if result.slow_drive is not None:
+        out.print(f"[yellow]warning[/]: {result.slow_drive[0]}", highlight=False)
+        out.print(f"  fix: {result.slow_drive[1]}", highlight=False)
     if result.loopback.status != "OK":
         out.print(f"[yellow]warning[/]: {result.loopback.detail}", highlight=False)
         out.print(f"  fix: {result.loopback.fix}", highlight=False)

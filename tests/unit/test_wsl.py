@@ -323,3 +323,28 @@ def test_the_tasks_json_for_an_app_on_c_carries_both_forms(tmp_path):
         "/mnt/c/developments/backend/.vscode/devkit-services.sh start",
     ]  # fmt: skip
     assert json.loads(json.dumps(start))  # plain JSON too
+
+
+def test_doctor_does_not_call_desktops_windows_shim_ok(tmp_path, monkeypatch):
+    """Was: `docker` OK (the Windows shim found on Windows' PATH), then "start Docker Desktop"."""
+    monkeypatch.setenv("WSL_DISTRO_NAME", "Ubuntu")
+    [check] = doctor.check_docker(host=desktop_host(tmp_path, integration=False))
+    assert check.status == doctor.FAIL and "a Windows program" in check.detail
+    assert "resources/bin/docker" in check.detail
+    assert "turn on Ubuntu in Docker Desktop > Settings > Resources > WSL integration" in check.fix
+
+
+@pytest.mark.parametrize("entry", [WSL1_PLAIN, WSL1_METADATA, WSL2_PLAIN, WSL2_METADATA])
+def test_an_app_on_a_windows_drive_is_warned_of_its_slowness(tmp_path, entry):
+    from devkit.wsl import slow_drive_warning
+
+    drive = tmp_path / "c"
+    app = drive / "developments" / "backend"
+    app.mkdir(parents=True)
+    mounts = tmp_path / "mounts"
+    mounts.write_text("\n".join([ROOT, entry.format(point=drive)]) + "\n")
+    cause, fix = slow_drive_warning(app, mounts)
+    assert f"on the Windows drive {drive}" in cause and "9p" in cause
+    assert "under ~" in fix and "\\\\wsl.localhost\\" in fix
+    mounts.write_text(ROOT + "\n")
+    assert slow_drive_warning(app, mounts) is None
