@@ -164,6 +164,38 @@ def check_wsl(host=None, facts=None) -> Check:
     return Check("wsl", OK, "WSL 2 with localhost forwarding (Windows reaches 127.0.0.1 ports)")
 
 
+def check_vscode_hooks(app_dir: Path, host=None) -> list[Check]:
+    """WSL: the app's F5 hooks must hold WSL up while the app runs (the background start task
+    with its windows form, devkit vscode.install); an older kit's return at once, and WSL
+    stops an idle distribution, the databases with it, 15 s after F5 (microsoft/WSL#9667)."""
+    from devkit.jsonc import JsoncError, entry
+    from devkit.wsl import THIS_HOST, read, wsl_version
+
+    host = host or THIS_HOST
+    tasks_file = app_dir / ".vscode" / "tasks.json"
+    if wsl_version(read(host.osrelease)) != 2 or not tasks_file.is_file():
+        return []
+    try:
+        start = entry(read(tasks_file), "tasks", "label", "devkit: start services")
+    except JsoncError:
+        start = None
+    if start is None:
+        return []
+    held = start.get("isBackground") is True
+    windows = "windows" in start or start.get("command") == "wsl.exe"
+    if held and windows:
+        return [Check("vscode", OK, "F5's start task holds WSL up while the databases run")]
+    return [
+        Check(
+            "vscode",
+            WARN,
+            f"{tasks_file} has an older kit's start task: F5 from Windows VS Code lets WSL stop "
+            "the databases about 15 s later (microsoft/WSL#9667)",
+            f"devkit vscode.install --app-dir {app_dir} (or setup)",
+        )
+    ]
+
+
 CLOCK_SKEW = 60.0  # seconds
 
 
@@ -400,6 +432,7 @@ def run_checks(config: Mapping[str, Any]) -> list[Check]:
     checks += check_clock(facts)
     env_file = resolve_app_dir(str(config.get("app_dir") or "")) / ENV_FILE_NAME
     checks.append(check_env_file(env_file))
+    checks += check_vscode_hooks(env_file.parent)
     disks = {"app": env_file.parent}
     if daemon_up:
         root = _docker("info", "--format", "{{.DockerRootDir}}").stdout.strip()

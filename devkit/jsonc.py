@@ -233,3 +233,26 @@ def merge(
         last = at
     out.append(text[last:])
     return "".join(out)
+
+
+def entry(text: str, key: str, field: str, value: str, name: str = "file") -> dict | None:
+    """The element of the array under top-level `key` whose `field` is `value`, read as JSON
+    (the kit writes its own entries as plain JSON); None when there is none, or it is not plain
+    JSON (an entry edited by hand)."""
+    text = text.removeprefix(_BOM)
+    if not text.strip():
+        return None
+    scan = _Scanner(text, name)
+    members: dict[str, tuple[int, int]] = {}
+    scan.object(members=members)
+    if key not in members:
+        return None
+    elements, _ = _array_elements(text, members[key][0], field, name)
+    for element in elements:
+        if element.key == value:
+            try:
+                found = json.loads(text[element.start : element.end])
+            except json.JSONDecodeError:
+                return None
+            return found if isinstance(found, dict) else None
+    return None

@@ -348,3 +348,26 @@ def test_an_app_on_a_windows_drive_is_warned_of_its_slowness(tmp_path, entry):
     assert "under ~" in fix and "\\\\wsl.localhost\\" in fix
     mounts.write_text(ROOT + "\n")
     assert slow_drive_warning(app, mounts) is None
+
+
+def test_doctor_tells_an_older_kits_f5_hooks_apart(tmp_path):
+    """The sample app's tasks.json as the previous kit wrote it (this repository at 664aa97: a
+    start task that returns) is named with the fix; the kit's current one is fine."""
+    (tmp_path / "osrelease").write_text(WSL2 + "\n")
+    host = HostFiles(osrelease=tmp_path / "osrelease")
+    app = tmp_path / "backend"
+    (app / ".vscode").mkdir(parents=True)
+    older = subprocess.run(
+        ["git", "show", "664aa97:examples/sample_app/.vscode/tasks.json"],
+        cwd=KIT_ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    (app / ".vscode" / "tasks.json").write_text("// the team's comment\n" + older)
+    [check] = doctor.check_vscode_hooks(app, host)
+    assert check.status == doctor.WARN and "older kit's start task" in check.detail
+    assert f"devkit vscode.install --app-dir {app}" in check.fix
+    current = (KIT_ROOT / "examples/sample_app/.vscode/tasks.json").read_text()
+    (app / ".vscode" / "tasks.json").write_text(current)
+    [check] = doctor.check_vscode_hooks(app, host)
+    assert check.status == doctor.OK
+    (tmp_path / "osrelease").write_text(DEBIAN + "\n")
+    assert doctor.check_vscode_hooks(app, host) == []  # on Linux both work
