@@ -15,6 +15,7 @@ BasePath).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import shutil
@@ -106,9 +107,12 @@ def windows_facts(ports: list[int], distro: str, path: str | None = None) -> Win
     if powershell is None:
         return None
     script = FACTS.format(ports=",".join(str(int(port)) for port in ports), distro=distro)
+    # -EncodedCommand (base64 of UTF-16LE), as powershell.exe documents it: no quoting between
+    # WSL's command line, Windows' and PowerShell's (which drops embedded double quotes).
+    encoded = base64.b64encode(script.encode("utf-16-le")).decode("ascii")
     try:
         asked = subprocess.run(
-            [powershell, "-NoProfile", "-NonInteractive", "-Command", script],
+            [powershell, "-NoProfile", "-NonInteractive", "-EncodedCommand", encoded],
             capture_output=True, timeout=30, check=False,
         )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):

@@ -214,3 +214,23 @@ def test_loopback_ports_of_an_engine_older_than_28_are_named(engine, bind, statu
     if status == "WARN":
         assert "moby#45610" in check.detail
         assert "iptables -t raw -I PREROUTING ! -i lo -d 127.0.0.0/8 -j DROP" in check.fix
+
+
+def test_the_script_reaches_powershell_encoded(tmp_path, monkeypatch):
+    """powershell.exe gets the script as -EncodedCommand (base64 of UTF-16LE, as it documents):
+    nothing for WSL's, Windows' or PowerShell's command-line quoting to change."""
+    import base64
+
+    monkeypatch.setenv("WSL_DISTRO_NAME", "Ubuntu-24.04")
+    host = fake_proc(tmp_path, WSL2)
+    tool = tmp_path / "windows-bin" / "powershell.exe"
+    tool.write_bytes(
+        b'#!/bin/sh\nprintf \'%s\\n\' "$@" > "$(dirname "$0")/argv"\n'
+        + tool.read_bytes().split(b"\n", 1)[1]
+    )
+    assert facts(host) is not None
+    argv = (tmp_path / "windows-bin" / "argv").read_text().splitlines()
+    assert argv[:3] == ["-NoProfile", "-NonInteractive", "-EncodedCommand"]
+    script = base64.b64decode(argv[3]).decode("utf-16-le")
+    assert "$ports = @(5432,6379)" in script and "-eq 'Ubuntu-24.04'" in script
+    assert "ConvertTo-Json" in script
