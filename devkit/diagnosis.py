@@ -221,22 +221,23 @@ def check_clock(facts, now: float | None = None) -> list[Check]:
 
 
 def check_windows_ports(stack: Stack, facts, host=None) -> list[Check]:
-    """WSL 2 in NAT mode: on Windows, each of the stack's ports must be WSL's forwarding
-    (wslrelay) or free, and Windows must connect to it; anything else holding it there (a
-    PostgreSQL installed on Windows) silently gets the Windows app's connections
-    (microsoft/WSL#8353)."""
+    """WSL 2: on Windows, each of the stack's ports must be WSL's forwarding (wslrelay, NAT
+    mode) or free (mirrored mode: nothing there), and Windows must connect to it; anything else
+    holding it there (a PostgreSQL installed on Windows) silently gets the Windows app's
+    connections (microsoft/WSL#8353)."""
     from devkit.windows import port_intruders
     from devkit.wsl import THIS_HOST
 
     host = host or THIS_HOST
     if facts is None:
         return [Check("windows ports", SKIP, "Windows cannot be asked (interop is off)")]
-    if _networking_mode(facts, host)[1] == "mirrored":
-        return []
+    # Mirrored mode: WSL's own ports are not Windows listeners at all; anything there is another.
+    mirrored = _networking_mode(facts, host)[1] == "mirrored"
+    others = facts.listeners if mirrored else port_intruders(facts.listeners)
     checks = []
     for port, service in ((stack.pg_port, "postgres"), (stack.redis_port, "redis")):
         name = f"windows port {port}"
-        taken = [found for found in port_intruders(facts.listeners) if found.port == port]
+        taken = [found for found in others if found.port == port]
         if taken:
             holder = taken[0]
             checks.append(
@@ -262,7 +263,7 @@ def check_windows_ports(stack: Stack, facts, host=None) -> list[Check]:
                 )
             )
         else:
-            checks.append(Check(name, OK, f"{service}: Windows connects through WSL's forwarding"))
+            checks.append(Check(name, OK, f"{service}: Windows connects to WSL's port"))
     return checks
 
 
