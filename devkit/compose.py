@@ -143,24 +143,27 @@ def engine_answers() -> bool:
 
 def daemon_start_hint() -> str:
     """How to start the daemon on this kind of host."""
-    if Path("/mnt/wsl/docker-desktop").exists():
+    from devkit.wsl import THIS_HOST
+
+    if THIS_HOST.desktop_dir.exists():
         return "start Docker Desktop on Windows (WSL integration)"
-    if Path("/run/systemd/system").is_dir():
+    if THIS_HOST.systemd.is_dir():
         return "sudo systemctl start docker"
     if Path("/etc/init.d/docker").exists():
         return "`invoke setup` starts it (no systemd here), or: sudo service docker start"
     return "`invoke setup` starts it (no systemd here), or: sudo sh -c 'nohup dockerd >>/var/log/dockerd.log 2>&1 &'"
 
 
-def no_permission(osrelease: Path = Path("/proc/sys/kernel/osrelease")) -> DockerForbidden:
+def no_permission(host=None) -> DockerForbidden:
     """The group's fix; on WSL, logging in again is `wsl --terminate`: VS Code's Remote - WSL
-    server and every shell of the distribution keep their old groups until it stops."""
+    server and every shell of the distribution keep their old groups until it stops. `host`:
+    devkit.wsl.HostFiles (this machine's by default)."""
     from devkit.vscode_hooks import default_distro
-    from devkit.wsl import read, wsl_version
+    from devkit.wsl import THIS_HOST
 
     user = os.environ.get("USER", "$USER")
     again = "log in again (or `newgrp docker`)"
-    if wsl_version(read(osrelease)):
+    if (host or THIS_HOST).wsl():
         again = (
             f"in PowerShell: wsl --terminate {default_distro()}, and open it again (VS Code's "
             "Remote - WSL server keeps the old groups until then; `newgrp docker` helps one shell)"

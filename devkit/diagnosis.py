@@ -67,16 +67,15 @@ def check_docker(bind_address: str = "127.0.0.1", host=None) -> list[Check]:
     """The docker command, the daemon, Compose. `host`: devkit.wsl.HostFiles (tests)."""
     from devkit.compose import docker_failure
     from devkit.vscode_hooks import default_distro
-    from devkit.wsl import THIS_HOST, engines, read, wsl_version
+    from devkit.wsl import THIS_HOST, engines
 
     host = host or THIS_HOST
     docker = shutil.which("docker", path=host.path)
     if not docker:
         return [Check("docker", FAIL, "no docker command on PATH", "run `invoke setup`")]
-    if wsl_version(read(host.osrelease)):
+    if host.wsl():
         found = engines(host)
-        drives = f"{host.windows_drives.resolve()}/"
-        if found.docker.startswith(drives) and not found.desktop_cli:
+        if found.windows_shim:
             return [
                 Check(
                     "docker",
@@ -109,10 +108,10 @@ def windows_facts_of(stack_ports: list[int], host=None):
     """The Windows side's facts on WSL 2 (devkit.windows), else None."""
     from devkit.vscode_hooks import default_distro, distro_problem
     from devkit.windows import windows_facts
-    from devkit.wsl import THIS_HOST, read, wsl_version
+    from devkit.wsl import THIS_HOST
 
     host = host or THIS_HOST
-    if wsl_version(read(host.osrelease)) != 2:
+    if host.wsl() != 2:
         return None
     distro = default_distro()
     return windows_facts(stack_ports, "" if distro_problem(distro) else distro, host.path)
@@ -136,10 +135,10 @@ def check_wsl(host=None, facts=None) -> Check:
     (devkit.wsl.unready_wsl). `host`: devkit.wsl.HostFiles (this machine's by default; tests
     give recorded files); `facts`: the Windows side's (windows_facts_of)."""
     from devkit.vscode_hooks import default_distro
-    from devkit.wsl import THIS_HOST, read, unready_wsl, wsl_version
+    from devkit.wsl import THIS_HOST, unready_wsl
 
     host = host or THIS_HOST
-    if wsl_version(read(host.osrelease)) == 0:
+    if host.wsl() == 0:
         return Check("wsl", OK, "Linux, not WSL: nothing to forward")
     if problem := unready_wsl(default_distro(), host):
         return Check("wsl", FAIL, problem.cause, problem.hint)
@@ -169,11 +168,11 @@ def check_vscode_hooks(app_dir: Path, host=None) -> list[Check]:
     with its windows form, devkit vscode.install); an older kit's return at once, and WSL
     stops an idle distribution, the databases with it, 15 s after F5 (microsoft/WSL#9667)."""
     from devkit.jsonc import JsoncError, entry
-    from devkit.wsl import THIS_HOST, read, wsl_version
+    from devkit.wsl import THIS_HOST, read
 
     host = host or THIS_HOST
     tasks_file = app_dir / ".vscode" / "tasks.json"
-    if wsl_version(read(host.osrelease)) != 2 or not tasks_file.is_file():
+    if host.wsl() != 2 or not tasks_file.is_file():
         return []
     try:
         start = entry(read(tasks_file), "tasks", "label", "devkit: start services")
@@ -267,13 +266,13 @@ def check_windows_ports(stack: Stack, facts, host=None) -> list[Check]:
     return checks
 
 
-def check_env_file(env_file: Path, mounts: Path = Path("/proc/mounts")) -> Check:
+def check_env_file(env_file: Path, mounts: Path | None = None) -> Check:
     """Present and private; on a Windows drive where chmod does nothing, it says so."""
-    from devkit.wsl import private_file_problem
+    from devkit.wsl import THIS_HOST, private_file_problem
 
     if not env_file.is_file():
         return Check("env file", FAIL, f"{env_file} is missing", "run `invoke setup`")
-    if problem := private_file_problem(env_file, mounts):
+    if problem := private_file_problem(env_file, mounts or THIS_HOST.mounts):
         return Check("env file", WARN, *problem)
     return Check("env file", OK, f"{env_file} (mode 0600)")
 

@@ -32,6 +32,10 @@ class HostFiles:
     dpkg_status: Path = Path("/var/lib/dpkg/status")  # the packages installed here
     path: str | None = None  # the PATH `docker` is looked up in (None: this process's)
 
+    def wsl(self) -> int:
+        """wsl_version of this host's kernel: 1 or 2, or 0 for a Linux that is not WSL."""
+        return wsl_version(read(self.osrelease))
+
 
 THIS_HOST = HostFiles()
 
@@ -51,13 +55,6 @@ def wsl_version(osrelease: str) -> int:
     if "microsoft" in osrelease.lower() or "WSL2" in osrelease:
         return 2
     return 0
-
-
-def running_wsl_version(osrelease: Path = OSRELEASE) -> int:
-    try:
-        return wsl_version(osrelease.read_text())
-    except OSError:
-        return 0
 
 
 def wsl1_refusal(osrelease: str, distro: str) -> SetupRequired | None:
@@ -109,11 +106,17 @@ class Engines:
     desktop_running: bool  # its shared directory is there
     native: tuple[str, ...]  # engine packages installed in this distribution
     desktop_root: str  # Desktop's shared directory, where its integration links `docker` to
+    windows_root: str  # where the Windows drives are mounted
 
     @property
     def desktop_cli(self) -> bool:
         """`docker` is Desktop's, through its WSL integration."""
         return self.docker.startswith(f"{self.desktop_root}/")
+
+    @property
+    def windows_shim(self) -> bool:
+        """`docker` is a Windows program (Desktop's shim, found on the PATH WSL appends)."""
+        return self.docker.startswith(f"{self.windows_root}/") and not self.desktop_cli
 
 
 def installed_packages(status: str, names: tuple[str, ...]) -> tuple[str, ...]:
@@ -131,22 +134,21 @@ def engines(host: HostFiles) -> Engines:
     import os
     import shutil
 
-    found = shutil.which(
-        "docker", path=host.path if host.path is not None else os.environ.get("PATH")
-    )
+    found = shutil.which("docker", path=host.path)  # None: this process's PATH
     return Engines(
         docker=os.path.realpath(found) if found else "",
         desktop_installed=any(host.windows_drives.glob(f"*/{DESKTOP_EXE}")),
         desktop_running=host.desktop_dir.is_dir(),
         native=installed_packages(read(host.dpkg_status), NATIVE_ENGINES),
         desktop_root=os.path.realpath(host.desktop_dir),
+        windows_root=os.path.realpath(host.windows_drives),
     )
 
 
 def desktop_problem(host: HostFiles, distro: str) -> SetupRequired | None:
     """Why setup must not install or start an engine here because of Docker Desktop, or None.
     Only on WSL."""
-    if wsl_version(read(host.osrelease)) == 0:
+    if host.wsl() == 0:
         return None
     seen = engines(host)
     settings = "Docker Desktop > Settings > Resources > WSL integration"
@@ -200,7 +202,7 @@ def _boot_entries(text: str) -> dict[str, tuple[int, str]]:
 def systemd_pending(host: HostFiles) -> SetupRequired | None:
     """wsl.conf enables systemd, but it does not run: the distribution was not restarted since
     (WSL reads wsl.conf only when it starts)."""
-    if wsl_version(read(host.osrelease)) == 0 or host.systemd.is_dir():
+    if host.wsl() == 0 or host.systemd.is_dir():
         return None
     value = _boot_entries(read(host.wsl_conf)).get("systemd", (0, ""))[1]
     if value.lower() != "true":

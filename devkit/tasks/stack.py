@@ -55,23 +55,23 @@ def setup(c, app_dir=None, no_docker_install=False, no_migrate=False, no_vscode=
         f"  redis    {result.versions['redis']:<8} {stack.host}:{stack.redis_port}  "
         f"image={stack.redis_image}"
     )
-    if result.env_file_problem is None:
-        out.print(
-            f"  settings for the app: {stack.env_file} (mode 0600; passwords are there, not printed)"
-        )
-    else:
-        cause, fix = result.env_file_problem
-        out.print(f"  settings for the app: {stack.env_file} (passwords are there, not printed)")
-        out.print(f"[yellow]warning[/]: {cause}", highlight=False)
-        out.print(f"  fix: {fix}", highlight=False)
+    private = "" if result.env_file_problem else "mode 0600; "
+    out.print(
+        f"  settings for the app: {stack.env_file} ({private}passwords are there, not printed)"
+    )
+    if result.env_file_problem:
+        _warn(out, *result.env_file_problem)
     out.print(f"  migrations: {_setup_migrations(c, stack, no_migrate)}")
     out.print(f"  command: {result.command}")
-    if result.slow_drive is not None:
-        out.print(f"[yellow]warning[/]: {result.slow_drive[0]}", highlight=False)
-        out.print(f"  fix: {result.slow_drive[1]}", highlight=False)
+    if result.slow_drive:
+        _warn(out, *result.slow_drive)
     if result.loopback.status != "OK":
-        out.print(f"[yellow]warning[/]: {result.loopback.detail}", highlight=False)
-        out.print(f"  fix: {result.loopback.fix}", highlight=False)
+        _warn(out, result.loopback.detail, result.loopback.fix)
+
+
+def _warn(out, cause: str, fix: str) -> None:
+    out.print(f"[yellow]warning[/]: {cause}", highlight=False)
+    out.print(f"  fix: {fix}", highlight=False)
 
 
 def _setup_migrations(c, stack, skip: bool) -> str:

@@ -288,9 +288,9 @@ def test_the_docker_group_fix_on_wsl_restarts_the_distribution(tmp_path, monkeyp
     monkeypatch.setenv("USER", "taro")
     release = tmp_path / "osrelease"
     release.write_text(WSL2 + "\n")
-    assert "wsl --terminate Ubuntu" in no_permission(release).hint
+    assert "wsl --terminate Ubuntu" in no_permission(HostFiles(osrelease=release)).hint
     release.write_text(DEBIAN + "\n")
-    linux = no_permission(release).hint
+    linux = no_permission(HostFiles(osrelease=release)).hint
     assert "usermod -aG docker taro" in linux and "log in again" in linux
 
 
