@@ -114,28 +114,46 @@ def _files() -> list[tuple[str, Path]]:
     return found
 
 
+def _inputs_digest(files: list[tuple[str, bytes]], reqs: list[str], wheels: list[Path]) -> str:
+    """What the archive is made of: the kit's files, its requirements, the wheels' names (a
+    wheel's name carries its version and build)."""
+    digest = hashlib.sha256()
+    for name, data in files:
+        digest.update(f"{name}\0{len(data)}\0".encode() + data)
+    digest.update("\0".join([*reqs, *(wheel.name for wheel in wheels)]).encode())
+    return digest.hexdigest()
+
+
 def build(python: str, arch: str, out: Path) -> tuple[Path, bool]:
-    """Write out/devkit-kit-pyX.Y-ARCH.tar.gz; False when the same bytes were already there."""
+    """Write out/devkit-kit-pyX.Y-ARCH.tar.gz; False when the same bytes were already there.
+    The archive is not made again when its inputs are those it was made of (its .inputs file):
+    compressing the wheels was most of a provision run's time on the controller for each host."""
     reqs = requirements()
-    wheels = download_wheels(reqs, python, arch, out / "cache")
+    wheels = sorted(download_wheels(reqs, python, arch, out / "cache").glob("*.whl"))
+    files = [(name, path.read_bytes()) for name, path in _files()]
+    target = out / f"devkit-kit-py{python}-{arch}.tar.gz"
+    stamp = target.with_name(f"{target.name}.inputs")
+    digest = _inputs_digest(files, reqs, wheels)
+    if target.exists() and stamp.exists() and stamp.read_text() == digest:
+        return target, False
     buffer = io.BytesIO()
     with (
         gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as compressed,
         tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as archive,
     ):
-        for name, path in _files():
-            _add(archive, name, path.read_bytes())
+        for name, data in files:
+            _add(archive, name, data)
         _add(archive, "requirements.txt", ("\n".join(reqs) + "\n").encode())
-        for wheel in sorted(wheels.glob("*.whl")):
+        for wheel in wheels:
             _add(archive, f"wheels/{wheel.name}", wheel.read_bytes())
-    target = out / f"devkit-kit-py{python}-{arch}.tar.gz"
     data = buffer.getvalue()
-    if target.exists() and target.read_bytes() == data:
-        return target, False
-    partial = target.with_suffix(".partial")
-    partial.write_bytes(data)
-    partial.replace(target)
-    return target, True
+    changed = not (target.exists() and target.read_bytes() == data)
+    if changed:
+        partial = target.with_suffix(".partial")
+        partial.write_bytes(data)
+        partial.replace(target)
+    stamp.write_text(digest)
+    return target, changed
 
 
 def main() -> None:

@@ -143,13 +143,15 @@ def run_playbook(
 ) -> PlaybookResult:
     """Run `ansible-playbook`; the variables go through a 0600 file (they carry secrets).
     `local`: the play becomes root on this machine (sudo's password is asked when needed).
-    `check`: a failed run raises CommandFailed; else the result carries its return code."""
-    executable = Path(sys.executable).with_name("ansible-playbook")
+    `check`: a failed run raises CommandFailed; else the result carries its return code.
+    It runs as `.venv/bin/python -m devkit.ansible_playbook`: the filters' modules imported first."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="devkit-vars.") as vars_file:
         json.dump(extra_vars, vars_file)
         vars_file.flush()
         command = [
-            str(executable),
+            sys.executable,
+            "-m",
+            "devkit.ansible_playbook",
             "-i",
             str(inventory),
             str(playbook),

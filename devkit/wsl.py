@@ -40,6 +40,13 @@ class HostFiles:
 THIS_HOST = HostFiles()
 
 
+def host_file(name: str) -> str:
+    """The path of one of the host files (HostFiles' field `name`), for the roles that look at
+    the host they run on: `{{ 'systemd' | host_file }}` (the docker and backup_schedule roles'
+    filter)."""
+    return str(getattr(HostFiles(), name))
+
+
 def read(path: Path) -> str:
     """A host file's text; "" when it is missing or unreadable."""
     try:

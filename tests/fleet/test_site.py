@@ -1,7 +1,10 @@
-"""playbooks/site.yml on two servers over SSH (the CI test hosts of inventories/ci): Docker
-installed from Debian's packages inside them, the controller's images shipped, the kit and the
-stack deployed, the backup scheduled; then `invoke verify` proves both, and a second run changes
-nothing."""
+"""playbooks/site.yml on two servers over SSH (the CI test hosts of inventories/ci), one of each
+kind: devkit-ci-1 without an init system, devkit-ci-2 with systemd as PID 1. Docker installed
+from Debian's packages inside them (started by its init script, or enabled in systemd), the
+controller's images shipped, the kit and the stack deployed, the backup scheduled (cron, or a
+systemd timer) with S3 upload to moto's server on this machine; then `invoke verify` proves
+both, a second run changes nothing, the timer's run lands in S3 and the other host restores it,
+and each host comes back from a reboot as the README says."""
 
 import re
 import shlex
@@ -16,6 +19,7 @@ pytestmark = [pytest.mark.ansible, pytest.mark.docker]
 INVENTORY = "inventories/ci"
 VAULT = ("--vault-password-file", "inventories/ci/vault-password.txt")
 HOSTS = list(testhosts.HOSTS)
+PLAIN, SYSTEMD = testhosts.PLAIN, testhosts.SYSTEMD
 # The kit as the site playbook installed it on each server (inventories/ci: devkit_kit_dir).
 KIT_INVOKE = "/opt/devkit/.venv/bin/invoke --search-root /opt/devkit"
 
@@ -60,7 +64,14 @@ def recap(output: str) -> dict[str, tuple[int, int]]:
 
 
 @pytest.fixture(scope="module")
-def servers():
+def s3():
+    """moto's S3 server the hosts' scheduled backups upload to (a boto3 client for it)."""
+    with testhosts.s3_server() as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def servers(s3):
     """Two fresh servers, built from the kit's images (`setup` or `images.build` made them). No
     stack of this machine's is needed: the fleet starts while the other worker sets up its own."""
     testhosts.up()
@@ -191,7 +202,7 @@ def test_site_converges_on_both_hosts(first_run):
     assert "failed=0" in first_run.stdout and "failed=1" not in first_run.stdout
     # no_log wherever a secret passes: neither password appears in Ansible's output.
     secrets = vault_secrets()
-    assert len(secrets) == 2 and all(len(secret) >= 16 for secret in secrets)
+    assert len(secrets) == 4 and all(len(secret) >= 16 for secret in secrets)
     assert not any(secret in first_run.stdout + first_run.stderr for secret in secrets)
 
 
@@ -206,6 +217,31 @@ def test_docker_came_from_debian_packages(first_run, servers):
         assert packages.stdout.count("install ok installed") == 2, packages.stdout + packages.stderr
 
 
+def test_each_kind_of_host_runs_the_engine_and_the_schedule_its_own_way(first_run):
+    """With systemd: docker.service enabled and running, the backup a timer (Persistent: a run
+    missed while the host was off happens at boot) and no cron entry. Without: dockerd started
+    by its init script (not by systemd), the backup a cron entry and no unit."""
+    on_systemd = ssh(
+        SYSTEMD,
+        "systemctl is-enabled docker.service devkit-backup-devkit.timer; "
+        "systemctl is-active docker.service devkit-backup-devkit.timer; "
+        "systemctl show -p Persistent --value devkit-backup-devkit.timer; "
+        "(crontab -l 2>/dev/null || true) | grep -c 'devkit backup'; docker compose version --short",
+    )
+    lines = on_systemd.stdout.splitlines()
+    assert lines[:5] == ["enabled", "enabled", "active", "active", "yes"], on_systemd.stdout
+    assert lines[5] == "0" and re.match(r"2\.\d+", lines[6]), on_systemd.stdout
+    plain = ssh(
+        PLAIN,
+        "test -d /run/systemd/system && echo systemd; pgrep -x dockerd >/dev/null && echo dockerd; "
+        "ls /etc/systemd/system/devkit-backup-devkit.timer 2>&1; crontab -l; "
+        "docker compose version --short",
+    )
+    assert "systemd\n" not in plain.stdout and "dockerd" in plain.stdout, plain.stdout
+    assert "No such file or directory" in plain.stdout, plain.stdout
+    assert "#Ansible: devkit backup devkit" in plain.stdout, plain.stdout
+
+
 def test_second_run_changes_nothing(first_run, invoke):
     second = invoke("provision", "--inventory", INVENTORY, *VAULT, timeout=900)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr
@@ -217,10 +253,10 @@ def test_second_run_changes_nothing(first_run, invoke):
 def test_drift_is_shown_without_passwords_and_a_run_puts_it_back(first_run, operator, invoke):
     """Two servers drifted: on one a password edited by hand in .env.local, on the other an older
     kit (a module since dropped, its archive gone). `--check --limit` on a terminal (where Ansible
-    colours its output: was "changed=0" then "error: no host matched") reports the change on that
-    host only, and no_log keeps the file and its passwords out of the output; a real run puts
-    both back (the kit is shipped anew)."""
-    drifted, old_kit = HOSTS
+    colours its output: was "changed=0" then "error: no host matched") reports the change on
+    each host kind, and no_log keeps the file and its passwords out of the output; a real run
+    puts both back (the kit is shipped anew)."""
+    drifted, old_kit = PLAIN, SYSTEMD
     edited = ssh(
         drifted, "sed -i 's/^PGPASSWORD=.*/PGPASSWORD=drifted-by-hand-0000/' /srv/devkit/.env.local"
     )
@@ -231,12 +267,13 @@ def test_drift_is_shown_without_passwords_and_a_run_puts_it_back(first_run, oper
     assert prepared.returncode == 0, prepared.stderr
 
     shown, code = on_a_terminal(
-        operator, "provision", "--inventory", INVENTORY, *VAULT, "--check", "--limit", drifted
+        operator, "provision", "--inventory", INVENTORY, *VAULT, "--check", "--limit", "devkit-ci-*"
     )
     assert code == 0, shown[-3000:]
     assert "\x1b[" in shown  # Ansible did colour its output
     found = re.findall(r"^(\S+): ok=\d+ changed=(\d+) \(check mode\)\r?$", shown, re.M)
-    assert [host for host, _ in found] == [drifted] and int(found[0][1]) >= 1, shown[-3000:]
+    assert sorted(host for host, _ in found) == HOSTS, shown[-3000:]
+    assert all(int(changed) >= 1 for _, changed in found), shown[-3000:]
     assert not any(secret in shown for secret in vault_secrets())
 
     repaired = invoke("provision", "--inventory", INVENTORY, *VAULT)
@@ -248,9 +285,10 @@ def test_drift_is_shown_without_passwords_and_a_run_puts_it_back(first_run, oper
 
 
 def test_a_host_down_is_named_and_the_others_are_done(first_run, servers, operator, tmp_path):
-    """provision and verify with one host down (its SSH port refuses): one line per host with
-    its state, the cause for the unreachable one, exit 1 (verify printed 844 lines of
-    tracebacks). The host stays as it is: the inventory copy points at a closed port."""
+    """provision (on a terminal, where Ansible colours its output) and verify (piped) with one
+    host down (its SSH port refuses): one line per host with its state, the cause for the
+    unreachable one, exit 1 (verify printed 844 lines of tracebacks). The host stays as it is:
+    the inventory copy points at a closed port."""
     import socket
 
     down = HOSTS[1]
@@ -262,24 +300,24 @@ def test_a_host_down_is_named_and_the_others_are_done(first_run, servers, operat
     (inventory / "host_vars").mkdir()
     (inventory / "host_vars" / f"{down}.yml").write_text(f"ansible_port: {closed}\n")
     password = f"--vault-password-file={inventory}/vault-password.txt"
-    for task in ("provision", "verify"):
-        for output, code in without_and_with_a_terminal(
-            operator, task, "--inventory", str(inventory), password
-        ):
-            assert code == 1, output[-3000:]
-            assert re.search(rf"^{down}: .*UNREACHABLE: .*port {closed}", output, re.M), output[
-                -3000:
-            ]
-            assert re.search(
-                rf"^{HOSTS[0]}: (ok=\d+ changed=\d+|\d+ passed, 0 failed, 0 skipped)\r?$",
-                output,
-                re.M,
-            ), output[-3000:]
-            assert "1 of 2 hosts not" in output and f"{down} (unreachable)" in output
-            assert "Traceback" not in output, output[-3000:]
+    arguments = ("--inventory", str(inventory), password)
+    verified = operator.invoke("verify", *arguments)
+    for output, code in (
+        on_a_terminal(operator, "provision", *arguments),
+        (verified.stdout + verified.stderr, verified.returncode),
+    ):
+        assert code == 1, output[-3000:]
+        assert re.search(rf"^{down}: .*UNREACHABLE: .*port {closed}", output, re.M), output[-3000:]
+        assert re.search(
+            rf"^{HOSTS[0]}: (ok=\d+ changed=\d+|\d+ passed, 0 failed, 0 skipped)\r?$",
+            output,
+            re.M,
+        ), output[-3000:]
+        assert "1 of 2 hosts not" in output and f"{down} (unreachable)" in output
+        assert "Traceback" not in output, output[-3000:]
 
 
-def test_verify_passes_on_both_hosts(first_run, servers, invoke, argv_watch):
+def test_verify_passes_on_both_hosts(first_run, servers, invoke, argv_watch, s3):
     # Data for the backup the check runs: a table on each server, through the kit on the host.
     for name in servers:
         sql = (
@@ -319,6 +357,9 @@ def test_verify_passes_on_both_hosts(first_run, servers, invoke, argv_watch):
         assert latest.returncode == 0 and "1 tables, 2 rows" in latest.stdout, (
             latest.stdout + latest.stderr
         )
+        # ... and went to S3 too, under the host's own prefix.
+        uploaded = s3.list_objects_v2(Bucket=testhosts.S3_BUCKET, Prefix=f"backups/{name}/")
+        assert [o["Key"] for o in uploaded.get("Contents", [])], uploaded
     # `down --all` stops every devkit stack of a machine (here: a server's one), by project.
     host = HOSTS[0]
     stopped = ssh(host, f"cd / && {KIT_INVOKE} down --all")
@@ -328,6 +369,142 @@ def test_verify_passes_on_both_hosts(first_run, servers, invoke, argv_watch):
     )
     assert ssh(host, "docker ps -q --filter label=com.docker.compose.project=devkit").stdout == ""
     assert ssh(host, f"cd /tmp && {KIT_INVOKE} up").returncode == 0
+
+
+def timer_next_run(host: str) -> str:
+    """`systemctl list-timers`' NEXT column for the backup's timer ("" when it has none)."""
+    listed = ssh(host, "systemctl list-timers --all --no-legend devkit-backup-devkit.timer")
+    assert listed.returncode == 0, listed.stderr
+    return listed.stdout.split("  ")[0].strip() if "devkit-backup-devkit" in listed.stdout else ""
+
+
+def test_the_timer_runs_the_backup_to_s3_and_the_other_host_restores_it(first_run, s3):
+    """The ops flow "back up production, restore into staging": the systemd host's timer starts
+    the backup service (started here as the timer starts it, then scheduled again), whose run
+    writes a backup the host's db.verify accepts, uploads it with its SHA-256 and logs no secret;
+    the host without systemd restores that object from S3 (db.restore-s3) and has the data."""
+    assert timer_next_run(SYSTEMD) not in ("", "-", "n/a")
+    ran = ssh(
+        SYSTEMD,
+        "systemctl start devkit-backup-devkit.service && "
+        "systemctl show -p Result --value devkit-backup-devkit.service",
+    )
+    assert ran.returncode == 0 and ran.stdout.strip() == "success", ran.stdout + ran.stderr
+    log = ssh(SYSTEMD, "cat /var/log/devkit-backup-devkit.log").stdout
+    journal = ssh(SYSTEMD, "journalctl --no-pager -o cat -u devkit-backup-devkit.service").stdout
+    run = log[log.rindex("backup starts") :]
+    written = re.findall(r"backup written: (\S+)", run)[0]
+    assert f"uploaded to s3://{testhosts.S3_BUCKET}/backups/{SYSTEMD}/" in run, run
+    assert "backup uploaded" in run, run
+    assert "devkit backup devkit" in journal, journal  # systemd logged the run itself
+    assert not any(secret in log + journal for secret in vault_secrets())
+    verified = ssh(SYSTEMD, f"cd /tmp && {KIT_INVOKE} db.verify {written}")
+    assert verified.returncode == 0 and "SHA-256 verified" in verified.stdout, verified.stdout
+    assert timer_next_run(SYSTEMD) not in ("", "-", "n/a")  # scheduled again
+
+    name = written.rsplit("/", 1)[1]
+    key = f"backups/{SYSTEMD}/{name}"
+    head = s3.head_object(Bucket=testhosts.S3_BUCKET, Key=key)
+    local_sum = ssh(SYSTEMD, f"sha256sum {written}").stdout.split()[0]
+    assert local_sum in head["Metadata"].values(), head["Metadata"]
+
+    # On the other host: its S3 settings and credentials (root-only file), the first host's prefix.
+    restored = ssh(
+        PLAIN,
+        "set -a && . /etc/devkit-backup-devkit.env && set +a && cd /tmp && "
+        f"INVOKE_DEVKIT_S3_PREFIX=backups/{SYSTEMD}/ {KIT_INVOKE} db.restore-s3 {name} --yes",
+    )
+    assert restored.returncode == 0, restored.stdout[-3000:] + restored.stderr
+    rows = ssh(PLAIN, f"cd /tmp && {KIT_INVOKE} db.psql -c 'SELECT host FROM fleet_probe'")
+    assert rows.stdout.count(SYSTEMD) == 2 and PLAIN not in rows.stdout, rows.stdout
+
+
+def healthy(host: str, timeout: float = 120) -> bool:
+    """Both of the host's stack containers report healthy (within `timeout` seconds)."""
+    command = (
+        f"for i in $(seq {int(timeout)}); do "
+        "[ $(docker ps --filter label=com.docker.compose.project=devkit "
+        "--filter health=healthy -q | wc -l) = 2 ] && exit 0; sleep 1; done; exit 1"
+    )
+    return ssh(host, command, timeout=timeout + 30).returncode == 0
+
+
+def test_a_reboot_brings_each_kind_of_host_back_as_the_readme_says(first_run, invoke):
+    """systemd host: docker.service starts at boot, the containers come back healthy (restart:
+    unless-stopped) and the timer is scheduled, with no provision between. Host without an init
+    system: nothing starts dockerd or cron at boot; `invoke up` there says so with the fix, and
+    `provision --limit HOST` starts both. Then verify passes on both, the data in place."""
+    for host in HOSTS:
+        testhosts.reboot(host)
+    assert healthy(SYSTEMD)
+    assert timer_next_run(SYSTEMD) not in ("", "-", "n/a")
+
+    down = ssh(PLAIN, f"cd /tmp && {KIT_INVOKE} up")
+    assert down.returncode == 1 and "Traceback" not in down.stdout + down.stderr
+    assert "service docker start" in down.stderr, down.stdout + down.stderr
+    assert ssh(PLAIN, "pgrep -x cron").returncode == 1  # the schedule would not run either
+    started = invoke("provision", "--inventory", INVENTORY, *VAULT, "--limit", PLAIN)
+    assert started.returncode == 0, started.stdout[-3000:] + started.stderr
+    assert recap(started.stdout)[PLAIN][1] >= 2  # the daemon and cron started
+    assert healthy(PLAIN)
+
+    verified = invoke("verify", "--inventory", INVENTORY, *VAULT, timeout=600)
+    assert verified.returncode == 0, verified.stdout[-3000:] + verified.stderr
+    for name in HOSTS:
+        assert re.search(rf"^{name}: \d+ passed, 0 failed, 0 skipped$", verified.stdout, re.M)
+        rows = ssh(name, f"cd /tmp && {KIT_INVOKE} db.psql -c 'SELECT count(*) FROM fleet_probe'")
+        assert rows.returncode == 0 and " 2\n" in rows.stdout, rows.stdout + rows.stderr
+
+
+SCHEDULE_ALONE = """
+- name: The backup_schedule role alone (a schedule beside the site's)
+  hosts: devkit-ci-2
+  gather_facts: false
+  roles:
+    - role: backup_schedule
+"""
+
+
+def test_switching_schedulers_leaves_exactly_one_and_absent_leaves_none(first_run, tmp_path):
+    """On the systemd host, a second schedule switched timer -> cron -> timer, then removed:
+    each switch leaves exactly one scheduler holding it; `state: absent` removes the unit, the
+    timer, the S3 settings file, the command and the cron entry."""
+    from devkit.playbook import run_playbook
+
+    playbook = tmp_path / "schedule.yml"
+    playbook.write_text(SCHEDULE_ALONE)
+    name = "switch-probe"
+    variables = {
+        "backup_schedule_kit_dir": "/opt/devkit",
+        "backup_schedule_app_dir": "/srv/devkit",
+        "backup_schedule_name": name,
+        "backup_schedule_upload_s3": True,
+        "backup_schedule_s3_bucket": testhosts.S3_BUCKET,
+    }
+    state = (
+        f"systemctl is-active devkit-backup-{name}.timer; "
+        f"ls /etc/systemd/system/devkit-backup-{name}.timer /etc/devkit-backup-{name}.env "
+        f"/usr/local/sbin/devkit-backup-{name} 2>/dev/null; crontab -l 2>/dev/null | grep -c {name}"
+    )
+    wanted = {
+        "systemd": ["active", f"/etc/devkit-backup-{name}.env",
+                    f"/etc/systemd/system/devkit-backup-{name}.timer",
+                    f"/usr/local/sbin/devkit-backup-{name}", "0"],
+        "cron": ["inactive", f"/etc/devkit-backup-{name}.env",
+                 f"/usr/local/sbin/devkit-backup-{name}", "2"],
+        "absent": ["inactive", "0"],
+    }  # fmt: skip
+    for method in ("auto", "cron", "systemd", "absent"):
+        values = {**variables, "backup_schedule_method": "auto" if method == "absent" else method}
+        if method == "absent":
+            values["backup_schedule_state"] = "absent"
+        result = run_playbook(
+            playbook, testhosts.KIT_ROOT / INVENTORY, values, echo=False, local=False,
+            args=VAULT, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.output[-3000:]
+        shown = ssh(SYSTEMD, state).stdout.split()
+        assert shown == wanted["systemd" if method == "auto" else method], (method, shown)
 
 
 def test_setup_with_the_daemon_down_leaves_the_ports_of_the_stacks_it_brings_back(first_run):

@@ -1,11 +1,17 @@
-"""The CI test hosts of inventories/ci: containers that behave like fresh Debian servers.
+"""The CI test hosts of inventories/ci: containers that behave like fresh Debian servers, one
+of each kind the kit meets: devkit-ci-1 without an init system (sshd is its process, as on WSL2
+without systemd), devkit-ci-2 with systemd 252 as PID 1 (most servers).
 
 Each is built from the kit's offline Debian base (devkit/debian:bookworm) with sshd and python3
-(tests/fleet/Dockerfile), reached over SSH on 127.0.0.1:<port>, and able to run a Docker engine
-of its own (the site playbook installs it). This engine refuses --privileged (one capability is
-outside its bounding set); a nested engine whose containers run needs all other capabilities,
-no seccomp or AppArmor profile, the host's cgroup namespace with /sys/fs/cgroup writable, and a
-volume for /var/lib/docker (overlayfs does not stack on the container's own overlay root).
+(tests/fleet/Dockerfile, one target per kind), reached over SSH on 127.0.0.1:<port>, and able to
+run a Docker engine of its own (the site playbook installs it). This engine refuses --privileged
+(one capability is outside its bounding set); a nested engine whose containers run needs all
+other capabilities, no seccomp or AppArmor profile, the host's cgroup namespace with
+/sys/fs/cgroup writable, and a volume for /var/lib/docker (overlayfs does not stack on the
+container's own overlay root). /run and /run/lock are tmpfs on both, as systemd needs them and
+as on a real host; systemd as PID 1 also needs `container=docker` (systemd's
+CONTAINER_INTERFACE) and stops on SIGRTMIN+3 (the image's STOPSIGNAL). A restart of a host's
+container is its reboot.
 
     python3 tests/fleet/testhosts.py up      # build the image, start both hosts, wait for SSH
     python3 tests/fleet/testhosts.py down    # remove the hosts and their Docker volumes
@@ -13,6 +19,7 @@ volume for /var/lib/docker (overlayfs does not stack on the container's own over
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -24,8 +31,13 @@ from pathlib import Path
 KIT_ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "devkit/testhost:bookworm"
 BASE = "devkit/debian:bookworm"
-# Name and SSH port of each host, as inventories/ci/hosts.yml has them.
-HOSTS = {"devkit-ci-1": 2221, "devkit-ci-2": 2222}
+# Name and SSH port of each host, as inventories/ci/hosts.yml has them, and its kind.
+PLAIN, SYSTEMD = "devkit-ci-1", "devkit-ci-2"
+HOSTS = {PLAIN: 2221, SYSTEMD: 2222}
+KINDS = {PLAIN: "plain", SYSTEMD: "systemd"}
+# /run is a tmpfs on every host, as on a real one: a reboot starts it empty (no stale pid files).
+RUN = ["--tmpfs", "/run", "--tmpfs", "/run/lock"]
+SYSTEMD_INIT = ["-e", "container=docker"]
 KEY = KIT_ROOT / ".devkit" / "ci-hosts" / "id_ed25519"
 NESTED_DOCKER = [
     "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
@@ -55,6 +67,10 @@ def _docker(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedPro
     return result
 
 
+def image(kind: str) -> str:
+    return IMAGE if kind == "plain" else IMAGE.replace(":", f"-{kind}:")
+
+
 def _key() -> str:
     if not KEY.exists():
         KEY.parent.mkdir(parents=True, exist_ok=True)
@@ -65,9 +81,9 @@ def _key() -> str:
     return KEY.with_suffix(".pub").read_text().strip()
 
 
-def _port_free(port: int) -> bool:
+def _port_free(port: int, address: str = "127.0.0.1") -> bool:
     with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
+        return sock.connect_ex((address, port)) != 0
 
 
 def _wait_for_ssh(name: str, port: int, timeout: float = 60) -> None:
@@ -99,24 +115,74 @@ def wait_for_ssh(name: str) -> None:
     _wait_for_ssh(name, HOSTS[name])
 
 
+def reboot(name: str) -> None:
+    """Restart the host's container, as a reboot: its processes end (systemd shuts down its
+    units first), /run starts empty, its disks stay. Returns when SSH answers again."""
+    _docker("restart", "--time", "60", name)
+    _wait_for_ssh(name, HOSTS[name])
+
+
 def up() -> None:
     """Build the image, start the hosts fresh (an old one is replaced), wait until SSH answers."""
     _ssh_client()
     down()
     if _docker("image", "inspect", BASE, check=False).returncode != 0:
         raise RuntimeError(f"no {BASE} image: run `invoke images.build` (or setup) first")
-    _docker("build", "-q", "-t", IMAGE, "--build-arg", f"BASE={BASE}", str(Path(__file__).parent))
-    public_key = _key()
+    for kind in sorted(set(KINDS.values())):
+        _docker(
+            "build", "-q", "-t", image(kind), "--target", kind, "--build-arg", f"BASE={BASE}",
+            str(Path(__file__).parent),
+        )  # fmt: skip
+    _key()
     for name, port in HOSTS.items():
         if not _port_free(port):
             raise RuntimeError(f"127.0.0.1:{port} is taken: free it for {name} (inventories/ci)")
+        init = SYSTEMD_INIT if KINDS[name] == "systemd" else []
         _docker(
-            "run", "-d", "--name", name, "--hostname", name, "-e", f"AUTHORIZED_KEY={public_key}",
+            "run", "-d", "--name", name, "--hostname", name, *RUN, *init,
+            "--add-host", "host.docker.internal:host-gateway",
+            "-v", f"{KEY.with_suffix('.pub')}:/root/.ssh/authorized_keys:ro",
             "-p", f"127.0.0.1:{port}:22", *NESTED_DOCKER, "-v", f"{name}-docker:/var/lib/docker",
-            *_kit_mounts(), "--label", "io.devkit.ci-host=1", IMAGE,
+            *_kit_mounts(), "--label", "io.devkit.ci-host=1", image(KINDS[name]),
         )  # fmt: skip
     for name, port in HOSTS.items():
         _wait_for_ssh(name, port)
+
+
+# moto's S3 server for the hosts' scheduled backups (inventories/ci: devkit_s3_endpoint_url).
+S3_PORT = 2230
+S3_BUCKET = "devkit-ci-backups"
+
+
+def bridge_gateway() -> str:
+    """This machine's address on Docker's default bridge: the hosts' host.docker.internal,
+    reachable from this machine and its containers only."""
+    return _docker(
+        "network", "inspect", "bridge", "--format", "{{range .IPAM.Config}}{{.Gateway}}{{end}}"
+    ).stdout.strip()
+
+
+@contextlib.contextmanager
+def s3_server():
+    """moto's S3 server on the bridge address, with the inventory's bucket; yields a boto3
+    client for it."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    address = bridge_gateway()
+    if not _port_free(S3_PORT, address):
+        raise RuntimeError(f"{address}:{S3_PORT} is taken: free it for the hosts' S3 server")
+    server = ThreadedMotoServer(ip_address=address, port=S3_PORT, verbose=False)
+    server.start()
+    try:
+        client = boto3.client(
+            "s3", endpoint_url=f"http://{address}:{S3_PORT}", region_name="us-east-1",
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )  # fmt: skip
+        client.create_bucket(Bucket=S3_BUCKET)
+        yield client
+    finally:
+        server.stop()
 
 
 def down() -> None:
