@@ -51,6 +51,21 @@ def deep(levels: int) -> bytes:
     return b"[" * levels + b"]" * levels
 
 
+def made_once(make: Callable[[Path], Path]) -> Callable[[Path], Path]:
+    """`make(path)` compresses gigabytes: its bytes are made once, then copied to each path."""
+    made: list[bytes] = []
+
+    def copy(path: Path) -> Path:
+        if not made:
+            made.append(make(path).read_bytes())
+        else:
+            path.write_bytes(made[0])
+        return path
+
+    return copy
+
+
+@made_once
 def bomb(path: Path) -> Path:
     """3.5 MB of gzip that is a seed-format document of more than 2 GiB: a table whose one row
     is a string of spaces."""
@@ -66,6 +81,7 @@ def bomb(path: Path) -> Path:
     return path
 
 
+@made_once
 def long_row(path: Path) -> Path:
     """This kit's layout with one row line of 256 MiB."""
     compressor = zlib.compressobj(6, zlib.DEFLATED, 31)

@@ -272,22 +272,6 @@ def test_windows_variant_calls_wsl_with_the_linux_path(stack, app):
     assert list(by_label)[:2] == ["lint", "pytest"]  # dicts keep the order of the file
 
 
-@pytest.mark.machine(shared=True)
-def test_setup_installs_the_hooks_unless_told_not_to(stack, tmp_path):
-    assert "TASK [vscode : Merge the kit's entries" in stack.first_setup.stdout
-    vscode_dir = stack.app_dir / ".vscode"
-    kept = tmp_path / "kept"
-    if vscode_dir.exists():
-        vscode_dir.rename(kept)
-    try:
-        done = stack.invoke("setup", "--no-vscode")
-        assert done.returncode == 0, done.stdout[-2000:] + done.stderr
-        assert not vscode_dir.exists()
-    finally:
-        if kept.exists():
-            kept.rename(vscode_dir)
-
-
 def test_settings_choose_the_windows_variant_and_distro(stack, app):
     done = stack.invoke(
         "vscode.install",
