@@ -237,13 +237,26 @@ def argv_watch(secrets: list[str]):
 
 
 def remove_stack(env_file: Path) -> None:
-    """`docker compose down --volumes` for the project of a test's env file."""
+    """`docker compose down --volumes` for the project of a test's env file; then whatever of
+    the project's containers and volumes is still there, found by Compose's label (a stack
+    whose start failed half-way once left a created container and a volume behind on CI)."""
     subprocess.run(
         ["docker", "compose", "--env-file", str(env_file),
          "-f", str(KIT_ROOT / "compose" / "compose.yaml"), "down", "--volumes"],
         capture_output=True,
         check=False,
     )  # fmt: skip
+    from devkit.envfile import read_env_file
+
+    project = read_env_file(env_file).get("DEVKIT_PROJECT_NAME") if env_file.exists() else None
+    if not project:
+        return
+    label = f"label=com.docker.compose.project={project}"
+    for kind, remove in (("ps", ["rm", "-f", "-v"]), ("volume", ["volume", "rm", "-f"])):
+        listed = ["docker", kind, "ls" if kind == "volume" else "-a", "-q", "--filter", label]
+        left = subprocess.run(listed, capture_output=True, text=True, check=False).stdout.split()
+        if left:
+            subprocess.run(["docker", *remove, *left], capture_output=True, check=False)
 
 
 def forget_stack(project: str) -> None:
