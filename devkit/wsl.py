@@ -44,7 +44,7 @@ def host_file(name: str) -> str:
     """The path of one of the host files (HostFiles' field `name`), for the roles that look at
     the host they run on: `{{ 'systemd' | host_file }}` (the docker and backup_schedule roles'
     filter)."""
-    return str(getattr(HostFiles(), name))
+    return str(getattr(THIS_HOST, name))
 
 
 def read(path: Path) -> str:

@@ -252,11 +252,14 @@ def remove_stack(env_file: Path) -> None:
     if not project:
         return
     label = f"label=com.docker.compose.project={project}"
-    for kind, remove in (("ps", ["rm", "-f", "-v"]), ("volume", ["volume", "rm", "-f"])):
-        listed = ["docker", kind, "ls" if kind == "volume" else "-a", "-q", "--filter", label]
-        left = subprocess.run(listed, capture_output=True, text=True, check=False).stdout.split()
+    for listing, removal in (
+        (["ps", "-a", "-q"], ["rm", "-f", "-v"]),
+        (["volume", "ls", "-q"], ["volume", "rm", "-f"]),
+    ):
+        found = ["docker", *listing, "--filter", label]
+        left = subprocess.run(found, capture_output=True, text=True, check=False).stdout.split()
         if left:
-            subprocess.run(["docker", *remove, *left], capture_output=True, check=False)
+            subprocess.run(["docker", *removal, *left], capture_output=True, check=False)
 
 
 def forget_stack(project: str) -> None:

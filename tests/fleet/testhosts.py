@@ -71,14 +71,15 @@ def image(kind: str) -> str:
     return IMAGE if kind == "plain" else IMAGE.replace(":", f"-{kind}:")
 
 
-def _key() -> str:
+def _key() -> Path:
+    """The controller's public key for the hosts (made once)."""
     if not KEY.exists():
         KEY.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(
             ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "devkit-ci", "-f", str(KEY)],
             check=True,
         )
-    return KEY.with_suffix(".pub").read_text().strip()
+    return KEY.with_suffix(".pub")
 
 
 def _port_free(port: int, address: str = "127.0.0.1") -> bool:
@@ -133,7 +134,7 @@ def up() -> None:
             "build", "-q", "-t", image(kind), "--target", kind, "--build-arg", f"BASE={BASE}",
             str(Path(__file__).parent),
         )  # fmt: skip
-    _key()
+    public_key = _key()
     for name, port in HOSTS.items():
         if not _port_free(port):
             raise RuntimeError(f"127.0.0.1:{port} is taken: free it for {name} (inventories/ci)")
@@ -141,7 +142,7 @@ def up() -> None:
         _docker(
             "run", "-d", "--name", name, "--hostname", name, *RUN, *init,
             "--add-host", "host.docker.internal:host-gateway",
-            "-v", f"{KEY.with_suffix('.pub')}:/root/.ssh/authorized_keys:ro",
+            "-v", f"{public_key}:/root/.ssh/authorized_keys:ro",
             "-p", f"127.0.0.1:{port}:22", *NESTED_DOCKER, "-v", f"{name}-docker:/var/lib/docker",
             *_kit_mounts(), "--label", "io.devkit.ci-host=1", image(KINDS[name]),
         )  # fmt: skip
