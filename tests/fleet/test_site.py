@@ -183,8 +183,9 @@ def test_the_examples_placeholder_passwords_are_refused(servers, invoke, tmp_pat
     assert all(ssh(name, "command -v dockerd").returncode != 0 for name in servers)
 
 
-# The controller keeps one exported image set (.devkit/images); older ones are removed.
-STALE_ARCHIVE = testhosts.KIT_ROOT / ".devkit" / "images" / "devkit-images-0000000000000000.tar"
+# The controller keeps one exported image set (inventories/ci: images_controller_cache); older
+# ones are removed.
+STALE_ARCHIVE = testhosts.CI_DIR / "images" / "devkit-images-0000000000000000.tar"
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,9 @@ KINDS = {PLAIN: "plain", SYSTEMD: "systemd"}
 # /run is a tmpfs on every host, as on a real one: a reboot starts it empty (no stale pid files).
 RUN = ["--tmpfs", "/run", "--tmpfs", "/run/lock"]
 SYSTEMD_INIT = ["-e", "container=docker"]
-KEY = KIT_ROOT / ".devkit" / "ci-hosts" / "id_ed25519"
+# The controller's files for the hosts: its SSH key, and its image export (inventories/ci).
+CI_DIR = KIT_ROOT / ".devkit" / "ci-hosts"
+KEY = CI_DIR / "id_ed25519"
 NESTED_DOCKER = [
     "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
     "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
