@@ -3,23 +3,27 @@
 reads them."""
 
 import re
+from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.docker
 
 
-def piped(stack, command: str, reader: str) -> tuple[str, str, int]:
-    """`invoke COMMAND | READER` in bash: what the reader printed, the kit's stderr, its exit code."""
+def piped(stack, command: str, reader: str, ready: Path) -> tuple[str, str, int]:
+    """`invoke COMMAND | READER` in bash: what the reader printed, the kit's stderr, its exit code.
+
+    The kit starts only once the reader has created READY, so what the reader does first (close
+    its end of the pipe) is done before the kit writes a byte, however busy the machine is."""
     import os
     import subprocess
     import sys
-    from pathlib import Path
 
     invoke = Path(sys.executable).with_name("invoke")
     kit = Path(__file__).resolve().parents[2]
     shell = subprocess.run(
-        ["bash", "-c", f"{{ {invoke} --search-root {kit} {command} 2>&3 | {reader}; "
+        ["bash", "-c", f"{{ {{ until [ -e {ready} ]; do sleep 0.02; done; "
+         f"exec {invoke} --search-root {kit} {command} 2>&3; }} | {reader.format(ready=ready)}; "
          "echo rc=${PIPESTATUS[0]}; } 3>&2"],
         capture_output=True, text=True, env={**os.environ, **stack.env}, check=False,
     )  # fmt: skip
@@ -27,8 +31,12 @@ def piped(stack, command: str, reader: str) -> tuple[str, str, int]:
 
 
 # `head -3` as users type it; and a reader that is gone before the kit writes a byte (what
-# `head` is, when it has its lines before the kit is done): the same end either way.
-READERS = {"head": "head -3", "gone": "(exec <&-; sleep 2)"}
+# `head` is, when it has its lines before the kit is done): the same end either way. Each
+# creates {ready} when the kit may start (see `piped`).
+READERS = {
+    "head": "{{ : > {ready}; exec head -3; }}",
+    "gone": "{{ exec <&-; : > {ready}; sleep 2; }}",
+}
 
 
 @pytest.mark.parametrize("reader", list(READERS))
@@ -39,7 +47,7 @@ def test_output_piped_into_head_ends_without_a_traceback(stack, tmp_path, comman
         (tmp_path / f"backup_20260101_{n:06d}.backup.gz").write_bytes(b"x")
     stack.env["INVOKE_DEVKIT_BACKUP_DIR"] = str(tmp_path)
     try:
-        shown, errors, code = piped(stack, command, READERS[reader])
+        shown, errors, code = piped(stack, command, READERS[reader], tmp_path / "ready")
     finally:
         stack.env.pop("INVOKE_DEVKIT_BACKUP_DIR")
     assert "Traceback" not in errors and "BrokenPipeError" not in errors, errors
