@@ -45,7 +45,7 @@ def alembic_config(app_dir: Path, target: Target) -> Config:
     if not ini.is_file():
         raise MigrationError(
             f"no {CONFIG_NAME} in {app_dir}",
-            "point the kit at your app (`invoke setup --app-dir PATH`), or create one there with `alembic init migrations`",
+            "point the kit at your app (`devkit setup --app-dir PATH`), or create one there with `alembic init migrations`",
         )
     config = Config(str(ini))
     # ConfigParser interpolation: a % in a password must be doubled.
@@ -60,23 +60,23 @@ def explain(exc: BaseException) -> MigrationError:
     if "Target database is not up to date" in text:
         return MigrationError(
             "the database is behind the newest migration (Alembic: Target database is not up to date)",
-            "apply the pending migrations first: invoke db.migrate",
+            "apply the pending migrations first: devkit db.migrate",
         )
     if m := re.search(r"Can't locate revision identified by '([^']+)'", text):
         return MigrationError(
             f"revision {m[1]} is not among the app's migrations (a file was deleted or moved, or "
             "the database was migrated from another branch)",
-            "restore that migration file (git log -- migrations/versions), or, if the data can go: invoke db.reset",
+            "restore that migration file (git log -- migrations/versions), or, if the data can go: devkit db.reset",
         )
     if "Multiple head" in text or "multiple heads" in text.lower():
         return MigrationError(
             "the migrations have several heads (revisions were added on parallel branches)",
-            "merge them: invoke db.merge-heads, then invoke db.migrate",
+            "merge them: devkit db.merge-heads, then devkit db.migrate",
         )
     if "password authentication failed" in text:
         return MigrationError(
             f"the database rejected the password: {first}",
-            "keep the data: `invoke doctor --repair` sets the server's password to .env.local's",
+            "keep the data: `devkit doctor --repair` sets the server's password to .env.local's",
         )
     if (
         "could not connect" in text
@@ -85,7 +85,7 @@ def explain(exc: BaseException) -> MigrationError:
     ):
         return MigrationError(
             f"cannot reach the database: {first}",
-            "start the stack: invoke up (or check DATABASE_URL)",
+            "start the stack: devkit up (or check DATABASE_URL)",
         )
     return MigrationError(f"migration failed: {first}", "read Alembic's message above")
 
@@ -206,7 +206,7 @@ def merge_heads(app_dir: Path, target: Target, message: str) -> Path:
     if len(heads) < 2:
         raise MigrationError(
             f"nothing to merge: the migrations have one head ({heads[0] if heads else 'none'})",
-            "invoke db.migrate applies it",
+            "devkit db.migrate applies it",
         )
     made = _run(lambda: command.merge(config, "heads", message=message))
     return Path(made.path)

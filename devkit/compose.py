@@ -41,7 +41,7 @@ def start_compose_project(project: str, *args: str) -> subprocess.Popen[str]:
 
 def _start(command: list[str]) -> subprocess.Popen[str]:
     if shutil.which("docker") is None:
-        raise DockerUnavailable("the docker command is not installed", "run `invoke setup`")
+        raise DockerUnavailable("the docker command is not installed", "run `devkit setup`")
     return subprocess.Popen(
         command,
         env=subprocess_environ(),
@@ -66,7 +66,7 @@ def run_compose(env_file: Path, *args: str) -> str:
 def stream_compose(env_file: Path, *args: str) -> int:
     """Run `docker compose ARGS` attached to the terminal (logs, follow); its exit code."""
     if shutil.which("docker") is None:
-        raise DockerUnavailable("the docker command is not installed", "run `invoke setup`")
+        raise DockerUnavailable("the docker command is not installed", "run `devkit setup`")
     try:
         return subprocess.run(
             compose_command(env_file, *args), env=subprocess_environ(), check=False
@@ -150,8 +150,8 @@ def daemon_start_hint() -> str:
     if THIS_HOST.systemd.is_dir():
         return "sudo systemctl start docker"
     if Path("/etc/init.d/docker").exists():
-        return "`invoke setup` starts it (no systemd here), or: sudo service docker start"
-    return "`invoke setup` starts it (no systemd here), or: sudo sh -c 'nohup dockerd >>/var/log/dockerd.log 2>&1 &'"
+        return "`devkit setup` starts it (no systemd here), or: sudo service docker start"
+    return "`devkit setup` starts it (no systemd here), or: sudo sh -c 'nohup dockerd >>/var/log/dockerd.log 2>&1 &'"
 
 
 def no_permission(host=None) -> DockerForbidden:
@@ -185,11 +185,11 @@ def docker_failure(output: str) -> DevkitError:
     if "permission denied" in text and "docker.sock" in text:
         return no_permission()
     if "is not a docker command" in text or "unknown command: docker compose" in text:
-        return DockerUnavailable("the Compose v2 plugin is missing", "run `invoke setup`")
+        return DockerUnavailable("the Compose v2 plugin is missing", "run `devkit setup`")
     if m := re.search(r"No such image: (\S+)", text):
         return ImageMissing(
             f"image {m.group(1)} is not present",
-            "run `invoke images.build` (builds it offline), or `invoke setup`",
+            "run `devkit images.build` (builds it offline), or `devkit setup`",
         )
     if m := re.search(
         r"(\d+\.\d+\.\d+\.\d+|\[[0-9a-f:]+\]):(\d+).*(already allocated|address already in use)",
@@ -197,8 +197,8 @@ def docker_failure(output: str) -> DevkitError:
     ):
         return PortInUse(
             f"port {m.group(2)} on {m.group(1)} is already in use",
-            "stop what holds it, or pick another port (see `invoke doctor`)",
+            "stop what holds it, or pick another port (see `devkit doctor`)",
         )
     return CommandFailed(
-        f"docker compose failed: {last}", "see the message above; `invoke logs` may tell more"
+        f"docker compose failed: {last}", "see the message above; `devkit logs` may tell more"
     )

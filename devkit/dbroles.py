@@ -145,7 +145,7 @@ class _Cluster:
         if done.returncode != 0:
             raise RolesError(
                 f"PostgreSQL refused the kit's role setup: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}",
-                "see `invoke logs --service postgres`; `invoke doctor` diagnoses",
+                "see `devkit logs --service postgres`; `devkit doctor` diagnoses",
             )
         return [line.split("|") for line in done.stdout.splitlines() if line]
 
@@ -171,7 +171,7 @@ def _superuser(cluster: _Cluster, app_user: str, timeout: float) -> str:
             raise RolesError(
                 f"no superuser of the cluster in {cluster.container} answered in {timeout:g}s "
                 f"({said.strip()[:200]})",
-                "see `invoke logs --service postgres`; `invoke doctor` diagnoses",
+                "see `devkit logs --service postgres`; `devkit doctor` diagnoses",
             )
         time.sleep(0.5)
 
@@ -259,7 +259,7 @@ def ensure_roles(
     elif bootstrap != ADMIN_USER:
         raise RolesError(
             f"the cluster's superuser is {bootstrap!r}, neither {ADMIN_USER!r} nor the app's {app_user!r}",
-            "this volume was not made by the kit; point the kit at its own (see `invoke doctor`)",
+            "this volume was not made by the kit; point the kit at its own (see `devkit doctor`)",
         )
     roles = {
         name: (super_, login, password or None)
@@ -295,7 +295,7 @@ def ensure_roles(
     if not found:
         raise RolesError(
             f"the cluster has no database {database!r}",
-            "this volume was made for other settings; see `invoke doctor`",
+            "this volume was made for other settings; see `devkit doctor`",
         )
     if found[0][0] != app_user:
         statements.append(
@@ -371,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     except KeyError as exc:
         print(
-            f"error: {args.env_file} has no {exc.args[0]}\n  fix: run `invoke setup`",
+            f"error: {args.env_file} has no {exc.args[0]}\n  fix: run `devkit setup`",
             file=sys.stderr,
         )
         return 1

@@ -1,4 +1,4 @@
-"""`invoke doctor`: the usual troubles of a workstation (Docker, WSL2, ports, passwords) as checks, each OK / WARN / FAIL with a fix."""
+"""`devkit doctor`: the usual troubles of a workstation (Docker, WSL2, ports, passwords) as checks, each OK / WARN / FAIL with a fix."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def check_docker(bind_address: str = "127.0.0.1", host=None) -> list[Check]:
     host = host or THIS_HOST
     docker = shutil.which("docker", path=host.path)
     if not docker:
-        return [Check("docker", FAIL, "no docker command on PATH", "run `invoke setup`")]
+        return [Check("docker", FAIL, "no docker command on PATH", "run `devkit setup`")]
     if host.wsl():
         found = engines(host)
         if found.windows_shim:
@@ -98,7 +98,7 @@ def check_docker(bind_address: str = "127.0.0.1", host=None) -> list[Check]:
     checks.append(check_loopback_publishing(server.stdout.strip(), bind_address))
     compose = _docker("compose", "version", "--short")
     if compose.returncode != 0:
-        checks.append(Check("compose", FAIL, "Compose v2 is missing", "run `invoke setup`"))
+        checks.append(Check("compose", FAIL, "Compose v2 is missing", "run `devkit setup`"))
     else:
         checks.append(Check("compose", OK, f"Compose {compose.stdout.strip()}"))
     return checks
@@ -271,7 +271,7 @@ def check_env_file(env_file: Path, mounts: Path | None = None) -> Check:
     from devkit.wsl import THIS_HOST, private_file_problem
 
     if not env_file.is_file():
-        return Check("env file", FAIL, f"{env_file} is missing", "run `invoke setup`")
+        return Check("env file", FAIL, f"{env_file} is missing", "run `devkit setup`")
     if problem := private_file_problem(env_file, mounts or THIS_HOST.mounts):
         return Check("env file", WARN, *problem)
     return Check("env file", OK, f"{env_file} (mode 0600)")
@@ -288,7 +288,7 @@ def check_ports(stack: Stack) -> list[Check]:
         elif state.holder:
             checks.append(Check(name, OK, f"{state.service}: {state.holder}"))
         else:
-            checks.append(Check(name, OK, f"free for {state.service} (on `invoke up`)"))
+            checks.append(Check(name, OK, f"free for {state.service} (on `devkit up`)"))
     return checks
 
 
@@ -302,7 +302,7 @@ def check_containers(stack: Stack) -> tuple[list[Check], set[str]]:
         entry = entries.get(service)
         if not entry or entry.get("State") != "running":
             state = entry.get("State", "absent") if entry else "absent"
-            checks.append(Check(f"{service} container", FAIL, f"{state}", "start it: invoke up"))
+            checks.append(Check(f"{service} container", FAIL, f"{state}", "start it: devkit up"))
             continue
         running.add(service)
         health = entry.get("Health") or "no healthcheck"
@@ -312,7 +312,7 @@ def check_containers(stack: Stack) -> tuple[list[Check], set[str]]:
                     f"{service} container",
                     FAIL,
                     "running but unhealthy",
-                    f"see why: invoke logs -s {service}",
+                    f"see why: devkit logs -s {service}",
                 )
             )
         else:
@@ -344,9 +344,9 @@ def check_credentials(stack: Stack, running: set[str]) -> list[Check]:
     checks = []
     probes = {"postgres": postgres_version, "redis": redis_version}
     fixes = {
-        "postgres": "its volume was created with another password: `invoke doctor --repair` sets the "
+        "postgres": "its volume was created with another password: `devkit doctor --repair` sets the "
         "server's password to .env.local's (or put the old password back in .env.local)",
-        "redis": "the container runs with an older password: `invoke doctor --repair` (or `invoke up`) "
+        "redis": "the container runs with an older password: `devkit doctor --repair` (or `devkit up`) "
         "recreates it with .env.local's",
     }
     for service, probe in probes.items():
@@ -368,7 +368,7 @@ def check_credentials(stack: Stack, running: set[str]) -> list[Check]:
             else:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 checks.append(
-                    Check(f"{service} login", FAIL, f"no answer: {first}", "invoke restart")
+                    Check(f"{service} login", FAIL, f"no answer: {first}", "devkit restart")
                 )
             continue
         checks.append(
@@ -401,7 +401,7 @@ def check_migrations(stack: Stack) -> Check:
             "migrations",
             FAIL,
             f"the migrations have {len(heads)} heads: {', '.join(heads)}",
-            "invoke db.merge-heads, then invoke db.migrate",
+            "devkit db.merge-heads, then devkit db.migrate",
         )
     if set(at) != set(heads):
         return Check(
@@ -409,7 +409,7 @@ def check_migrations(stack: Stack) -> Check:
             FAIL,
             f"the database is at {','.join(at) or 'base (no tables)'}, the newest migration is "
             f"{','.join(heads)}",
-            "invoke db.migrate",
+            "devkit db.migrate",
         )
     return Check("migrations", OK, f"at head ({','.join(heads)})")
 
@@ -476,5 +476,5 @@ def repair_postgres_password(stack: Stack) -> None:
     if done.returncode != 0:
         raise CommandFailed(
             f"could not set the password: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}",
-            "reset the database instead (invoke db.reset --no-backup deletes its data)",
+            "reset the database instead (devkit db.reset --no-backup deletes its data)",
         )

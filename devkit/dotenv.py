@@ -25,7 +25,7 @@ def read_env_file(path: Path, environ: Mapping[str, str]) -> dict[str, str]:
     except IsADirectoryError:
         raise EnvFileError(
             f"{path} is a directory, not an env file",
-            f"move it away (mv {path} {path}.dir), then run `invoke setup` to write the file",
+            f"move it away (mv {path} {path}.dir), then run `devkit setup` to write the file",
         ) from None
     except PermissionError:
         raise EnvFileError(

@@ -144,7 +144,7 @@ def load_stack(config: Mapping[str, Any]) -> Stack:
     env_file = resolve_app_dir(str(config.get("app_dir") or "")) / ENV_FILE_NAME
     values = read_env_file(env_file)
     if not values:
-        raise SetupRequired(f"{env_file} is missing or empty", "run `invoke setup`")
+        raise SetupRequired(f"{env_file} is missing or empty", "run `devkit setup`")
     check_stack_values(env_file, values)
     changed = drift(config, values)
     try:
@@ -158,7 +158,7 @@ def load_stack(config: Mapping[str, Any]) -> Stack:
         if changed:
             raise SetupRequired(
                 f"settings changed since setup ({'; '.join(changed)})",
-                "run `invoke setup` to apply them",
+                "run `devkit setup` to apply them",
             )
     return stack_of(env_file, values, ready_timeout)
 
@@ -169,13 +169,13 @@ def check_stack_values(env_file: Path, values: dict[str, str]) -> None:
     if missing:
         raise SetupRequired(
             f"{env_file} lacks {', '.join(missing)} (setup writes them)",
-            "run `invoke setup`: it adds the kit's keys and keeps every other line",
+            "run `devkit setup`: it adds the kit's keys and keeps every other line",
         )
     for key in ("PGPORT", "REDIS_PORT"):
         if not values[key].isdigit() or not 0 < int(values[key]) < 65536:
             raise SetupRequired(
                 f"{key} in {env_file} is not a port number",
-                f"run `invoke setup` to write it again (from devkit.{'postgres_port' if key == 'PGPORT' else 'redis_port'})",
+                f"run `devkit setup` to write it again (from devkit.{'postgres_port' if key == 'PGPORT' else 'redis_port'})",
             )
 
 
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         print(exc.render(), file=sys.stderr)
         return 2
     if value is None:
-        print(f"error: {path} does not set {key}\n  fix: run `invoke setup`", file=sys.stderr)
+        print(f"error: {path} does not set {key}\n  fix: run `devkit setup`", file=sys.stderr)
         return 1
     print(value)
     return 0

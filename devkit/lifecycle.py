@@ -98,9 +98,11 @@ def hold(stack: Stack) -> None:
         client.api.wait(database_container(stack.project), timeout=None)
 
 
-def down(stack: Stack) -> None:
-    """Stop the containers; volumes (the data) and containers stay, so `up` is quick."""
-    run_compose(stack.env_file, "stop")
+def down(stack: Stack, service: str | None = None) -> None:
+    """Stop the containers (or one service's); volumes (the data) and containers stay, so `up`
+    is quick."""
+    check_service(service)
+    run_compose(stack.env_file, "stop", *([service] if service else []))
 
 
 def down_all() -> list[tuple[str, str]]:

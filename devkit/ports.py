@@ -121,7 +121,7 @@ def port_states(ports: dict[str, tuple[str, int]], project: str) -> list[PortSta
             setting = f"{service}_port"
             conflict = PortInUse(
                 f"port {port} on {address} (for {service}) is taken by {holder}",
-                f"stop it, or pick another port: INVOKE_DEVKIT_{setting.upper()}={port + 1} invoke setup "
+                f"stop it, or pick another port: INVOKE_DEVKIT_{setting.upper()}={port + 1} devkit setup "
                 f"(or devkit.{setting} in invoke.yaml)",
             )
         states.append(PortState(service, address, port, holder, conflict))

@@ -63,7 +63,7 @@ def redis_session(stack: Stack, timeout: float = 5.0) -> Iterator[redis.Redis]:
     except redis.RedisError as exc:
         raise NotReady(
             f"redis did not answer: {exc}",
-            "start the stack (invoke up); `invoke doctor` diagnoses",
+            "start the stack (devkit up); `devkit doctor` diagnoses",
         ) from None
     finally:
         client.close()
@@ -119,12 +119,12 @@ def wait_ready(stack: Stack, timeout: float) -> dict[str, str]:
             except _AuthRejected as exc:
                 raise NotReady(
                     f"{name} rejected the password in {stack.env_file}: {exc}",
-                    "its data was set up with another password; keep the data: `invoke doctor "
+                    "its data was set up with another password; keep the data: `devkit doctor "
                     f"--repair` sets the server's password to {stack.env_file}'s",
                 ) from None
             except TimeoutError as exc:
                 raise NotReady(
                     f"{name} did not accept connections within {timeout:g}s ({exc})",
-                    f"see `invoke logs --service {name}`; raise devkit.ready_timeout if the machine is slow",
+                    f"see `devkit logs --service {name}`; raise devkit.ready_timeout if the machine is slow",
                 ) from None
     return versions

@@ -43,8 +43,8 @@ def reset(
         redis_backup = redis_rdb.snapshot(stack, backup_dir)
         say(f"Backup first: {backup} (PostgreSQL, schema and data), {redis_backup} (Redis)")
         say(
-            f"  to get the data back: invoke db.restore {backup} --yes && "
-            f"invoke redis.restore {redis_backup} --yes"
+            f"  to get the data back: devkit db.restore {backup} --yes && "
+            f"devkit redis.restore {redis_backup} --yes"
         )
     say(f"Removing the containers and volumes of project {stack.project} (nothing else)...")
     run_compose(stack.env_file, "down", "--volumes")

@@ -58,11 +58,11 @@ def require_running(stack: Stack, service: str) -> None:
     if found.returncode != 0:
         if "No such object" in found.stderr or "No such container" in found.stderr:
             raise DevkitError(
-                f"{service} has no container ({container})", "start the stack: invoke up"
+                f"{service} has no container ({container})", "start the stack: devkit up"
             )
         raise docker_failure(found.stderr)
     if found.stdout.strip() != "true":
-        raise DevkitError(f"{service} is not running ({container})", "start the stack: invoke up")
+        raise DevkitError(f"{service} is not running ({container})", "start the stack: devkit up")
 
 
 def _interactive() -> bool:

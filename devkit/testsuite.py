@@ -1,4 +1,4 @@
-"""The test suite's two lanes as pytest command lines (`invoke test [--quick]`)."""
+"""The test suite's two lanes as pytest command lines (`devkit test [--quick]`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`invoke setup`: provision this machine through playbooks/dev.yml, then wait for the stack."""
+"""`devkit setup`: provision this machine through playbooks/dev.yml, then wait for the stack."""
 
 from __future__ import annotations
 

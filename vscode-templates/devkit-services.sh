@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installed by devkit (`invoke vscode.install`, `invoke setup`). VS Code's "devkit: start services"
+# Installed by devkit (`devkit vscode.install`, `devkit setup`). VS Code's "devkit: start services"
 # task runs `devkit-services.sh start`: it prints the ready line once PostgreSQL and Redis both
 # accept authenticated connections (quickly when they already run), so F5 never races the
 # databases, then keeps running until they stop (`devkit-services.sh stop`), which keeps WSL up.

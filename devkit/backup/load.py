@@ -124,7 +124,7 @@ def _check_missing(missing: list[str]) -> None:
     if missing:
         raise BackupError(
             f"tables in the backup are not tables of the app here: {', '.join(missing)}",
-            "migrate the database to the backup's version first (`invoke db.migrate`); a table "
+            "migrate the database to the backup's version first (`devkit db.migrate`); a table "
             "of pg_catalog or another system schema is never restored",
         )
 

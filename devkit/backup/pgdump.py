@@ -4,7 +4,12 @@ plain SQL dumps (`pg_dump > backup.sql`, as teams made them by hand), recognised
 
 from __future__ import annotations
 
+import contextlib
+import re
+import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -62,7 +67,7 @@ def dump(stack: Stack, directory: Path) -> Path:
         if result.returncode != 0:
             raise DumpError(
                 f"pg_dump failed: {result.stderr.decode().strip()[:300]}",
-                "is the stack up (`invoke up`)?",
+                "is the stack up (`devkit up`)?",
             )
     return new.path
 
@@ -121,8 +126,30 @@ def describe(stack: Stack, path: Path) -> str:
     return f"{path.name}: pg_dump custom format, {len(entries)} entries, {tables} tables with data"
 
 
+# pg_dump's ownership statements, one per line: `ALTER TABLE public.users OWNER TO postgres;`.
+_OWNER_LINE = re.compile(rb"^ALTER [A-Z ]+ .+ OWNER TO .+;\r?\n?$")
+_COPY_START = re.compile(rb"^COPY .+ FROM stdin;\r?\n?$")
+
+
+def without_owners(lines: Iterable[bytes]) -> Iterator[bytes]:
+    """A plain dump's lines without its `ALTER … OWNER TO …;` statements, as pg_restore
+    --no-owner leaves them out of a custom one: the objects belong to the role that restores
+    them (the app's), not to the dump's (`postgres` in a hand-run container). Lines of COPY data
+    (up to `\\.`) pass as they are, whatever they hold."""
+    in_copy = False
+    for line in lines:
+        if in_copy:
+            in_copy = line.rstrip(b"\r\n") != b"\\."
+        elif _COPY_START.match(line):
+            in_copy = True
+        elif _OWNER_LINE.match(line):
+            continue
+        yield line
+
+
 def restore(stack: Stack, path: Path) -> None:
-    """Replace the database's objects and data with the dump's, in one transaction."""
+    """Replace the database's objects and data with the dump's, in one transaction, owned by the
+    app's role."""
     if kind_of(path) == "custom":
         command = _exec(
             stack,
@@ -137,10 +164,29 @@ def restore(stack: Stack, path: Path) -> None:
         command = _exec(
             stack, "psql", "--single-transaction", "-v", "ON_ERROR_STOP=1", "-q", interactive=True
         )
-    with path.open("rb") as f:
-        result = subprocess.run(command, stdin=f, capture_output=True, env=_env(stack), check=False)
-    if result.returncode != 0:
+    with path.open("rb") as f, tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            env=_env(stack),
+        )
+        try:
+            if kind_of(path) == "custom":
+                shutil.copyfileobj(f, process.stdin, 1 << 20)
+            else:
+                process.stdin.writelines(without_owners(f))
+        except BrokenPipeError:
+            pass  # psql stopped at an error: its message says which
+        finally:
+            with contextlib.suppress(BrokenPipeError):
+                process.stdin.close()
+        code = process.wait()
+        errors.seek(0)
+        message = errors.read().decode(errors="replace").strip()
+    if code != 0:
         raise DumpError(
-            f"restore of {path.name} failed, nothing was changed: {result.stderr.decode().strip().splitlines()[-1][:300]}",
+            f"restore of {path.name} failed, nothing was changed: {(message.splitlines() or ['?'])[-1][:300]}",
             "see the message; a plain dump restores into a database without those objects (see db.reset)",
         )

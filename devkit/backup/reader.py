@@ -55,12 +55,12 @@ class BackupReader:
             self._raw = path.open("rb")
         except FileNotFoundError:
             raise CorruptBackup(
-                f"no such backup: {path}", "check the path; `invoke db.list` lists backups"
+                f"no such backup: {path}", "check the path; `devkit db.list` lists backups"
             ) from None
         except IsADirectoryError:
             raise CorruptBackup(
                 f"{path} is a directory, not a backup file",
-                "name a backup file in it; `invoke db.list` lists backups",
+                "name a backup file in it; `devkit db.list` lists backups",
             ) from None
         except PermissionError:
             raise CorruptBackup(
@@ -101,7 +101,7 @@ class BackupReader:
             )
             raise CorruptBackup(
                 f"{path.name} is not a backup of the expected shape ({detail})",
-                "use another backup; `invoke db.verify FILE` checks one",
+                "use another backup; `devkit db.verify FILE` checks one",
             ) from None
         if self.streamed and self._line("the tables section") != b'"tables": {\n':
             raise CorruptBackup(f"{path.name} is damaged (no tables section)", "use another backup")

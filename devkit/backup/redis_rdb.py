@@ -50,7 +50,7 @@ def snapshot(stack: Stack, directory: Path) -> Path:
     if saved.returncode != 0 or saved.stdout.strip() != "OK":
         raise RedisDataError(
             f"redis did not save its data: {(saved.stdout + saved.stderr).strip()[:200]}",
-            "is the stack up (`invoke up`)? `invoke doctor` diagnoses",
+            "is the stack up (`devkit up`)? `devkit doctor` diagnoses",
         )
     with written_backup(directory, datetime.now(UTC), ".rdb", prefix="redis") as (new, out):
         copied = subprocess.run(

@@ -39,7 +39,7 @@ def check_name(name: str) -> str:
     if not NAME.match(name):
         raise SettingsError(
             f"{name!r} is not a backup name (backup_YYYYMMDD_HHMMSS.backup.gz)",
-            "see `invoke db.list-remote`",
+            "see `devkit db.list-remote`",
         )
     return name
 

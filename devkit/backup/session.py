@@ -32,11 +32,11 @@ def connect(target: Target):
     except psycopg2.ProgrammingError:  # libpq quotes the part it cannot parse: the password
         raise BackupError(
             "the database's connection settings cannot be parsed (their value is not shown: it holds the password)",
-            "check DATABASE_URL / PG* variables (or run `invoke setup` to rewrite .env.local)",
+            "check DATABASE_URL / PG* variables (or run `devkit setup` to rewrite .env.local)",
         ) from None
     except psycopg2.OperationalError as exc:
         raise BackupError(
             f"cannot connect to database {target.database or '?'} on {target.host or 'localhost'}: "
             f"{str(exc).strip().splitlines()[0]}",
-            "is the stack up (`invoke up`)? For a remote database check DATABASE_URL / PG* variables",
+            "is the stack up (`devkit up`)? For a remote database check DATABASE_URL / PG* variables",
         ) from None

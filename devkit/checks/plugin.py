@@ -1,10 +1,10 @@
 """The checks' pytest plugin: their options and the `deployment` they check.
 
-`invoke verify` loads it with `-p devkit.checks.plugin`; the test suite through tests/conftest.py.
+`devkit verify` loads it with `-p devkit.checks.plugin`; the test suite through tests/conftest.py.
 `host` is testinfra's fixture (localhost unless --hosts says otherwise). `deployment` says what
 the host should run:
 - in the test suite, the session's stack, set up for real by the `stack` fixture;
-- under `invoke verify` (--deployment=host), what the host itself was given: the project and
+- under `devkit verify` (--deployment=host), what the host itself was given: the project and
   app directory from the inventory's host variables (`devkit_project_name`, `devkit_app_dir`)
   or from --devkit-project / --devkit-app-dir for this machine, the ports from its .env.local.
 """

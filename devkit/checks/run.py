@@ -130,7 +130,7 @@ def verify(
             lines,
             DevkitError(
                 "the checks did not run (see pytest's output above)",
-                "run `invoke test --marker infra` to see why",
+                "run `devkit test --marker infra` to see why",
             ),
         )
     if failed:

@@ -1,4 +1,4 @@
-"""End state of a workstation after `invoke setup`, asserted through testinfra's `host`."""
+"""End state of a workstation after `devkit setup`, asserted through testinfra's `host`."""
 
 import re
 import time

@@ -42,7 +42,7 @@ def reports_errors(body: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-# The exit code of a command whose output's reader went away (`invoke db.list | head -1`), as a
+# The exit code of a command whose output's reader went away (`devkit db.list | head -1`), as a
 # shell reports a command killed by SIGPIPE (128 + 13).
 PIPE_CLOSED = 141
 

@@ -121,7 +121,7 @@ def diff(c, file):
         raise DevkitError(
             f"db.diff compares the kit's JSON backups (.backup.gz); {path.name} is a "
             f"pg_dump file ({kind} format), which records no row counts to compare",
-            f"`invoke db.verify {path.name}` lists what it holds; `invoke db.restore "
+            f"`devkit db.verify {path.name}` lists what it holds; `devkit db.restore "
             f"{path.name} --dry-run` checks it against the database",
         )
     print(f"Calculating diff with backup: {path.name}")

@@ -63,7 +63,7 @@ def _restore_dump(c, path: Path, dry_run: bool, yes: bool, no_backup: bool) -> N
         pgdump.restore(stack, path)
     print("Restore completed (pg_restore/psql, one transaction)")
     if safety:
-        print(f"To undo it: invoke db.restore {safety} --yes")
+        print(f"To undo it: devkit db.restore {safety} --yes")
 
 
 def _restore(
@@ -119,7 +119,7 @@ def _restore(
         print_diff(diff)
     print(f"Restore completed: {result.restored_tables} tables, {result.restored_rows} rows")
     if safety:
-        undo = f"invoke db.restore {safety} --yes --exact"
+        undo = f"devkit db.restore {safety} --yes --exact"
         if diff.migration_version_backup != diff.migration_version_current:
             undo += " --allow-other-version"
         print(f"To undo it: {undo}")

@@ -1,4 +1,4 @@
-"""`invoke doctor`: diagnose the workstation (devkit/diagnosis.py), optionally repair."""
+"""`devkit doctor`: diagnose the workstation (devkit/diagnosis.py), optionally repair."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def doctor(c, repair=False, yes=False):
     if failed:
         raise ChecksFailed(
             f"{len(failed)} check(s) failed: {', '.join(check.name for check in failed)}",
-            "each failed check names its fix above; `invoke doctor --repair` repairs what it can",
+            "each failed check names its fix above; `devkit doctor --repair` repairs what it can",
         )
     print("\nAll checks passed.")
 

@@ -23,13 +23,13 @@ def _report(run, direction: str) -> None:
         print(f"  applied: {step}")
     print(f"Migrated {before} → {after} ({len(run.steps)} step(s)).")
     undo = (
-        f"invoke db.downgrade {before}"
+        f"devkit db.downgrade {before}"
         if direction == "up"
-        else f"invoke db.migrate --revision {before}"
+        else f"devkit db.migrate --revision {before}"
     )
     print(f"To undo: {undo}", end="")
     if run.backup:
-        print(f"; the data as it was: then invoke db.restore {run.backup} --yes", end="")
+        print(f"; the data as it was: then devkit db.restore {run.backup} --yes", end="")
     print()
 
 
@@ -76,7 +76,7 @@ def revision(c, message, autogenerate=False):
     app_dir, target = app_of(c.config.devkit)
     path = make(app_dir, target, message, autogenerate)
     print(f"Created {path}")
-    print("Review it, then: invoke db.migrate")
+    print("Review it, then: devkit db.migrate")
 
 
 @task
@@ -106,7 +106,7 @@ def merge_heads(c, message="merge heads"):
 
     app_dir, target = app_of(c.config.devkit)
     print(f"Created {merge(app_dir, target, message)}")
-    print("Then: invoke db.migrate")
+    print("Then: devkit db.migrate")
 
 
 TASKS = (migrate, downgrade, revision, current, history, merge_heads)

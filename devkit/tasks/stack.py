@@ -115,10 +115,20 @@ def up(c, hold=False):
         print("the databases stopped")
 
 
-@task(help={"all": "Stop every devkit stack on this machine (`devkit apps` lists them)"})
+@task(
+    help={
+        "all": "Stop every devkit stack on this machine (`devkit apps` lists them)",
+        "service": "postgres or redis (default: both)",
+    }
+)
 @reports_errors
-def down(c, all_=False):
-    """Stop PostgreSQL and Redis; their data (the volumes) is kept."""
+def down(c, all_=False, service=None):
+    """Stop PostgreSQL and Redis, or one of them; their data (the volumes) is kept."""
+    if all_ and service:
+        raise BadArgument(
+            "--all and --service cannot be combined",
+            "--all stops every stack on this machine; --service NAME stops one service of this app",
+        )
     if all_:
         from devkit.lifecycle import down_all
 
@@ -130,8 +140,9 @@ def down(c, all_=False):
     from devkit.envfile import load_stack
     from devkit.lifecycle import down as stop
 
-    stop(load_stack(c.config.devkit))
-    print("stopped; data kept (`devkit up` starts again)")
+    stop(load_stack(c.config.devkit), service)
+    stopped = f"{service} stopped" if service else "stopped"
+    print(f"{stopped}; data kept (`devkit up` starts again)")
 
 
 @task(help={"service": "postgres or redis (default: both)"})

@@ -1,7 +1,7 @@
 """site.yml's filters over the kit's own rules: a server's settings from its inventory variables
 (devkit_<setting>, the settings table's server settings), checked by devkit.settings' and
 devkit.passwords' rules, and its .env.local values computed on the controller by the code that
-`invoke setup` uses (devkit.envfile.env_values)."""
+`devkit setup` uses (devkit.envfile.env_values)."""
 
 from devkit.envfile import env_values
 from devkit.errors import SettingsError

@@ -2,7 +2,7 @@
 kind: devkit-ci-1 without an init system, devkit-ci-2 with systemd as PID 1. Docker installed
 from Debian's packages inside them (started by its init script, or enabled in systemd), the
 controller's images shipped, the kit and the stack deployed, the backup scheduled (cron, or a
-systemd timer) with S3 upload to moto's server on this machine; then `invoke verify` proves
+systemd timer) with S3 upload to moto's server on this machine; then `devkit verify` proves
 both, a second run changes nothing, the timer's run lands in S3 and the other host restores it,
 and each host comes back from a reboot as the README says."""
 
@@ -20,8 +20,9 @@ INVENTORY = "inventories/ci"
 VAULT = ("--vault-password-file", "inventories/ci/vault-password.txt")
 HOSTS = list(testhosts.HOSTS)
 PLAIN, SYSTEMD = testhosts.PLAIN, testhosts.SYSTEMD
-# The kit as the site playbook installed it on each server (inventories/ci: devkit_kit_dir).
-KIT_INVOKE = "/opt/devkit/.venv/bin/invoke --search-root /opt/devkit"
+# The kit as the site playbook installed it on each server (inventories/ci: devkit_kit_dir), run
+# as ops type it there: the kit role links its `devkit` command onto the PATH (kit_command).
+KIT_COMMAND = "devkit"
 
 
 def ssh(name: str, command: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -58,7 +59,7 @@ def vault_secrets() -> list[str]:
 
 
 def recap(output: str) -> dict[str, tuple[int, int]]:
-    """`invoke provision`'s closing lines: host -> (ok, changed)."""
+    """`devkit provision`'s closing lines: host -> (ok, changed)."""
     lines = re.findall(r"^(\S+): ok=(\d+) changed=(\d+)", output, re.MULTILINE)
     return {host: (int(ok), int(changed)) for host, ok, changed in lines}
 
@@ -277,7 +278,7 @@ def test_drift_is_shown_without_passwords_and_a_second_run_changes_only_it(
     assert changed[drifted] >= 2 and changed[unchanged] == 0, second.stdout[-3000:]
     assert "drifted-by-hand" not in ssh(drifted, "cat /srv/devkit/.env.local").stdout
     assert ssh(drifted, "test -e /opt/devkit/devkit/dropped_module.py").returncode == 1
-    assert ssh(drifted, f"cd /tmp && {KIT_INVOKE} db.list").returncode == 0
+    assert ssh(drifted, f"cd /tmp && {KIT_COMMAND} db.list").returncode == 0
 
 
 def test_a_host_down_is_named_and_the_others_are_done(first_run, servers, operator, tmp_path):
@@ -323,7 +324,7 @@ def probe_data(first_run):
             "CREATE TABLE IF NOT EXISTS fleet_probe (id int PRIMARY KEY, host text); "
             f"INSERT INTO fleet_probe VALUES (1, '{name}'), (2, '{name}') ON CONFLICT DO NOTHING"
         )
-        seeded = ssh(name, f"cd /tmp && {KIT_INVOKE} db.psql -c {shlex.quote(sql)}")
+        seeded = ssh(name, f"cd /tmp && {KIT_COMMAND} db.psql -c {shlex.quote(sql)}")
         assert seeded.returncode == 0, seeded.stdout + seeded.stderr
     return HOSTS
 
@@ -348,14 +349,14 @@ def healthy(host: str, timeout: float = 120) -> bool:
 def test_a_reboot_brings_each_kind_of_host_back_as_the_readme_says(probe_data, invoke):
     """systemd host: docker.service starts at boot, the containers come back healthy (restart:
     unless-stopped) and the timer is scheduled, with no provision between (verify passes next).
-    Host without an init system: nothing starts dockerd or cron at boot; `invoke up` there says
+    Host without an init system: nothing starts dockerd or cron at boot; `devkit up` there says
     so with the fix, and `provision --limit HOST` starts both. The data is in place on both."""
     for host in HOSTS:
         testhosts.reboot(host)
     assert healthy(SYSTEMD)
     assert timer_next_run(SYSTEMD) not in ("", "-", "n/a")
 
-    down = ssh(PLAIN, f"cd /tmp && {KIT_INVOKE} up")
+    down = ssh(PLAIN, f"cd /tmp && {KIT_COMMAND} up")
     assert down.returncode == 1 and "Traceback" not in down.stdout + down.stderr
     assert "service docker start" in down.stderr, down.stdout + down.stderr
     assert ssh(PLAIN, "pgrep -x cron").returncode == 1  # the schedule would not run either
@@ -364,7 +365,7 @@ def test_a_reboot_brings_each_kind_of_host_back_as_the_readme_says(probe_data, i
     assert recap(started.stdout)[PLAIN][1] >= 2  # the daemon and cron started
     assert healthy(PLAIN) and ssh(PLAIN, "pgrep -x cron").returncode == 0
     for name in HOSTS:
-        rows = ssh(name, f"cd /tmp && {KIT_INVOKE} db.psql -c 'SELECT count(*) FROM fleet_probe'")
+        rows = ssh(name, f"cd /tmp && {KIT_COMMAND} db.psql -c 'SELECT count(*) FROM fleet_probe'")
         assert rows.returncode == 0 and " 2\n" in rows.stdout, rows.stdout + rows.stderr
 
 
@@ -397,7 +398,7 @@ def test_verify_passes_on_both_hosts(probe_data, servers, invoke, argv_watch, s3
     for name in servers:
         latest = ssh(
             name,
-            f"cd /tmp && {KIT_INVOKE} db.verify "
+            f"cd /tmp && {KIT_COMMAND} db.verify "
             '"$(ls -t /srv/devkit/backups/*.backup.gz | head -n 1)"',
         )
         assert latest.returncode == 0 and "1 tables, 2 rows" in latest.stdout, (
@@ -408,13 +409,13 @@ def test_verify_passes_on_both_hosts(probe_data, servers, invoke, argv_watch, s3
         assert [o["Key"] for o in uploaded.get("Contents", [])], uploaded
     # `down --all` stops every devkit stack of a machine (here: a server's one), by project.
     host = HOSTS[0]
-    stopped = ssh(host, f"cd / && {KIT_INVOKE} down --all")
+    stopped = ssh(host, f"cd / && {KIT_COMMAND} down --all")
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     assert (
         "stopped devkit (/srv/devkit)" in stopped.stdout and "1 stack(s) stopped" in stopped.stdout
     )
     assert ssh(host, "docker ps -q --filter label=com.docker.compose.project=devkit").stdout == ""
-    assert ssh(host, f"cd /tmp && {KIT_INVOKE} up").returncode == 0
+    assert ssh(host, f"cd /tmp && {KIT_COMMAND} up").returncode == 0
 
 
 def test_the_timer_runs_the_backup_to_s3_and_the_other_host_restores_it(probe_data, s3):
@@ -437,7 +438,7 @@ def test_the_timer_runs_the_backup_to_s3_and_the_other_host_restores_it(probe_da
     assert "backup uploaded" in run, run
     assert "devkit backup devkit" in journal, journal  # systemd logged the run itself
     assert not any(secret in log + journal for secret in vault_secrets())
-    verified = ssh(SYSTEMD, f"cd /tmp && {KIT_INVOKE} db.verify {written}")
+    verified = ssh(SYSTEMD, f"cd /tmp && {KIT_COMMAND} db.verify {written}")
     assert verified.returncode == 0 and "SHA-256 verified" in verified.stdout, verified.stdout
     assert timer_next_run(SYSTEMD) not in ("", "-", "n/a")  # scheduled again
 
@@ -451,10 +452,10 @@ def test_the_timer_runs_the_backup_to_s3_and_the_other_host_restores_it(probe_da
     restored = ssh(
         PLAIN,
         "set -a && . /etc/devkit-backup-devkit.env && set +a && cd /tmp && "
-        f"INVOKE_DEVKIT_S3_PREFIX=backups/{SYSTEMD}/ {KIT_INVOKE} db.restore-s3 {name} --yes",
+        f"INVOKE_DEVKIT_S3_PREFIX=backups/{SYSTEMD}/ {KIT_COMMAND} db.restore-s3 {name} --yes",
     )
     assert restored.returncode == 0, restored.stdout[-3000:] + restored.stderr
-    rows = ssh(PLAIN, f"cd /tmp && {KIT_INVOKE} db.psql -c 'SELECT host FROM fleet_probe'")
+    rows = ssh(PLAIN, f"cd /tmp && {KIT_COMMAND} db.psql -c 'SELECT host FROM fleet_probe'")
     assert rows.stdout.count(SYSTEMD) == 2 and PLAIN not in rows.stdout, rows.stdout
 
 
@@ -534,5 +535,5 @@ def test_setup_with_the_daemon_down_leaves_the_ports_of_the_stacks_it_brings_bac
     published = ssh(host, "docker ps --format '{{.Names}} {{.Ports}}'").stdout
     assert re.search(r"^devkit-postgres-1 127\.0\.0\.1:5432->", published, re.M), published
     assert re.search(r"-postgres-1 127\.0\.0\.1:5433->", published), published
-    answered = ssh(host, f"cd /tmp && {KIT_INVOKE} db.psql -c 'SELECT count(*) FROM fleet_probe'")
+    answered = ssh(host, f"cd /tmp && {KIT_COMMAND} db.psql -c 'SELECT count(*) FROM fleet_probe'")
     assert answered.returncode == 0 and "2" in answered.stdout, answered.stdout + answered.stderr

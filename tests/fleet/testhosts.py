@@ -130,7 +130,7 @@ def up() -> None:
     _ssh_client()
     down()
     if _docker("image", "inspect", BASE, check=False).returncode != 0:
-        raise RuntimeError(f"no {BASE} image: run `invoke images.build` (or setup) first")
+        raise RuntimeError(f"no {BASE} image: run `devkit images.build` (or setup) first")
     for kind in sorted(set(KINDS.values())):
         _docker(
             "build", "-q", "-t", image(kind), "--target", kind, "--build-arg", f"BASE={BASE}",

@@ -54,9 +54,9 @@ def test_plain_sql_dump_restores_in_one_transaction_or_not_at_all(stack, table, 
     dump = tmp_path / "backup_20251016.sql"
     with dump.open("wb") as out:
         subprocess.run(
-            ["docker", "exec", "-e", f"PGPASSWORD={values['PGPASSWORD']}", stack.container("postgres"),
+            ["docker", "exec", "-e", "PGPASSWORD", stack.container("postgres"),
              "pg_dump", "-h", "127.0.0.1", "-U", values["PGUSER"], "-t", "sqlfmt", values["PGDATABASE"]],
-            stdout=out, check=True,
+            stdout=out, env={**os.environ, "PGPASSWORD": values["PGPASSWORD"]}, check=True,
         )  # fmt: skip
     before = rows(table)
     with table.cursor() as cur:
@@ -71,3 +71,48 @@ def test_plain_sql_dump_restores_in_one_transaction_or_not_at_all(stack, table, 
     done = stack.invoke("db.restore", str(dump), "--yes")
     assert done.returncode == 0, done.stderr
     assert rows(table) == before
+
+
+def test_a_dump_made_as_postgres_in_the_old_container_restores_owned_by_the_app(stack, tmp_path):
+    """The old guide's backup: `docker compose exec -T postgres pg_dump -U postgres app_db >
+    backup.sql` in a container run as `postgres:postgres`, so the dump says `ALTER TABLE …
+    OWNER TO postgres`; the app's role (not a superuser) restores it and owns what it made."""
+    from urllib.parse import urlsplit
+
+    admin = stack.admin_connect()
+    with admin.cursor() as cur:
+        cur.execute(
+            "CREATE TABLE old_orders (id serial PRIMARY KEY, item text);"
+            "INSERT INTO old_orders (item) SELECT 'item ' || g FROM generate_series(1, 30) g"
+        )
+    dump = tmp_path / "backup_20251016.sql"
+    with dump.open("wb") as out:
+        subprocess.run(
+            ["docker", "exec", "-e", "PGPASSWORD", stack.container("postgres"),
+             "pg_dump", "-h", "127.0.0.1", "-U", "postgres", "-t", "old_orders",
+             stack.values()["PGDATABASE"]],
+            stdout=out, env={**os.environ, "PGPASSWORD": urlsplit(stack.admin_url()).password},
+            check=True,
+        )  # fmt: skip
+    assert b"OWNER TO postgres;" in dump.read_bytes()
+    with admin.cursor() as cur:
+        cur.execute("DROP TABLE old_orders")
+    try:
+        done = stack.invoke("db.restore", str(dump), "--yes")
+        assert done.returncode == 0, done.stderr
+        conn = stack.connect()
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*), max(id) FROM old_orders")
+            assert cur.fetchone() == (30, 30)
+            cur.execute("INSERT INTO old_orders (item) VALUES ('new') RETURNING id")  # its sequence
+            assert cur.fetchone() == (31,)
+            cur.execute(
+                "SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class WHERE relname LIKE 'old_orders%'"
+            )
+            assert cur.fetchall() == [(stack.values()["PGUSER"],)]
+        conn.commit()
+        conn.close()
+    finally:
+        with admin.cursor() as cur:
+            cur.execute("DROP TABLE IF EXISTS old_orders")
+        admin.close()

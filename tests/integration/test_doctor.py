@@ -1,4 +1,4 @@
-"""`invoke doctor` against real faults: each is created for real, then undone."""
+"""`devkit doctor` against real faults: each is created for real, then undone."""
 
 import socket
 import subprocess
@@ -43,7 +43,7 @@ def test_a_stopped_container_fails(stack, redis_stopped):
     result = stack.invoke("doctor")
     assert result.returncode == 1
     row = verdict(result.stdout, "redis container")
-    assert "FAIL exited" in row and "invoke up" in row
+    assert "FAIL exited" in row and "devkit up" in row
     assert "1 check(s) failed: redis container" in result.stderr
 
 
@@ -65,7 +65,7 @@ def test_daemon_not_answering_fails_with_the_start_hint(stack):
     assert result.returncode == 1
     row = verdict(result.stdout, "daemon")
     assert "FAIL the Docker daemon is not running" in row
-    assert "invoke setup" in row or "systemctl" in row
+    assert "devkit setup" in row or "systemctl" in row
 
 
 def test_a_wrong_password_in_env_local_is_found_and_repaired(stack):
@@ -77,7 +77,7 @@ def test_a_wrong_password_in_env_local_is_found_and_repaired(stack):
         assert found.returncode == 1
         row = verdict(found.stdout, "postgres login")
         assert "FAIL postgres rejects the password in .env.local" in row
-        assert "invoke doctor --repair" in row
+        assert "devkit doctor --repair" in row
         refused = stack.invoke("doctor", "--repair")  # no terminal and no --yes: nothing changes
         assert refused.returncode == 2 and "--yes" in refused.stderr
         repaired = stack.invoke("doctor", "--repair", "--yes")
@@ -115,7 +115,7 @@ def test_a_pending_migration_fails_until_migrated(stack):
         assert result.returncode == 1
         row = verdict(result.stdout, "migrations")
         assert "FAIL the database is at c1104acd2fa6, the newest migration is d4d4d4d4d4d4" in row
-        assert "invoke db.migrate" in row
+        assert "devkit db.migrate" in row
         assert stack.invoke("db.migrate", "--no-backup").returncode == 0
         assert stack.invoke("doctor").returncode == 0
     finally:

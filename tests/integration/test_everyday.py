@@ -148,7 +148,7 @@ def test_migrate_backs_up_first_and_says_how_to_undo(stack, migrations_dir, tmp_
     backup = re.search(r"Backup taken first: (\S+)", migrated.stderr)
     assert backup and (tmp_path / backup[1].split("/")[-1]).exists()
     assert f"Migrated {INITIAL} → a1a1a1a1a1a1" in migrated.stdout
-    assert f"To undo: invoke db.downgrade {INITIAL}" in migrated.stdout
+    assert f"To undo: devkit db.downgrade {INITIAL}" in migrated.stdout
     columns = sql(
         stack,
         "SELECT column_name FROM information_schema.columns WHERE table_name = 'sample_users'",
@@ -175,13 +175,13 @@ def test_alembic_errors_become_causes_with_fixes(stack, migrations_dir):
     outdated = stack.invoke("db.revision", "-m", "x", "--autogenerate")
     assert outdated.returncode == 1
     assert (
-        "behind the newest migration" in outdated.stderr and "invoke db.migrate" in outdated.stderr
+        "behind the newest migration" in outdated.stderr and "devkit db.migrate" in outdated.stderr
     )
     # A parallel branch: two heads.
     write_migration(stack, "c3c3c3c3c3c3", INITIAL, "pass", "pass")
     heads = stack.invoke("db.migrate", "--no-backup")
     assert heads.returncode == 1
-    assert "several heads" in heads.stderr and "invoke db.merge-heads" in heads.stderr
+    assert "several heads" in heads.stderr and "devkit db.merge-heads" in heads.stderr
     merged = stack.invoke("db.merge-heads")
     assert merged.returncode == 0, merged.stderr
     assert stack.invoke("db.migrate", "--no-backup").returncode == 0

@@ -98,7 +98,7 @@ def test_a_password_with_an_inline_comment_reads_as_compose_reads_it(stack):
 
 
 def test_hints_name_commands_that_exist(stack):
-    """The time-out hint names `invoke logs --service postgres` (was `invoke logs postgres`, not
+    """The time-out hint names `devkit logs --service postgres` (was `invoke logs postgres`, not
     a valid command), and the rejected-password hint names `doctor --repair`, which keeps the data."""
     from devkit.envfile import load_stack
     from devkit.errors import NotReady
@@ -112,12 +112,12 @@ def test_hints_name_commands_that_exist(stack):
     wrong = real.__class__(**{**real.__dict__, "pg_password": "not-the-password-0000"})
     with pytest.raises(NotReady) as rejected:
         wait_ready(wrong, 5)
-    assert "invoke doctor --repair" in rejected.value.hint
+    assert "devkit doctor --repair" in rejected.value.hint
     closed = real.__class__(**{**real.__dict__, "pg_port": free_closed_port()})
     with pytest.raises(NotReady) as timed_out:
         wait_ready(closed, 0.5)
     hint = timed_out.value.hint
-    assert "`invoke logs --service postgres`" in hint
+    assert "`devkit logs --service postgres`" in hint
     command = hint.split("`")[1].split()
     assert command[:2] == ["invoke", "logs"]
     shown = stack.invoke(*command[1:], "--tail", "1")

@@ -60,6 +60,35 @@ def test_down_keeps_data_and_up_returns_only_when_both_answer(stack):
     assert rd(stack).get("kept") == b"y"
 
 
+def test_down_service_stops_that_service_only(stack):
+    """The old guide's `docker compose stop postgres`."""
+    rd(stack).set("kept", "z")
+    down = stack.invoke("down", "--service", "redis")
+    assert down.returncode == 0, down.stderr
+    assert down.stdout.startswith("redis stopped; data kept")
+    with pytest.raises(redis.exceptions.ConnectionError):
+        rd(stack).ping()
+    pg(stack).close()  # postgres still answers
+    up = stack.invoke("up")
+    assert up.returncode == 0, up.stderr
+    assert rd(stack).get("kept") == b"z"
+
+
+@pytest.mark.parametrize(
+    "args, cause",
+    [
+        (("--service", "postgress"), "unknown service 'postgress'"),
+        (("--all", "--service", "redis"), "--all and --service cannot be combined"),
+    ],
+)
+def test_down_with_a_bad_service_changes_nothing(stack, args, cause):
+    result = stack.invoke("down", *args)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"error: {cause}") and "fix: " in result.stderr
+    rd(stack).ping()
+    pg(stack).close()
+
+
 def test_up_when_already_up_is_quick_and_harmless(stack):
     result = stack.invoke("up")
     assert result.returncode == 0, result.stderr
@@ -199,7 +228,7 @@ def test_missing_image_points_to_images_build(stack, tmp_path, remove_stack):
         result = stack.invoke("up", extra_env=env)
         assert result.returncode == 1
         assert "image devkit/postgres:no-such-tag is not present" in result.stderr
-        assert "invoke images.build" in result.stderr
+        assert "devkit images.build" in result.stderr
     finally:
         remove_stack(env_file)
 

@@ -1,4 +1,4 @@
-"""`invoke setup` run for real on this machine (Docker, images, Ansible), and run again."""
+"""`devkit setup` run for real on this machine (Docker, images, Ansible), and run again."""
 
 import re
 import stat
@@ -158,7 +158,7 @@ def test_stack_role_refuses_another_apps_database(stack, tmp_path):
 
 @pytest.mark.infra
 def test_verify_checks_this_machine_with_testinfra(stack, argv_watch):
-    """`invoke verify` runs devkit/checks against what this host was given (the session's stack),
+    """`devkit verify` runs devkit/checks against what this host was given (the session's stack),
     and no password is in any process's command line meanwhile (was: `docker exec -e
     PGPASSWORD=<value>`)."""
     values = stack.values()

@@ -110,7 +110,7 @@ def test_drift_lists_changed_settings_but_never_secrets():
 def test_load_stack_requires_setup(tmp_path):
     with pytest.raises(SetupRequired, match=r"is missing or empty") as caught:
         load_stack({**DEFAULTS, "app_dir": str(tmp_path)})
-    assert "invoke setup" in caught.value.hint
+    assert "devkit setup" in caught.value.hint
 
 
 def test_load_stack_refuses_drift(tmp_path):

@@ -61,7 +61,7 @@ def test_documented_commands_run_on_debian():
 @pytest.mark.unit
 def test_the_controllers_image_export_is_documented_with_its_prune_task():
     readme = (ROOT / "README.md").read_text()
-    assert ".devkit/images/" in readme and "invoke images.prune-export" in readme
+    assert ".devkit/images/" in readme and "devkit images.prune-export" in readme
     guide = (ROOT / "docs" / "ja" / "README.md").read_text()
     assert ".devkit/images/" in guide and "images.prune-export" in guide
 
