@@ -53,6 +53,15 @@ def free_pair_from(port: int) -> int:
         port += 1
 
 
+def users_environ() -> dict[str, str]:
+    """A new user's shell: none of the kit's settings in the environment, and ~/.local/bin not
+    on PATH yet (setup links the devkit command there and says so), wherever this runs."""
+    local_bin = str(Path.home() / ".local" / "bin")
+    path = ":".join(d for d in os.environ.get("PATH", "").split(":") if d.rstrip("/") != local_bin)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_DEVKIT_")}
+    return {**environ, "PATH": path}
+
+
 class Recorder:
     def __init__(self) -> None:
         self.pages: dict[str, list[str]] = {}
@@ -68,11 +77,10 @@ class Recorder:
     def run(self, shown: str, argv: list[str], expect: int = 0, env: dict | None = None) -> str:
         """Run ARGV in the app's directory as the user's shell would; record `$ SHOWN` and what
         it printed (stdout and stderr in the order written)."""
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_DEVKIT_")}
         done = subprocess.run(
             argv,
             cwd=APP,
-            env={**environ, "COLUMNS": "100", **(env or {})},
+            env={**users_environ(), **(env or {})},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -218,7 +226,7 @@ def record() -> Recorder:
     start = subprocess.Popen(
         [str(APP / ".vscode" / "devkit-services.sh"), "start"],
         cwd=APP,
-        env={k: v for k, v in os.environ.items() if not k.startswith("INVOKE_DEVKIT_")},
+        env=users_environ(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -283,8 +291,10 @@ def cleanup() -> None:
 
 def comparable(text: str) -> list[str]:
     """What must stay the same between two recordings: the words. Numbers (ports, times,
-    sizes, dates in file names, versions) and the spacing and rules of tables may differ."""
+    sizes, dates in file names, versions), a container's health while Docker's first check is
+    due (`starting` or `healthy`), and the spacing and rules of tables may differ."""
     text = re.sub(r"\d+", "0", text)
+    text = re.sub(r"\((starting|healthy)\)", "(health)", text)
     text = re.sub(r"([─━═┄│┃]|-{2,})\1*", r"\1", text)
     return [re.sub(r"\s+", " ", line).strip() for line in text.splitlines()]
 

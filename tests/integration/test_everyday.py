@@ -241,7 +241,7 @@ def test_reset_backs_up_recreates_migrates_and_seeds_and_its_undo_works(stack, t
     undo = re.search(r"to get the data back: (.+)$", done.stdout, re.M)[1]
     for command in undo.split(" && "):
         words = shlex.split(command)
-        assert words[0] == "invoke"
+        assert words[0] == "devkit"
         ran = stack.invoke(*words[1:], extra_env={"INVOKE_DEVKIT_BACKUP_DIR": str(tmp_path)})
         assert ran.returncode == 0, ran.stdout + ran.stderr
     assert sql(stack, "SELECT count(*) FROM keepme") == [(321,)]

@@ -119,7 +119,7 @@ def test_hints_name_commands_that_exist(stack):
     hint = timed_out.value.hint
     assert "`devkit logs --service postgres`" in hint
     command = hint.split("`")[1].split()
-    assert command[:2] == ["invoke", "logs"]
+    assert command[:2] == ["devkit", "logs"]
     shown = stack.invoke(*command[1:], "--tail", "1")
     assert shown.returncode == 0, shown.stderr
 
