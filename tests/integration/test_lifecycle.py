@@ -84,7 +84,7 @@ def test_down_service_stops_that_service_only(stack):
 def test_down_with_a_bad_service_changes_nothing(stack, args, cause):
     result = stack.invoke("down", *args)
     assert result.returncode == 2, result.stderr
-    assert f"\nerror: {cause}\n  fix: " in result.stderr
+    assert f"error: {cause}\n  fix: " in result.stderr
     rd(stack).ping()
     pg(stack).close()
 
