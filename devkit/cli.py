@@ -42,6 +42,22 @@ def start_up_early(argv: list[str]) -> None:
         return
 
 
+def bad_command(problem: str) -> str:
+    """A command line Invoke's parser refused (a misspelt task or flag, a missing argument), as
+    the kit reports a bad argument: the cause, where to look, exit 2."""
+    import re
+
+    problem = re.sub(  # Invoke names the flag by its repr
+        r"Flag <Argument: (\w+)[^>]*> needed value and was not given one!",
+        lambda found: f"--{found[1].replace('_', '-')} needs a value",
+        problem,
+    )
+    return (
+        f"error: {problem}\n"
+        "  fix: `devkit --list` lists the tasks, `devkit --help TASK` a task's arguments and flags\n"
+    )
+
+
 def main() -> None:
     start_up_early(sys.argv[1:])
     from invoke import Program
@@ -54,5 +70,14 @@ def main() -> None:
             # As `invoke` does when it finds tasks.py: the kit's invoke.yaml is project config.
             self.config.set_project_location(str(KIT_ROOT))
             self.config.load_project()
+
+        def parse_tasks(self) -> None:
+            from invoke.exceptions import ParseError
+
+            try:
+                super().parse_tasks()
+            except ParseError as exc:  # Invoke would print it alone and exit 1
+                sys.stderr.write(bad_command(str(exc)))
+                sys.exit(2)
 
     DevkitProgram(name="devkit", binary="devkit", namespace=namespace()).run()

@@ -161,3 +161,30 @@ def test_vscode_hooks_for_an_app_never_set_up_are_refused_before_anything_is_wri
     assert f"error: {tmp_path} is not set up" in result.stderr
     assert f"fix: run `devkit setup --app-dir {tmp_path}`" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "cause"),
+    [
+        (["down", "--servce", "redis"], "No idea what '--servce' is!"),
+        (["db.restor", "backup.gz"], "No idea what 'db.restor' is!"),
+        (["db.restore"], "'db.restore' did not receive required positional arguments: 'file'"),
+        (["logs", "--tail"], "--tail needs a value"),
+    ],
+)
+def test_a_command_line_devkit_cannot_parse_is_a_bad_argument(tmp_path, args, cause):
+    """What Invoke's parser refuses ends as every bad argument does: cause, fix, exit 2 (Invoke
+    alone printed the cause and exited 1). Nothing runs: the parser stops first."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    devkit = Path(sys.executable).with_name("devkit")
+    refused = subprocess.run(
+        [devkit, *args], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert refused.returncode == 2
+    assert refused.stderr == (
+        f"error: {cause}\n"
+        "  fix: `devkit --list` lists the tasks, `devkit --help TASK` a task's arguments and flags\n"
+    )
