@@ -40,7 +40,10 @@ DOCS = KIT / "docs" / "transcripts"
 WORK = Path("/tmp/devkit-transcripts")
 APP = WORK / "backend"
 SHOWN_APP = "~/backend"
-OLD = "old-postgres"  # the hand-run container's name, as the old guide's setups named it
+OLD = "old-postgres"  # the hand-run container's name, as a reader's might be
+# The recorder's own old container carries this label: one of the same name without it is a
+# user's, and is never stopped or removed.
+OLD_LABEL = "io.devkit.transcripts=old-postgres"
 DEVKIT = str(Path(sys.executable).with_name("devkit"))
 
 
@@ -149,9 +152,10 @@ def old_setup() -> int:
         "REDIS_URL=redis://localhost:6379/0\n"
         "APP_SECRET_KEY=kept-as-it-was\n"
     )
-    subprocess.run(["docker", "rm", "-f", OLD], capture_output=True, check=False)
+    remove_old_container()
     subprocess.run(
-        ["docker", "run", "-d", "--name", OLD, "-e", "POSTGRES_PASSWORD", "-e", "POSTGRES_DB=app_db",
+        ["docker", "run", "-d", "--name", OLD, "--label", OLD_LABEL,
+         "-e", "POSTGRES_PASSWORD", "-e", "POSTGRES_DB=app_db",
          "-p", f"127.0.0.1:{port}:5432", postgres_image()],
         env={**os.environ, "POSTGRES_PASSWORD": "postgres"}, capture_output=True, check=True,
     )  # fmt: skip
@@ -187,6 +191,7 @@ def old_setup() -> int:
 
 def record() -> Recorder:
     rec = Recorder()
+    cleanup()
     port = old_setup()
     rec.start(
         "01-migrate",
@@ -276,10 +281,26 @@ def record() -> Recorder:
     return rec
 
 
+def remove_old_container() -> None:
+    """The recorder's old container, if there is one; refuses to go on when a container of that
+    name is not the recorder's."""
+    found = subprocess.run(
+        ["docker", "inspect", "--format", "{{json .Config.Labels}}", OLD],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if found.returncode != 0:
+        return
+    if OLD_LABEL.replace("=", '":"') not in found.stdout:
+        raise SystemExit(f"a container named {OLD} is here and is not the recorder's: left alone")
+    subprocess.run(["docker", "rm", "-f", "-v", OLD], capture_output=True, check=False)
+
+
 def cleanup() -> None:
+    """Whatever a recording (also an interrupted one) started: the old container, the stack and
+    what the kit keeps for it, the directory."""
     from devkit.envfile import read_env_file
 
-    subprocess.run(["docker", "rm", "-f", "-v", OLD], capture_output=True, check=False)
+    remove_old_container()
     env_file = APP / ".env.local"
     if env_file.exists():
         project = read_env_file(env_file).get("DEVKIT_PROJECT_NAME")
