@@ -81,3 +81,9 @@ def main() -> None:
                 sys.exit(2)
 
     DevkitProgram(name="devkit", binary="devkit", namespace=namespace()).run()
+
+
+if (
+    __name__ == "__main__"
+):  # the kit role's /usr/local/bin/devkit on servers (no console script there)
+    main()

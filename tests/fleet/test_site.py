@@ -21,7 +21,7 @@ VAULT = ("--vault-password-file", "inventories/ci/vault-password.txt")
 HOSTS = list(testhosts.HOSTS)
 PLAIN, SYSTEMD = testhosts.PLAIN, testhosts.SYSTEMD
 # The kit as the site playbook installed it on each server (inventories/ci: devkit_kit_dir), run
-# as ops type it there: the kit role links its `devkit` command onto the PATH (kit_command).
+# as ops type it there: the kit role puts its `devkit` command on the PATH (kit_command).
 KIT_COMMAND = "devkit"
 
 

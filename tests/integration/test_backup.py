@@ -539,7 +539,7 @@ def test_restore_takes_a_safety_backup_whose_undo_command_works(stack, db, datab
     assert checksums(db) != edited
     safety = re.search(r"Safety backup of the data before the restore: (\S+)", done.stdout)
     assert safety and Path(safety.group(1)).is_file()
-    undo = re.search(r"To undo it: invoke (db\.restore .+)$", done.stdout, re.M).group(1)
+    undo = re.search(r"To undo it: devkit (db\.restore .+)$", done.stdout, re.M).group(1)
     assert undo.endswith("--yes --exact --allow-other-version")  # the versions differ
     undone = stack.invoke(*undo.split(), "--no-backup", extra_env=env)
     assert undone.returncode == 0, undone.stderr
