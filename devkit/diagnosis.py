@@ -320,6 +320,9 @@ def check_containers(stack: Stack) -> tuple[list[Check], set[str]]:
     return checks, running
 
 
+_FREE_SPACE = "docker system prune, devkit db.prune, devkit db.snapshot.drop NAME"
+
+
 def check_disk(paths: Mapping[str, Path]) -> list[Check]:
     checks = []
     for label, path in paths.items():
@@ -328,11 +331,9 @@ def check_disk(paths: Mapping[str, Path]) -> list[Check]:
         free = shutil.disk_usage(path).free
         text = f"{free / (1 << 30):.1f} GiB free on {path} ({label})"
         if free < DISK_FAIL:
-            checks.append(Check("disk", FAIL, text, "free space: docker system prune, db.prune"))
+            checks.append(Check("disk", FAIL, text, f"free space: {_FREE_SPACE}"))
         elif free < DISK_WARN:
-            checks.append(
-                Check("disk", WARN, text, "free space soon: docker system prune, db.prune")
-            )
+            checks.append(Check("disk", WARN, text, f"free space soon: {_FREE_SPACE}"))
         else:
             checks.append(Check("disk", OK, text))
     return checks
@@ -453,7 +454,31 @@ def run_checks(config: Mapping[str, Any]) -> list[Check]:
     checks += check_credentials(stack, running)
     if "postgres" in running and all(c.status == OK for c in checks if c.name == "postgres login"):
         checks.append(check_migrations(stack))
+        checks.append(check_snapshots(stack, low_disk=any(
+            c.name == "disk" and c.status in (WARN, FAIL) for c in checks
+        )))  # fmt: skip
     return checks
+
+
+def check_snapshots(stack: Stack, low_disk: bool) -> Check:
+    """The stack's snapshots (db.snapshot) and the space they take in Docker's disk: a WARN with
+    the way to drop them when that disk runs low."""
+    from devkit.errors import DevkitError
+    from devkit.lifecycle import human_size
+    from devkit.snapshots import list_snapshots
+
+    try:
+        found = list_snapshots(stack)
+    except DevkitError as exc:
+        return Check("snapshots", SKIP, exc.cause)
+    if not found:
+        return Check("snapshots", OK, "none")
+    text = f"{len(found)}, {human_size(sum(s.size for s in found))} in Docker's disk"
+    if low_disk:
+        return Check(
+            "snapshots", WARN, text, "devkit db.snapshots lists them; devkit db.snapshot.drop NAME"
+        )
+    return Check("snapshots", OK, text)
 
 
 def repair_postgres_password(stack: Stack) -> None:

@@ -403,6 +403,32 @@ class SessionStack(Operator):
     def container(self, service: str) -> str:
         return f"{self.project}-{service}-1"
 
+    def fingerprint(self) -> str:
+        """Every row of every table of the app's database, and the sequences, as one hash."""
+        import hashlib
+
+        conn = self.admin_connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables "
+                    "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1"
+                )
+                digest = hashlib.sha256()
+                for (table,) in cur.fetchall():
+                    cur.execute(
+                        f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {table} t"
+                    )
+                    digest.update(f"{table}={cur.fetchone()[0]}\n".encode())
+                cur.execute(
+                    "SELECT string_agg(format('%s=%s', sequencename, last_value), ',' "
+                    "ORDER BY sequencename) FROM pg_sequences"
+                )
+                digest.update(str(cur.fetchone()[0]).encode())
+                return digest.hexdigest()
+        finally:
+            conn.close()
+
 
 # The app's contract (docs/ARCHITECTURE.md), written here independently of the code under test.
 CONTRACT_KEYS = [

@@ -9,7 +9,7 @@ from pathlib import Path
 from invoke import Collection, task
 
 from devkit.errors import BadArgument, DevkitError
-from devkit.tasks import db_admin, db_restore, db_s3, migrations
+from devkit.tasks import db_admin, db_restore, db_s3, db_snapshot, migrations
 from devkit.tasks._cli import reports_errors
 from devkit.tasks._output import RowProgress, kib, print_diff
 
@@ -184,5 +184,12 @@ def prune(c, retention_days=None):
 
 
 ns = Collection("db", backup, verify, diff, list_, prune)
-for _task in (*db_restore.TASKS, *db_s3.TASKS, *migrations.TASKS, *db_admin.TASKS):
+for _task in (
+    *db_restore.TASKS,
+    *db_s3.TASKS,
+    *migrations.TASKS,
+    *db_admin.TASKS,
+    *db_snapshot.TASKS,
+):
     ns.add_task(_task)
+ns.add_collection(db_snapshot.ns)

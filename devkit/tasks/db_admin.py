@@ -46,16 +46,26 @@ def reset(c, yes=False, no_backup=False):
     from devkit.backup.target import check_local, resolve_target
     from devkit.envfile import load_stack
     from devkit.reset import reset as start_over
+    from devkit.snapshots import forget_redis_copies, snapshots_before_reset
 
     stack = load_stack(c.config.devkit)
     check_local(stack, resolve_target(c.config.devkit), "db.reset")
+    # The snapshots live in the volume the reset deletes: named before anything is asked.
+    doomed, unknown = snapshots_before_reset(stack)
+    also = f", and its snapshots {', '.join(s.name for s in doomed)}" if doomed else ""
+    if unknown:
+        also = f", and any snapshots (they could not be listed: {unknown})"
     confirm(
         yes,
-        "reset deletes the database and Redis data",
-        f"Delete all data of {stack.pg_database} and Redis (project {stack.project})"
+        "reset deletes the database and Redis data" + (" and the snapshots" if also else ""),
+        f"Delete all data of {stack.pg_database} and Redis (project {stack.project}){also}"
         + ("" if no_backup else ", after a backup")
         + "?",
     )
+    if doomed:
+        print(f"The reset also deletes the snapshots: {', '.join(s.name for s in doomed)}")
+    elif unknown:
+        print(f"The reset also deletes any snapshots; they could not be listed: {unknown}")
 
     def migrate() -> str | None:
         if not has_migrations(stack.env_file.parent):
@@ -64,6 +74,7 @@ def reset(c, yes=False, no_backup=False):
         return ",".join(run.after) or "base"
 
     result = start_over(stack, None if no_backup else backup_dir(c.config.devkit), migrate)
+    forget_redis_copies(doomed)
     print(
         f"Migrated to {result.migrated_to}"
         if result.migrated_to

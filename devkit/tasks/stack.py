@@ -169,7 +169,8 @@ def status(c):
     from devkit.envfile import load_stack
     from devkit.lifecycle import status as read_status
 
-    rows = read_status(load_stack(c.config.devkit))
+    stack = load_stack(c.config.devkit)
+    rows = read_status(stack)
     table = Table(title="devkit services")
     for column in ("service", "state", "health", "address", "version", "volume"):
         table.add_column(column)
@@ -184,6 +185,18 @@ def status(c):
             row.volume_size,
         )
     _console().print(table)
+    if any(row.service == "postgres" and row.state == "running" for row in rows):
+        from devkit.errors import DevkitError
+        from devkit.lifecycle import human_size
+        from devkit.snapshots import list_snapshots
+
+        try:
+            found = list_snapshots(stack)
+        except DevkitError:
+            return
+        if found:
+            size = human_size(sum(s.size for s in found))
+            print(f"snapshots: {len(found)} ({size}), newest {found[0].name}: devkit db.snapshots")
 
 
 @task(

@@ -356,30 +356,6 @@ CASES["arguments: db.restore of a file that does not exist"] = Case(
 )
 
 
-def database_fingerprint(stack) -> str:
-    """Every row of every table of the app's database, and the sequences, as one hash."""
-    conn = stack.admin_connect()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables "
-                "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1"
-            )
-            digest = hashlib.sha256()
-            for (table,) in cur.fetchall():
-                cur.execute(
-                    f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {table} t"
-                )
-                digest.update(f"{table}={cur.fetchone()[0]}\n".encode())
-            cur.execute(
-                "SELECT string_agg(format('%s=%s', sequencename, last_value), ',' ORDER BY sequencename) FROM pg_sequences"
-            )
-            digest.update(str(cur.fetchone()[0]).encode())
-            return digest.hexdigest()
-    finally:
-        conn.close()
-
-
 def files_fingerprint(*roots: Path) -> dict[str, str]:
     found = {}
     for root in roots:
@@ -431,7 +407,7 @@ def test_bad_input_is_refused_cleanly_and_changes_nothing(stack, tmp_path, name)
             if not line.startswith(key + b"=")
         ]
         env_file.write_bytes(b"".join(kept))
-    before = (database_fingerprint(stack), files_fingerprint(stack.app_dir, scratch))
+    before = (stack.fingerprint(), files_fingerprint(stack.app_dir, scratch))
     result, peak_mib = run_measured(stack, args, env, scratch)
     output = result.stdout + result.stderr
     assert result.returncode == case.code, output[-3000:]
@@ -443,7 +419,7 @@ def test_bad_input_is_refused_cleanly_and_changes_nothing(stack, tmp_path, name)
     assert lines[errors[-1] + 1 : errors[-1] + 2] and lines[errors[-1] + 1].startswith("  fix: "), (
         output[-3000:]
     )
-    assert (database_fingerprint(stack), files_fingerprint(stack.app_dir, scratch)) == before
+    assert (stack.fingerprint(), files_fingerprint(stack.app_dir, scratch)) == before
     # Whatever the file, the kit's process stays within 100 MB.
     assert peak_mib <= 100, f"peak memory {peak_mib:.0f} MiB"
 

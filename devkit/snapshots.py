@@ -1,0 +1,380 @@
+"""Snapshots of the app's database inside its own server (`db.snapshot` …): undo in about a second.
+
+A snapshot is a copy of the app's database made at file level by the server itself
+(`CREATE DATABASE … TEMPLATE … STRATEGY FILE_COPY`), far cheaper than a dump and a load, named
+`<database>.snapshot.<name>` and kept closed to connections (nobody works in it by mistake, and it
+can serve as a template at any time). What the listing shows (name, time, migration version, the
+Redis copy) is the database's comment. Redis's data is copied beside it as an RDB file in the
+kit's state directory.
+
+PostgreSQL copies a database at file level only while nobody else is connected to it. Taking or
+restoring a snapshot therefore closes the app's database to new connections, ends the open ones
+(named first), and opens it again at once: the app is cut off for the time of the copy (taking)
+or of two renames (restoring: the copy is made beforehand, from the snapshot). A restore swaps the
+databases in one transaction, and the database it replaces is kept as the snapshot `undo-…`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from devkit.envfile import Stack
+from devkit.errors import BadArgument, DataConflict, DevkitError
+
+NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+_MARK = ".snapshot."
+_RESTORING = ".restoring"  # the copy a restore makes before it swaps
+
+
+class SnapshotError(DevkitError):
+    """A snapshot could not be taken, restored or dropped; the app's database is as it was."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    name: str
+    taken: str  # ISO 8601, UTC
+    revision: str  # Alembic's, "" for none
+    size: int  # bytes, PostgreSQL's copy
+    redis: str  # the RDB copy's path, "" for none
+
+
+@dataclass(frozen=True)
+class Session:
+    pid: int
+    user: str
+    application: str
+    client: str
+
+    def __str__(self) -> str:
+        return f"pid {self.pid} ({self.user}, {self.application or 'no application name'}, {self.client})"
+
+
+def check_name(name: str) -> str:
+    if not NAME.fullmatch(name):
+        raise BadArgument(
+            f"snapshot name {name!r} is not allowed",
+            "use lower-case letters, digits, - and _ (at most 40, starting with a letter or digit)",
+        )
+    return name
+
+
+def database_of(stack: Stack, name: str) -> str:
+    database = f"{stack.pg_database}{_MARK}{name}"
+    if len(database.encode()) > 63:
+        raise BadArgument(
+            f"snapshot name {name!r} is too long for database {stack.pg_database}",
+            f"use a name of at most {63 - len(stack.pg_database.encode()) - len(_MARK)} characters",
+        )
+    return database
+
+
+def redis_dir(stack: Stack) -> Path:
+    """Where the Redis copies of the stack's snapshots are kept (0700): the kit's state directory."""
+    return Path.home() / ".local" / "state" / "devkit" / "snapshots" / stack.project
+
+
+@contextmanager
+def _admin(stack: Stack) -> Iterator:
+    """An autocommit connection to the server's maintenance database as the kit's admin."""
+    from urllib.parse import quote
+
+    import psycopg2
+
+    from devkit.dbroles import ADMIN_USER, read_admin_password
+
+    password = read_admin_password(stack.project)
+    if not password:
+        raise SnapshotError(
+            f"the admin password of project {stack.project} is not kept on this machine",
+            "run `devkit setup` (it keeps it in ~/.local/state/devkit/stacks)",
+        )
+    dsn = f"postgresql://{ADMIN_USER}:{quote(password, safe='')}@{stack.host}:{stack.pg_port}/postgres"
+    try:
+        conn = psycopg2.connect(dsn, application_name="devkit-snapshot", connect_timeout=10)
+    except psycopg2.OperationalError as exc:
+        raise SnapshotError(
+            f"cannot connect to postgres as the admin: {str(exc).strip().splitlines()[0]}",
+            "is the stack up (`devkit up`)? `devkit doctor` diagnoses",
+        ) from None
+    conn.autocommit = True
+    try:
+        yield conn.cursor()
+    finally:
+        conn.close()
+
+
+def _quote(cur, name: str) -> str:
+    from psycopg2 import sql
+
+    return sql.Identifier(name).as_string(cur)
+
+
+def _revision(stack: Stack, database: str) -> str:
+    """The Alembic revision(s) of DATABASE, "" when it has none."""
+    from urllib.parse import quote
+
+    import psycopg2
+
+    from devkit.dbroles import ADMIN_USER, read_admin_password
+
+    password = read_admin_password(stack.project) or ""
+    dsn = f"postgresql://{ADMIN_USER}:{quote(password, safe='')}@{stack.host}:{stack.pg_port}/{quote(database, safe='')}"
+    conn = psycopg2.connect(dsn, application_name="devkit-snapshot", connect_timeout=10)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('alembic_version') IS NOT NULL")
+            if not cur.fetchone()[0]:
+                return ""
+            cur.execute(
+                "SELECT string_agg(version_num, ',' ORDER BY version_num) FROM alembic_version"
+            )
+            return cur.fetchone()[0] or ""
+    finally:
+        conn.close()
+
+
+def sessions(cur, database: str) -> list[Session]:
+    cur.execute(
+        "SELECT pid, coalesce(usename, ''), coalesce(application_name, ''), "
+        "coalesce(host(client_addr), 'local socket') FROM pg_stat_activity "
+        "WHERE datname = %s AND pid <> pg_backend_pid() ORDER BY pid",
+        (database,),
+    )
+    return [Session(*row) for row in cur.fetchall()]
+
+
+@contextmanager
+def _closed(cur, database: str, say: Callable[[str], None]) -> Iterator[None]:
+    """DATABASE closed to new connections and its open ones ended (each named first) while the
+    block runs; open again after it, whatever happens."""
+    quoted = _quote(cur, database)
+    cur.execute(f"ALTER DATABASE {quoted} WITH ALLOW_CONNECTIONS false")
+    try:
+        found = sessions(cur, database)
+        for session in found:
+            say(f"ending the session {session} on {database}")
+        if found:
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (database,),
+            )
+        deadline = time.monotonic() + 10
+        while sessions(cur, database):
+            if time.monotonic() > deadline:
+                raise SnapshotError(
+                    f"sessions on {database} did not end within 10 s",
+                    "see them: devkit db.psql -c 'SELECT * FROM pg_stat_activity'; then try again",
+                )
+            time.sleep(0.02)
+        yield
+    finally:
+        cur.execute(f"ALTER DATABASE {quoted} WITH ALLOW_CONNECTIONS true")
+
+
+def _mark(cur, database: str, snapshot: dict) -> None:
+    """Close a snapshot to connections and write what the listing shows into its comment."""
+    quoted = _quote(cur, database)
+    cur.execute(f"ALTER DATABASE {quoted} WITH ALLOW_CONNECTIONS false")
+    cur.execute(f"COMMENT ON DATABASE {quoted} IS %s", (json.dumps({"devkit_snapshot": snapshot}),))
+
+
+def list_snapshots(stack: Stack) -> list[Snapshot]:
+    """The stack's snapshots, newest first."""
+    with _admin(stack) as cur:
+        return _list(cur, stack)
+
+
+def _list(cur, stack: Stack) -> list[Snapshot]:
+    prefix = f"{stack.pg_database}{_MARK}"
+    cur.execute(
+        "SELECT datname, shobj_description(oid, 'pg_database'), pg_database_size(oid) "
+        "FROM pg_database WHERE starts_with(datname, %s)",
+        (prefix,),
+    )
+    found = []
+    for database, comment, size in cur.fetchall():
+        try:
+            meta = json.loads(comment or "{}").get("devkit_snapshot", {})
+        except ValueError:
+            meta = {}
+        found.append(
+            Snapshot(
+                database[len(prefix) :],
+                meta.get("taken", ""),
+                meta.get("revision", ""),
+                size,
+                meta.get("redis", ""),
+            )
+        )
+    return sorted(found, key=lambda snapshot: snapshot.taken, reverse=True)
+
+
+def _find(cur, stack: Stack, name: str) -> Snapshot:
+    snapshot = next((s for s in _list(cur, stack) if s.name == name), None)
+    if snapshot is None:
+        raise DataConflict(
+            f"no snapshot {name} of {stack.pg_database}", "devkit db.snapshots lists them"
+        )
+    return snapshot
+
+
+def _exists(cur, database: str) -> bool:
+    cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
+    return cur.fetchone() is not None
+
+
+def _save_redis(stack: Stack, name: str) -> str:
+    """Redis's data as <state>/snapshots/<project>/<name>.rdb (0600); "" when Redis does not run."""
+    import os
+
+    from devkit.backup import redis_rdb
+
+    directory = redis_dir(stack)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(directory, 0o700)
+    try:
+        saved = redis_rdb.snapshot(stack, directory)
+    except DevkitError:
+        return ""
+    path = directory / f"{name}.rdb"
+    saved.replace(path)
+    return str(path)
+
+
+def take(stack: Stack, name: str | None, say: Callable[[str], None] = print) -> Snapshot:
+    """Copy the app's database (and Redis's data) as snapshot NAME (default: the time)."""
+    name = check_name(name or f"{datetime.now(UTC):%Y%m%d-%H%M%S}")
+    database = database_of(stack, name)
+    with _admin(stack) as cur:
+        if _exists(cur, database):
+            raise DataConflict(
+                f"snapshot {name} exists already",
+                f"choose another name, or drop it first: devkit db.snapshot.drop {name}",
+            )
+        revision = _revision(stack, stack.pg_database)
+        redis = _save_redis(stack, name)
+        taken = datetime.now(UTC).isoformat(timespec="seconds")
+        started = time.monotonic()
+        try:
+            with _closed(cur, stack.pg_database, say):
+                cur.execute(
+                    f"CREATE DATABASE {_quote(cur, database)} TEMPLATE "
+                    f"{_quote(cur, stack.pg_database)} STRATEGY FILE_COPY"
+                )
+        except Exception as exc:
+            _forget_redis(redis)
+            raise _failed("taking the snapshot", exc) from None
+        cut_off = time.monotonic() - started
+        try:
+            _mark(
+                cur, database, {"name": name, "taken": taken, "revision": revision, "redis": redis}
+            )
+        except Exception as exc:
+            cur.execute(f"DROP DATABASE IF EXISTS {_quote(cur, database)}")
+            _forget_redis(redis)
+            raise _failed("recording the snapshot", exc) from None
+        say(f"the app's database was closed for {cut_off:.2f}s")
+        return next(s for s in _list(cur, stack) if s.name == name)
+
+
+def restore(stack: Stack, name: str, say: Callable[[str], None] = print) -> Snapshot:
+    """Put snapshot NAME back: the app's database (swapped in one step) and Redis's data. The
+    database it replaces is kept as a snapshot `undo-…`, which is returned."""
+    database = database_of(stack, check_name(name))
+    with _admin(stack) as cur:
+        snapshot = _find(cur, stack, name)
+        undo_name = f"undo-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+        undo = database_of(stack, undo_name)
+        restoring = stack.pg_database + _RESTORING
+        cur.execute(f"DROP DATABASE IF EXISTS {_quote(cur, restoring)}")  # an interrupted restore's
+        revision = _revision(stack, stack.pg_database)
+        try:
+            cur.execute(
+                f"CREATE DATABASE {_quote(cur, restoring)} TEMPLATE {_quote(cur, database)} "
+                f"STRATEGY FILE_COPY OWNER {_quote(cur, stack.pg_user)}"
+            )
+        except Exception as exc:
+            raise _failed("copying the snapshot", exc) from None
+        redis_undo = _save_redis(stack, undo_name)
+        started = time.monotonic()
+        try:
+            with _closed(cur, stack.pg_database, say):
+                cur.execute("BEGIN")
+                try:
+                    cur.execute(
+                        f"ALTER DATABASE {_quote(cur, stack.pg_database)} RENAME TO {_quote(cur, undo)}"
+                    )
+                    cur.execute(
+                        f"ALTER DATABASE {_quote(cur, restoring)} RENAME TO {_quote(cur, stack.pg_database)}"
+                    )
+                    cur.execute("COMMIT")
+                except Exception:
+                    cur.execute("ROLLBACK")
+                    raise
+        except Exception as exc:
+            cur.execute(f"DROP DATABASE IF EXISTS {_quote(cur, restoring)}")
+            _forget_redis(redis_undo)
+            raise _failed("swapping in the snapshot", exc) from None
+        say(f"the app's database was closed for {time.monotonic() - started:.2f}s")
+        taken = datetime.now(UTC).isoformat(timespec="seconds")
+        _mark(
+            cur,
+            undo,
+            {"name": undo_name, "taken": taken, "revision": revision, "redis": redis_undo},
+        )
+        if snapshot.redis and Path(snapshot.redis).is_file():
+            from devkit.backup import redis_rdb
+
+            redis_rdb.restore(stack, Path(snapshot.redis))
+        return next(s for s in _list(cur, stack) if s.name == undo_name)
+
+
+def drop(stack: Stack, name: str) -> Snapshot:
+    database = database_of(stack, check_name(name))
+    with _admin(stack) as cur:
+        snapshot = _find(cur, stack, name)
+        cur.execute(f"DROP DATABASE {_quote(cur, database)}")
+        _forget_redis(snapshot.redis)
+        return snapshot
+
+
+def _forget_redis(path: str) -> None:
+    if path:
+        Path(path).unlink(missing_ok=True)
+
+
+def snapshots_before_reset(stack: Stack) -> tuple[list[Snapshot], str]:
+    """The snapshots `db.reset` deletes with the volume (the stack is started to ask it: the reset
+    starts it anyway), and why they could not be listed ("" when they were)."""
+    from devkit.lifecycle import up
+
+    try:
+        up(stack)
+        return list_snapshots(stack), ""
+    except DevkitError as exc:
+        return [], exc.cause
+
+
+def forget_redis_copies(gone: list[Snapshot]) -> None:
+    """The Redis copies of snapshots whose database is gone (a reset deleted the volume)."""
+    for snapshot in gone:
+        _forget_redis(snapshot.redis)
+
+
+def _failed(what: str, exc: Exception) -> SnapshotError:
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, DevkitError):
+        return SnapshotError(f"{what} failed: {exc.cause}", exc.hint)
+    return SnapshotError(
+        f"{what} failed, the app's database is as it was: {message}",
+        "see the message (`devkit doctor` checks the stack and the disk)",
+    )

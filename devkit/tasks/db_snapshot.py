@@ -1,0 +1,94 @@
+"""db.snapshot, db.snapshots, db.snapshot.restore, db.snapshot.drop: copies of the app's database
+inside its own server (devkit/snapshots.py), for an undo in about a second."""
+
+from __future__ import annotations
+
+from invoke import Collection, task
+
+from devkit.tasks._cli import confirm, reports_errors
+
+
+def _local_stack(c, task_name: str):
+    from devkit.backup.target import check_local, resolve_target
+    from devkit.envfile import load_stack
+
+    stack = load_stack(c.config.devkit)
+    check_local(stack, resolve_target(c.config.devkit), task_name)
+    return stack
+
+
+def _size(size: int) -> str:
+    from devkit.lifecycle import human_size
+
+    return human_size(size)
+
+
+@task(
+    default=True,
+    help={"name": "The snapshot's name (default: the time, YYYYMMDD-HHMMSS)"},
+)
+@reports_errors
+def take(c, name=None):
+    """Copy the app's database (and Redis's data) inside its server: undo with db.snapshot.restore."""
+    from devkit.snapshots import take as take_snapshot
+
+    stack = _local_stack(c, "db.snapshot")
+    made = take_snapshot(stack, name)
+    print(
+        f"snapshot {made.name}: {_size(made.size)}, migration {made.revision or '(none)'}"
+        + ("" if made.redis else " (Redis was not running: its data is not in it)")
+    )
+    print(f"  to go back to it: devkit db.snapshot.restore {made.name}")
+
+
+@task(help={"yes": "Do not ask (required without a terminal)"})
+@reports_errors
+def restore(c, name, yes=False):
+    """Put a snapshot back (the database and Redis's data); what it replaces is kept as a snapshot."""
+    from devkit.snapshots import restore as restore_snapshot
+
+    stack = _local_stack(c, "db.snapshot.restore")
+    confirm(
+        yes,
+        "the restore replaces the app's database",
+        f"Replace {stack.pg_database} (and Redis's data) with snapshot {name}? Open sessions on it "
+        "are ended; what it holds now is kept as a snapshot",
+    )
+    undo = restore_snapshot(stack, name)
+    print(f"restored snapshot {name}")
+    print(f"  what was there is kept as snapshot {undo.name} ({_size(undo.size)})")
+    print(f"  to undo: devkit db.snapshot.restore {undo.name} --yes")
+
+
+@task(help={"yes": "Do not ask (required without a terminal)"})
+@reports_errors
+def drop(c, name, yes=False):
+    """Delete a snapshot (its copy of the database and of Redis's data)."""
+    from devkit.snapshots import drop as drop_snapshot
+
+    stack = _local_stack(c, "db.snapshot.drop")
+    confirm(yes, "drop deletes the snapshot", f"Delete snapshot {name} of {stack.pg_database}?")
+    dropped = drop_snapshot(stack, name)
+    print(f"dropped snapshot {dropped.name} ({_size(dropped.size)})")
+
+
+@task
+@reports_errors
+def snapshots(c):
+    """The app's snapshots, newest first: name, time, migration version, size."""
+    from devkit.snapshots import list_snapshots
+
+    found = list_snapshots(_local_stack(c, "db.snapshots"))
+    if not found:
+        print("no snapshots (devkit db.snapshot takes one)")
+        return
+    for snapshot in found:
+        redis = "redis" if snapshot.redis else "-"
+        print(
+            f"{snapshot.name:<24} {snapshot.taken:<25} {snapshot.revision or '(none)':<14} "
+            f"{_size(snapshot.size):>9}  {redis}"
+        )
+
+
+ns = Collection("snapshot", take, restore, drop)
+TASKS = (snapshots,)
