@@ -4,8 +4,8 @@ A snapshot is a copy of the app's database made at file level by the server itse
 (`CREATE DATABASE … TEMPLATE … STRATEGY FILE_COPY`), far cheaper than a dump and a load, named
 `<database>.snapshot.<name>` and kept closed to connections (nobody works in it by mistake, and it
 can serve as a template at any time). What the listing shows (name, time, migration version, the
-Redis copy) is the database's comment. Redis's data is copied beside it as an RDB file in the
-kit's state directory.
+Redis copy) is the database's comment. Redis's keys are copied beside it, key by key while the
+server runs (devkit/redis_keys.py), into the kit's state directory.
 
 PostgreSQL copies a database at file level only while nobody else is connected to it. Taking or
 restoring a snapshot therefore closes the app's database to new connections, ends the open ones
@@ -43,7 +43,7 @@ class Snapshot:
     taken: str  # ISO 8601, UTC
     revision: str  # Alembic's, "" for none
     size: int  # bytes, PostgreSQL's copy
-    redis: str  # the RDB copy's path, "" for none
+    redis: str  # the copy of Redis's keys (a path), "" for none
 
 
 @dataclass(frozen=True)
@@ -227,27 +227,52 @@ def _find(cur, stack: Stack, name: str) -> Snapshot:
     return snapshot
 
 
+def _unused(cur, stack: Stack, name: str) -> str:
+    """NAME, or NAME-2, NAME-3 …: the first no snapshot has (two restores within a second)."""
+    candidate, n = name, 1
+    while _exists(cur, database_of(stack, candidate)):
+        n += 1
+        candidate = f"{name}-{n}"
+    return candidate
+
+
 def _exists(cur, database: str) -> bool:
     cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
     return cur.fetchone() is not None
 
 
 def _save_redis(stack: Stack, name: str) -> str:
-    """Redis's data as <state>/snapshots/<project>/<name>.rdb (0600); "" when Redis does not run."""
+    """Redis's keys as <state>/snapshots/<project>/<name>.keys.gz (0600, devkit/redis_keys.py);
+    "" when Redis does not answer."""
     import os
 
-    from devkit.backup import redis_rdb
+    from devkit import redis_keys
 
     directory = redis_dir(stack)
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(directory, 0o700)
+    path = directory / f"{name}.keys.gz"
     try:
-        saved = redis_rdb.snapshot(stack, directory)
+        redis_keys.save(stack, path)
     except DevkitError:
         return ""
-    path = directory / f"{name}.rdb"
-    saved.replace(path)
     return str(path)
+
+
+def _load_redis(stack: Stack, path: str, previous: str) -> None:
+    """Put the snapshot's keys back; when that fails half-way, the keys Redis had (PREVIOUS)."""
+    from devkit import redis_keys
+
+    try:
+        redis_keys.load(stack, Path(path))
+    except DevkitError as exc:
+        if previous:
+            redis_keys.load(stack, Path(previous))
+        raise SnapshotError(
+            f"the database was restored, but Redis's keys were not: {exc.cause}"
+            + ("; Redis has the keys it had" if previous else ""),
+            exc.hint,
+        ) from None
 
 
 def take(stack: Stack, name: str | None, say: Callable[[str], None] = print) -> Snapshot:
@@ -292,7 +317,7 @@ def restore(stack: Stack, name: str, say: Callable[[str], None] = print) -> Snap
     database = database_of(stack, check_name(name))
     with _admin(stack) as cur:
         snapshot = _find(cur, stack, name)
-        undo_name = f"undo-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+        undo_name = _unused(cur, stack, f"undo-{datetime.now(UTC):%Y%m%d-%H%M%S}")
         undo = database_of(stack, undo_name)
         restoring = stack.pg_database + _RESTORING
         cur.execute(f"DROP DATABASE IF EXISTS {_quote(cur, restoring)}")  # an interrupted restore's
@@ -332,9 +357,7 @@ def restore(stack: Stack, name: str, say: Callable[[str], None] = print) -> Snap
             {"name": undo_name, "taken": taken, "revision": revision, "redis": redis_undo},
         )
         if snapshot.redis and Path(snapshot.redis).is_file():
-            from devkit.backup import redis_rdb
-
-            redis_rdb.restore(stack, Path(snapshot.redis))
+            _load_redis(stack, snapshot.redis, redis_undo)
         return next(s for s in _list(cur, stack) if s.name == undo_name)
 
 

@@ -263,14 +263,18 @@ def remove_stack(env_file: Path) -> None:
 
 
 def forget_stack(project: str) -> None:
-    """Remove what the kit keeps outside the app for a test's project: the admin's password and
-    the previous .env.local."""
+    """Remove what the kit keeps outside the app for a test's project: the admin's password, the
+    previous .env.local, the snapshots' copies of Redis's keys."""
+    from types import SimpleNamespace
+
     from devkit.dbroles import admin_env_file
+    from devkit.snapshots import redis_dir
 
     admin_env_file(project).unlink(missing_ok=True)
     (Path.home() / f".local/state/devkit/env-backups/{project}.env.local.previous").unlink(
         missing_ok=True
     )
+    shutil.rmtree(redis_dir(SimpleNamespace(project=project)), ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -38,6 +38,8 @@ def test_a_snapshot_restores_the_data_it_was_taken_with_and_keeps_an_undo(stack,
     sql(stack, "CREATE TABLE snap_items (id serial PRIMARY KEY, v text);"
                "INSERT INTO snap_items (v) SELECT 'row ' || g FROM generate_series(1, 500) g")  # fmt: skip
     client(stack).set("snap:key", "before")
+    other_db = redis.Redis.from_url(stack.values()["REDIS_URL"].rsplit("/", 1)[0] + "/1")
+    other_db.set("snap:db1", "kept with its time to live", ex=3600)
     before = stack.fingerprint()
 
     taken = stack.invoke("db.snapshot", "--name", "before-fix")
@@ -48,6 +50,7 @@ def test_a_snapshot_restores_the_data_it_was_taken_with_and_keeps_an_undo(stack,
 
     sql(stack, "DELETE FROM snap_items WHERE id > 10; INSERT INTO snap_items (v) VALUES ('new')")
     client(stack).set("snap:key", "after")
+    other_db.delete("snap:db1")
     after = stack.fingerprint()
     assert after != before
 
@@ -60,6 +63,8 @@ def test_a_snapshot_restores_the_data_it_was_taken_with_and_keeps_an_undo(stack,
     assert restored.returncode == 0, restored.stderr
     assert stack.fingerprint() == before
     assert client(stack).get("snap:key") == b"before"
+    assert other_db.get("snap:db1") == b"kept with its time to live"
+    assert 3500 < other_db.ttl("snap:db1") <= 3600
     undo = re.search(r"to undo: devkit db\.snapshot\.restore (undo-\S+) --yes", restored.stdout)[1]
 
     # The undo snapshot holds what the restore replaced.
@@ -67,6 +72,8 @@ def test_a_snapshot_restores_the_data_it_was_taken_with_and_keeps_an_undo(stack,
     assert again.returncode == 0, again.stderr
     assert stack.fingerprint() == after
     assert client(stack).get("snap:key") == b"after"
+    assert other_db.get("snap:db1") is None
+    other_db.close()
     # The app works on the database swapped in: its role owns it and writes to it.
     sql(stack, "INSERT INTO snap_items (v) VALUES ('after the restore')")
 
@@ -124,7 +131,7 @@ def test_reset_names_the_snapshots_it_deletes_with_the_volume(stack, snaps, tmp_
 
     assert stack.invoke("db.snapshot", "--name", "goes-with-reset").returncode == 0
     assert re.search(r"^goes-with-reset\s.*redis$", stack.invoke("db.snapshots").stdout, re.M)
-    redis_copy = redis_dir(SimpleNamespace(project=stack.project)) / "goes-with-reset.rdb"
+    redis_copy = redis_dir(SimpleNamespace(project=stack.project)) / "goes-with-reset.keys.gz"
     assert redis_copy.exists()
     refused = stack.invoke("db.reset")  # no terminal, no --yes: the prompt's words, nothing done
     assert refused.returncode == 2
