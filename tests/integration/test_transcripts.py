@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.docker, pytest.mark.ansible, pytest.mark.machine]
+# Only runs `setup` as a user does (as test_setup.py): beside the others of that kind.
+pytestmark = [pytest.mark.docker, pytest.mark.ansible, pytest.mark.machine(shared=True)]
 
 KIT = Path(__file__).resolve().parents[2]
 
