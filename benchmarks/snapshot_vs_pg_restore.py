@@ -57,6 +57,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (medians)")
     parser.add_argument("--keep", action="store_true", help="keep the app and its stack")
     args = parser.parse_args()
+    from devkit.paths import STATE_FILE
+
+    remembered = STATE_FILE.read_bytes() if STATE_FILE.exists() else None  # setup changes it
     app = Path(tempfile.mkdtemp(prefix="devkit-bench-snap-")) / "benchapp"
     app.mkdir()
     devkit("setup", "--no-vscode", "--no-migrate", app=app)
@@ -131,6 +134,10 @@ def main() -> None:
                 Path.home() / ".local/state/devkit/snapshots" / project, ignore_errors=True
             )
             shutil.rmtree(app.parent, ignore_errors=True)
+        if remembered is None:
+            STATE_FILE.unlink(missing_ok=True)
+        else:
+            STATE_FILE.write_bytes(remembered)
 
 
 if __name__ == "__main__":
