@@ -51,6 +51,20 @@ def admin_env_file(project: str, home: Path | None = None) -> Path:
     return (home or Path.home()) / ".local" / "state" / "devkit" / "stacks" / f"{project}.admin.env"
 
 
+def admin_url(stack, database: str) -> str | None:
+    """DATABASE of the stack's server as the kit's admin (a postgresql:// URL); None when the
+    admin's password is not kept on this machine (a stack set up by an earlier kit)."""
+    from urllib.parse import quote
+
+    password = read_admin_password(stack.project)
+    if not password:
+        return None
+    return (
+        f"postgresql://{ADMIN_USER}:{quote(password, safe='')}@{stack.host}:{stack.pg_port}/"
+        f"{quote(database, safe='')}"
+    )
+
+
 def read_admin_password(project: str, home: Path | None = None) -> str | None:
     return read_env_file(admin_env_file(project, home)).get("DEVKIT_ADMIN_PASSWORD") or None
 

@@ -81,29 +81,31 @@ def redis_dir(stack: Stack) -> Path:
     return Path.home() / ".local" / "state" / "devkit" / "snapshots" / stack.project
 
 
-@contextmanager
-def _admin(stack: Stack) -> Iterator:
-    """An autocommit connection to the server's maintenance database as the kit's admin."""
-    from urllib.parse import quote
-
+def _connect(stack: Stack, database: str):
+    """A connection to DATABASE of the stack's server as the kit's admin."""
     import psycopg2
 
-    from devkit.dbroles import ADMIN_USER, read_admin_password
+    from devkit.dbroles import admin_url
 
-    password = read_admin_password(stack.project)
-    if not password:
+    url = admin_url(stack, database)
+    if not url:
         raise SnapshotError(
             f"the admin password of project {stack.project} is not kept on this machine",
             "run `devkit setup` (it keeps it in ~/.local/state/devkit/stacks)",
         )
-    dsn = f"postgresql://{ADMIN_USER}:{quote(password, safe='')}@{stack.host}:{stack.pg_port}/postgres"
     try:
-        conn = psycopg2.connect(dsn, application_name="devkit-snapshot", connect_timeout=10)
+        return psycopg2.connect(url, application_name="devkit-snapshot", connect_timeout=10)
     except psycopg2.OperationalError as exc:
         raise SnapshotError(
             f"cannot connect to postgres as the admin: {str(exc).strip().splitlines()[0]}",
             "is the stack up (`devkit up`)? `devkit doctor` diagnoses",
         ) from None
+
+
+@contextmanager
+def _admin(stack: Stack) -> Iterator:
+    """An autocommit cursor on the server's maintenance database as the kit's admin."""
+    conn = _connect(stack, "postgres")
     conn.autocommit = True
     try:
         yield conn.cursor()
@@ -119,24 +121,12 @@ def _quote(cur, name: str) -> str:
 
 def _revision(stack: Stack, database: str) -> str:
     """The Alembic revision(s) of DATABASE, "" when it has none."""
-    from urllib.parse import quote
+    from devkit.backup.catalog import migration_version
 
-    import psycopg2
-
-    from devkit.dbroles import ADMIN_USER, read_admin_password
-
-    password = read_admin_password(stack.project) or ""
-    dsn = f"postgresql://{ADMIN_USER}:{quote(password, safe='')}@{stack.host}:{stack.pg_port}/{quote(database, safe='')}"
-    conn = psycopg2.connect(dsn, application_name="devkit-snapshot", connect_timeout=10)
+    conn = _connect(stack, database)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT to_regclass('alembic_version') IS NOT NULL")
-            if not cur.fetchone()[0]:
-                return ""
-            cur.execute(
-                "SELECT string_agg(version_num, ',' ORDER BY version_num) FROM alembic_version"
-            )
-            return cur.fetchone()[0] or ""
+            return migration_version(cur) or ""
     finally:
         conn.close()
 
@@ -308,7 +298,7 @@ def take(stack: Stack, name: str | None, say: Callable[[str], None] = print) -> 
             _forget_redis(redis)
             raise _failed("recording the snapshot", exc) from None
         say(f"the app's database was closed for {cut_off:.2f}s")
-        return next(s for s in _list(cur, stack) if s.name == name)
+        return _find(cur, stack, name)
 
 
 def restore(stack: Stack, name: str, say: Callable[[str], None] = print) -> Snapshot:
@@ -358,7 +348,7 @@ def restore(stack: Stack, name: str, say: Callable[[str], None] = print) -> Snap
         )
         if snapshot.redis and Path(snapshot.redis).is_file():
             _load_redis(stack, snapshot.redis, redis_undo)
-        return next(s for s in _list(cur, stack) if s.name == undo_name)
+        return _find(cur, stack, undo_name)
 
 
 def drop(stack: Stack, name: str) -> Snapshot:

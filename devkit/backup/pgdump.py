@@ -150,7 +150,8 @@ def without_owners(lines: Iterable[bytes]) -> Iterator[bytes]:
 def restore(stack: Stack, path: Path) -> None:
     """Replace the database's objects and data with the dump's, in one transaction, owned by the
     app's role."""
-    if kind_of(path) == "custom":
+    custom = kind_of(path) == "custom"
+    if custom:
         command = _exec(
             stack,
             "pg_restore",
@@ -173,7 +174,7 @@ def restore(stack: Stack, path: Path) -> None:
             env=_env(stack),
         )
         try:
-            if kind_of(path) == "custom":
+            if custom:
                 shutil.copyfileobj(f, process.stdin, 1 << 20)
             else:
                 process.stdin.writelines(without_owners(f))

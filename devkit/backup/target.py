@@ -79,19 +79,12 @@ def resolve_admin_target(
     target = resolve_target(config, environ)
     if any(environ.get(key) for key in ("DATABASE_URL", "DATABASE_PUBLIC_URL", "PGHOST")):
         return target
-    from urllib.parse import quote
-
-    from devkit.dbroles import ADMIN_USER, read_admin_password
+    from devkit.dbroles import admin_url
     from devkit.envfile import load_stack
 
     stack = load_stack(config)
-    password = read_admin_password(stack.project)
-    if not password:
-        return target
-    return _from_url(
-        f"postgresql://{ADMIN_USER}:{quote(password, safe='')}@{stack.host}:{stack.pg_port}/"
-        f"{stack.pg_database}"
-    )
+    url = admin_url(stack, stack.pg_database)
+    return _from_url(url) if url else target
 
 
 def check_local(stack: Stack, target: Target, task: str, other_hint: str = "") -> None:

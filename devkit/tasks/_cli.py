@@ -22,6 +22,17 @@ def settings_of(c: Any) -> Settings:
     return load_settings(c.config.devkit)
 
 
+def local_stack(c: Any, task_name: str, other_hint: str = ""):
+    """The app's stack, for a task that works on this machine's stack only: refused when
+    DATABASE_URL / PG* name another database (`other_hint`: how to reach that one)."""
+    from devkit.backup.target import check_local, resolve_target
+    from devkit.envfile import load_stack
+
+    stack = load_stack(c.config.devkit)
+    check_local(stack, resolve_target(c.config.devkit), task_name, other_hint)
+    return stack
+
+
 def reports_errors(body: Callable[..., Any]) -> Callable[..., Any]:
     """Turn a DevkitError into Invoke's Exit: a one-line cause, a fix, a non-zero code."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from invoke import Exit, task
 
 from devkit.errors import CommandFailed
-from devkit.tasks._cli import confirm, reports_errors
+from devkit.tasks._cli import confirm, local_stack, reports_errors
 
 
 @task(help={"command": 'Run one SQL command (-c "SELECT …") instead of a session'})
@@ -13,14 +13,9 @@ from devkit.tasks._cli import confirm, reports_errors
 def psql(c, command=None):
     """psql in the PostgreSQL container as the app user on the app database: a session with line
     editing on a terminal, one command with -c, or SQL piped in."""
-    from devkit.backup.target import check_local, resolve_target
-    from devkit.envfile import load_stack
     from devkit.shells import PSQL_SCRIPT_ERROR, psql_argv, run
 
-    stack = load_stack(c.config.devkit)
-    check_local(
-        stack, resolve_target(c.config.devkit), "db.psql", 'for that one: psql "$DATABASE_URL"'
-    )
+    stack = local_stack(c, "db.psql", 'for that one: psql "$DATABASE_URL"')
     code = run(stack, "postgres", psql_argv(stack, command))
     if code == PSQL_SCRIPT_ERROR:
         raise CommandFailed(
@@ -43,13 +38,10 @@ def reset(c, yes=False, no_backup=False):
     """Start over: back up, remove this project's volumes, start, migrate, seed."""
     from devkit.alembic_api import has_migrations, migrate_app
     from devkit.backup.files import backup_dir
-    from devkit.backup.target import check_local, resolve_target
-    from devkit.envfile import load_stack
     from devkit.reset import reset as start_over
     from devkit.snapshots import forget_redis_copies, snapshots_before_reset
 
-    stack = load_stack(c.config.devkit)
-    check_local(stack, resolve_target(c.config.devkit), "db.reset")
+    stack = local_stack(c, "db.reset")
     # The snapshots live in the volume the reset deletes: named before anything is asked.
     doomed, unknown = snapshots_before_reset(stack)
     also = f", and its snapshots {', '.join(s.name for s in doomed)}" if doomed else ""

@@ -5,16 +5,7 @@ from __future__ import annotations
 
 from invoke import Collection, task
 
-from devkit.tasks._cli import confirm, reports_errors
-
-
-def _local_stack(c, task_name: str):
-    from devkit.backup.target import check_local, resolve_target
-    from devkit.envfile import load_stack
-
-    stack = load_stack(c.config.devkit)
-    check_local(stack, resolve_target(c.config.devkit), task_name)
-    return stack
+from devkit.tasks._cli import confirm, local_stack, reports_errors
 
 
 def _size(size: int) -> str:
@@ -32,7 +23,7 @@ def take(c, name=None):
     """Copy the app's database (and Redis's data) inside its server: undo with db.snapshot.restore."""
     from devkit.snapshots import take as take_snapshot
 
-    stack = _local_stack(c, "db.snapshot")
+    stack = local_stack(c, "db.snapshot")
     made = take_snapshot(stack, name)
     print(
         f"snapshot {made.name}: {_size(made.size)}, migration {made.revision or '(none)'}"
@@ -47,7 +38,7 @@ def restore(c, name, yes=False):
     """Put a snapshot back (the database and Redis's data); what it replaces is kept as a snapshot."""
     from devkit.snapshots import restore as restore_snapshot
 
-    stack = _local_stack(c, "db.snapshot.restore")
+    stack = local_stack(c, "db.snapshot.restore")
     confirm(
         yes,
         "the restore replaces the app's database",
@@ -66,7 +57,7 @@ def drop(c, name, yes=False):
     """Delete a snapshot (its copy of the database and of Redis's data)."""
     from devkit.snapshots import drop as drop_snapshot
 
-    stack = _local_stack(c, "db.snapshot.drop")
+    stack = local_stack(c, "db.snapshot.drop")
     confirm(yes, "drop deletes the snapshot", f"Delete snapshot {name} of {stack.pg_database}?")
     dropped = drop_snapshot(stack, name)
     print(f"dropped snapshot {dropped.name} ({_size(dropped.size)})")
@@ -78,7 +69,7 @@ def snapshots(c):
     """The app's snapshots, newest first: name, time, migration version, size."""
     from devkit.snapshots import list_snapshots
 
-    found = list_snapshots(_local_stack(c, "db.snapshots"))
+    found = list_snapshots(local_stack(c, "db.snapshots"))
     if not found:
         print("no snapshots (devkit db.snapshot takes one)")
         return
