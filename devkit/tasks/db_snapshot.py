@@ -32,7 +32,12 @@ def take(c, name=None):
     print(f"  to go back to it: devkit db.snapshot.restore {made.name}")
 
 
-@task(help={"yes": "Do not ask (required without a terminal)"})
+@task(
+    help={
+        "name": "The snapshot's name (`devkit db.snapshots` lists them)",
+        "yes": "Do not ask (required without a terminal)",
+    }
+)
 @reports_errors
 def restore(c, name, yes=False):
     """Put a snapshot back (the database and Redis's data); what it replaces is kept as a snapshot."""
@@ -51,7 +56,12 @@ def restore(c, name, yes=False):
     print(f"  to undo: devkit db.snapshot.restore {undo.name} --yes")
 
 
-@task(help={"yes": "Do not ask (required without a terminal)"})
+@task(
+    help={
+        "name": "The snapshot's name (`devkit db.snapshots` lists them)",
+        "yes": "Do not ask (required without a terminal)",
+    }
+)
 @reports_errors
 def drop(c, name, yes=False):
     """Delete a snapshot (its copy of the database and of Redis's data)."""
