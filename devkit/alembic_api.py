@@ -1,8 +1,9 @@
 """The app's Alembic migrations through Alembic's Python API.
 
 The app keeps its own `alembic.ini` and `env.py`; the kit passes the database URL in the
-Alembic config (`sqlalchemy.url`), takes a backup before any upgrade or downgrade that changes
-something, and turns Alembic's known errors into a cause and a fix.
+Alembic config (`sqlalchemy.url`), keeps the database first before any upgrade or downgrade that
+changes something (a snapshot, or a backup file: devkit/safety_net.py), and turns Alembic's
+known errors into a cause and a fix.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
     from devkit.envfile import Stack
+    from devkit.safety_net import SafetyNet
 
 CONFIG_NAME = "alembic.ini"
 
@@ -145,7 +147,7 @@ class MigrationRun:
     before: tuple[str, ...]
     after: tuple[str, ...]
     steps: list[str] = field(default_factory=list)
-    backup: Path | None = None
+    kept: SafetyNet | None = None  # what was kept first (a snapshot or a backup file)
 
 
 def _app_has_data(target: Target) -> bool:
@@ -165,10 +167,10 @@ def migrate(
     target: Target,
     destination: str,
     direction: str,
-    backup_dir: Path | None,
+    keep_first: Callable[[], SafetyNet] | None,
 ) -> MigrationRun:
     """Upgrade ("up") or downgrade ("down") to `destination`. When that changes something and
-    `backup_dir` is given, a backup of the database is taken first (if it has any table)."""
+    the database has any table, `keep_first` keeps it first (devkit/safety_net.py)."""
     from alembic import command
 
     config = alembic_config(app_dir, target)
@@ -177,10 +179,8 @@ def migrate(
     run = MigrationRun(before=before, after=before, steps=planned)
     if not planned:
         return run
-    if backup_dir is not None and _app_has_data(target):
-        from devkit.backup.dump import create_backup
-
-        run.backup = create_backup(target, backup_dir).path
+    if keep_first is not None and _app_has_data(target):
+        run.kept = keep_first()
     if direction == "up":
         _run(lambda: command.upgrade(config, destination))
     else:
@@ -237,15 +237,26 @@ def migrate_app(
     direction: str,
     backup: bool = True,
     stack: Stack | None = None,
+    backup_file: bool = False,
 ) -> MigrationRun:
     """migrate() for the configured app (db.migrate, db.downgrade), or for the stack's own
-    database whatever DATABASE_URL says (setup and db.reset pass the stack); the backup, when
-    taken, goes to the backup directory."""
-    from devkit.backup.files import backup_dir
+    database whatever DATABASE_URL says (setup passes the stack). With `backup`, the database is
+    kept first: a snapshot on this machine's stack, else (or with `backup_file`) a backup file
+    in the backup directory (devkit/safety_net.py)."""
+    import sys
+
     from devkit.backup.target import stack_target
+    from devkit.safety_net import keep_first
 
     if stack is None:
         app_dir, target = app_of(config)
     else:
         app_dir, target = stack.env_file.parent, stack_target(stack.values)
-    return migrate(app_dir, target, destination, direction, backup_dir(config) if backup else None)
+    task = "db.migrate" if direction == "up" else "db.downgrade"
+
+    def keep() -> SafetyNet:
+        return keep_first(
+            config, target, task, backup_file, say=lambda line: print(line, file=sys.stderr)
+        )
+
+    return migrate(app_dir, target, destination, direction, keep if backup else None)

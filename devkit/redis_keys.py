@@ -119,3 +119,16 @@ def load(stack: Stack, path: Path) -> int:
             "is the stack up (`devkit up`)? `devkit doctor` diagnoses",
         ) from None
     return len(records)
+
+
+def clear(stack: Stack) -> None:
+    """Every key of every database removed (FLUSHALL), as a new Redis has none."""
+    import redis
+
+    try:
+        _client(stack, 0).flushall()
+    except redis.RedisError as exc:
+        raise RedisKeysError(
+            f"redis's keys could not be removed: {exc}",
+            "is the stack up (`devkit up`)? `devkit doctor` diagnoses",
+        ) from None

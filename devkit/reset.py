@@ -1,5 +1,13 @@
-"""db.reset (`docker compose down -v` made safe): back up PostgreSQL (pg_dump, schema and data)
-and Redis (RDB), remove this project's volumes only, start, wait, migrate, seed."""
+"""db.reset: start the app's data over (migrated and seeded), with an undo.
+
+By default the volumes stay: the app's database is set aside as an automatic snapshot (renamed,
+nothing copied: devkit/snapshots.py) with Redis's keys, an empty one takes its place, then the
+migrations and the seed step run. `db.snapshot.restore` puts it all back in about a second.
+
+`--volumes` is `docker compose down -v` made safe, for a server that will not start or data
+files that must go: PostgreSQL is backed up (pg_dump, schema and data) and Redis (RDB) first,
+outside the volumes, then this project's volumes are removed (the snapshots with them), and the
+stack starts fresh."""
 
 from __future__ import annotations
 
@@ -11,7 +19,7 @@ from pathlib import Path
 
 from devkit.compose import run_compose
 from devkit.envfile import Stack, subprocess_environ
-from devkit.errors import CommandFailed
+from devkit.errors import CommandFailed, DevkitError
 
 SEED_SCRIPT = "seed.py"
 
@@ -20,6 +28,7 @@ SEED_SCRIPT = "seed.py"
 class ResetResult:
     backup: Path | None  # PostgreSQL: pg_dump's custom format, schema and data
     redis_backup: Path | None  # Redis: an RDB file
+    snapshot: str  # the automatic snapshot holding the data as it was ("" for none)
     migrated_to: str | None
     seeded: bool
 
@@ -29,16 +38,23 @@ def reset(
     backup_dir: Path | None,
     migrate: Callable[[], str | None],
     say: Callable[[str], None] = print,
+    volumes: bool = False,
+    keep: bool = True,
+    snapshot_keep: int = 0,
 ) -> ResetResult:
+    """Start over (see the module). `backup_dir`: back up to files there first; `keep`: keep the
+    data as a snapshot (not with `volumes`); `snapshot_keep`: the automatic snapshots kept."""
+    from devkit import snapshots
     from devkit.lifecycle import up
 
     backup = redis_backup = None
+    if backup_dir is not None or not volumes:
+        up(stack)  # a backup or a snapshot needs the servers; quick when they run already
     if backup_dir is not None:
         from devkit.backup import pgdump, redis_rdb
 
-        up(stack)  # a backup needs the servers; starting them is quick when they run already
-        # A full copy of what the reset destroys: every object with its data (tables the
-        # migrations do not know included), and Redis's keys; outside the volumes it deletes.
+        # A full copy of what the reset deletes: every object with its data (tables the
+        # migrations do not know included), and Redis's keys; outside the volumes.
         backup = pgdump.dump(stack, backup_dir)
         redis_backup = redis_rdb.snapshot(stack, backup_dir)
         say(f"Backup first: {backup} (PostgreSQL, schema and data), {redis_backup} (Redis)")
@@ -46,22 +62,40 @@ def reset(
             f"  to get the data back: devkit db.restore {backup} --yes && "
             f"devkit redis.restore {redis_backup} --yes"
         )
-    say(f"Removing the containers and volumes of project {stack.project} (nothing else)...")
-    run_compose(stack.env_file, "down", "--volumes")
-    # A new cluster has its admin only: the app's role is made as setup makes it, then `up`
-    # waits until the app's credentials are accepted.
-    from devkit.dbroles import ensure_stack_roles
+    snapshot = ""
+    if volumes:
+        say(f"Removing the containers and volumes of project {stack.project} (nothing else)...")
+        run_compose(stack.env_file, "down", "--volumes")
+        # A new cluster has its admin only: the app's role is made as setup makes it, then
+        # `up` waits until the app's credentials are accepted.
+        from devkit.dbroles import ensure_stack_roles
 
-    run_compose(stack.env_file, "up", "--detach", "--pull", "never")
-    ensure_stack_roles(stack)
-    result = up(stack)
-    say(
-        f"Started fresh: postgres {result.versions['postgres']}, redis {result.versions['redis']} "
-        f"({result.seconds:.1f}s)"
-    )
-    migrated = migrate()
-    seeded = run_seed(stack)
-    return ResetResult(backup, redis_backup, migrated, seeded)
+        run_compose(stack.env_file, "up", "--detach", "--pull", "never")
+        ensure_stack_roles(stack)
+        result = up(stack)
+        say(
+            f"Started fresh: postgres {result.versions['postgres']}, "
+            f"redis {result.versions['redis']} ({result.seconds:.1f}s)"
+        )
+    else:
+        aside = snapshots.set_aside(stack, "db.reset", say)
+        if keep:
+            snapshot = aside.name
+            say(f"Kept first: snapshot {snapshot} (the database as it was, and Redis's keys)")
+            say(f"  to get the data back: devkit db.snapshot.restore {snapshot} --yes")
+            if snapshot_keep:
+                snapshots.prune_automatic(stack, snapshot_keep, say)
+        else:
+            snapshots.drop(stack, aside.name)
+        say(f"Started fresh: an empty {stack.pg_database}, and Redis without keys")
+    try:
+        migrated = migrate()
+        seeded = run_seed(stack)
+    except DevkitError as exc:
+        if snapshot:
+            exc.hint += f"; the data as it was: devkit db.snapshot.restore {snapshot} --yes"
+        raise
+    return ResetResult(backup, redis_backup, snapshot, migrated, seeded)
 
 
 def run_seed(stack: Stack) -> bool:

@@ -44,6 +44,7 @@ class Snapshot:
     revision: str  # Alembic's, "" for none
     size: int  # bytes, PostgreSQL's copy
     redis: str  # the copy of Redis's keys (a path), "" for none
+    auto: str = ""  # the task that took it before a change (db.migrate …), "" when taken by hand
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,7 @@ def _list(cur, stack: Stack) -> list[Snapshot]:
                 meta.get("revision", ""),
                 size,
                 meta.get("redis", ""),
+                meta.get("auto", ""),
             )
         )
     return sorted(found, key=lambda snapshot: snapshot.taken, reverse=True)
@@ -265,11 +267,21 @@ def _load_redis(stack: Stack, path: str, previous: str) -> None:
         ) from None
 
 
-def take(stack: Stack, name: str | None, say: Callable[[str], None] = print) -> Snapshot:
-    """Copy the app's database (and Redis's data) as snapshot NAME (default: the time)."""
-    name = check_name(name or f"{datetime.now(UTC):%Y%m%d-%H%M%S}")
+def _now() -> str:
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}"
+
+
+def take(
+    stack: Stack, name: str | None, say: Callable[[str], None] = print, auto: str = ""
+) -> Snapshot:
+    """Copy the app's database (and Redis's data) as snapshot NAME (default: the time). `auto`:
+    the task taking it before a change (the retention of automatic snapshots applies to it)."""
+    name = check_name(name or _now())
     database = database_of(stack, name)
     with _admin(stack) as cur:
+        if auto:
+            name = _unused(cur, stack, name)
+            database = database_of(stack, name)
         if _exists(cur, database):
             raise DataConflict(
                 f"snapshot {name} exists already",
@@ -291,13 +303,69 @@ def take(stack: Stack, name: str | None, say: Callable[[str], None] = print) -> 
         cut_off = time.monotonic() - started
         try:
             _mark(
-                cur, database, {"name": name, "taken": taken, "revision": revision, "redis": redis}
+                cur,
+                database,
+                {"name": name, "taken": taken, "revision": revision, "redis": redis, "auto": auto},
             )
         except Exception as exc:
             cur.execute(f"DROP DATABASE IF EXISTS {_quote(cur, database)}")
             _forget_redis(redis)
             raise _failed("recording the snapshot", exc) from None
         say(f"the app's database was closed for {cut_off:.2f}s")
+        return _find(cur, stack, name)
+
+
+def automatic_name(task: str) -> str:
+    """The name of the snapshot TASK (db.migrate, db.reset …) takes before its change."""
+    return f"before-{task.removeprefix('db.').replace('.', '-')}-{_now()}"
+
+
+def prune_automatic(stack: Stack, keep: int, say: Callable[[str], None] = print) -> list[Snapshot]:
+    """Drop the automatic snapshots (taken before a change, and the undo of a restore) older than
+    the newest KEEP, each named as it goes; snapshots taken by hand are never dropped here."""
+    with _admin(stack) as cur:
+        dropped = [s for s in _list(cur, stack) if s.auto][keep:]
+        for old in dropped:
+            cur.execute(f"DROP DATABASE IF EXISTS {_quote(cur, database_of(stack, old.name))}")
+            _forget_redis(old.redis)
+            say(
+                f"dropped the automatic snapshot {old.name} of {old.taken} "
+                f"(devkit.snapshot_keep: the newest {keep} are kept)"
+            )
+        return dropped
+
+
+def set_aside(stack: Stack, task: str, say: Callable[[str], None] = print) -> Snapshot:
+    """The app's database becomes an automatic snapshot as it is (renamed: nothing is copied) and
+    an empty one owned by the app takes its place; Redis's keys are kept with the snapshot, then
+    emptied. For db.reset: its undo is `db.snapshot.restore`."""
+    from devkit import redis_keys
+
+    with _admin(stack) as cur:
+        name = _unused(cur, stack, automatic_name(task))
+        database = database_of(stack, name)
+        revision = _revision(stack, stack.pg_database)
+        redis = _save_redis(stack, name)
+        taken = datetime.now(UTC).isoformat(timespec="seconds")
+        app = _quote(cur, stack.pg_database)
+        try:
+            with _closed(cur, stack.pg_database, say):
+                cur.execute(f"ALTER DATABASE {app} RENAME TO {_quote(cur, database)}")
+                try:
+                    cur.execute(f"CREATE DATABASE {app} OWNER {_quote(cur, stack.pg_user)}")
+                except Exception:
+                    cur.execute(f"ALTER DATABASE {_quote(cur, database)} RENAME TO {app}")
+                    raise
+        except Exception as exc:
+            _forget_redis(redis)
+            raise _failed("setting the database aside", exc) from None
+        _mark(
+            cur,
+            database,
+            {"name": name, "taken": taken, "revision": revision, "redis": redis, "auto": task},
+        )
+        if redis:
+            redis_keys.clear(stack)
         return _find(cur, stack, name)
 
 
@@ -344,7 +412,13 @@ def restore(stack: Stack, name: str, say: Callable[[str], None] = print) -> Snap
         _mark(
             cur,
             undo,
-            {"name": undo_name, "taken": taken, "revision": revision, "redis": redis_undo},
+            {
+                "name": undo_name,
+                "taken": taken,
+                "revision": revision,
+                "redis": redis_undo,
+                "auto": "db.snapshot.restore",
+            },
         )
         if snapshot.redis and Path(snapshot.redis).is_file():
             _load_redis(stack, snapshot.redis, redis_undo)

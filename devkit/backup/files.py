@@ -7,7 +7,7 @@ import errno
 import itertools
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -100,18 +100,6 @@ def written_backup(
         raise write_failed(directory, exc) from None
     finally:
         new.partial.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def safety_copy(directory: Path, take: Callable[[Path], Path]) -> Iterator[Path]:
-    """A backup of what a restore replaces (`take(directory)` writes it), taken before the block
-    changes anything. A block that fails changed nothing: the copy is removed again."""
-    path = take(directory)
-    try:
-        yield path
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
 
 
 def backup_dir(config: Mapping[str, Any]) -> Path:

@@ -79,6 +79,11 @@ SETTINGS: dict[str, Setting] = {
     "backup_retention_days": Setting(
         7, {"ge": 1, "le": 36500}, server=True, role_vars=("backup_schedule_retention_days",)
     ),
+    # Automatic snapshots kept per app: db.migrate, db.downgrade and db.reset take one before they
+    # change the database (devkit/safety_net.py), and db.snapshot.restore keeps what it replaces
+    # as one; the older ones are dropped as a new one is taken, each named. 0: none is dropped,
+    # and db.migrate and db.downgrade keep a backup file instead.
+    "snapshot_keep": Setting(5, {"ge": 0, "le": 1000}),
     # What reading one backup file may hold in memory, in MiB: one line of the kit's files (a
     # row), and a whole file of the earlier backup script (read at once, about 8x its size as objects).
     # A larger one is refused with the setting to raise.

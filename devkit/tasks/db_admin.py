@@ -30,34 +30,61 @@ def psql(c, command=None):
 @task(
     help={
         "yes": "Do not ask (required without a terminal)",
-        "no-backup": "Skip the backup taken first",
+        "no-backup": "Keep nothing first (no snapshot, no backup files)",
+        "backup": "Also back up to files first (pg_dump and Redis's RDB), in the backup directory",
+        "volumes": "Remove the project's volumes too (a server that will not start): backs up "
+        "to files first, deletes the snapshots",
     }
 )
 @reports_errors
-def reset(c, yes=False, no_backup=False):
-    """Start over: back up, remove this project's volumes, start, migrate, seed."""
+def reset(c, yes=False, no_backup=False, backup=False, volumes=False):
+    """Start the data over: keep it as a snapshot, empty the database and Redis, migrate, seed."""
     from devkit.alembic_api import has_migrations, migrate_app
     from devkit.backup.files import backup_dir
+    from devkit.errors import BadArgument
     from devkit.reset import reset as start_over
     from devkit.snapshots import forget_redis_copies, snapshots_before_reset
+    from devkit.tasks._cli import settings_of
 
+    if no_backup and backup:
+        raise BadArgument(
+            "--no-backup and --backup contradict each other",
+            "give one: --backup also backs up to files, --no-backup keeps nothing",
+        )
     stack = local_stack(c, "db.reset")
-    # The snapshots live in the volume the reset deletes: named before anything is asked.
-    doomed, unknown = snapshots_before_reset(stack)
-    also = f", and its snapshots {', '.join(s.name for s in doomed)}" if doomed else ""
-    if unknown:
-        also = f", and any snapshots (they could not be listed: {unknown})"
-    confirm(
-        yes,
-        "reset deletes the database and Redis data" + (" and the snapshots" if also else ""),
-        f"Delete all data of {stack.pg_database} and Redis (project {stack.project}){also}"
-        + ("" if no_backup else ", after a backup")
-        + "?",
-    )
-    if doomed:
-        print(f"The reset also deletes the snapshots: {', '.join(s.name for s in doomed)}")
-    elif unknown:
-        print(f"The reset also deletes any snapshots; they could not be listed: {unknown}")
+    keep = settings_of(c).snapshot_keep
+    to_files = (volumes or backup) and not no_backup
+    doomed: list = []
+    if volumes:
+        # The snapshots live in the volume this deletes: named before anything is asked.
+        doomed, unknown = snapshots_before_reset(stack)
+        also = f", and its snapshots {', '.join(s.name for s in doomed)}" if doomed else ""
+        if unknown:
+            also = f", and any snapshots (they could not be listed: {unknown})"
+        confirm(
+            yes,
+            "reset --volumes deletes the database and Redis data"
+            + (" and the snapshots" if also else ""),
+            f"Delete all data of {stack.pg_database} and Redis (project {stack.project}) with "
+            f"their volumes{also}" + (", after a backup to files" if to_files else "") + "?",
+        )
+        if doomed:
+            print(f"The reset also deletes the snapshots: {', '.join(s.name for s in doomed)}")
+        elif unknown:
+            print(f"The reset also deletes any snapshots; they could not be listed: {unknown}")
+    else:
+        confirm(
+            yes,
+            "reset empties the database and Redis",
+            f"Start {stack.pg_database} and Redis (project {stack.project}) over, empty"
+            + (
+                "? Nothing is kept"
+                if no_backup
+                else ", keeping what they hold as a snapshot"
+                + (" and in backup files" if to_files else "")
+                + "?"
+            ),
+        )
 
     def migrate() -> str | None:
         if not has_migrations(stack.env_file.parent):
@@ -65,7 +92,14 @@ def reset(c, yes=False, no_backup=False):
         run = migrate_app(c.config.devkit, "head", "up", backup=False, stack=stack)
         return ",".join(run.after) or "base"
 
-    result = start_over(stack, None if no_backup else backup_dir(c.config.devkit), migrate)
+    result = start_over(
+        stack,
+        backup_dir(c.config.devkit) if to_files else None,
+        migrate,
+        volumes=volumes,
+        keep=not no_backup,
+        snapshot_keep=keep,
+    )
     forget_redis_copies(doomed)
     print(
         f"Migrated to {result.migrated_to}"

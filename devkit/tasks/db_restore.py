@@ -1,5 +1,5 @@
 """db.restore and db.restore-s3: a backup (the kit's JSON, or a pg_dump file) loaded in one
-transaction, after a safety backup of what it replaces."""
+transaction, after keeping what it replaces (a snapshot, or a backup file: devkit/safety_net.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ _RESTORE_HELP = {
     "yes": "Do not ask for confirmation (required without a terminal)",
     "allow-other-version": "Restore although the backup's migration version differs (schemas must match)",
     "exact": "Also empty the tables the backup does not have (default: they are left as they are)",
-    "no-backup": "Do not take a safety backup first (default: one is taken, with the command that undoes the restore)",
+    "no-backup": "Keep nothing first (default: a snapshot on this machine's stack, else a backup file, with the command that undoes the restore)",
 }
 
 
@@ -35,19 +35,20 @@ def _confirm(yes: bool, database: str, diff=None) -> None:
 
 
 @contextlib.contextmanager
-def _safety_backup(c, take, skip: bool):
-    from devkit.backup.files import backup_dir, safety_copy
+def _safety_net(c, target, skip: bool, to_file=None):
+    """What the restore replaces, kept first: a snapshot on this machine's stack, else a backup
+    file (devkit/safety_net.py); removed again when the restore fails."""
+    from devkit.safety_net import kept_around
 
-    if skip:
-        yield None
-        return
-    with safety_copy(backup_dir(c.config.devkit), take) as path:
-        print(f"Safety backup of the data before the restore: {path}")
-        yield path
+    with kept_around(c.config.devkit, target, "db.restore", skip, to_file=to_file) as net:
+        if net:
+            print(f"Kept first: {net}")
+        yield net
 
 
 def _restore_dump(c, path: Path, dry_run: bool, yes: bool, no_backup: bool) -> None:
     from devkit.backup import pgdump
+    from devkit.backup.target import stack_target
     from devkit.envfile import load_stack
 
     stack = load_stack(c.config.devkit)
@@ -59,11 +60,12 @@ def _restore_dump(c, path: Path, dry_run: bool, yes: bool, no_backup: bool) -> N
         print("Dry run: nothing changed.")
         return
     _confirm(yes, stack.pg_database)
-    with _safety_backup(c, lambda d: pgdump.dump(stack, d), no_backup) as safety:
+    target = stack_target(stack.values)
+    with _safety_net(c, target, no_backup, lambda d: pgdump.dump(stack, d)) as safety:
         pgdump.restore(stack, path)
     print("Restore completed (pg_restore/psql, one transaction)")
     if safety:
-        print(f"To undo it: devkit db.restore {safety} --yes")
+        print(f"To undo it: {safety.undo()}")
 
 
 def _restore(
@@ -104,7 +106,7 @@ def _restore(
 
     # One pass: the file is checked while it loads; any fault rolls the transaction back.
     with (
-        _safety_backup(c, take, no_backup) as safety,
+        _safety_net(c, target, no_backup, take) as safety,
         RowProgress("Restoring") as progress,
     ):
         diff, result = restore_backup(
@@ -118,8 +120,10 @@ def _restore(
     if yes:
         print_diff(diff)
     print(f"Restore completed: {result.restored_tables} tables, {result.restored_rows} rows")
-    if safety:
-        undo = f"devkit db.restore {safety} --yes --exact"
+    if safety and safety.snapshot:
+        print(f"To undo it: {safety.undo()}")
+    elif safety:
+        undo = f"{safety.undo()} --exact"
         if diff.migration_version_backup != diff.migration_version_current:
             undo += " --allow-other-version"
         print(f"To undo it: {undo}")

@@ -41,9 +41,12 @@ def take(c, name=None):
 @reports_errors
 def restore(c, name, yes=False):
     """Put a snapshot back (the database and Redis's data); what it replaces is kept as a snapshot."""
+    from devkit.snapshots import prune_automatic
     from devkit.snapshots import restore as restore_snapshot
+    from devkit.tasks._cli import settings_of
 
     stack = local_stack(c, "db.snapshot.restore")
+    keep = settings_of(c).snapshot_keep
     confirm(
         yes,
         "the restore replaces the app's database",
@@ -54,6 +57,8 @@ def restore(c, name, yes=False):
     print(f"restored snapshot {name}")
     print(f"  what was there is kept as snapshot {undo.name} ({_size(undo.size)})")
     print(f"  to undo: devkit db.snapshot.restore {undo.name} --yes")
+    if keep:
+        prune_automatic(stack, keep)
 
 
 @task(
@@ -76,7 +81,8 @@ def drop(c, name, yes=False):
 @task
 @reports_errors
 def snapshots(c):
-    """The app's snapshots, newest first: name, time, migration version, size."""
+    """The app's snapshots, newest first: name, time, migration version, size, Redis's copy, and
+    the task that took it (automatic ones: the newest devkit.snapshot_keep are kept)."""
     from devkit.snapshots import list_snapshots
 
     found = list_snapshots(local_stack(c, "db.snapshots"))
@@ -85,10 +91,11 @@ def snapshots(c):
         return
     for snapshot in found:
         redis = "redis" if snapshot.redis else "-"
-        print(
-            f"{snapshot.name:<24} {snapshot.taken:<25} {snapshot.revision or '(none)':<14} "
+        line = (
+            f"{snapshot.name:<31} {snapshot.taken:<25} {snapshot.revision or '(none)':<14} "
             f"{_size(snapshot.size):>9}  {redis}"
         )
+        print(line + (f"  automatic ({snapshot.auto})" if snapshot.auto else ""))
 
 
 ns = Collection("snapshot", take, restore, drop)

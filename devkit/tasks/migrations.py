@@ -1,6 +1,6 @@
 """db.migrate, db.downgrade, db.revision, db.current, db.history, db.merge-heads: the app's
-Alembic migrations, through Alembic's API (devkit/alembic_api.py), with a backup before any
-change."""
+Alembic migrations, through Alembic's API (devkit/alembic_api.py), with the database kept first
+(a snapshot, or a backup file: devkit/safety_net.py) before any change."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ def _report(run, direction: str) -> None:
     if not run.steps:
         print(f"Nothing to do: the database is at {after}.")
         return
-    if run.backup:
-        print(f"Backup taken first: {run.backup}", file=sys.stderr)
+    if run.kept:
+        print(f"Kept first: {run.kept}", file=sys.stderr)
     for step in run.steps:
         print(f"  applied: {step}")
     print(f"Migrated {before} → {after} ({len(run.steps)} step(s)).")
@@ -28,37 +28,53 @@ def _report(run, direction: str) -> None:
         else f"devkit db.migrate --revision {before}"
     )
     print(f"To undo: {undo}", end="")
-    if run.backup:
-        print(f"; the data as it was: then devkit db.restore {run.backup} --yes", end="")
+    if run.kept:
+        print(f"; the data as it was: then {run.kept.undo()}", end="")
     print()
+
+
+def _check_backup_flags(no_backup: bool, backup: bool) -> None:
+    if no_backup and backup:
+        from devkit.errors import BadArgument
+
+        raise BadArgument(
+            "--no-backup and --backup contradict each other",
+            "give one: --backup keeps a backup file first, --no-backup keeps nothing",
+        )
 
 
 @task(
     help={
         "revision": "Target revision (default: head)",
-        "no-backup": "Skip the automatic backup before migrating",
+        "no-backup": "Keep nothing first (no snapshot, no backup file)",
+        "backup": "Keep a backup file first, not a snapshot",
     }
 )
 @reports_errors
-def migrate(c, revision="head", no_backup=False):
-    """Upgrade the database (alembic upgrade); backs it up first when anything changes."""
+def migrate(c, revision="head", no_backup=False, backup=False):
+    """Upgrade the database (alembic upgrade); keeps it first (a snapshot) when anything changes."""
     from devkit.alembic_api import migrate_app
 
-    _report(migrate_app(c.config.devkit, revision, "up", backup=not no_backup), "up")
+    _check_backup_flags(no_backup, backup)
+    run = migrate_app(c.config.devkit, revision, "up", backup=not no_backup, backup_file=backup)
+    _report(run, "up")
 
 
 @task(
     help={
         "revision": "Where to go: a revision id, -1 (one step back) or base",
-        "no-backup": "Skip the automatic backup before migrating",
+        "no-backup": "Keep nothing first (no snapshot, no backup file)",
+        "backup": "Keep a backup file first, not a snapshot",
     }
 )
 @reports_errors
-def downgrade(c, revision, no_backup=False):
-    """Downgrade the database (alembic downgrade REV); backs it up first."""
+def downgrade(c, revision, no_backup=False, backup=False):
+    """Downgrade the database (alembic downgrade REV); keeps it first (a snapshot)."""
     from devkit.alembic_api import migrate_app
 
-    _report(migrate_app(c.config.devkit, revision, "down", backup=not no_backup), "down")
+    _check_backup_flags(no_backup, backup)
+    run = migrate_app(c.config.devkit, revision, "down", backup=not no_backup, backup_file=backup)
+    _report(run, "down")
 
 
 @task(

@@ -84,7 +84,7 @@ def _setup_migrations(c, stack, skip: bool) -> str:
     config = {**dict(c.config.devkit), "app_dir": str(stack.env_file.parent)}
     run = migrate_app(config, "head", "up", stack=stack)
     at = ",".join(run.after) or "base"
-    applied = f"{len(run.steps)} applied" + (f", backup first: {run.backup}" if run.backup else "")
+    applied = f"{len(run.steps)} applied" + (f", kept first: {run.kept}" if run.kept else "")
     return f"at {at} ({applied if run.steps else 'nothing to apply'})"
 
 

@@ -537,7 +537,8 @@ def test_restore_takes_a_safety_backup_whose_undo_command_works(stack, db, datab
     done = stack.invoke("db.restore", path, "--yes", "--allow-other-version", extra_env=env)
     assert done.returncode == 0, done.stderr
     assert checksums(db) != edited
-    safety = re.search(r"Safety backup of the data before the restore: (\S+)", done.stdout)
+    # DATABASE_URL names another database than the stack's: a backup file, not a snapshot.
+    safety = re.search(r"Kept first: backup (\S+)", done.stdout)
     assert safety and Path(safety.group(1)).is_file()
     undo = re.search(r"To undo it: devkit (db\.restore .+)$", done.stdout, re.M).group(1)
     assert undo.endswith("--yes --exact --allow-other-version")  # the versions differ
@@ -547,7 +548,7 @@ def test_restore_takes_a_safety_backup_whose_undo_command_works(stack, db, datab
     skipped = stack.invoke(
         "db.restore", path, "--yes", "--no-backup", "--allow-other-version", extra_env=env
     )
-    assert skipped.returncode == 0 and "Safety backup" not in skipped.stdout
+    assert skipped.returncode == 0 and "Kept first" not in skipped.stdout
     assert len(list(tmp_path.glob("backup_*"))) == 2  # the backup and one safety backup
 
 

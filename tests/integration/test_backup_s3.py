@@ -107,27 +107,35 @@ def test_restore_from_s3(stack, s3):
     _, env = s3
     path = make_backup(stack, env)
     assert stack.invoke("db.upload", path, extra_env=env).returncode == 0
-    conn = stack.connect()
-    with conn.cursor() as cur:
-        cur.execute("CREATE TABLE IF NOT EXISTS s3_marker (v text)")
-        cur.execute("INSERT INTO s3_marker VALUES ('added after the backup')")
+
+    def execute(statement: str):
+        # A connection per statement: the restore keeps a snapshot first, which ends the
+        # sessions open on the database.
+        conn = stack.connect()
+        with conn, conn.cursor() as cur:
+            cur.execute(statement)
+            found = cur.fetchone() if cur.description else None
+        conn.close()
+        return found
+
+    execute("CREATE TABLE IF NOT EXISTS s3_marker (v text)")
+    execute("INSERT INTO s3_marker VALUES ('added after the backup')")
     os.remove(path)  # restore-s3 must fetch it
-    result = stack.invoke("db.restore-s3", os.path.basename(path), "--yes", extra_env=env)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "Restore completed" in result.stdout
-    assert "not in the backup, left as they are: public.s3_marker" in result.stdout
-    with conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM s3_marker")
-        assert cur.fetchone()[0] == 1
-    exact = stack.invoke(
-        "db.restore-s3", os.path.basename(path), "--yes", "--exact", "--no-backup", extra_env=env
-    )
-    assert exact.returncode == 0, exact.stdout + exact.stderr
-    with conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM s3_marker")
-        assert cur.fetchone()[0] == 0
-        cur.execute("DROP TABLE s3_marker")
-    conn.close()
+    try:
+        result = stack.invoke("db.restore-s3", os.path.basename(path), "--yes", extra_env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "Restore completed" in result.stdout
+        assert "not in the backup, left as they are: public.s3_marker" in result.stdout
+        assert execute("SELECT count(*) FROM s3_marker") == (1,)
+        exact = stack.invoke(
+            "db.restore-s3", os.path.basename(path), "--yes", "--exact", "--no-backup",
+            extra_env=env,
+        )  # fmt: skip
+        assert exact.returncode == 0, exact.stdout + exact.stderr
+        assert execute("SELECT count(*) FROM s3_marker") == (0,)
+    finally:
+        execute("DROP TABLE IF EXISTS s3_marker")
+        stack.drop_automatic_snapshots()
 
 
 def test_upload_without_a_bucket_says_how_to_set_one(stack, tmp_path):

@@ -1,6 +1,7 @@
 """The by-hand path: pg_dump files made by the stack's container, and plain SQL dumps."""
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -9,22 +10,35 @@ import pytest
 pytestmark = pytest.mark.docker
 
 
+class Table:
+    """The test table sqlfmt, each statement on a connection of its own: a restore on the
+    stack keeps a snapshot first, which ends the sessions open on the database."""
+
+    def __init__(self, stack) -> None:
+        self.stack = stack
+
+    def execute(self, statement: str):
+        conn = self.stack.connect()
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute(statement)
+                return cur.fetchone() if cur.description else None
+        finally:
+            conn.close()
+
+
 @pytest.fixture
 def table(stack):
-    conn = stack.connect()
-    with conn.cursor() as cur:
-        cur.execute("DROP TABLE IF EXISTS sqlfmt; CREATE TABLE sqlfmt (id int PRIMARY KEY, v text)")
-        cur.execute("INSERT INTO sqlfmt SELECT g, 'row ' || g FROM generate_series(1, 100) g")
-    yield conn
-    with conn.cursor() as cur:
-        cur.execute("DROP TABLE IF EXISTS sqlfmt")
-    conn.close()
+    table = Table(stack)
+    table.execute("DROP TABLE IF EXISTS sqlfmt; CREATE TABLE sqlfmt (id int PRIMARY KEY, v text)")
+    table.execute("INSERT INTO sqlfmt SELECT g, 'row ' || g FROM generate_series(1, 100) g")
+    yield table
+    table.execute("DROP TABLE IF EXISTS sqlfmt")
+    stack.drop_automatic_snapshots()
 
 
-def rows(conn):
-    with conn.cursor() as cur:
-        cur.execute("SELECT count(*), md5(string_agg(v, ',' ORDER BY id)) FROM sqlfmt")
-        return cur.fetchone()
+def rows(table):
+    return table.execute("SELECT count(*), md5(string_agg(v, ',' ORDER BY id)) FROM sqlfmt")
 
 
 def test_custom_format_backup_and_restore(stack, table, tmp_path):
@@ -35,8 +49,7 @@ def test_custom_format_backup_and_restore(stack, table, tmp_path):
     assert path.endswith(".dump") and Path(path).read_bytes()[:5] == b"PGDMP"
     assert oct(os.stat(path).st_mode & 0o777) == "0o600"
     before = rows(table)
-    with table.cursor() as cur:
-        cur.execute("DELETE FROM sqlfmt WHERE id > 10")
+    table.execute("DELETE FROM sqlfmt WHERE id > 10")
     checked = stack.invoke("db.verify", path, extra_env=env)
     assert "pg_dump custom format" in checked.stdout and "tables with data" in checked.stdout
     dry = stack.invoke("db.restore", path, "--dry-run", extra_env=env)
@@ -46,6 +59,13 @@ def test_custom_format_backup_and_restore(stack, table, tmp_path):
     assert done.returncode == 0, done.stderr
     assert rows(table) == before
     assert os.path.basename(path) in stack.invoke("db.list", extra_env=env).stdout
+    # What the restore replaced was kept as a snapshot, and its undo puts it back.
+    undo = re.search(
+        r"^To undo it: devkit (db\.snapshot\.restore before-restore-\S+ --yes)$", done.stdout, re.M
+    )
+    assert undo, done.stdout
+    assert stack.invoke(*undo[1].split()).returncode == 0
+    assert rows(table)[0] == 10
 
 
 def test_plain_sql_dump_restores_in_one_transaction_or_not_at_all(stack, table, tmp_path):
@@ -59,15 +79,13 @@ def test_plain_sql_dump_restores_in_one_transaction_or_not_at_all(stack, table, 
             stdout=out, env={**os.environ, "PGPASSWORD": values["PGPASSWORD"]}, check=True,
         )  # fmt: skip
     before = rows(table)
-    with table.cursor() as cur:
-        cur.execute("DELETE FROM sqlfmt WHERE id > 50")
+    table.execute("DELETE FROM sqlfmt WHERE id > 50")
     # The table still exists, so the dump's CREATE TABLE fails: nothing may change.
     failed = stack.invoke("db.restore", str(dump), "--yes")
     assert failed.returncode == 1
     assert "nothing was changed" in failed.stderr and "already exists" in failed.stderr
     assert rows(table)[0] == 50
-    with table.cursor() as cur:
-        cur.execute("DROP TABLE sqlfmt")
+    table.execute("DROP TABLE sqlfmt")
     done = stack.invoke("db.restore", str(dump), "--yes")
     assert done.returncode == 0, done.stderr
     assert rows(table) == before
@@ -80,6 +98,7 @@ def test_a_dump_made_as_postgres_in_the_old_container_restores_owned_by_the_app(
     from urllib.parse import urlsplit
 
     admin = stack.admin_connect()
+    admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute(
             "CREATE TABLE old_orders (id serial PRIMARY KEY, item text);"
@@ -97,6 +116,7 @@ def test_a_dump_made_as_postgres_in_the_old_container_restores_owned_by_the_app(
     assert b"OWNER TO postgres;" in dump.read_bytes()
     with admin.cursor() as cur:
         cur.execute("DROP TABLE old_orders")
+    admin.close()  # the restore's snapshot would end it
     try:
         done = stack.invoke("db.restore", str(dump), "--yes")
         assert done.returncode == 0, done.stderr
@@ -113,6 +133,9 @@ def test_a_dump_made_as_postgres_in_the_old_container_restores_owned_by_the_app(
         conn.commit()
         conn.close()
     finally:
+        admin = stack.admin_connect()
+        admin.autocommit = True
         with admin.cursor() as cur:
             cur.execute("DROP TABLE IF EXISTS old_orders")
         admin.close()
+        stack.drop_automatic_snapshots()

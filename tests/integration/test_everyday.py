@@ -5,6 +5,7 @@ import shlex
 import shutil
 import stat
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -125,7 +126,10 @@ def migrations_dir(stack):
     shutil.rmtree(versions / "__pycache__", ignore_errors=True)
 
 
-def test_migrate_backs_up_first_and_says_how_to_undo(stack, migrations_dir, tmp_path):
+def test_migrate_keeps_a_snapshot_first_and_says_how_to_undo(stack, migrations_dir, tmp_path):
+    """On this machine's stack the database is kept as a snapshot before a migration (was: a
+    JSON backup, whose restore grows with the data), and the command printed puts back the data
+    and the revision as they were; `--backup` keeps a backup file instead."""
     made = stack.invoke("db.revision", "-m", "add nickname")
     assert made.returncode == 0, made.stderr
     created = next(p for p in migrations_dir.glob("*add_nickname.py"))
@@ -143,31 +147,46 @@ def test_migrate_backs_up_first_and_says_how_to_undo(stack, migrations_dir, tmp_
         "INSERT INTO sample_users (email, username, hashed_password) VALUES ('m@x', 'm', '!')",
     )
     env = {"INVOKE_DEVKIT_BACKUP_DIR": str(tmp_path)}
-    migrated = stack.invoke("db.migrate", extra_env=env)
-    assert migrated.returncode == 0, migrated.stderr
-    backup = re.search(r"Backup taken first: (\S+)", migrated.stderr)
-    assert backup and (tmp_path / backup[1].split("/")[-1]).exists()
-    assert f"Migrated {INITIAL} → a1a1a1a1a1a1" in migrated.stdout
-    assert f"To undo: devkit db.downgrade {INITIAL}" in migrated.stdout
-    columns = sql(
-        stack,
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'sample_users'",
-    )
-    assert ("nickname",) in columns
-    assert "a1a1a1a1a1a1 (head)" in stack.invoke("db.current").stdout
-    history = stack.invoke("db.history").stdout
-    assert "a1a1a1a1a1a1" in history and INITIAL in history and "(current)" in history
-    again = stack.invoke("db.migrate", extra_env=env)
-    assert "Nothing to do: the database is at a1a1a1a1a1a1." in again.stdout
-    down = stack.invoke("db.downgrade", "-1", extra_env=env)
-    assert down.returncode == 0, down.stderr
-    assert f"Migrated a1a1a1a1a1a1 → {INITIAL}" in down.stdout
-    columns = sql(
-        stack,
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'sample_users'",
-    )
-    assert ("nickname",) not in columns
-    sql(stack, "DELETE FROM sample_users WHERE username = 'm'")
+    columns = "SELECT column_name FROM information_schema.columns WHERE table_name = 'sample_users'"
+    try:
+        migrated = stack.invoke("db.migrate", extra_env=env)
+        assert migrated.returncode == 0, migrated.stderr
+        kept = re.search(r"Kept first: snapshot (before-migrate-\S+)", migrated.stderr)
+        assert kept and not list(tmp_path.iterdir()), migrated.stderr
+        assert f"Migrated {INITIAL} → a1a1a1a1a1a1" in migrated.stdout
+        assert f"To undo: devkit db.downgrade {INITIAL}" in migrated.stdout
+        assert f"then devkit db.snapshot.restore {kept[1]} --yes" in migrated.stdout
+        assert ("nickname",) in sql(stack, columns)
+        assert "a1a1a1a1a1a1 (head)" in stack.invoke("db.current").stdout
+        history = stack.invoke("db.history").stdout
+        assert "a1a1a1a1a1a1" in history and INITIAL in history and "(current)" in history
+        listed = stack.invoke("db.snapshots").stdout
+        assert re.search(rf"^{kept[1]} .* {INITIAL} .* automatic \(db\.migrate\)$", listed, re.M)
+
+        # The snapshot holds the schema and the revision from before the migration.
+        back = stack.invoke("db.snapshot.restore", kept[1], "--yes")
+        assert back.returncode == 0, back.stderr
+        assert ("nickname",) not in sql(stack, columns)
+        assert f"{INITIAL}" in stack.invoke("db.current").stdout
+        assert sql(stack, "SELECT count(*) FROM sample_users WHERE username = 'm'") == [(1,)]
+
+        by_file = stack.invoke("db.migrate", "--backup", extra_env=env)
+        assert by_file.returncode == 0, by_file.stderr
+        backup = re.search(r"Kept first: backup (\S+)", by_file.stderr)
+        assert backup and (tmp_path / backup[1].split("/")[-1]).exists(), by_file.stderr
+        assert f"then devkit db.restore {backup[1]} --yes" in by_file.stdout
+        again = stack.invoke("db.migrate", extra_env=env)
+        assert "Nothing to do: the database is at a1a1a1a1a1a1." in again.stdout
+        both = stack.invoke("db.downgrade", "-1", "--backup", "--no-backup")
+        assert both.returncode == 2 and "contradict" in both.stderr
+        down = stack.invoke("db.downgrade", "-1", "--no-backup", extra_env=env)
+        assert down.returncode == 0, down.stderr
+        assert f"Migrated a1a1a1a1a1a1 → {INITIAL}" in down.stdout
+        assert "Kept first" not in down.stderr
+        assert ("nickname",) not in sql(stack, columns)
+    finally:
+        sql(stack, "DELETE FROM sample_users WHERE username = 'm'")
+        stack.drop_automatic_snapshots()
 
 
 def test_alembic_errors_become_causes_with_fixes(stack, migrations_dir):
@@ -211,14 +230,16 @@ def test_reset_refuses_without_yes_and_for_other_databases(stack):
         and "db.example.com" in remote.stderr
     )
     asked, code = stack.on_terminal("db.reset", inputs=(b"n\r",))  # a user who says no
-    assert code == 1 and "after a backup? [y/N]" in asked and "cancelled; nothing changed" in asked
+    assert code == 1 and "keeping what they hold as a snapshot? [y/N]" in asked
+    assert "cancelled; nothing changed" in asked
     assert sql(stack, "SELECT count(*) FROM sample_users WHERE username = 'keep'") == [(1,)]
 
 
-def test_reset_backs_up_recreates_migrates_and_seeds_and_its_undo_works(stack, tmp_path):
-    """What the reset destroys comes back with the command it prints: a table the migrations do
-    not know (was: "tables in the backup are missing here: public.keepme", the JSON backup holds
-    data, not schema) and Redis's keys (were not saved at all)."""
+def reset_and_undo(stack, tmp_path, *flags: str) -> str:
+    """db.reset with FLAGS on data the migrations do not know (a table) and Redis's keys; then
+    the undo it prints. What the reset deleted is back (was: "tables in the backup are missing
+    here: public.keepme", the JSON backup holds data, not schema; Redis's keys were not saved).
+    Returns the reset's output."""
     import redis
 
     sql(
@@ -229,7 +250,8 @@ def test_reset_backs_up_recreates_migrates_and_seeds_and_its_undo_works(stack, t
     users = sql(stack, "SELECT email FROM sample_users ORDER BY id")
     client = redis.Redis.from_url(stack.values()["REDIS_URL"])
     client.set("session:keep", "still here")
-    done = stack.invoke("db.reset", "--yes", extra_env={"INVOKE_DEVKIT_BACKUP_DIR": str(tmp_path)})
+    env = {"INVOKE_DEVKIT_BACKUP_DIR": str(tmp_path)}
+    done = stack.invoke("db.reset", "--yes", *flags, extra_env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"Migrated to {INITIAL}" in done.stdout and "Seeded (seed.py)" in done.stdout
     assert sql(stack, "SELECT username FROM sample_users ORDER BY id") == [("alice",)]
@@ -242,7 +264,7 @@ def test_reset_backs_up_recreates_migrates_and_seeds_and_its_undo_works(stack, t
     for command in undo.split(" && "):
         words = shlex.split(command)
         assert words[0] == "devkit"
-        ran = stack.invoke(*words[1:], extra_env={"INVOKE_DEVKIT_BACKUP_DIR": str(tmp_path)})
+        ran = stack.invoke(*words[1:], extra_env=env)
         assert ran.returncode == 0, ran.stdout + ran.stderr
     assert sql(stack, "SELECT count(*) FROM keepme") == [(321,)]
     assert sql(stack, "SELECT email FROM sample_users ORDER BY id") == users
@@ -250,6 +272,28 @@ def test_reset_backs_up_recreates_migrates_and_seeds_and_its_undo_works(stack, t
     assert client.get("session:keep") == b"still here"
     client.close()
     sql(stack, "DROP TABLE keepme")
+    sql(stack, "DELETE FROM sample_users WHERE username = 'gone'")
+    return done.stdout
+
+
+def test_reset_keeps_a_snapshot_recreates_migrates_and_seeds_and_its_undo_works(stack, tmp_path):
+    """The volumes stay: the database is set aside as a snapshot (nothing copied), no file is
+    written, and the app's role owns the new database."""
+    try:
+        output = reset_and_undo(stack, tmp_path)
+        assert re.search(r"^Kept first: snapshot before-reset-\S+ ", output, re.M), output
+        assert not list(tmp_path.iterdir())
+    finally:
+        stack.drop_automatic_snapshots()
+
+
+def test_reset_volumes_backs_up_to_files_and_its_undo_works(stack, tmp_path):
+    output = reset_and_undo(stack, tmp_path, "--volumes")
+    assert "Removing the containers and volumes of project" in output
+    first = re.search(
+        r"^Backup first: (\S+) \(PostgreSQL, schema and data\), (\S+) \(Redis\)$", output, re.M
+    )
+    assert first and all(Path(path).parent == tmp_path for path in first.groups()), output
 
 
 def test_autogenerate_writes_the_models_change(stack, migrations_dir):

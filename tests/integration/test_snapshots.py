@@ -23,14 +23,14 @@ def client(stack):
 
 @pytest.fixture
 def snaps(stack):
-    """The snapshots a test takes are dropped after it."""
+    """The snapshots a test takes are dropped after it; it starts with none of the automatic
+    ones earlier tests' restores kept."""
+    stack.drop_automatic_snapshots()
     taken: list[str] = []
     yield taken
     for name in taken:
         stack.invoke("db.snapshot.drop", name, "--yes")
-    listed = stack.invoke("db.snapshots").stdout
-    for name in re.findall(r"^(undo-\S+)", listed, re.M):
-        stack.invoke("db.snapshot.drop", name, "--yes")
+    stack.drop_automatic_snapshots()
     sql(stack, "DROP TABLE IF EXISTS snap_items")
 
 
@@ -133,14 +133,37 @@ def test_reset_names_the_snapshots_it_deletes_with_the_volume(stack, snaps, tmp_
     assert re.search(r"^goes-with-reset\s.*redis$", stack.invoke("db.snapshots").stdout, re.M)
     redis_copy = redis_dir(SimpleNamespace(project=stack.project)) / "goes-with-reset.keys.gz"
     assert redis_copy.exists()
-    refused = stack.invoke("db.reset")  # no terminal, no --yes: the prompt's words, nothing done
+    # no terminal, no --yes: the prompt's words, nothing done
+    refused = stack.invoke("db.reset", "--volumes")
     assert refused.returncode == 2
     assert "and the snapshots" in refused.stderr
     assert "goes-with-reset" in stack.invoke("db.snapshots").stdout
     done = stack.invoke(
-        "db.reset", "--yes", "--no-backup", extra_env={"INVOKE_DEVKIT_BACKUP_DIR": str(tmp_path)}
-    )
+        "db.reset", "--volumes", "--yes", "--no-backup",
+        extra_env={"INVOKE_DEVKIT_BACKUP_DIR": str(tmp_path)},
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "The reset also deletes the snapshots: goes-with-reset" in done.stdout
     assert "no snapshots" in stack.invoke("db.snapshots").stdout
     assert not redis_copy.exists()
+
+
+def test_automatic_snapshots_beyond_snapshot_keep_are_dropped_and_named(stack, snaps):
+    """The undo snapshots of restores are automatic: with devkit.snapshot_keep 1, the second
+    restore drops the first one's, naming it; the snapshot taken by hand stays."""
+    assert stack.invoke("db.snapshot", "--name", "by-hand").returncode == 0
+    snaps.append("by-hand")
+    keep_one = {"INVOKE_DEVKIT_SNAPSHOT_KEEP": "1"}
+    first = stack.invoke("db.snapshot.restore", "by-hand", "--yes", extra_env=keep_one)
+    assert first.returncode == 0, first.stderr
+    first_undo = re.search(r"kept as snapshot (undo-\S+)", first.stdout)[1]
+    second = stack.invoke("db.snapshot.restore", "by-hand", "--yes", extra_env=keep_one)
+    assert second.returncode == 0, second.stderr
+    second_undo = re.search(r"kept as snapshot (undo-\S+)", second.stdout)[1]
+    assert second_undo != first_undo
+    assert f"dropped the automatic snapshot {first_undo} of " in second.stdout
+    assert "(devkit.snapshot_keep: the newest 1 are kept)" in second.stdout
+    listed = stack.invoke("db.snapshots").stdout
+    names = re.findall(r"^(\S+) ", listed, re.M)
+    assert first_undo not in names and second_undo in names and "by-hand" in names
+    assert re.search(rf"^{second_undo} .* automatic \(db\.snapshot\.restore\)$", listed, re.M)

@@ -1,0 +1,111 @@
+"""What a task that changes the app's database keeps first, so that the change can be undone
+(db.migrate, db.downgrade, db.restore; db.reset sets the database itself aside, devkit/reset.py).
+
+On this machine's stack it is an automatic snapshot (devkit/snapshots.py): taken in about a
+second whatever the data's size, put back with `db.snapshot.restore` as fast. The newest
+`devkit.snapshot_keep` automatic snapshots are kept, the older ones dropped as a new one is taken,
+each named in the output. A backup file (devkit/backup/dump.py) is kept instead where a snapshot
+cannot be: a database elsewhere (DATABASE_URL), `--backup` asked for, `snapshot_keep: 0`, or a
+snapshot that failed (its cause is said).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from devkit.backup.target import Target
+from devkit.errors import DevkitError
+
+
+@dataclass(frozen=True)
+class SafetyNet:
+    snapshot: str = ""  # the automatic snapshot's name
+    backup: Path | None = None  # the backup file
+
+    def undo(self) -> str:
+        """The command that puts the data back as it was."""
+        if self.snapshot:
+            return f"devkit db.snapshot.restore {self.snapshot} --yes"
+        return f"devkit db.restore {self.backup} --yes" if self.backup else ""
+
+    def __str__(self) -> str:
+        return f"snapshot {self.snapshot}" if self.snapshot else f"backup {self.backup}"
+
+
+def _own_stack(config: Mapping[str, Any], target: Target):
+    """The stack when TARGET is its own database on this machine, else None."""
+    from devkit.backup.target import check_local
+    from devkit.envfile import load_stack
+
+    try:
+        stack = load_stack(config)
+        check_local(stack, target, "a snapshot")
+    except DevkitError:
+        return None
+    return stack
+
+
+def keep_first(
+    config: Mapping[str, Any],
+    target: Target,
+    task: str,
+    backup_file: bool = False,
+    say: Callable[[str], None] = print,
+    to_file: Callable[[Path], Path] | None = None,
+) -> SafetyNet:
+    """Keep the database as it is before TASK changes it: a snapshot, or a backup file written
+    by `to_file(directory)` (default: the kit's JSON backup; see the module). Raises when
+    neither can be kept: the change must not go ahead without it."""
+    from devkit.settings.model import load_settings
+
+    keep = load_settings(config).snapshot_keep
+    stack = None if backup_file or keep == 0 else _own_stack(config, target)
+    if stack is not None:
+        from devkit import snapshots
+
+        try:
+            made = snapshots.take(stack, snapshots.automatic_name(task), say, auto=task)
+        except DevkitError as exc:
+            say(f"no snapshot ({exc.cause}): a backup file instead")
+        else:
+            snapshots.prune_automatic(stack, keep, say)
+            return SafetyNet(snapshot=made.name)
+    from devkit.backup.files import backup_dir
+
+    if to_file is None:
+        from devkit.backup.dump import create_backup
+
+        return SafetyNet(backup=create_backup(target, backup_dir(config)).path)
+    return SafetyNet(backup=to_file(backup_dir(config)))
+
+
+@contextlib.contextmanager
+def kept_around(
+    config: Mapping[str, Any],
+    target: Target,
+    task: str,
+    skip: bool = False,
+    say: Callable[[str], None] = print,
+    to_file: Callable[[Path], Path] | None = None,
+) -> Iterator[SafetyNet | None]:
+    """keep_first, for a change made in the block (None with `skip`). A change that fails
+    changed nothing: what was kept is removed again, as it equals the database."""
+    if skip:
+        yield None
+        return
+    net = keep_first(config, target, task, say=say, to_file=to_file)
+    try:
+        yield net
+    except BaseException:
+        if net.snapshot:
+            from devkit import snapshots
+            from devkit.envfile import load_stack
+
+            snapshots.drop(load_stack(config), net.snapshot)
+        elif net.backup:
+            net.backup.unlink(missing_ok=True)
+        raise
