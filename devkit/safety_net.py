@@ -36,7 +36,7 @@ class SafetyNet:
         return f"snapshot {self.snapshot}" if self.snapshot else f"backup {self.backup}"
 
 
-def _own_stack(config: Mapping[str, Any], target: Target):
+def own_stack(config: Mapping[str, Any], target: Target):
     """The stack when TARGET is its own database on this machine, else None."""
     from devkit.backup.target import check_local
     from devkit.envfile import load_stack
@@ -63,7 +63,7 @@ def keep_first(
     from devkit.settings.model import load_settings
 
     keep = load_settings(config).snapshot_keep
-    stack = None if backup_file or keep == 0 else _own_stack(config, target)
+    stack = None if backup_file or keep == 0 else own_stack(config, target)
     if stack is not None:
         from devkit import snapshots
 

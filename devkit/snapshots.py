@@ -104,12 +104,107 @@ def _connect(stack: Stack, database: str):
 
 
 @contextmanager
-def _admin(stack: Stack) -> Iterator:
-    """An autocommit cursor on the server's maintenance database as the kit's admin."""
+def _admin(stack: Stack, say: Callable[[str], None] | None = None) -> Iterator:
+    """An autocommit cursor on the server's maintenance database as the kit's admin. With `say`
+    (every command that changes snapshots): one such command at a time per database (an
+    advisory lock, released when the session ends, also by a killed process), and what an
+    interrupted one left is put right first (_recover)."""
     conn = _connect(stack, "postgres")
     conn.autocommit = True
     try:
-        yield conn.cursor()
+        cur = conn.cursor()
+        if say is not None:
+            _lock(cur, stack)
+            _recover(cur, stack, say)
+        yield cur
+    finally:
+        conn.close()
+
+
+LOCK_WAIT = 60.0  # seconds another snapshot command of the same database is waited for
+
+
+def _lock(cur, stack: Stack) -> None:
+    key = f"devkit-snapshots:{stack.pg_database}"
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        cur.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,))
+        if cur.fetchone()[0]:
+            return
+        if time.monotonic() > deadline:
+            raise SnapshotError(
+                f"another snapshot command on {stack.pg_database} has been running for over "
+                f"{LOCK_WAIT:.0f} s",
+                "let it finish, then run this again",
+            )
+        time.sleep(0.1)
+
+
+def _recover(cur, stack: Stack, say: Callable[[str], None]) -> None:
+    """Put right what a snapshot command killed half-way (its process, or its server session)
+    left: the app's database closed to connections, or gone (db.reset between its rename and
+    its new database), a restore's copy, a copy never marked as a snapshot. A snapshot that is
+    marked is never removed here; nor is any copy while the app's database is missing."""
+    app = stack.pg_database
+    prefix = f"{app}{_MARK}"
+    cur.execute(
+        "SELECT datname, datallowconn, shobj_description(oid, 'pg_database') FROM pg_database "
+        "WHERE datname = %s OR datname = %s OR starts_with(datname, %s)",
+        (app, app + _RESTORING, prefix),
+    )
+    found = {name: (allowed, comment) for name, allowed, comment in cur.fetchall()}
+    if app not in found:
+        cur.execute(f"CREATE DATABASE {_quote(cur, app)} OWNER {_quote(cur, stack.pg_user)}")
+        newest = next(iter(_list(cur, stack)), None)
+        say(
+            f"{app} was missing (a db.reset interrupted after setting it aside): made it again, "
+            "empty"
+            + (
+                f"; the data is in snapshot {newest.name}: devkit db.snapshot.restore "
+                f"{newest.name} --yes"
+                if newest
+                else ""
+            )
+        )
+        return
+    if not found[app][0]:
+        cur.execute(f"ALTER DATABASE {_quote(cur, app)} WITH ALLOW_CONNECTIONS true")
+        say(f"{app} was left closed to connections by an interrupted snapshot command: open again")
+    if app + _RESTORING in found:
+        cur.execute(f"DROP DATABASE {_quote(cur, app + _RESTORING)}")
+        say(f"removed {app + _RESTORING}, the copy an interrupted restore left")
+    for name, (_, comment) in found.items():
+        if name.startswith(prefix) and not _marked(comment):
+            cur.execute(f"DROP DATABASE {_quote(cur, name)}")
+            say(
+                f"removed the incomplete snapshot {name[len(prefix) :]} (its command was interrupted)"
+            )
+
+
+def _marked(comment: str | None) -> bool:
+    try:
+        return "devkit_snapshot" in json.loads(comment or "{}")
+    except (ValueError, TypeError):
+        return False
+
+
+def _cleanup(stack: Stack, *statements: str) -> None:
+    """Statements that undo a failed step, on a connection of their own (the command's may be
+    the one that failed). Best effort: what they cannot undo, the next snapshot command's
+    _recover does."""
+    import psycopg2
+
+    try:
+        conn = _connect(stack, "postgres")
+    except SnapshotError:
+        return
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            for statement in statements:
+                cur.execute(statement)
+    except psycopg2.Error:
+        pass
     finally:
         conn.close()
 
@@ -143,9 +238,10 @@ def sessions(cur, database: str) -> list[Session]:
 
 
 @contextmanager
-def _closed(cur, database: str, say: Callable[[str], None]) -> Iterator[None]:
+def _closed(cur, stack: Stack, database: str, say: Callable[[str], None]) -> Iterator[None]:
     """DATABASE closed to new connections and its open ones ended (each named first) while the
-    block runs; open again after it, whatever happens."""
+    block runs; open again after it, whatever happens (on a new connection when the block lost
+    its own; a killed process leaves it to the next command's _recover)."""
     quoted = _quote(cur, database)
     cur.execute(f"ALTER DATABASE {quoted} WITH ALLOW_CONNECTIONS false")
     try:
@@ -168,19 +264,26 @@ def _closed(cur, database: str, say: Callable[[str], None]) -> Iterator[None]:
             time.sleep(0.02)
         yield
     finally:
-        cur.execute(f"ALTER DATABASE {quoted} WITH ALLOW_CONNECTIONS true")
+        reopen = f"ALTER DATABASE {quoted} WITH ALLOW_CONNECTIONS true"
+        try:
+            cur.execute(reopen)
+        except Exception:  # the block lost its connection (its session was ended)
+            _cleanup(stack, reopen)
 
 
-def _mark(cur, database: str, snapshot: dict) -> None:
-    """Close a snapshot to connections and write what the listing shows into its comment."""
+def _mark(cur, database: str, snapshot: dict, close: bool = True) -> None:
+    """Write what the listing shows into a snapshot's comment (a copy without it is incomplete:
+    _recover removes it), and close it to connections."""
     quoted = _quote(cur, database)
-    cur.execute(f"ALTER DATABASE {quoted} WITH ALLOW_CONNECTIONS false")
+    if close:
+        cur.execute(f"ALTER DATABASE {quoted} WITH ALLOW_CONNECTIONS false")
     cur.execute(f"COMMENT ON DATABASE {quoted} IS %s", (json.dumps({"devkit_snapshot": snapshot}),))
 
 
-def list_snapshots(stack: Stack) -> list[Snapshot]:
-    """The stack's snapshots, newest first."""
-    with _admin(stack) as cur:
+def list_snapshots(stack: Stack, say: Callable[[str], None] | None = None) -> list[Snapshot]:
+    """The stack's snapshots, newest first. With `say` (db.snapshots), what an interrupted
+    snapshot command left is put right first, and said."""
+    with _admin(stack, say) as cur:
         return _list(cur, stack)
 
 
@@ -193,10 +296,9 @@ def _list(cur, stack: Stack) -> list[Snapshot]:
     )
     found = []
     for database, comment, size in cur.fetchall():
-        try:
-            meta = json.loads(comment or "{}").get("devkit_snapshot", {})
-        except ValueError:
-            meta = {}
+        if not _marked(comment):
+            continue  # a copy being made, or one an interrupted command left (_recover)
+        meta = json.loads(comment)["devkit_snapshot"]
         found.append(
             Snapshot(
                 database[len(prefix) :],
@@ -271,6 +373,12 @@ def _now() -> str:
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}"
 
 
+def _stamp() -> str:
+    """When a snapshot was taken, to the millisecond: two taken within a second (a restore
+    undone at once) still sort newest first, which the retention of automatic ones relies on."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
 def take(
     stack: Stack, name: str | None, say: Callable[[str], None] = print, auto: str = ""
 ) -> Snapshot:
@@ -278,7 +386,7 @@ def take(
     the task taking it before a change (the retention of automatic snapshots applies to it)."""
     name = check_name(name or _now())
     database = database_of(stack, name)
-    with _admin(stack) as cur:
+    with _admin(stack, say) as cur:
         if auto:
             name = _unused(cur, stack, name)
             database = database_of(stack, name)
@@ -289,28 +397,23 @@ def take(
             )
         revision = _revision(stack, stack.pg_database)
         redis = _save_redis(stack, name)
-        taken = datetime.now(UTC).isoformat(timespec="seconds")
+        taken = _stamp()
+        meta = {"name": name, "taken": taken, "revision": revision, "redis": redis, "auto": auto}
         started = time.monotonic()
         try:
-            with _closed(cur, stack.pg_database, say):
+            with _closed(cur, stack, stack.pg_database, say):
                 cur.execute(
                     f"CREATE DATABASE {_quote(cur, database)} TEMPLATE "
                     f"{_quote(cur, stack.pg_database)} STRATEGY FILE_COPY"
                 )
+            cut_off = time.monotonic() - started
+            _mark(cur, database, meta)
         except Exception as exc:
+            # A copy that failed half-way (a full disk, a session ended) is removed by the
+            # server itself; one made but not marked is removed here.
+            _cleanup(stack, f"DROP DATABASE IF EXISTS {_quote(cur, database)}")
             _forget_redis(redis)
             raise _failed("taking the snapshot", exc) from None
-        cut_off = time.monotonic() - started
-        try:
-            _mark(
-                cur,
-                database,
-                {"name": name, "taken": taken, "revision": revision, "redis": redis, "auto": auto},
-            )
-        except Exception as exc:
-            cur.execute(f"DROP DATABASE IF EXISTS {_quote(cur, database)}")
-            _forget_redis(redis)
-            raise _failed("recording the snapshot", exc) from None
         say(f"the app's database was closed for {cut_off:.2f}s")
         return _find(cur, stack, name)
 
@@ -323,7 +426,7 @@ def automatic_name(task: str) -> str:
 def prune_automatic(stack: Stack, keep: int, say: Callable[[str], None] = print) -> list[Snapshot]:
     """Drop the automatic snapshots (taken before a change, and the undo of a restore) older than
     the newest KEEP, each named as it goes; snapshots taken by hand are never dropped here."""
-    with _admin(stack) as cur:
+    with _admin(stack, say) as cur:
         dropped = [s for s in _list(cur, stack) if s.auto][keep:]
         for old in dropped:
             cur.execute(f"DROP DATABASE IF EXISTS {_quote(cur, database_of(stack, old.name))}")
@@ -335,35 +438,61 @@ def prune_automatic(stack: Stack, keep: int, say: Callable[[str], None] = print)
         return dropped
 
 
+def _swap(cur, statements: list[str], parameters: list[tuple] | None = None) -> None:
+    """STATEMENTS in one transaction: all or none."""
+    cur.execute("BEGIN")
+    try:
+        for statement, values in zip(statements, parameters or [()] * len(statements), strict=True):
+            cur.execute(statement, values or None)
+        cur.execute("COMMIT")
+    except Exception:
+        if not cur.connection.closed:
+            cur.execute("ROLLBACK")
+        raise
+
+
+def _comment(meta: dict) -> str:
+    return json.dumps({"devkit_snapshot": meta})
+
+
 def set_aside(stack: Stack, task: str, say: Callable[[str], None] = print) -> Snapshot:
     """The app's database becomes an automatic snapshot as it is (renamed: nothing is copied) and
     an empty one owned by the app takes its place; Redis's keys are kept with the snapshot, then
-    emptied. For db.reset: its undo is `db.snapshot.restore`."""
+    emptied. For db.reset: its undo is `db.snapshot.restore`. The snapshot is marked in the same
+    transaction as the rename: killed after it, the next command makes the empty database
+    (_recover) and keeps the snapshot."""
     from devkit import redis_keys
 
-    with _admin(stack) as cur:
+    with _admin(stack, say) as cur:
         name = _unused(cur, stack, automatic_name(task))
         database = database_of(stack, name)
         revision = _revision(stack, stack.pg_database)
         redis = _save_redis(stack, name)
-        taken = datetime.now(UTC).isoformat(timespec="seconds")
+        taken = _stamp()
+        meta = {"name": name, "taken": taken, "revision": revision, "redis": redis, "auto": task}
         app = _quote(cur, stack.pg_database)
         try:
-            with _closed(cur, stack.pg_database, say):
-                cur.execute(f"ALTER DATABASE {app} RENAME TO {_quote(cur, database)}")
+            with _closed(cur, stack, stack.pg_database, say):
+                _swap(
+                    cur,
+                    [
+                        f"COMMENT ON DATABASE {app} IS %s",
+                        f"ALTER DATABASE {app} RENAME TO {_quote(cur, database)}",
+                    ],
+                    [(_comment(meta),), ()],
+                )
                 try:
                     cur.execute(f"CREATE DATABASE {app} OWNER {_quote(cur, stack.pg_user)}")
                 except Exception:
-                    cur.execute(f"ALTER DATABASE {_quote(cur, database)} RENAME TO {app}")
+                    _cleanup(
+                        stack,
+                        f"ALTER DATABASE {_quote(cur, database)} RENAME TO {app}",
+                        f"COMMENT ON DATABASE {app} IS NULL",
+                    )
                     raise
         except Exception as exc:
             _forget_redis(redis)
             raise _failed("setting the database aside", exc) from None
-        _mark(
-            cur,
-            database,
-            {"name": name, "taken": taken, "revision": revision, "redis": redis, "auto": task},
-        )
         if redis:
             redis_keys.clear(stack)
         return _find(cur, stack, name)
@@ -373,12 +502,11 @@ def restore(stack: Stack, name: str, say: Callable[[str], None] = print) -> Snap
     """Put snapshot NAME back: the app's database (swapped in one step) and Redis's data. The
     database it replaces is kept as a snapshot `undo-…`, which is returned."""
     database = database_of(stack, check_name(name))
-    with _admin(stack) as cur:
+    with _admin(stack, say) as cur:
         snapshot = _find(cur, stack, name)
-        undo_name = _unused(cur, stack, f"undo-{datetime.now(UTC):%Y%m%d-%H%M%S}")
+        undo_name = _unused(cur, stack, f"undo-{_now()}")
         undo = database_of(stack, undo_name)
         restoring = stack.pg_database + _RESTORING
-        cur.execute(f"DROP DATABASE IF EXISTS {_quote(cur, restoring)}")  # an interrupted restore's
         revision = _revision(stack, stack.pg_database)
         try:
             cur.execute(
@@ -386,48 +514,44 @@ def restore(stack: Stack, name: str, say: Callable[[str], None] = print) -> Snap
                 f"STRATEGY FILE_COPY OWNER {_quote(cur, stack.pg_user)}"
             )
         except Exception as exc:
+            _cleanup(stack, f"DROP DATABASE IF EXISTS {_quote(cur, restoring)}")
             raise _failed("copying the snapshot", exc) from None
         redis_undo = _save_redis(stack, undo_name)
+        taken = _stamp()
+        meta = {
+            "name": undo_name,
+            "taken": taken,
+            "revision": revision,
+            "redis": redis_undo,
+            "auto": "db.snapshot.restore",
+        }
+        app = _quote(cur, stack.pg_database)
         started = time.monotonic()
         try:
-            with _closed(cur, stack.pg_database, say):
-                cur.execute("BEGIN")
-                try:
-                    cur.execute(
-                        f"ALTER DATABASE {_quote(cur, stack.pg_database)} RENAME TO {_quote(cur, undo)}"
-                    )
-                    cur.execute(
-                        f"ALTER DATABASE {_quote(cur, restoring)} RENAME TO {_quote(cur, stack.pg_database)}"
-                    )
-                    cur.execute("COMMIT")
-                except Exception:
-                    cur.execute("ROLLBACK")
-                    raise
+            with _closed(cur, stack, stack.pg_database, say):
+                # The replaced database is marked as the undo snapshot in the same transaction.
+                _swap(
+                    cur,
+                    [
+                        f"COMMENT ON DATABASE {app} IS %s",
+                        f"ALTER DATABASE {app} RENAME TO {_quote(cur, undo)}",
+                        f"ALTER DATABASE {_quote(cur, restoring)} RENAME TO {app}",
+                    ],
+                    [(_comment(meta),), (), ()],
+                )
         except Exception as exc:
-            cur.execute(f"DROP DATABASE IF EXISTS {_quote(cur, restoring)}")
+            _cleanup(stack, f"DROP DATABASE IF EXISTS {_quote(cur, restoring)}")
             _forget_redis(redis_undo)
             raise _failed("swapping in the snapshot", exc) from None
         say(f"the app's database was closed for {time.monotonic() - started:.2f}s")
-        taken = datetime.now(UTC).isoformat(timespec="seconds")
-        _mark(
-            cur,
-            undo,
-            {
-                "name": undo_name,
-                "taken": taken,
-                "revision": revision,
-                "redis": redis_undo,
-                "auto": "db.snapshot.restore",
-            },
-        )
         if snapshot.redis and Path(snapshot.redis).is_file():
             _load_redis(stack, snapshot.redis, redis_undo)
         return _find(cur, stack, undo_name)
 
 
-def drop(stack: Stack, name: str) -> Snapshot:
+def drop(stack: Stack, name: str, say: Callable[[str], None] = print) -> Snapshot:
     database = database_of(stack, check_name(name))
-    with _admin(stack) as cur:
+    with _admin(stack, say) as cur:
         snapshot = _find(cur, stack, name)
         cur.execute(f"DROP DATABASE {_quote(cur, database)}")
         _forget_redis(snapshot.redis)

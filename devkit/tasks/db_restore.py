@@ -14,7 +14,8 @@ from devkit.tasks._output import RowProgress, print_diff
 _RESTORE_HELP = {
     "dry-run": "Only check the file and show the diff; change nothing",
     "yes": "Do not ask for confirmation (required without a terminal)",
-    "allow-other-version": "Restore although the backup's migration version differs (schemas must match)",
+    "allow-other-version": "Load as it is although the backup's migration version differs (you know the schemas match); by default the kit migrates the schema to the backup's version and back",
+    "to-head": "After a restore across migration versions, migrate to head (default: back to where the database was)",
     "exact": "Also empty the tables the backup does not have (default: they are left as they are)",
     "no-backup": "Keep nothing first (default: a snapshot on this machine's stack, else a backup file, with the command that undoes the restore)",
 }
@@ -68,6 +69,40 @@ def _restore_dump(c, path: Path, dry_run: bool, yes: bool, no_backup: bool) -> N
         print(f"To undo it: {safety.undo()}")
 
 
+def _across_versions(
+    c, target, path: Path, allow_other_version: bool, to_head: bool, no_backup: bool
+):
+    """The plan of a restore across migration versions (devkit/version_restore.py) and the
+    stack it needs, or (None, None) when the versions are the same or may differ."""
+    from devkit.backup.session import BackupError
+    from devkit.errors import BadArgument
+    from devkit.safety_net import own_stack
+    from devkit.version_restore import plan
+
+    crossing = None if allow_other_version else plan(c.config.devkit, target, path, to_head)
+    if crossing is None:
+        return None, None
+    print(f"  {crossing.describe()}")
+    stack = own_stack(c.config.devkit, target)
+    by_hand = (
+        f"migrate the database to {crossing.backup} first (devkit db.migrate --revision "
+        f"{crossing.backup}, or db.downgrade {crossing.backup}), restore, then migrate back"
+    )
+    if stack is None:
+        raise BackupError(
+            "a restore across migration versions needs the stack's own database (a failure is "
+            "undone from a snapshot); DATABASE_URL names another one",
+            by_hand,
+        )
+    if no_backup:
+        raise BadArgument(
+            "--no-backup cannot be used across migration versions: a failure is undone from the "
+            "snapshot kept first",
+            f"leave out --no-backup, or {by_hand}",
+        )
+    return crossing, stack
+
+
 def _restore(
     c,
     path: Path,
@@ -76,6 +111,7 @@ def _restore(
     allow_other_version: bool,
     exact: bool = False,
     no_backup: bool = False,
+    to_head: bool = False,
 ) -> None:
     from devkit.backup.dump import create_backup
     from devkit.backup.load import restore_backup
@@ -89,7 +125,19 @@ def _restore(
     print(
         f"Restoring from backup: {path.name} into {target.database} on {target.host or 'localhost'}"
     )
-    if dry_run or not yes:
+    crossing, stack = _across_versions(c, target, path, allow_other_version, to_head, no_backup)
+    if crossing and (dry_run or not yes):
+        # The tables can be compared only once the schema is the backup's.
+        if dry_run:
+            print("Dry run: nothing changed (the tables are compared once migrated).")
+            return
+        confirm(
+            yes,
+            "restore replaces data",
+            f"Migrate {target.database} to {crossing.backup}, replace the data of the backup's "
+            f"tables, then migrate to {crossing.back_to}?",
+        )
+    elif dry_run or not yes:
         # Check the whole file and show what will change before asking.
         diff, _ = restore_backup(
             target, path, dry_run=True, allow_other_version=allow_other_version, exact=exact
@@ -109,17 +157,37 @@ def _restore(
         _safety_net(c, target, no_backup, take) as safety,
         RowProgress("Restoring") as progress,
     ):
-        diff, result = restore_backup(
-            target,
-            path,
-            allow_other_version=allow_other_version,
-            exact=exact,
-            progress=progress,
-            check_first=False,
-        )
+
+        def load():
+            return restore_backup(
+                target,
+                path,
+                allow_other_version=allow_other_version,
+                exact=exact,
+                progress=progress,
+                check_first=False,
+            )
+
+        if crossing:
+            from devkit.version_restore import restore_across
+
+            if not safety.snapshot:
+                from devkit.backup.session import BackupError
+
+                raise BackupError(
+                    "a restore across migration versions needs a snapshot kept first, and none "
+                    "was taken (devkit.snapshot_keep is 0, or the snapshot failed: see above)",
+                    "set devkit.snapshot_keep above 0, or migrate the database to the backup's "
+                    "version yourself first",
+                )
+            diff, result = restore_across(crossing, stack, safety.snapshot, load)
+        else:
+            diff, result = load()
     if yes:
         print_diff(diff)
     print(f"Restore completed: {result.restored_tables} tables, {result.restored_rows} rows")
+    if crossing:
+        print(f"Migrated back: the database is at {crossing.back_to}")
     if safety and safety.snapshot:
         print(f"To undo it: {safety.undo()}")
     elif safety:
@@ -132,19 +200,33 @@ def _restore(
 @task(help={"file": "The backup file (a path, or a name in the backup directory)", **_RESTORE_HELP})
 @reports_errors
 def restore(
-    c, file, dry_run=False, yes=False, allow_other_version=False, exact=False, no_backup=False
+    c,
+    file,
+    dry_run=False,
+    yes=False,
+    allow_other_version=False,
+    exact=False,
+    no_backup=False,
+    to_head=False,
 ):
     """Replace the data of the backup's tables with the backup's, in one transaction (all or nothing)."""
     from devkit.backup.files import backup_to_read
 
     path = backup_to_read(c.config.devkit, file)
-    _restore(c, path, dry_run, yes, allow_other_version, exact, no_backup)
+    _restore(c, path, dry_run, yes, allow_other_version, exact, no_backup, to_head)
 
 
 @task(name="restore-s3", help={"name": "The backup's name in the bucket", **_RESTORE_HELP})
 @reports_errors
 def restore_s3(
-    c, name, dry_run=False, yes=False, allow_other_version=False, exact=False, no_backup=False
+    c,
+    name,
+    dry_run=False,
+    yes=False,
+    allow_other_version=False,
+    exact=False,
+    no_backup=False,
+    to_head=False,
 ):
     """Download a backup from S3 (checked), then restore it like db.restore."""
     from devkit.backup.fileformat import apply_limits
@@ -161,6 +243,7 @@ def restore_s3(
         allow_other_version,
         exact,
         no_backup,
+        to_head,
     )
 
 

@@ -85,14 +85,14 @@ def snapshots(c):
     the task that took it (automatic ones: the newest devkit.snapshot_keep are kept)."""
     from devkit.snapshots import list_snapshots
 
-    found = list_snapshots(local_stack(c, "db.snapshots"))
+    found = list_snapshots(local_stack(c, "db.snapshots"), say=print)
     if not found:
         print("no snapshots (devkit db.snapshot takes one)")
         return
     for snapshot in found:
         redis = "redis" if snapshot.redis else "-"
         line = (
-            f"{snapshot.name:<31} {snapshot.taken:<25} {snapshot.revision or '(none)':<14} "
+            f"{snapshot.name:<31} {snapshot.taken:<29} {snapshot.revision or '(none)':<14} "
             f"{_size(snapshot.size):>9}  {redis}"
         )
         print(line + (f"  automatic ({snapshot.auto})" if snapshot.auto else ""))

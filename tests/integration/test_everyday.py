@@ -189,6 +189,83 @@ def test_migrate_keeps_a_snapshot_first_and_says_how_to_undo(stack, migrations_d
         stack.drop_automatic_snapshots()
 
 
+def test_a_backup_of_another_migration_version_restores_through_the_apps_migrations(
+    stack, migrations_dir, tmp_path
+):
+    """A backup taken at a1 (a column added) restores with no flag into the database one
+    revision behind (the initial one) and one ahead (a2, a table added): the schema goes to a1,
+    the data loads, the schema goes back to where it was (`--to-head`: to head). Was: refused,
+    and with --allow-other-version a1 was written into alembic_version whatever the schema.
+    A revision the app does not have is refused with those it has, and nothing changes."""
+    write_migration(
+        stack, "a1a1a1a1a1a1", INITIAL,
+        'op.add_column("sample_users", sa.Column("nickname", sa.String(50)))',
+        'op.drop_column("sample_users", "nickname")',
+    )  # fmt: skip
+    write_migration(
+        stack, "a2a2a2a2a2a2", "a1a1a1a1a1a1",
+        'op.create_table("sample_tags", sa.Column("id", sa.Integer, primary_key=True))',
+        'op.drop_table("sample_tags")',
+    )  # fmt: skip
+    env = {"INVOKE_DEVKIT_BACKUP_DIR": str(tmp_path)}
+
+    def at() -> str:
+        return sql(stack, "SELECT version_num FROM alembic_version")[0][0]
+
+    def move(task: str, revision: str) -> None:
+        moved = stack.invoke(task, *(["--revision"] if task == "db.migrate" else []), revision,
+                             "--no-backup", extra_env=env)  # fmt: skip
+        assert moved.returncode == 0, moved.stderr
+
+    def nick() -> list:
+        return sql(stack, "SELECT email FROM sample_users WHERE username = 'nick'")
+
+    try:
+        move("db.migrate", "a1a1a1a1a1a1")
+        sql(
+            stack,
+            "INSERT INTO sample_users (email, username, hashed_password, nickname) "
+            "VALUES ('nick@x', 'nick', '!', 'Nicky')",
+        )
+        backup = stack.invoke("db.backup", extra_env=env).stdout.strip().splitlines()[-1]
+        sql(stack, "DELETE FROM sample_users WHERE username = 'nick'")
+
+        for task, revision, flags, ends_at in (
+            ("db.downgrade", INITIAL, (), INITIAL),  # behind
+            ("db.migrate", "a2a2a2a2a2a2", (), "a2a2a2a2a2a2"),  # ahead
+            ("db.downgrade", INITIAL, ("--to-head",), "a2a2a2a2a2a2"),
+        ):
+            move(task, revision)
+            done = stack.invoke("db.restore", backup, "--yes", *flags, extra_env=env)
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert (
+                f"the backup is at migration a1a1a1a1a1a1, the database at {revision}"
+                in done.stdout
+            )
+            assert "schema migrated to a1a1a1a1a1a1" in done.stdout
+            assert f"Migrated back: the database is at {ends_at}" in done.stdout
+            assert "To undo it: devkit db.snapshot.restore before-restore-" in done.stdout
+            assert at() == ends_at and nick() == [("nick@x",)]
+            sql(stack, "DELETE FROM sample_users WHERE username = 'nick'")
+        assert sql(stack, "SELECT to_regclass('sample_tags') IS NOT NULL") == [(True,)]
+
+        sql(stack, "UPDATE alembic_version SET version_num = 'dead00000000'")
+        unknown = stack.invoke("db.backup", extra_env=env).stdout.strip().splitlines()[-1]
+        sql(stack, "UPDATE alembic_version SET version_num = 'a2a2a2a2a2a2'")
+        before = stack.fingerprint()
+        refused = stack.invoke("db.restore", unknown, "--yes", extra_env=env)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert (
+            "the backup is at migration dead00000000, which the app's migrations in "
+            in refused.stderr
+        )
+        assert f"(they have: a2a2a2a2a2a2, a1a1a1a1a1a1, {INITIAL})" in refused.stderr
+        assert "--allow-other-version" in refused.stderr and "Traceback" not in refused.stderr
+        assert stack.fingerprint() == before
+    finally:
+        stack.drop_automatic_snapshots()
+
+
 def test_alembic_errors_become_causes_with_fixes(stack, migrations_dir):
     write_migration(stack, "b2b2b2b2b2b2", INITIAL, "pass", "pass")
     outdated = stack.invoke("db.revision", "-m", "x", "--autogenerate")

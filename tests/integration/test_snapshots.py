@@ -1,13 +1,22 @@
 """db.snapshot and friends on the real stack: copies of the app's database inside its server, put
 back in one swap, with the app's open sessions ended and named, and nothing half-made."""
 
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import psycopg2
 import pytest
 import redis
 
 pytestmark = pytest.mark.docker
+
+KIT_ROOT = Path(__file__).resolve().parents[2]
+INVOKE = str(Path(sys.executable).with_name("invoke"))
 
 
 def sql(stack, statement: str) -> None:
@@ -167,3 +176,112 @@ def test_automatic_snapshots_beyond_snapshot_keep_are_dropped_and_named(stack, s
     names = re.findall(r"^(\S+) ", listed, re.M)
     assert first_undo not in names and second_undo in names and "by-hand" in names
     assert re.search(rf"^{second_undo} .* automatic \(db\.snapshot\.restore\)$", listed, re.M)
+
+
+# A failure in the middle of a snapshot command: its process killed, or its server session
+# ended (as a full disk ends the copy with an error). The table makes the copy last long enough
+# (tenths of a second) to be caught in the middle.
+BIG = "CREATE TABLE snap_items AS SELECT g AS id, repeat('x', 200) AS v FROM generate_series(1, 300000) g"
+
+
+def start(stack, *args: str) -> subprocess.Popen:
+    """The kit's command, running while the test acts on it."""
+    return subprocess.Popen(
+        [INVOKE, "--search-root", str(KIT_ROOT), *args],
+        cwd=KIT_ROOT, env={**os.environ, **stack.env},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def copying(stack, process: subprocess.Popen) -> int:
+    """The pid of the kit's server session once it copies a database (CREATE DATABASE)."""
+    admin = stack.admin_connect("postgres")
+    try:
+        with admin.cursor() as cur:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and process.poll() is None:
+                cur.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE application_name = 'devkit-snapshot' "
+                    "AND query LIKE 'CREATE DATABASE%%' AND state = 'active'"
+                )
+                row = cur.fetchone()
+                if row:
+                    return row[0]
+                time.sleep(0.002)
+    finally:
+        admin.close()
+    raise AssertionError(f"no copy was seen: {process.communicate()}")
+
+
+def databases(stack) -> list[str]:
+    admin = stack.admin_connect("postgres")
+    with admin.cursor() as cur:
+        cur.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY 1",
+            (f"{stack.values()['PGDATABASE']}.%",),
+        )
+        found = [name for (name,) in cur.fetchall()]
+    admin.close()
+    return found
+
+
+def end_session(stack, pid: int) -> None:
+    admin = stack.admin_connect("postgres")
+    with admin.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    admin.close()
+
+
+def test_a_snapshot_killed_while_it_copies_is_put_right_by_the_next_command(stack, snaps):
+    """Killed while the app's database is closed to connections and the copy is made: the next
+    snapshot command (here the listing) opens the database again and removes the unmarked
+    copy, saying both; the data is as it was and the app connects."""
+    sql(stack, BIG)
+    before = stack.fingerprint()
+    process = start(stack, "db.snapshot", "--name", "killed")
+    copying(stack, process)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    listed = stack.invoke("db.snapshots")
+    assert listed.returncode == 0, listed.stderr
+    assert (
+        "was left closed to connections by an interrupted snapshot command: open again"
+        in listed.stdout
+    )
+    assert not re.search(r"^killed ", listed.stdout, re.M)
+    assert databases(stack) == []
+    assert stack.fingerprint() == before  # the app's role connects, the data is the same
+
+
+def test_a_snapshot_whose_copy_fails_leaves_nothing_half_made(stack, snaps):
+    """The copy ends with an error half-way (its session ended, as a full disk ends it): exit 1
+    with the cause and a fix, no snapshot, no copy of Redis's keys, the database open."""
+    from types import SimpleNamespace
+
+    from devkit.snapshots import redis_dir
+
+    sql(stack, BIG)
+    before = stack.fingerprint()
+    process = start(stack, "db.snapshot", "--name", "cut-off")
+    end_session(stack, copying(stack, process))
+    out, err = process.communicate()
+    assert process.returncode == 1, out + err
+    assert "error: taking the snapshot failed" in err and "fix:" in err and "Traceback" not in err
+    assert databases(stack) == []
+    assert not (redis_dir(SimpleNamespace(project=stack.project)) / "cut-off.keys.gz").exists()
+    assert stack.fingerprint() == before
+
+
+def test_a_restore_whose_copy_fails_leaves_the_database_as_it_was(stack, snaps):
+    sql(stack, BIG)
+    assert stack.invoke("db.snapshot", "--name", "big").returncode == 0
+    snaps.append("big")
+    sql(stack, "DELETE FROM snap_items WHERE id > 1000")
+    before = stack.fingerprint()
+    process = start(stack, "db.snapshot.restore", "big", "--yes")
+    end_session(stack, copying(stack, process))
+    out, err = process.communicate()
+    assert process.returncode == 1, out + err
+    assert "error: copying the snapshot failed" in err and "fix:" in err and "Traceback" not in err
+    assert databases(stack) == [f"{stack.values()['PGDATABASE']}.snapshot.big"]  # no .restoring
+    assert stack.fingerprint() == before
