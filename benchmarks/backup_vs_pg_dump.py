@@ -1,10 +1,15 @@
 """Benchmark (run by hand): `invoke db.backup` / `db.restore` against pg_dump -Fc / pg_restore.
 
-Dataset: 1.5 million rows over three tables with foreign keys (customers 100k, orders 600k,
-order_items 800k) in a database `devkit_bench` of the current stack. pg_dump and pg_restore are
-the server's own (16.x), run inside the postgres container over TCP like the kit.
+Datasets, in a database `devkit_bench` of the current stack:
+- orders: 1.5 million rows over three tables with foreign keys (customers 100k, orders 600k,
+  order_items 800k);
+- text: 400k rows of real-world text, every row with what JSON escapes: text with tabs, newlines,
+  quotes and backslashes, Japanese text, a jsonb document holding the same, an array of text,
+  bytea.
+pg_dump and pg_restore are the server's own (16.x), run inside the postgres container over TCP
+like the kit.
 
-    .venv/bin/python benchmarks/backup_vs_pg_dump.py [--rounds 5] [--keep]
+    .venv/bin/python benchmarks/backup_vs_pg_dump.py [--dataset orders|text] [--rounds 5] [--keep]
 """
 
 from __future__ import annotations
@@ -41,7 +46,31 @@ INSERT INTO orders SELECT g, 1 + g % 100000, (g % 10000) / 3.0, (ARRAY['new','pa
 INSERT INTO order_items SELECT g, 1 + g % 600000, 'SKU-' || (g % 5000), 1 + g % 5, (g % 1000) / 7.0,
   jsonb_build_object('gift', g % 7 = 0, 'note', 'n' || (g % 13)) FROM generate_series(1, 800000) g;
 """
-TABLES = ["customers", "orders", "order_items"]
+TEXT_SCHEMA = r"""
+CREATE TABLE documents (id bigint PRIMARY KEY, title text, body text, doc jsonb, tags text[],
+                        blob bytea);
+INSERT INTO documents SELECT g,
+  'タイトル ' || g || E'\t"quoted"',
+  E'line one\tcolumn\nline two \\ a backslash, "a quote", 日本語のテキスト ' || g,
+  jsonb_build_object('text', E'tab\there "q" \\ 漢字 ' || g, 'n', g,
+                     'list', jsonb_build_array('a', E'b\tc')),
+  ARRAY['tag' || (g % 10), 'with "quote"', E'back\\slash', '日本'],
+  decode(md5(g::text), 'hex')
+FROM generate_series(1, 400000) g;
+"""
+DATASETS = {
+    "orders": (
+        SCHEMA,
+        ["customers", "orders", "order_items"],
+        "1,500,000 rows (customers 100k, orders 600k, order_items 800k)",
+    ),
+    "text": (
+        TEXT_SCHEMA,
+        ["documents"],
+        "400,000 rows of text with escapes in every row (documents)",
+    ),
+}
+TABLES = DATASETS["orders"][1]
 # The comparison for every restore: the data alone, in one transaction, without per-row triggers.
 PG_RESTORE = ["pg_restore", "--data-only", "--single-transaction", "--disable-triggers"]
 
@@ -74,7 +103,10 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=5, help="interleaved rounds (medians reported)"
     )
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="orders")
     args = parser.parse_args()
+    global TABLES
+    schema, TABLES, described = DATASETS[args.dataset]
     stack = load_stack(DEFAULTS)
     # The cluster's admin, as db.restore reaches the stack's own database (a superuser loads
     # without per-row triggers, like pg_restore --disable-triggers, which needs one too).
@@ -91,7 +123,7 @@ def main() -> None:
     conn = psycopg2.connect(url)
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute(SCHEMA)
+        cur.execute(schema)
         cur.execute("VACUUM ANALYZE")
     original = checksums(url)
     container = f"{stack.project}-postgres-1"
@@ -107,7 +139,7 @@ def main() -> None:
 
     def truncate() -> None:
         with conn.cursor() as cur:
-            cur.execute("TRUNCATE customers, orders, order_items")
+            cur.execute("TRUNCATE " + ", ".join(TABLES))
 
     runs: dict[str, list[float]] = {"backup": [], "dump": [], "restore": [], "pg_restore": []}
     peak = {"backup": 0, "restore": 0}
@@ -147,9 +179,7 @@ def main() -> None:
         ).stdout
     )
     med = {key: statistics.median(values) for key, values in runs.items()}
-    print(
-        f"dataset: 1,500,000 rows (customers 100k, orders 600k, order_items 800k); {args.rounds} rounds, medians"
-    )
+    print(f"dataset: {described}; {args.rounds} rounds, medians")
     print(
         f"backup : kit {med['backup']:.2f}s  pg_dump -Fc {med['dump']:.2f}s  ratio {med['backup'] / med['dump']:.2f} (target <= 1.0)"
     )
