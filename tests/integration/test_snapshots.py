@@ -26,6 +26,15 @@ def sql(stack, statement: str) -> None:
     conn.close()
 
 
+def rows(stack, query: str) -> list:
+    conn = stack.connect()
+    with conn, conn.cursor() as cur:
+        cur.execute(query)
+        found = cur.fetchall()
+    conn.close()
+    return found
+
+
 def client(stack):
     return redis.Redis.from_url(stack.values()["REDIS_URL"])
 
@@ -285,3 +294,49 @@ def test_a_restore_whose_copy_fails_leaves_the_database_as_it_was(stack, snaps):
     assert "error: copying the snapshot failed" in err and "fix:" in err and "Traceback" not in err
     assert databases(stack) == [f"{stack.values()['PGDATABASE']}.snapshot.big"]  # no .restoring
     assert stack.fingerprint() == before
+
+
+def test_a_snapshot_that_fills_the_disk_leaves_nothing_half_made(stack, snaps):
+    """A real full disk: the app's database is moved into a tablespace on the container's
+    /dev/shm (a 64 MB tmpfs), where its copy cannot fit. The snapshot fails with the cause and a
+    fix, no database and no copy of Redis's keys are left, and the app's database is open and
+    unchanged."""
+    from types import SimpleNamespace
+
+    from devkit.snapshots import redis_dir
+
+    container = stack.container("postgres")
+    database = stack.values()["PGDATABASE"]
+    # About 40 MB: it fits in the tmpfs once, not twice.
+    sql(stack, BIG.replace("300000", "160000"))
+    made = subprocess.run(
+        ["docker", "exec", "-u", "postgres", container, "mkdir", "-p", "/dev/shm/devkit-full"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    admin = stack.admin_connect("postgres")
+    try:
+        with admin.cursor() as cur:
+            cur.execute("CREATE TABLESPACE devkit_full LOCATION '/dev/shm/devkit-full'")
+            cur.execute(f'ALTER DATABASE "{database}" SET TABLESPACE devkit_full')
+        # Not stack.fingerprint(): its sorts would need temporary files in the full tablespace.
+        summary = "SELECT count(*), sum(id), sum(length(v)) FROM snap_items"
+        before = rows(stack, summary)
+        full = stack.invoke("db.snapshot", "--name", "no-room")
+        assert full.returncode == 1, full.stdout + full.stderr
+        assert "error: taking the snapshot failed" in full.stderr, full.stderr
+        assert "No space left on device" in full.stderr and "fix:" in full.stderr
+        assert "Traceback" not in full.stderr
+        assert databases(stack) == []
+        assert not (redis_dir(SimpleNamespace(project=stack.project)) / "no-room.keys.gz").exists()
+        assert rows(stack, summary) == before  # the app's role connects: the database is open
+    finally:
+        sql(stack, "DROP TABLE IF EXISTS snap_items")
+        with admin.cursor() as cur:
+            cur.execute(f'ALTER DATABASE "{database}" SET TABLESPACE pg_default')
+            cur.execute("DROP TABLESPACE IF EXISTS devkit_full")
+        admin.close()
+        subprocess.run(
+            ["docker", "exec", "-u", "postgres", container, "rm", "-rf", "/dev/shm/devkit-full"],
+            check=False,
+        )
