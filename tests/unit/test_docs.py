@@ -46,6 +46,7 @@ OTHER_TOOLS_FLAGS = {
     "--check": "ansible-playbook",
     "--diff": "ansible-playbook",
     "-n": "pytest-xdist",
+    "--no-loadscope-reorder": "pytest-xdist",
     "--pull": "docker compose up",
     "--timestamps": "docker compose logs",
     "--clean": "pg_restore",
