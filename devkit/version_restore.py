@@ -100,6 +100,27 @@ def plan(
     return VersionPlan(backup, current, back_to, app_dir)
 
 
+def unknown_revision(config: Mapping[str, Any], path: Path) -> tuple[str, str] | None:
+    """(the backup's revision, the app's head) when the app's migrations do not have the
+    revision the backup records (a restore with --allow-other-version writes it into
+    alembic_version); None when they have it, or there is none to check."""
+    from alembic.script import ScriptDirectory
+
+    from devkit.alembic_api import alembic_config, has_migrations
+    from devkit.app import resolve_app_dir
+    from devkit.backup.reader import BackupReader
+
+    with BackupReader(path) as reader:
+        backup = reader.metadata.migration_version
+    app_dir = resolve_app_dir(str(config.get("app_dir") or ""))
+    if not backup or not has_migrations(app_dir):
+        return None
+    script = ScriptDirectory.from_config(alembic_config(app_dir, Target("", "", "")))
+    known = {rev.revision for rev in script.walk_revisions()}
+    missing = [one for one in backup.split(",") if one not in known]
+    return (backup, ",".join(script.get_heads())) if missing else None
+
+
 def restore_across(
     version_plan: VersionPlan,
     stack: Stack,

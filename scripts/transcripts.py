@@ -312,8 +312,11 @@ def cleanup() -> None:
 
 # What depends on the machine's Docker Engine rather than on the kit: the warning (setup) and the
 # check (doctor) about an engine older than 28 (moby#45610), absent where the engine is newer.
+# Lines that depend on the machine, not on the kit: Docker's version, and setup's `command:`
+# line, which says whether ~/.local/bin is on PATH and whether a devkit of another clone of
+# the kit is already there (a developer's own).
 MACHINE_LINES = re.compile(
-    r"moby#45610|^\s*loopback ports\s|^\s*fix: install Docker's own packages"
+    r"moby#45610|^\s*loopback ports\s|^\s*fix: install Docker's own packages|^\s*command: "
 )
 
 

@@ -103,6 +103,25 @@ def _across_versions(
     return crossing, stack
 
 
+def _say_unknown_revision(c, path: Path) -> None:
+    """--allow-other-version wrote the backup's revision into alembic_version: say so when the
+    app's migrations do not have it (db.migrate would fail with "Can't locate revision")."""
+    import sys
+
+    from devkit.version_restore import unknown_revision
+
+    unknown = unknown_revision(c.config.devkit, path)
+    if unknown:
+        revision, head = unknown
+        print(
+            f"warning: the database now records migration {revision}, which the app's migrations "
+            "do not have (--allow-other-version restores the backup's version as it is)\n"
+            f"  fix: if the schema is the app's newest: devkit db.psql -c \"UPDATE alembic_version "
+            f"SET version_num = '{head}'\"; else restore the migration files that have {revision}",
+            file=sys.stderr,
+        )
+
+
 def _restore(
     c,
     path: Path,
@@ -188,6 +207,8 @@ def _restore(
     print(f"Restore completed: {result.restored_tables} tables, {result.restored_rows} rows")
     if crossing:
         print(f"Migrated back: the database is at {crossing.back_to}")
+    elif allow_other_version:
+        _say_unknown_revision(c, path)
     if safety and safety.snapshot:
         print(f"To undo it: {safety.undo()}")
     elif safety:

@@ -1,5 +1,7 @@
 """Everyday tasks on the real stack, driven as a user would: psql, redis, migrations, reset."""
 
+import gzip
+import json
 import re
 import shlex
 import shutil
@@ -249,6 +251,25 @@ def test_a_backup_of_another_migration_version_restores_through_the_apps_migrati
             sql(stack, "DELETE FROM sample_users WHERE username = 'nick'")
         assert sql(stack, "SELECT to_regclass('sample_tags') IS NOT NULL") == [(True,)]
 
+        # A file in the earlier backup script's shape (one JSON document, no checksum, no
+        # column types) at a1 restores the same way, with no flag.
+        document = json.loads(gzip.decompress(Path(backup).read_bytes()))
+        document.pop("sha256", None)
+        document["metadata"] = {
+            key: document["metadata"][key]
+            for key in ("timestamp", "migration_version", "database_name", "database_host")
+        }
+        for table in document["tables"].values():
+            table.pop("column_types", None)
+        seed = tmp_path / "backup_20251101_123456.backup.gz"
+        seed.write_bytes(gzip.compress(json.dumps(document, indent=2).encode()))
+        move("db.downgrade", INITIAL)
+        done = stack.invoke("db.restore", str(seed), "--yes", extra_env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert at() == INITIAL and nick() == [("nick@x",)]
+        sql(stack, "DELETE FROM sample_users WHERE username = 'nick'")
+        move("db.migrate", "a2a2a2a2a2a2")
+
         sql(stack, "UPDATE alembic_version SET version_num = 'dead00000000'")
         unknown = stack.invoke("db.backup", extra_env=env).stdout.strip().splitlines()[-1]
         sql(stack, "UPDATE alembic_version SET version_num = 'a2a2a2a2a2a2'")
@@ -262,6 +283,17 @@ def test_a_backup_of_another_migration_version_restores_through_the_apps_migrati
         assert f"(they have: a2a2a2a2a2a2, a1a1a1a1a1a1, {INITIAL})" in refused.stderr
         assert "--allow-other-version" in refused.stderr and "Traceback" not in refused.stderr
         assert stack.fingerprint() == before
+        # Loaded as it is when asked: the revision the app lacks is said, with the fix.
+        forced = stack.invoke(
+            "db.restore", unknown, "--yes", "--allow-other-version", extra_env=env
+        )
+        assert forced.returncode == 0, forced.stdout + forced.stderr
+        assert (
+            "warning: the database now records migration dead00000000, which the app's"
+            in forced.stderr
+        )
+        assert "SET version_num = 'a2a2a2a2a2a2'" in forced.stderr
+        assert at() == "dead00000000"
     finally:
         stack.drop_automatic_snapshots()
 

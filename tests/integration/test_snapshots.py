@@ -281,13 +281,32 @@ def test_a_snapshot_whose_copy_fails_leaves_nothing_half_made(stack, snaps):
     assert stack.fingerprint() == before
 
 
-def test_a_restore_whose_copy_fails_leaves_the_database_as_it_was(stack, snaps):
+def restoring_big(stack, snaps) -> tuple[subprocess.Popen, str]:
+    """A snapshot of the big table, the data changed since, and its restore started; with the
+    database's fingerprint before the restore."""
     sql(stack, BIG)
     assert stack.invoke("db.snapshot", "--name", "big").returncode == 0
     snaps.append("big")
     sql(stack, "DELETE FROM snap_items WHERE id > 1000")
     before = stack.fingerprint()
-    process = start(stack, "db.snapshot.restore", "big", "--yes")
+    return start(stack, "db.snapshot.restore", "big", "--yes"), before
+
+
+def test_a_restore_killed_while_it_copies_leaves_the_database_as_it_was(stack, snaps):
+    """Killed while it copies the snapshot (before the app is cut off): the database is as it
+    was and open; the next snapshot command removes the copy the restore left."""
+    process, before = restoring_big(stack, snaps)
+    copying(stack, process)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    assert stack.fingerprint() == before
+    listed = stack.invoke("db.snapshots")
+    assert listed.returncode == 0, listed.stderr
+    assert databases(stack) == [f"{stack.values()['PGDATABASE']}.snapshot.big"]
+
+
+def test_a_restore_whose_copy_fails_leaves_the_database_as_it_was(stack, snaps):
+    process, before = restoring_big(stack, snaps)
     end_session(stack, copying(stack, process))
     out, err = process.communicate()
     assert process.returncode == 1, out + err
