@@ -82,8 +82,10 @@ SETTINGS: dict[str, Setting] = {
     # Automatic snapshots kept per app: db.migrate, db.downgrade and db.reset take one before they
     # change the database (devkit/safety_net.py), and db.snapshot.restore keeps what it replaces
     # as one; the older ones are dropped as a new one is taken, each named. 0: none is dropped,
-    # and db.migrate and db.downgrade keep a backup file instead.
-    "snapshot_keep": Setting(5, {"ge": 0, "le": 1000}),
+    # and db.migrate, db.downgrade and db.restore keep a backup file instead. Servers: 0 unless
+    # their inventory sets devkit_snapshot_keep (a snapshot closes the database for the time of
+    # its copy: minutes for a large production database).
+    "snapshot_keep": Setting(5, {"ge": 0, "le": 1000}, server=True, server_default=0),
     # What reading one backup file may hold in memory, in MiB: one line of the kit's files (a
     # row), and a whole file of the earlier backup script (read at once, about 8x its size as objects).
     # A larger one is refused with the setting to raise.

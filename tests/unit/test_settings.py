@@ -171,3 +171,7 @@ def test_the_server_settings_are_read_from_the_inventory_variables():
     assert plugin.inventory_problems(fixed, "x" * 24, "y" * 24) == [
         "devkit_postgres_port=0: a server's must be set (default 5432)"
     ]
+    # A server keeps backup files before a migration or a restore, not snapshots (a snapshot
+    # closes the database while it copies), unless its inventory asks for them.
+    assert settings["snapshot_keep"] == 0 and DEFAULTS["snapshot_keep"] == 5
+    assert plugin.devkit_settings({"devkit_snapshot_keep": 3})["snapshot_keep"] == 3
