@@ -83,8 +83,7 @@ def reset(
             snapshot = aside.name
             say(f"Kept first: snapshot {snapshot} (the database as it was, and Redis's keys)")
             say(f"  to get the data back: devkit db.snapshot.restore {snapshot} --yes")
-            if snapshot_keep:
-                snapshots.prune_automatic(stack, snapshot_keep, say)
+            snapshots.prune_automatic(stack, snapshot_keep, say)
         else:
             snapshots.drop(stack, aside.name)
         say(f"Started fresh: an empty {stack.pg_database}, and Redis without keys")

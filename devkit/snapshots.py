@@ -271,13 +271,12 @@ def _closed(cur, stack: Stack, database: str, say: Callable[[str], None]) -> Ite
             _cleanup(stack, reopen)
 
 
-def _mark(cur, database: str, snapshot: dict, close: bool = True) -> None:
+def _mark(cur, database: str, meta: dict) -> None:
     """Write what the listing shows into a snapshot's comment (a copy without it is incomplete:
     _recover removes it), and close it to connections."""
     quoted = _quote(cur, database)
-    if close:
-        cur.execute(f"ALTER DATABASE {quoted} WITH ALLOW_CONNECTIONS false")
-    cur.execute(f"COMMENT ON DATABASE {quoted} IS %s", (json.dumps({"devkit_snapshot": snapshot}),))
+    cur.execute(f"ALTER DATABASE {quoted} WITH ALLOW_CONNECTIONS false")
+    cur.execute(f"COMMENT ON DATABASE {quoted} IS %s", (_comment(meta),))
 
 
 def list_snapshots(stack: Stack, say: Callable[[str], None] | None = None) -> list[Snapshot]:
@@ -397,8 +396,7 @@ def take(
             )
         revision = _revision(stack, stack.pg_database)
         redis = _save_redis(stack, name)
-        taken = _stamp()
-        meta = {"name": name, "taken": taken, "revision": revision, "redis": redis, "auto": auto}
+        meta = _meta(name, revision, redis, auto)
         started = time.monotonic()
         try:
             with _closed(cur, stack, stack.pg_database, say):
@@ -425,7 +423,10 @@ def automatic_name(task: str) -> str:
 
 def prune_automatic(stack: Stack, keep: int, say: Callable[[str], None] = print) -> list[Snapshot]:
     """Drop the automatic snapshots (taken before a change, and the undo of a restore) older than
-    the newest KEEP, each named as it goes; snapshots taken by hand are never dropped here."""
+    the newest KEEP, each named as it goes; KEEP 0 drops none (devkit.snapshot_keep). Snapshots
+    taken by hand are never dropped here."""
+    if keep <= 0:
+        return []
     with _admin(stack, say) as cur:
         dropped = [s for s in _list(cur, stack) if s.auto][keep:]
         for old in dropped:
@@ -455,6 +456,11 @@ def _comment(meta: dict) -> str:
     return json.dumps({"devkit_snapshot": meta})
 
 
+def _meta(name: str, revision: str, redis: str, auto: str) -> dict:
+    """What a snapshot's comment records (the listing's columns), taken now."""
+    return {"name": name, "taken": _stamp(), "revision": revision, "redis": redis, "auto": auto}
+
+
 def set_aside(stack: Stack, task: str, say: Callable[[str], None] = print) -> Snapshot:
     """The app's database becomes an automatic snapshot as it is (renamed: nothing is copied) and
     an empty one owned by the app takes its place; Redis's keys are kept with the snapshot, then
@@ -468,8 +474,7 @@ def set_aside(stack: Stack, task: str, say: Callable[[str], None] = print) -> Sn
         database = database_of(stack, name)
         revision = _revision(stack, stack.pg_database)
         redis = _save_redis(stack, name)
-        taken = _stamp()
-        meta = {"name": name, "taken": taken, "revision": revision, "redis": redis, "auto": task}
+        meta = _meta(name, revision, redis, task)
         app = _quote(cur, stack.pg_database)
         try:
             with _closed(cur, stack, stack.pg_database, say):
@@ -517,14 +522,7 @@ def restore(stack: Stack, name: str, say: Callable[[str], None] = print) -> Snap
             _cleanup(stack, f"DROP DATABASE IF EXISTS {_quote(cur, restoring)}")
             raise _failed("copying the snapshot", exc) from None
         redis_undo = _save_redis(stack, undo_name)
-        taken = _stamp()
-        meta = {
-            "name": undo_name,
-            "taken": taken,
-            "revision": revision,
-            "redis": redis_undo,
-            "auto": "db.snapshot.restore",
-        }
+        meta = _meta(undo_name, revision, redis_undo, "db.snapshot.restore")
         app = _quote(cur, stack.pg_database)
         started = time.monotonic()
         try:

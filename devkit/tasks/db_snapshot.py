@@ -7,6 +7,12 @@ from invoke import Collection, task
 
 from devkit.tasks._cli import confirm, local_stack, reports_errors
 
+# db.snapshot.restore's and db.snapshot.drop's arguments.
+_NAMED_HELP = {
+    "name": "The snapshot's name (`devkit db.snapshots` lists them)",
+    "yes": "Do not ask (required without a terminal)",
+}
+
 
 def _size(size: int) -> str:
     from devkit.lifecycle import human_size
@@ -32,12 +38,7 @@ def take(c, name=None):
     print(f"  to go back to it: devkit db.snapshot.restore {made.name}")
 
 
-@task(
-    help={
-        "name": "The snapshot's name (`devkit db.snapshots` lists them)",
-        "yes": "Do not ask (required without a terminal)",
-    }
-)
+@task(help=_NAMED_HELP)
 @reports_errors
 def restore(c, name, yes=False):
     """Put a snapshot back (the database and Redis's data); what it replaces is kept as a snapshot."""
@@ -57,16 +58,10 @@ def restore(c, name, yes=False):
     print(f"restored snapshot {name}")
     print(f"  what was there is kept as snapshot {undo.name} ({_size(undo.size)})")
     print(f"  to undo: devkit db.snapshot.restore {undo.name} --yes")
-    if keep:
-        prune_automatic(stack, keep)
+    prune_automatic(stack, keep)
 
 
-@task(
-    help={
-        "name": "The snapshot's name (`devkit db.snapshots` lists them)",
-        "yes": "Do not ask (required without a terminal)",
-    }
-)
+@task(help=_NAMED_HELP)
 @reports_errors
 def drop(c, name, yes=False):
     """Delete a snapshot (its copy of the database and of Redis's data)."""
