@@ -80,7 +80,26 @@ def main() -> None:
                 sys.stderr.write(bad_command(str(exc)))
                 sys.exit(2)
 
-    DevkitProgram(name="devkit", binary="devkit", namespace=namespace()).run()
+    try:
+        DevkitProgram(name="devkit", binary="devkit", namespace=namespace()).run()
+    except Exception as exc:
+        if "yaml" not in type(exc).__module__.split("."):
+            raise
+        sys.stderr.write(bad_config_file(exc))
+        sys.exit(2)
+
+
+def bad_config_file(exc: Exception) -> str:
+    """A configuration file Invoke read (the kit's invoke.yaml, ~/.invoke.yaml …) that is not
+    YAML: which file, where, and why, instead of PyYAML's traceback."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}" if mark else "a file"
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return (
+        f"error: {where} is not valid YAML ({problem})\n"
+        "  fix: correct that line (devkit settings go under `devkit:`, e.g. `  postgres_port: "
+        "5433`), or move the file away\n"
+    )
 
 
 if (

@@ -3,7 +3,13 @@
 The app connects as its own role (`PGUSER`, `app` by default): it owns its database, the schemas
 and every object in them, and is no superuser, so that SQL injected into the app cannot reach
 past its data (`COPY ... TO PROGRAM`, other databases, roles). The cluster's superuser is
-`postgres`, the admin: the kit's restore (bulk load without per-row triggers) and repairs use it.
+`postgres`, the admin. The app's role is untrusted (its migrations, its dependencies and the dumps
+it restores control it), so the admin only creates, alters and drops databases and roles, and
+never runs what the app's role can define: everything inside the app's database (restores,
+backups, the migration version) runs on the app's own login, which cannot RESET ROLE its way back
+as a `SET ROLE` inside an admin session could. The app's role is granted SET on
+`session_replication_role`, so that a restore loads as `pg_restore --disable-triggers` does (its
+own tables' triggers and foreign keys: nothing it could not already drop as their owner).
 Its password is generated once on the host and kept apart from the app's settings, in a private
 file of the kit's (`admin_env_file`), never in the app's `.env.local`.
 
@@ -120,6 +126,11 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+# First in every script the admin runs: built-ins only, whatever search_path the app's role set
+# on its database (ALTER DATABASE … SET search_path) or whichever functions it defined.
+_PINNED = "SET search_path = pg_catalog, pg_temp;\n"
+
+
 class _Cluster:
     """psql in the stack's PostgreSQL container over its local socket, SQL on stdin."""
 
@@ -148,7 +159,7 @@ class _Cluster:
                 "-d",
                 database,
             ],
-            input=sql,
+            input=_PINNED + sql,
             capture_output=True,
             text=True,
             check=False,
@@ -289,7 +300,8 @@ def ensure_roles(
             f"ALTER ROLE {ADMIN_USER} PASSWORD {_literal(scram_verifier(admin_password))}"
         )
         changes.append(f"set the password of {ADMIN_USER} (kept apart from the app settings)")
-    if app_user not in roles:
+    created = app_user not in roles
+    if created:
         statements.append(f"CREATE ROLE {quote_ident(app_user)} LOGIN")
         changes.append(f"created the app role {app_user}")
         roles[app_user] = ("f", "t", None)
@@ -316,6 +328,14 @@ def ensure_roles(
             f"ALTER DATABASE {quote_ident(database)} OWNER TO {quote_ident(app_user)}"
         )
         changes.append(f"{app_user} owns the database {database}")
+    if created or cluster.query(
+        su,
+        f"SELECT has_parameter_privilege({_literal(app_user)}, 'session_replication_role', 'SET')",
+    ) != [["t"]]:
+        statements.append(
+            f"GRANT SET ON PARAMETER session_replication_role TO {quote_ident(app_user)}"
+        )
+        changes.append(f"{app_user} may load a restore without its tables' triggers")
     if statements:
         cluster.query(su, ";\n".join(statements) + ";\n")
     # Objects of the app's schemas that another role owns (pg_database_owner, the owner of

@@ -7,6 +7,7 @@ The stack role (Ansible) writes the file from `env_values`; everyday tasks read 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from devkit.dotenv import EnvFileError
 from devkit.errors import SetupRequired
 from devkit.passwords import new_password
 from devkit.paths import ENV_FILE_NAME
-from devkit.settings.table import PER_APP, RECORDED
+from devkit.settings.table import DEFAULTS, PER_APP, RECORDED, SETTINGS, check_known
 
 if TYPE_CHECKING:
     from devkit.settings.model import Settings
@@ -105,6 +106,19 @@ def drift(config: Mapping[str, Any], recorded: dict[str, str]) -> list[str]:
     ]
 
 
+def unchecked(config: Mapping[str, Any], recorded: dict[str, str]) -> list[str]:
+    """The settings set (not their default) that setup has not checked: those .env.local does
+    not record as they are. Everyday tasks validate the settings only when there is one, to
+    start fast (pydantic's import is about 0.15 s)."""
+    return [
+        key
+        for key, default in DEFAULTS.items()
+        if key != "app_dir"
+        and config.get(key, default) != default
+        and (key not in RECORDED or str(config[key]) != recorded.get(RECORDED[key]))
+    ]
+
+
 # What everyday tasks read back from .env.local.
 STACK_KEYS = (
     *PASSWORD_KEYS,
@@ -141,17 +155,19 @@ def load_stack(config: Mapping[str, Any]) -> Stack:
     when the config itself is invalid (validated here only then, to keep everyday tasks fast).
     """
     config = dict(config)
+    check_known(config)
     env_file = resolve_app_dir(str(config.get("app_dir") or "")) / ENV_FILE_NAME
     values = read_env_file(env_file)
     if not values:
         raise SetupRequired(f"{env_file} is missing or empty", "run `devkit setup`")
     check_stack_values(env_file, values)
+    check_own_directory(env_file, values)
     changed = drift(config, values)
     try:
         ready_timeout = float(config["ready_timeout"])
     except (TypeError, ValueError):
         ready_timeout = 0.0
-    if changed or ready_timeout <= 0:
+    if changed or ready_timeout <= 0 or unchecked(config, values):
         from devkit.settings.model import load_settings
 
         load_settings(config)  # raises SettingsError naming a bad value
@@ -171,12 +187,46 @@ def check_stack_values(env_file: Path, values: dict[str, str]) -> None:
             f"{env_file} lacks {', '.join(missing)} (setup writes them)",
             "run `devkit setup`: it adds the kit's keys and keeps every other line",
         )
+    project = values["DEVKIT_PROJECT_NAME"]
+    if not re.fullmatch(SETTINGS["project_name"].limits["pattern"], project) or not project:
+        raise SetupRequired(
+            f"DEVKIT_PROJECT_NAME in {env_file} is not a project name ({project[:40]!r}: "
+            "lower-case letters, digits, - and _)",
+            "delete that line and run `devkit setup` (it names the app's stack again)",
+        )
     for key in ("PGPORT", "REDIS_PORT"):
         if not values[key].isdigit() or not 0 < int(values[key]) < 65536:
             raise SetupRequired(
                 f"{key} in {env_file} is not a port number",
                 f"run `devkit setup` to write it again (from devkit.{'postgres_port' if key == 'PGPORT' else 'redis_port'})",
             )
+
+
+def check_own_directory(env_file: Path, values: dict[str, str]) -> None:
+    """DataConflict when `env_file` was written for another app directory that is still there
+    (`cp -a app app-copy`): the copy's tasks would act on the original's database and Redis.
+    A directory that is gone (the app was moved: setup takes the stack over) is no conflict;
+    one that cannot be looked at (another user's) may still be there, and is one."""
+    recorded = values.get("DEVKIT_APP_DIR", "")
+    here = env_file.parent
+    if not recorded or Path(recorded) == here:
+        return
+    try:
+        if os.path.samefile(recorded, here):
+            return
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except OSError:
+        pass
+    from devkit.errors import DataConflict
+
+    raise DataConflict(
+        f"{env_file} was written for the app in {recorded}, which is still there: this directory "
+        "is a copy, and its tasks would act on that app's database and Redis",
+        f"give the copy a stack of its own: delete the lines DEVKIT_PROJECT_NAME, PGPORT and "
+        f"REDIS_PORT from {env_file}, then `devkit setup` here (the app moved here and "
+        f"{recorded} is an old copy? `devkit setup` here takes the stack over)",
+    )
 
 
 def stack_of(env_file: Path, values: dict[str, str], ready_timeout: float = 0.0) -> Stack:

@@ -18,12 +18,17 @@ from pathlib import Path
 
 from devkit.envfile import Stack
 from devkit.errors import DevkitError
+from devkit.paths import remove_kit_file
 
 BATCH = 1000  # keys per pipelined round trip
 
 
 class RedisKeysError(DevkitError):
     """Redis's keys could not be copied or put back; the data Redis has is unchanged."""
+
+
+class KeysFileError(DevkitError):
+    """The copy's file cannot be written where the kit writes it."""
 
 
 def _client(stack: Stack, db: int):
@@ -45,9 +50,17 @@ def save(stack: Stack, path: Path) -> int:
     import redis
 
     partial = path.with_name(f".{path.name}.partial")
+    remove_kit_file(partial, path.parent)  # one a killed command left
+    try:
+        # Never through a link someone left in its place, nor into a file opened elsewhere.
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise KeysFileError(
+            f"cannot write {partial}: {exc.strerror} (something not written by the kit is there)",
+            f"look at it and remove it: ls -l {partial}",
+        ) from None
     count = 0
     try:
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as raw, gzip.open(raw, "wt", compresslevel=1) as out:
             for db in _databases(stack):
                 client = _client(stack, db)
@@ -79,7 +92,7 @@ def save(stack: Stack, path: Path) -> int:
             f"redis's keys could not be copied: {exc}", "is the stack up (`devkit up`)?"
         ) from None
     finally:
-        partial.unlink(missing_ok=True)
+        remove_kit_file(partial, path.parent)
     return count
 
 

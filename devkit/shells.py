@@ -38,9 +38,15 @@ def container_of(stack: Stack, service: str) -> str:
 
 
 def exec_argv(
-    container: str, command: list[str], *, secrets: tuple[str, ...] = (), stdin: bool, tty: bool
+    container: str,
+    command: list[str],
+    *,
+    secrets: tuple[str, ...] = (),
+    stdin: bool,
+    tty: bool,
+    user: str = "",
 ) -> list[str]:
-    flags = (["-i"] if stdin else []) + (["-t"] if tty else [])
+    flags = (["-i"] if stdin else []) + (["-t"] if tty else []) + (["-u", user] if user else [])
     for name in secrets:
         flags += ["-e", name]
     return ["docker", "exec", *flags, container, *command]
@@ -69,8 +75,10 @@ def _interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
-# psql's exit code when a statement of a script (-f, stdin) fails under ON_ERROR_STOP.
+# psql's exit codes when a statement of a script (-f, stdin) fails under ON_ERROR_STOP, and
+# when it cannot connect.
 PSQL_SCRIPT_ERROR = 3
+PSQL_CONNECTION_FAILED = 2
 
 
 def psql_argv(stack: Stack, sql: str | None) -> list[str]:

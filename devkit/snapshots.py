@@ -3,9 +3,15 @@
 A snapshot is a copy of the app's database made at file level by the server itself
 (`CREATE DATABASE … TEMPLATE … STRATEGY FILE_COPY`), far cheaper than a dump and a load, named
 `<database>.snapshot.<name>` and kept closed to connections (nobody works in it by mistake, and it
-can serve as a template at any time). What the listing shows (name, time, migration version, the
-Redis copy) is the database's comment. Redis's keys are copied beside it, key by key while the
-server runs (devkit/redis_keys.py), into the kit's state directory.
+can serve as a template at any time), and owned by the kit's admin, so that the app's role
+cannot rewrite what the listing shows (name, time, migration version, the task that took it: the
+database's comment). Redis's keys are copied beside it, key by key while the server runs
+(devkit/redis_keys.py), into the kit's state directory, under a name made from the snapshot's:
+no path is ever read from the database.
+
+The admin only creates, renames, comments, closes and drops databases here, from the server's
+maintenance database; what is read inside the app's database (its migration version) is read on
+the app's own login (devkit/dbroles.py).
 
 PostgreSQL copies a database at file level only while nobody else is connected to it. Taking or
 restoring a snapshot therefore closes the app's database to new connections, ends the open ones
@@ -27,6 +33,7 @@ from pathlib import Path
 
 from devkit.envfile import Stack
 from devkit.errors import BadArgument, DataConflict, DevkitError
+from devkit.paths import remove_kit_file
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 _MARK = ".snapshot."
@@ -43,7 +50,7 @@ class Snapshot:
     taken: str  # ISO 8601, UTC
     revision: str  # Alembic's, "" for none
     size: int  # bytes, PostgreSQL's copy
-    redis: str  # the copy of Redis's keys (a path), "" for none
+    redis: str  # the copy of Redis's keys (a path in redis_dir), "" for none
     auto: str = ""  # the task that took it before a change (db.migrate …), "" when taken by hand
 
 
@@ -82,20 +89,28 @@ def redis_dir(stack: Stack) -> Path:
     return Path.home() / ".local" / "state" / "devkit" / "snapshots" / stack.project
 
 
-def _connect(stack: Stack, database: str):
-    """A connection to DATABASE of the stack's server as the kit's admin."""
+def redis_copy(stack: Stack, name: str) -> Path:
+    """The file of snapshot NAME's Redis keys: made from the name, never read from elsewhere."""
+    return redis_dir(stack) / f"{check_name(name)}.keys.gz"
+
+
+def _connect(stack: Stack):
+    """A connection to the stack's server's maintenance database as the kit's admin."""
     import psycopg2
 
+    from devkit.backup.session import PINNED
     from devkit.dbroles import admin_url
 
-    url = admin_url(stack, database)
+    url = admin_url(stack, "postgres")
     if not url:
         raise SnapshotError(
             f"the admin password of project {stack.project} is not kept on this machine",
             "run `devkit setup` (it keeps it in ~/.local/state/devkit/stacks)",
         )
     try:
-        return psycopg2.connect(url, application_name="devkit-snapshot", connect_timeout=10)
+        return psycopg2.connect(
+            url, application_name="devkit-snapshot", connect_timeout=10, options=PINNED
+        )
     except psycopg2.OperationalError as exc:
         raise SnapshotError(
             f"cannot connect to postgres as the admin: {str(exc).strip().splitlines()[0]}",
@@ -109,7 +124,7 @@ def _admin(stack: Stack, say: Callable[[str], None] | None = None) -> Iterator:
     (every command that changes snapshots): one such command at a time per database (an
     advisory lock, released when the session ends, also by a killed process), and what an
     interrupted one left is put right first (_recover)."""
-    conn = _connect(stack, "postgres")
+    conn = _connect(stack)
     conn.autocommit = True
     try:
         cur = conn.cursor()
@@ -179,6 +194,20 @@ def _recover(cur, stack: Stack, say: Callable[[str], None]) -> None:
             say(
                 f"removed the incomplete snapshot {name[len(prefix) :]} (its command was interrupted)"
             )
+    # Snapshots an earlier kit left owned by the app's role (its undo and reset copies), which
+    # could rewrite their comments: the admin's from now on.
+    cur.execute(
+        "SELECT datname FROM pg_database WHERE starts_with(datname, %s) "
+        "AND datdba <> (SELECT oid FROM pg_roles WHERE rolname = current_user)",
+        (prefix,),
+    )
+    for (name,) in cur.fetchall():
+        cur.execute(f"ALTER DATABASE {_quote(cur, name)} OWNER TO CURRENT_USER")
+    kept = {f"{s.name}.keys.gz" for s in _list(cur, stack)}
+    directory = redis_dir(stack)
+    for path in sorted(directory.glob("*.keys.gz")) + sorted(directory.glob(".*.partial")):
+        if path.name not in kept and remove_kit_file(path, directory):
+            say(f"removed {path.name}, a Redis copy of no snapshot (its command was interrupted)")
 
 
 def _marked(comment: str | None) -> bool:
@@ -195,7 +224,7 @@ def _cleanup(stack: Stack, *statements: str) -> None:
     import psycopg2
 
     try:
-        conn = _connect(stack, "postgres")
+        conn = _connect(stack)
     except SnapshotError:
         return
     conn.autocommit = True
@@ -215,11 +244,14 @@ def _quote(cur, name: str) -> str:
     return sql.Identifier(name).as_string(cur)
 
 
-def _revision(stack: Stack, database: str) -> str:
-    """The Alembic revision(s) of DATABASE, "" when it has none."""
+def _revision(stack: Stack) -> str:
+    """The Alembic revision(s) of the app's database, "" when it has none: read on the app's own
+    login (the table is the app's: the admin never reads it)."""
     from devkit.backup.catalog import migration_version
+    from devkit.backup.session import connect
+    from devkit.backup.target import stack_target
 
-    conn = _connect(stack, database)
+    conn = connect(stack_target(stack.values))
     try:
         with conn.cursor() as cur:
             return migration_version(cur) or ""
@@ -295,17 +327,19 @@ def _list(cur, stack: Stack) -> list[Snapshot]:
     )
     found = []
     for database, comment, size in cur.fetchall():
-        if not _marked(comment):
+        name = database[len(prefix) :]
+        if not _marked(comment) or not NAME.fullmatch(name):
             continue  # a copy being made, or one an interrupted command left (_recover)
         meta = json.loads(comment)["devkit_snapshot"]
+        redis = redis_copy(stack, name)
         found.append(
             Snapshot(
-                database[len(prefix) :],
-                meta.get("taken", ""),
-                meta.get("revision", ""),
+                name,
+                str(meta.get("taken", "")),
+                str(meta.get("revision", "")),
                 size,
-                meta.get("redis", ""),
-                meta.get("auto", ""),
+                str(redis) if redis.is_file() else "",
+                str(meta.get("auto", "")),
             )
         )
     return sorted(found, key=lambda snapshot: snapshot.taken, reverse=True)
@@ -335,8 +369,7 @@ def _exists(cur, database: str) -> bool:
 
 
 def _save_redis(stack: Stack, name: str) -> str:
-    """Redis's keys as <state>/snapshots/<project>/<name>.keys.gz (0600, devkit/redis_keys.py);
-    "" when Redis does not answer."""
+    """Redis's keys as redis_copy (0600, devkit/redis_keys.py); "" when Redis does not answer."""
     import os
 
     from devkit import redis_keys
@@ -344,10 +377,10 @@ def _save_redis(stack: Stack, name: str) -> str:
     directory = redis_dir(stack)
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(directory, 0o700)
-    path = directory / f"{name}.keys.gz"
+    path = redis_copy(stack, name)
     try:
         redis_keys.save(stack, path)
-    except DevkitError:
+    except redis_keys.RedisKeysError:  # Redis does not answer: the snapshot says it has no copy
         return ""
     return str(path)
 
@@ -383,7 +416,7 @@ def take(
 ) -> Snapshot:
     """Copy the app's database (and Redis's data) as snapshot NAME (default: the time). `auto`:
     the task taking it before a change (the retention of automatic snapshots applies to it)."""
-    name = check_name(name or _now())
+    name = check_name(_now() if name is None else name)
     database = database_of(stack, name)
     with _admin(stack, say) as cur:
         if auto:
@@ -394,7 +427,7 @@ def take(
                 f"snapshot {name} exists already",
                 f"choose another name, or drop it first: devkit db.snapshot.drop {name}",
             )
-        revision = _revision(stack, stack.pg_database)
+        revision = _revision(stack)
         redis = _save_redis(stack, name)
         meta = _meta(name, revision, redis, auto)
         started = time.monotonic()
@@ -410,7 +443,7 @@ def take(
             # A copy that failed half-way (a full disk, a session ended) is removed by the
             # server itself; one made but not marked is removed here.
             _cleanup(stack, f"DROP DATABASE IF EXISTS {_quote(cur, database)}")
-            _forget_redis(redis)
+            _forget_redis(stack, name)
             raise _failed("taking the snapshot", exc) from None
         say(f"the app's database was closed for {cut_off:.2f}s")
         return _find(cur, stack, name)
@@ -431,7 +464,7 @@ def prune_automatic(stack: Stack, keep: int, say: Callable[[str], None] = print)
         dropped = [s for s in _list(cur, stack) if s.auto][keep:]
         for old in dropped:
             cur.execute(f"DROP DATABASE IF EXISTS {_quote(cur, database_of(stack, old.name))}")
-            _forget_redis(old.redis)
+            _forget_redis(stack, old.name)
             say(
                 f"dropped the automatic snapshot {old.name} of {old.taken} "
                 f"(devkit.snapshot_keep: the newest {keep} are kept)"
@@ -457,8 +490,11 @@ def _comment(meta: dict) -> str:
 
 
 def _meta(name: str, revision: str, redis: str, auto: str) -> dict:
-    """What a snapshot's comment records (the listing's columns), taken now."""
-    return {"name": name, "taken": _stamp(), "revision": revision, "redis": redis, "auto": auto}
+    """What a snapshot's comment records (the listing's columns), taken now. Whether Redis was
+    copied is said for the reader; the copy itself is found by the snapshot's name."""
+    return {
+        "name": name, "taken": _stamp(), "revision": revision, "redis": bool(redis), "auto": auto
+    }  # fmt: skip
 
 
 def set_aside(stack: Stack, task: str, say: Callable[[str], None] = print) -> Snapshot:
@@ -472,7 +508,7 @@ def set_aside(stack: Stack, task: str, say: Callable[[str], None] = print) -> Sn
     with _admin(stack, say) as cur:
         name = _unused(cur, stack, automatic_name(task))
         database = database_of(stack, name)
-        revision = _revision(stack, stack.pg_database)
+        revision = _revision(stack)
         redis = _save_redis(stack, name)
         meta = _meta(name, revision, redis, task)
         app = _quote(cur, stack.pg_database)
@@ -483,8 +519,9 @@ def set_aside(stack: Stack, task: str, say: Callable[[str], None] = print) -> Sn
                     [
                         f"COMMENT ON DATABASE {app} IS %s",
                         f"ALTER DATABASE {app} RENAME TO {_quote(cur, database)}",
+                        f"ALTER DATABASE {_quote(cur, database)} OWNER TO CURRENT_USER",
                     ],
-                    [(_comment(meta),), ()],
+                    [(_comment(meta),), (), ()],
                 )
                 try:
                     cur.execute(f"CREATE DATABASE {app} OWNER {_quote(cur, stack.pg_user)}")
@@ -496,7 +533,7 @@ def set_aside(stack: Stack, task: str, say: Callable[[str], None] = print) -> Sn
                     )
                     raise
         except Exception as exc:
-            _forget_redis(redis)
+            _forget_redis(stack, name)
             raise _failed("setting the database aside", exc) from None
         if redis:
             redis_keys.clear(stack)
@@ -512,7 +549,7 @@ def restore(stack: Stack, name: str, say: Callable[[str], None] = print) -> Snap
         undo_name = _unused(cur, stack, f"undo-{_now()}")
         undo = database_of(stack, undo_name)
         restoring = stack.pg_database + _RESTORING
-        revision = _revision(stack, stack.pg_database)
+        revision = _revision(stack)
         try:
             cur.execute(
                 f"CREATE DATABASE {_quote(cur, restoring)} TEMPLATE {_quote(cur, database)} "
@@ -533,16 +570,17 @@ def restore(stack: Stack, name: str, say: Callable[[str], None] = print) -> Snap
                     [
                         f"COMMENT ON DATABASE {app} IS %s",
                         f"ALTER DATABASE {app} RENAME TO {_quote(cur, undo)}",
+                        f"ALTER DATABASE {_quote(cur, undo)} OWNER TO CURRENT_USER",
                         f"ALTER DATABASE {_quote(cur, restoring)} RENAME TO {app}",
                     ],
-                    [(_comment(meta),), (), ()],
+                    [(_comment(meta),), (), (), ()],
                 )
         except Exception as exc:
             _cleanup(stack, f"DROP DATABASE IF EXISTS {_quote(cur, restoring)}")
-            _forget_redis(redis_undo)
+            _forget_redis(stack, undo_name)
             raise _failed("swapping in the snapshot", exc) from None
         say(f"the app's database was closed for {time.monotonic() - started:.2f}s")
-        if snapshot.redis and Path(snapshot.redis).is_file():
+        if snapshot.redis:
             _load_redis(stack, snapshot.redis, redis_undo)
         return _find(cur, stack, undo_name)
 
@@ -552,13 +590,12 @@ def drop(stack: Stack, name: str, say: Callable[[str], None] = print) -> Snapsho
     with _admin(stack, say) as cur:
         snapshot = _find(cur, stack, name)
         cur.execute(f"DROP DATABASE {_quote(cur, database)}")
-        _forget_redis(snapshot.redis)
+        _forget_redis(stack, name)
         return snapshot
 
 
-def _forget_redis(path: str) -> None:
-    if path:
-        Path(path).unlink(missing_ok=True)
+def _forget_redis(stack: Stack, name: str) -> None:
+    remove_kit_file(redis_copy(stack, name), redis_dir(stack))
 
 
 def snapshots_before_reset(stack: Stack) -> tuple[list[Snapshot], str]:
@@ -573,10 +610,10 @@ def snapshots_before_reset(stack: Stack) -> tuple[list[Snapshot], str]:
         return [], exc.cause
 
 
-def forget_redis_copies(gone: list[Snapshot]) -> None:
+def forget_redis_copies(stack: Stack, gone: list[Snapshot]) -> None:
     """The Redis copies of snapshots whose database is gone (a reset deleted the volume)."""
     for snapshot in gone:
-        _forget_redis(snapshot.redis)
+        _forget_redis(stack, snapshot.name)
 
 
 def _failed(what: str, exc: Exception) -> SnapshotError:

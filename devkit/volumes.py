@@ -87,22 +87,43 @@ def volume_owner(project: str) -> str | None:
     return current_owner(volume, _labels("container", database_container(project)))
 
 
-def moved_here(project: str, owner: str, app_dir: str, values: dict[str, str]) -> bool:
-    """Whether the app in `app_dir` is the one in `owner`, moved or renamed: its .env.local
-    (`values`) names this stack, the owner's directory no longer has an .env.local naming it
-    (else it is a copy, or another app), and the database accepts the password and user of
-    `values`."""
+def moved_here(
+    project: str, owner: str, app_dir: str, values: dict[str, str], home: Path | None = None
+) -> bool:
+    """Whether the app in `app_dir` is the one in `owner`, moved or renamed. Fails closed: its
+    .env.local (`values`) names this stack; the owner's directory is provably gone (no such
+    file: one that cannot be read may still be there, another user's) or its .env.local names
+    another stack; the stack was set up by this Unix user (its admin password is kept in
+    `home`, default this user's); and the database accepts the password and user of `values`."""
+    from devkit.dbroles import admin_env_file
+
+    if not owner or values.get("DEVKIT_PROJECT_NAME") != project or not values.get("PGPASSWORD"):
+        return False
+    if original_in_place(owner, project) is not False:
+        return False
+    if not admin_env_file(project, home).is_file():
+        return False
+    return password_opens(project, values)
+
+
+def original_in_place(app_dir: str, project: str) -> bool | None:
+    """Whether APP_DIR's .env.local names PROJECT: True, False (provably not: no such file or
+    directory, or it names another), or None when that cannot be known (it cannot be read)."""
     from devkit.dotenv import EnvFileError
     from devkit.envfile import read_env_file
     from devkit.paths import ENV_FILE_NAME
 
-    if not owner or values.get("DEVKIT_PROJECT_NAME") != project or not values.get("PGPASSWORD"):
-        return False
+    path = Path(app_dir) / ENV_FILE_NAME
     try:
-        still_there = read_env_file(Path(owner) / ENV_FILE_NAME).get("DEVKIT_PROJECT_NAME")
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return None
+    try:
+        return read_env_file(path).get("DEVKIT_PROJECT_NAME") == project
     except (EnvFileError, OSError):
-        still_there = None
-    return still_there != project and password_opens(project, values)
+        return None
 
 
 PROOF_TIMEOUT = 60.0

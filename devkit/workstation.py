@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import pwd
 import subprocess
 import sys
 import time
@@ -123,7 +124,8 @@ def setup(
     owner = volume_owner(project)
     conflict = volume_conflict(project, owner, str(app_dir), had_password="PGPASSWORD" in existing)
     moved_from = ""
-    if conflict and owner and moved_here(project, owner, str(app_dir), existing):
+    home = Path(pwd.getpwnam(invoking_user()).pw_dir)
+    if conflict and owner and moved_here(project, owner, str(app_dir), existing, home):
         conflict, moved_from = None, owner
     if conflict:
         raise conflict
@@ -185,8 +187,6 @@ def link_command() -> str:
     """Put the `devkit` command on the user's PATH: ~/.local/bin/devkit, a link to this kit's
     (.venv/bin/devkit). A link to another kit that still exists, or a file of the user's, is
     left alone. Returns what to tell the user."""
-    import pwd
-
     target = Path(sys.executable).with_name("devkit")
     if not target.exists():
         return f"no {target} (run scripts/devkit setup: it installs the command)"

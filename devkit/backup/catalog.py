@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from devkit.backup.session import BackupError
+
 # Schemas that are PostgreSQL's own, never the app's.
 # (%% is a literal % for psycopg2 when parameters are passed, and matches the same when they are not.)
 _SYSTEM = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%%'"
@@ -164,11 +166,39 @@ def sequence_owners(cur) -> dict[str, str]:
     return dict(cur.fetchall())
 
 
-def migration_version(cur) -> str | None:
-    cur.execute("SELECT to_regclass(%s)", (MIGRATION_TABLE,))
-    if cur.fetchone()[0] is None:
+def migration_table(cur) -> str | None:
+    """The app's Alembic version table (schema.table), found in the app's schemas: the one of
+    the connected role's schema, else public's, else the only one. None when there is none.
+
+    Read only when it is a plain table: a view or a foreign table would run what the app
+    defined in the reading session (BackupError names it)."""
+    cur.execute(
+        f"""
+        SELECT n.nspname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relname = %s AND {_SYSTEM}
+        ORDER BY n.nspname = current_user DESC, n.nspname = 'public' DESC, n.nspname
+        """,
+        (MIGRATION_TABLE,),
+    )
+    found = cur.fetchall()
+    if not found:
         return None
-    cur.execute(f"SELECT version_num FROM {MIGRATION_TABLE}")
+    schema, kind = found[0]
+    if kind != "r":
+        raise BackupError(
+            f"{schema}.{MIGRATION_TABLE} is not a plain table (pg_class.relkind {kind!r}): the kit "
+            "reads the migration version only from the table Alembic makes",
+            f"make {schema}.{MIGRATION_TABLE} a table again (DROP it and run `devkit db.migrate`, "
+            "or `alembic stamp` the revision)",
+        )
+    return f"{schema}.{MIGRATION_TABLE}"
+
+
+def migration_version(cur) -> str | None:
+    table = migration_table(cur)
+    if table is None:
+        return None
+    cur.execute(f"SELECT version_num FROM {sql_name(table)}")
     versions = sorted(row[0] for row in cur.fetchall())
     return ",".join(versions) if versions else None
 
@@ -196,13 +226,22 @@ def row_counts(cur, tables: list[str]) -> dict[str, int]:
 
 def resolve_table(cur, name: str, app: Collection[str]) -> str | None:
     """A backup's table name as schema.table in this database (the earlier backup script's files are
-    unqualified), when it is one of the app's tables (`app`): a backup never writes into a
-    system catalog (pg_catalog.pg_class) or a schema that is not the app's."""
-    regclass = sql_name(name) if "." in name else quote_ident(name)
-    cur.execute(
-        "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE c.oid = to_regclass(%s)",
-        (regclass,),
-    )
-    row = cur.fetchone()
-    return row[0] if row and row[0] in app else None
+    unqualified: the connected role's schema, else public), when it is one of the app's tables
+    (`app`): a backup never writes into a system catalog (pg_catalog.pg_class) or a schema that
+    is not the app's. The kit's sessions search pg_catalog only, so nothing else is looked up."""
+    if "." in name:
+        candidates = [sql_name(name)]
+    else:
+        cur.execute("SELECT current_user")
+        candidates = [f"{quote_ident(cur.fetchone()[0])}.{quote_ident(name)}"]
+        candidates.append(f"public.{quote_ident(name)}")
+    for regclass in candidates:
+        cur.execute(
+            "SELECT n.nspname || '.' || c.relname FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass(%s)",
+            (regclass,),
+        )
+        row = cur.fetchone()
+        if row:
+            return row[0] if row[0] in app else None
+    return None

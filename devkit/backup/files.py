@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import itertools
 import os
 import time
@@ -54,6 +55,7 @@ def new_backup_file(
     O_NOFOLLOW (never written through a link someone left there), mode 0600 from the start."""
     base = f"{prefix}_{when:%Y%m%d_%H%M%S}"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    remove_abandoned(directory)
     for n in itertools.count(1):
         name = f"{base}{suffix}" if n == 1 else f"{base}_{n}{suffix}"
         path = directory / name
@@ -61,10 +63,41 @@ def new_backup_file(
             continue
         partial = directory / f".{name}.partial"
         try:
-            return NewBackupFile(path, partial, os.open(partial, flags, 0o600))
+            fd = os.open(partial, flags, 0o600)
         except FileExistsError:
             continue
+        # Held until the file is published or removed; the kernel lets it go when the writer
+        # dies (kill -9 included), which is how remove_abandoned tells a live write from a dead.
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return NewBackupFile(path, partial, fd)
     raise AssertionError("unreachable")
+
+
+ABANDONED_AFTER = 60.0  # seconds: a partial file younger than this is never touched
+
+
+def remove_abandoned(directory: Path) -> list[Path]:
+    """The partial files in DIRECTORY whose writer is gone (killed: no lock on them), removed;
+    one being written by another backup holds its lock and is left."""
+    from devkit.paths import remove_kit_file
+
+    removed = []
+    for partial in directory.glob(PARTIAL):
+        try:
+            fd = os.open(partial, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            if os.fstat(fd).st_mtime > time.time() - ABANDONED_AFTER:
+                continue
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # written now
+        finally:
+            os.close(fd)
+        if remove_kit_file(partial, directory):
+            removed.append(partial)
+    return removed
 
 
 def publish(new: NewBackupFile) -> Path:

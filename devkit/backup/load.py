@@ -16,13 +16,13 @@ from pathlib import Path
 import psycopg2
 
 from devkit.backup.catalog import (
-    MIGRATION_TABLE,
     ForeignKey,
     Table,
     app_tables,
     dependencies,
     foreign_keys,
     load_order,
+    migration_table,
     migration_version,
     orphan_query,
     quote_ident,
@@ -147,10 +147,13 @@ def _to_empty(
     return sorted(emptied)
 
 
-def _is_superuser(cur) -> bool:
-    cur.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
-    row = cur.fetchone()
-    return bool(row and row[0])
+def _may_disable_triggers(cur) -> bool:
+    """Whether this session may load as pg_restore --disable-triggers does: the app's role is
+    granted SET on session_replication_role (devkit/dbroles.py), or a superuser named by
+    DATABASE_URL. The kit's own admin never loads: whatever the app's tables run (triggers, CHECK
+    constraints, defaults) runs as the app's role."""
+    cur.execute("SELECT has_parameter_privilege('session_replication_role', 'SET')")
+    return bool(cur.fetchone()[0])
 
 
 def _load_table(
@@ -202,10 +205,17 @@ def _set_sequences(cur, sequences: dict[str, list], emptied: list[str]) -> None:
 
 
 def _set_migration_version(cur, version: str | None) -> None:
-    if version is not None:
-        cur.execute(f"DELETE FROM {MIGRATION_TABLE}")
-        for one in version.split(","):
-            cur.execute(f"INSERT INTO {MIGRATION_TABLE} (version_num) VALUES (%s)", (one,))
+    if version is None:
+        return
+    table = migration_table(cur)
+    if table is None:
+        raise BackupError(
+            f"the backup records migration {version}, and the database has no alembic_version table",
+            "migrate the database first (`devkit db.migrate`), then restore",
+        )
+    cur.execute(f"DELETE FROM {sql_name(table)}")
+    for one in version.split(","):
+        cur.execute(f"INSERT INTO {sql_name(table)} (version_num) VALUES (%s)", (one,))
 
 
 def restore_backup(
@@ -254,14 +264,14 @@ def restore_backup(
                 if progress:
                     progress.start(diff.total_backup_rows if diff else None)
                 before = row_counts(cur, emptied)
-                cur.execute("TRUNCATE " + ", ".join(sql_name(n) for n in emptied))
-                # As pg_restore --disable-triggers: no FK or user trigger fires per row; a superuser
-                # may. The foreign keys are then checked in bulk before COMMIT.
-                bulk_checks = _is_superuser(cur)
+                # As pg_restore --disable-triggers: no FK or user trigger fires per row, the
+                # TRUNCATE's included. The foreign keys are then checked in bulk before COMMIT.
+                bulk_checks = _may_disable_triggers(cur)
                 if bulk_checks:
                     cur.execute("SET LOCAL session_replication_role = replica")
                 else:
                     cur.execute("SET CONSTRAINTS ALL DEFERRED")
+                cur.execute("TRUNCATE " + ", ".join(sql_name(n) for n in emptied))
                 _set_migration_version(cur, backup_version)
                 back = {here: name for name, here in in_file.items()}
                 order = [back[n] for n in load_order(sorted(back), dependencies(keys))]

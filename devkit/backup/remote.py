@@ -36,7 +36,7 @@ class RemoteBackup:
 
 def check_name(name: str) -> str:
     """Only a backup's own file name: no path, no traversal."""
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):
         raise SettingsError(
             f"{name!r} is not a backup name (backup_YYYYMMDD_HHMMSS.backup.gz)",
             "see `devkit db.list-remote`",
@@ -126,7 +126,7 @@ def list_remote(bucket: Bucket) -> list[RemoteBackup]:
         ):
             for obj in page.get("Contents", []):
                 name = obj["Key"][len(prefix) :]
-                if NAME.match(name):
+                if NAME.fullmatch(name):
                     found.append(RemoteBackup(name, obj["Size"], obj["LastModified"]))
     except (BotoCoreError, ClientError) as exc:
         raise _failed(exc, "list") from None

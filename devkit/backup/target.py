@@ -69,24 +69,6 @@ def resolve_target(config: Mapping[str, Any], environ: Mapping[str, str] = os.en
     return stack_target(load_stack(config).values)
 
 
-def resolve_admin_target(
-    config: Mapping[str, Any], environ: Mapping[str, str] = os.environ
-) -> Target:
-    """The database of resolve_target, reached as the kit's admin when it is the stack's own
-    (the restore loads without per-row triggers, as pg_restore --disable-triggers, which needs
-    a superuser). A database named by DATABASE_URL / PG* is used as given; a stack whose admin
-    password is not there (set up by an earlier kit) as the app."""
-    target = resolve_target(config, environ)
-    if any(environ.get(key) for key in ("DATABASE_URL", "DATABASE_PUBLIC_URL", "PGHOST")):
-        return target
-    from devkit.dbroles import admin_url
-    from devkit.envfile import load_stack
-
-    stack = load_stack(config)
-    url = admin_url(stack, stack.pg_database)
-    return _from_url(url) if url else target
-
-
 def check_local(stack: Stack, target: Target, task: str, other_hint: str = "") -> None:
     """Refuse unless the data tasks' target (DATABASE_URL / PG* first) is this machine's stack:
     `task` works only on the stack's own database. `other_hint`: how to reach the other one."""

@@ -23,7 +23,7 @@ from pydantic import (
 
 from devkit.app import resolve_app_dir
 from devkit.errors import SettingsError
-from devkit.settings.table import DEFAULTS, SETTINGS
+from devkit.settings.table import DEFAULTS, SETTINGS, check_known
 
 
 class _Rules(BaseModel):
@@ -94,6 +94,7 @@ def settings_problems(values: Mapping[str, Any]) -> list[tuple[str, Any, str]]:
 
 def load_settings(values: Mapping[str, Any]):
     """Validate the `devkit` section of Invoke's config (defaults merged with overrides)."""
+    check_known(dict(values))
     settings, problems = _validated(values)
     if settings is not None:
         return settings

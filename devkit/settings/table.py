@@ -136,3 +136,22 @@ SERVER_DEFAULTS: dict[str, Any] = {
 }
 # Settings chosen per app when not set ("" or 0).
 PER_APP: tuple[str, ...] = tuple(name for name, s in SETTINGS.items() if s.per_app)
+
+
+def check_known(config: dict[str, Any]) -> None:
+    """SettingsError for a key of the `devkit` section that is no setting (a misspelt one in
+    invoke.yaml would otherwise be ignored, its default used)."""
+    unknown = sorted(set(config) - set(SETTINGS))
+    if unknown:
+        import difflib
+
+        from devkit.errors import SettingsError
+
+        name = unknown[0]
+        close = difflib.get_close_matches(name, SETTINGS, n=1)
+        raise SettingsError(
+            f"devkit.{name} is no setting of the kit (set in invoke.yaml or as "
+            f"INVOKE_DEVKIT_{name.upper()})",
+            (f"did you mean devkit.{close[0]}? " if close else "")
+            + "README's Settings table lists them",
+        )

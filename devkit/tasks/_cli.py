@@ -33,11 +33,24 @@ def local_stack(c: Any, task_name: str, other_hint: str = ""):
     return stack
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived (`kill`, a closed terminal's session, systemd stopping a job)."""
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
 def reports_errors(body: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a DevkitError into Invoke's Exit: a one-line cause, a fix, a non-zero code."""
+    """Turn a DevkitError into Invoke's Exit: a one-line cause, a fix, a non-zero code. SIGTERM
+    unwinds the task as Ctrl-C does, so that what it was writing is removed and its transaction
+    rolled back (a kill -9 leaves that to the next command)."""
 
     @functools.wraps(body)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import signal
+
+        signal.signal(signal.SIGTERM, _terminated)
         try:
             result = body(*args, **kwargs)
             sys.stdout.flush()  # a reader gone by now is a closed pipe here, not at exit
@@ -46,6 +59,8 @@ def reports_errors(body: Callable[..., Any]) -> Callable[..., Any]:
             raise Exit(exc.render(), code=exc.exit_code) from None
         except KeyboardInterrupt:
             raise Exit("interrupted", code=130) from None
+        except Terminated:
+            raise Exit("terminated (SIGTERM); what it was writing was removed", code=143) from None
         except BrokenPipeError:
             stop_writing_to_closed_pipe()
             raise Exit(code=PIPE_CLOSED) from None
@@ -106,6 +121,15 @@ def quiet_on_closed_pipe() -> None:
     """Output piped into `head` that Invoke itself prints (`invoke --help TASK | head -1`) ends
     without a traceback too."""
     sys.excepthook = _excepthook
+
+
+def of_app(stack: Any, what: str = "") -> str:
+    """How a question names what it changes: WHAT (default: the app's database) of the app's
+    directory and its stack's project, never the database's name alone (app_db is every app's)."""
+    return (
+        f"{what or stack.pg_database} of the app in {stack.env_file.parent} "
+        f"(project {stack.project})"
+    )
 
 
 def confirm(yes: bool, action: str, question: str) -> None:

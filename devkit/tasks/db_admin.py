@@ -5,7 +5,7 @@ from __future__ import annotations
 from invoke import Exit, task
 
 from devkit.errors import CommandFailed
-from devkit.tasks._cli import confirm, local_stack, reports_errors
+from devkit.tasks._cli import confirm, local_stack, of_app, reports_errors
 
 
 @task(help={"command": 'Run one SQL command (-c "SELECT …") instead of a session'})
@@ -13,7 +13,7 @@ from devkit.tasks._cli import confirm, local_stack, reports_errors
 def psql(c, command=None):
     """psql in the PostgreSQL container as the app user on the app database: a session with line
     editing on a terminal, one command with -c, or SQL piped in."""
-    from devkit.shells import PSQL_SCRIPT_ERROR, psql_argv, run
+    from devkit.shells import PSQL_CONNECTION_FAILED, PSQL_SCRIPT_ERROR, psql_argv, run
 
     stack = local_stack(c, "db.psql", 'for that one: psql "$DATABASE_URL"')
     code = run(stack, "postgres", psql_argv(stack, command))
@@ -23,6 +23,11 @@ def psql(c, command=None):
             "the statements before it were applied",
             "correct that statement and run the rest again",
         )
+    if code == PSQL_CONNECTION_FAILED:
+        from devkit.backup.session import connect
+        from devkit.backup.target import stack_target
+
+        connect(stack_target(stack.values)).close()  # says why, with the fix (a closed database)
     if code:
         raise Exit(code=code)
 
@@ -65,7 +70,7 @@ def reset(c, yes=False, no_backup=False, backup=False, volumes=False):
             yes,
             "reset --volumes deletes the database and Redis data"
             + (" and the snapshots" if also else ""),
-            f"Delete all data of {stack.pg_database} and Redis (project {stack.project}) with "
+            f"Delete all data of {of_app(stack, stack.pg_database + ' and Redis')} with "
             f"their volumes{also}" + (", after a backup to files" if to_files else "") + "?",
         )
         if doomed:
@@ -76,7 +81,7 @@ def reset(c, yes=False, no_backup=False, backup=False, volumes=False):
         confirm(
             yes,
             "reset empties the database and Redis",
-            f"Start {stack.pg_database} and Redis (project {stack.project}) over, empty"
+            f"Start {of_app(stack, stack.pg_database + ' and Redis')} over, empty"
             + (
                 "? Nothing is kept"
                 if no_backup
@@ -100,7 +105,7 @@ def reset(c, yes=False, no_backup=False, backup=False, volumes=False):
         keep=not no_backup,
         snapshot_keep=keep,
     )
-    forget_redis_copies(doomed)
+    forget_redis_copies(stack, doomed)
     print(
         f"Migrated to {result.migrated_to}"
         if result.migrated_to

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from invoke import task
 
-from devkit.tasks._cli import confirm, reports_errors
+from devkit.tasks._cli import confirm, of_app, reports_errors
 from devkit.tasks._output import RowProgress, print_diff
 
 _RESTORE_HELP = {
@@ -19,6 +19,17 @@ _RESTORE_HELP = {
     "exact": "Also empty the tables the backup does not have (default: they are left as they are)",
     "no-backup": "Keep nothing first (default: a snapshot on this machine's stack, else a backup file, with the command that undoes the restore)",
 }
+
+
+def _named(c, target) -> str:
+    """The database a restore changes, as its question names it: the stack's with its app and
+    project, or one elsewhere with its host."""
+    from devkit.safety_net import own_stack
+
+    stack = own_stack(c.config.devkit, target)
+    if stack is not None:
+        return of_app(stack)
+    return f"{target.database} on {target.host or 'localhost (PG* variables)'}"
 
 
 def _confirm(yes: bool, database: str, diff=None) -> None:
@@ -60,7 +71,7 @@ def _restore_dump(c, path: Path, dry_run: bool, yes: bool, no_backup: bool) -> N
     if dry_run:
         print("Dry run: nothing changed.")
         return
-    _confirm(yes, stack.pg_database)
+    _confirm(yes, of_app(stack))
     target = stack_target(stack.values)
     with _safety_net(c, target, no_backup, lambda d: pgdump.dump(stack, d)) as safety:
         pgdump.restore(stack, path)
@@ -135,12 +146,12 @@ def _restore(
     from devkit.backup.dump import create_backup
     from devkit.backup.load import restore_backup
     from devkit.backup.pgdump import kind_of
-    from devkit.backup.target import resolve_admin_target as admin_target
+    from devkit.backup.target import resolve_target
 
     if path.is_file() and kind_of(path):
         _restore_dump(c, path, dry_run, yes, no_backup)
         return
-    target = admin_target(c.config.devkit)
+    target = resolve_target(c.config.devkit)
     print(
         f"Restoring from backup: {path.name} into {target.database} on {target.host or 'localhost'}"
     )
@@ -153,7 +164,7 @@ def _restore(
         confirm(
             yes,
             "restore replaces data",
-            f"Migrate {target.database} to {crossing.backup}, replace the data of the backup's "
+            f"Migrate {_named(c, target)} to {crossing.backup}, replace the data of the backup's "
             f"tables, then migrate to {crossing.back_to}?",
         )
     elif dry_run or not yes:
@@ -165,7 +176,7 @@ def _restore(
         if dry_run:
             print("Dry run: nothing changed.")
             return
-        _confirm(yes, target.database, diff)
+        _confirm(yes, _named(c, target), diff)
 
     def take(directory: Path) -> Path:
         with RowProgress("Safety backup") as progress:

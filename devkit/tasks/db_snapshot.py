@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from invoke import Collection, task
 
-from devkit.tasks._cli import confirm, local_stack, reports_errors
+from devkit.tasks._cli import confirm, local_stack, of_app, reports_errors
 
 # db.snapshot.restore's and db.snapshot.drop's arguments.
 _NAMED_HELP = {
@@ -51,7 +51,7 @@ def restore(c, name, yes=False):
     confirm(
         yes,
         "the restore replaces the app's database",
-        f"Replace {stack.pg_database} (and Redis's data) with snapshot {name}? Open sessions on it "
+        f"Replace {of_app(stack)} (and Redis's data) with snapshot {name}? Open sessions on it "
         "are ended; what it holds now is kept as a snapshot",
     )
     undo = restore_snapshot(stack, name)
@@ -68,7 +68,7 @@ def drop(c, name, yes=False):
     from devkit.snapshots import drop as drop_snapshot
 
     stack = local_stack(c, "db.snapshot.drop")
-    confirm(yes, "drop deletes the snapshot", f"Delete snapshot {name} of {stack.pg_database}?")
+    confirm(yes, "drop deletes the snapshot", f"Delete snapshot {name} of {of_app(stack)}?")
     dropped = drop_snapshot(stack, name)
     print(f"dropped snapshot {dropped.name} ({_size(dropped.size)})")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from invoke import task
 
 from devkit.errors import ChecksFailed
-from devkit.tasks._cli import confirm, reports_errors
+from devkit.tasks._cli import confirm, of_app, reports_errors
 
 _STYLE = {"OK": "green", "WARN": "yellow", "FAIL": "bold red", "SKIP": "dim"}
 
@@ -65,7 +65,8 @@ def _repair(c, failed, yes: bool) -> None:
         confirm(
             yes,
             "repair changes the database user's password",
-            f"Set the password of {stack.pg_user} on the server to the one in {stack.env_file}?",
+            f"Set the password of {stack.pg_user} on the server of "
+            f"{of_app(stack, 'the stack')} to the one in {stack.env_file}?",
         )
         repair_postgres_password(stack)
         print(f"\nrepaired: {stack.pg_user}'s password on the server is .env.local's again")

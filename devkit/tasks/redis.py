@@ -8,7 +8,7 @@ import time
 from invoke import Collection, Exit, task
 
 from devkit.errors import BadArgument
-from devkit.tasks._cli import confirm, reports_errors
+from devkit.tasks._cli import confirm, of_app, reports_errors
 
 
 def _stack(c):
@@ -70,9 +70,16 @@ def keys(c, pattern="*", limit=1000):
 @reports_errors
 def flush(c, yes=False):
     """Delete every key of the app's Redis (FLUSHALL); asks first."""
-    with _session(c) as client:
+    from devkit.readiness import redis_session
+
+    stack = _stack(c)
+    with redis_session(stack) as client:
         count = client.dbsize()
-        confirm(yes, "flush deletes every key", f"Delete all {count} key(s) in Redis?")
+        confirm(
+            yes,
+            "flush deletes every key",
+            f"Delete all {count} key(s) in {of_app(stack, 'Redis')}?",
+        )
         client.flushall()
     print(f"flushed: {count} key(s) deleted")
 
@@ -97,7 +104,7 @@ def restore(c, file, yes=False):
     confirm(
         yes,
         "redis.restore replaces Redis's data",
-        f"Replace Redis's data (project {stack.project}) with {path.name}?",
+        f"Replace the data of {of_app(stack, 'Redis')} with {path.name}?",
     )
     aside = put_back(stack, path)
     print(f"Redis restored from {path.name}; its previous data is kept in its volume as {aside}")
