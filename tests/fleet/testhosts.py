@@ -160,9 +160,15 @@ S3_BUCKET = "devkit-ci-backups"
 def bridge_gateway() -> str:
     """This machine's address on Docker's default bridge: the hosts' host.docker.internal,
     reachable from this machine and its containers only."""
-    return _docker(
-        "network", "inspect", "bridge", "--format", "{{range .IPAM.Config}}{{.Gateway}}{{end}}"
-    ).stdout.strip()
+    import ipaddress
+
+    gateway, subnet = _docker(
+        "network", "inspect", "bridge", "--format",
+        "{{range .IPAM.Config}}{{.Gateway}} {{.Subnet}}{{end}}",
+    ).stdout.split(" ", 1)  # fmt: skip
+    # An engine that found docker0 already addressed records no gateway (seen with Debian's
+    # 20.10.24): the bridge's own address is then its subnet's first, as Docker assigns it.
+    return gateway or str(next(ipaddress.ip_network(subnet.strip()).hosts()))
 
 
 @contextlib.contextmanager

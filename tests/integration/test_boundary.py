@@ -479,3 +479,23 @@ def test_the_meta_command_check_agrees_with_psql_itself(stack, script):
     # \echo prints its words at the start of a line; a row (unaligned) never starts so here.
     ran = re.search(r"^META-SEEN", psql.stdout, re.M) is not None
     assert refused == ran, (script, psql.stdout, psql.stderr)
+
+
+def test_every_destructive_question_names_the_app_and_its_project(stack):
+    """`app_db` is every app's database: a question naming only it does not say which app's
+    data goes. Each is answered "n" on a terminal: nothing changes."""
+    stack.invoke("db.snapshot", "--name", "asked")
+    try:
+        for args in (
+            ("db.snapshot.drop", "asked"),
+            ("db.snapshot.restore", "asked"),
+            ("db.reset",),
+            ("redis.flush",),
+        ):
+            shown, code = stack.on_terminal(*args, inputs=(b"n\r",))
+            said = " ".join(shown.split())
+            assert f"of the app in {stack.app_dir} (project {stack.project})" in said, shown
+            assert code != 0 and "cancelled; nothing changed" in said, shown
+        assert re.search(r"^asked\s", stack.invoke("db.snapshots").stdout, re.M)
+    finally:
+        stack.invoke("db.snapshot.drop", "asked", "--yes")
