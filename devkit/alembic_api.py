@@ -259,4 +259,7 @@ def migrate_app(
             config, target, task, backup_file, say=lambda line: print(line, file=sys.stderr)
         )
 
-    return migrate(app_dir, target, destination, direction, keep if backup else None)
+    run = migrate(app_dir, target, destination, direction, keep if backup else None)
+    if run.kept:
+        run.kept.prune_older(lambda line: print(line, file=sys.stderr))
+    return run

@@ -66,6 +66,13 @@ def _chosen(app_dir: str) -> tuple[Path, str]:
         return Path(app_dir).expanduser().resolve(), "set by INVOKE_DEVKIT_APP_DIR or invoke.yaml"
     recorded = read_state().get("app_dir")
     if recorded:
+        if not Path(recorded).is_dir():
+            from devkit.errors import SetupRequired
+
+            raise SetupRequired(
+                f"the app last set up, {recorded}, is gone (tasks run outside an app act on it)",
+                "cd into your app and run the task there, or set one up: devkit setup --app-dir PATH",
+            )
         return Path(recorded), "the last one set up"
     return SAMPLE_APP, "the kit's sample app"
 

@@ -274,6 +274,10 @@ def check_env_file(env_file: Path, mounts: Path | None = None) -> Check:
         return Check("env file", FAIL, f"{env_file} is missing", "run `devkit setup`")
     if problem := private_file_problem(env_file, mounts or THIS_HOST.mounts):
         return Check("env file", WARN, *problem)
+    from devkit.app_repo import tracked_env_file
+
+    if tracked := tracked_env_file(env_file.parent):
+        return Check("env file", FAIL, *tracked)
     return Check("env file", OK, f"{env_file} (mode 0600)")
 
 

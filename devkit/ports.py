@@ -62,32 +62,53 @@ def port_holder(port: int, proc: Path = Path("/proc")) -> tuple[int, str] | None
     return None
 
 
-def container_publishing(port: int) -> str | None:
-    """Name of the running container that publishes `port`, if Docker answers."""
+# What listens for a published port of a container (rootless Docker's included).
+_DOCKER_PROCESSES = ("docker-proxy", "dockerd", "rootlesskit")
+
+
+def container_publishing(port: int) -> tuple[str, str] | None:
+    """(name, the devkit app directory it runs for or "") of the running container that
+    publishes `port`, if Docker answers."""
     try:
         out = subprocess.run(
-            ["docker", "ps", "--filter", f"publish={port}", "--format", "{{.Names}}"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        ).stdout.split()
+            ["docker", "ps", "--filter", f"publish={port}",
+             "--format", '{{.Names}}\t{{.Label "io.devkit.app-dir"}}'],
+            capture_output=True, text=True, timeout=10, check=False,
+        ).stdout.splitlines()  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return out[0] if out else None
+    if not out:
+        return None
+    name, _, app_dir = out[0].partition("\t")
+    return name, app_dir
 
 
-def describe_holder(port: int) -> tuple[str, str | None]:
-    """A phrase naming what holds `port`, and the container's name when it is a container."""
+def describe_holder(port: int) -> tuple[str, str | None, str]:
+    """A phrase naming what holds `port`, the container's name when it is a container, and how
+    to stop it.
+    Docker is asked whenever /proc does not name a process of another kind: a user who is not
+    root cannot read the root-owned docker-proxy's entries there, and the stack's own container
+    must still be known as its own."""
     holder = port_holder(port)
-    if holder is None:
-        return "another process (run as root to see which)", None
-    pid, name = holder
-    if name in ("docker-proxy", "dockerd", "rootlesskit"):
-        container = container_publishing(port)
-        if container:
-            return f"the container {container}", container
-    return f"{name} (pid {pid})", None
+    if holder is not None and holder[1] not in _DOCKER_PROCESSES:
+        return f"{holder[1]} (pid {holder[0]})", None, f"stop {holder[1]}"
+    found = container_publishing(port)
+    if found:
+        name, app_dir = found
+        if app_dir:
+            return (
+                f"the container {name} (the stack of {app_dir})",
+                name,
+                f"stop that app's stack (cd {app_dir} && devkit down)",
+            )
+        return f"the container {name}", name, f"stop it (docker stop {name})"
+    if holder is not None:
+        return f"{holder[1]} (pid {holder[0]})", None, f"stop {holder[1]}"
+    return (
+        "another process",
+        None,
+        f"see which (sudo ss -ltnp 'sport = :{port}') and stop it",
+    )
 
 
 def published_ports(values: Mapping[str, str]) -> dict[str, tuple[str, int]]:
@@ -115,13 +136,14 @@ def port_states(ports: dict[str, tuple[str, int]], project: str) -> list[PortSta
         if port_free(address, port):
             states.append(PortState(service, address, port, "", None))
             continue
-        holder, container = describe_holder(port)
+        holder, container, stop = describe_holder(port)
         conflict = None
         if not (container and container.startswith(f"{project}-{service}-")):
             setting = f"{service}_port"
             conflict = PortInUse(
                 f"port {port} on {address} (for {service}) is taken by {holder}",
-                f"stop it, or pick another port: INVOKE_DEVKIT_{setting.upper()}={port + 1} devkit setup "
+                f"{stop}, or give this app another port: "
+                f"INVOKE_DEVKIT_{setting.upper()}={port + 1} devkit setup "
                 f"(or devkit.{setting} in invoke.yaml)",
             )
         states.append(PortState(service, address, port, holder, conflict))

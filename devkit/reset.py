@@ -83,7 +83,6 @@ def reset(
             snapshot = aside.name
             say(f"Kept first: snapshot {snapshot} (the database as it was, and Redis's keys)")
             say(f"  to get the data back: devkit db.snapshot.restore {snapshot} --yes")
-            snapshots.prune_automatic(stack, snapshot_keep, say)
         else:
             snapshots.drop(stack, aside.name)
         say(f"Started fresh: an empty {stack.pg_database}, and Redis without keys")
@@ -94,6 +93,8 @@ def reset(
         if snapshot:
             exc.hint += f"; the data as it was: devkit db.snapshot.restore {snapshot} --yes"
         raise
+    if snapshot:  # older undo points go only once this reset has succeeded
+        snapshots.prune_automatic(stack, snapshot_keep, say)
     return ResetResult(backup, redis_backup, snapshot, migrated, seeded)
 
 

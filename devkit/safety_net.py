@@ -25,6 +25,17 @@ from devkit.errors import DevkitError
 class SafetyNet:
     snapshot: str = ""  # the automatic snapshot's name
     backup: Path | None = None  # the backup file
+    stack: Any = None  # the snapshot's stack, and how many automatic ones it keeps
+    keep: int = 0
+
+    def prune_older(self, say: Callable[[str], None] = print) -> None:
+        """Drop the automatic snapshots beyond `snapshot_keep`, now that the change this one was
+        kept for has succeeded: a command that fails never deletes an undo point (its own new
+        snapshot is removed instead, by kept_around)."""
+        if self.snapshot:
+            from devkit import snapshots
+
+            snapshots.prune_automatic(self.stack, self.keep, say)
 
     def undo(self) -> str:
         """The command that puts the data back as it was."""
@@ -57,7 +68,8 @@ def keep_first(
     say: Callable[[str], None] = print,
     to_file: Callable[[Path], Path] | None = None,
 ) -> SafetyNet:
-    """Keep the database as it is before TASK changes it: a snapshot, or a backup file written
+    """Keep the database as it is before TASK changes it: a snapshot (the older automatic ones
+    are pruned by SafetyNet.prune_older once the change succeeded), or a backup file written
     by `to_file(directory)` (default: the kit's JSON backup; see the module). Raises when
     neither can be kept: the change must not go ahead without it."""
     from devkit.settings.model import load_settings
@@ -72,8 +84,7 @@ def keep_first(
         except DevkitError as exc:
             say(f"no snapshot ({exc.cause}): a backup file instead")
         else:
-            snapshots.prune_automatic(stack, keep, say)
-            return SafetyNet(snapshot=made.name)
+            return SafetyNet(snapshot=made.name, stack=stack, keep=keep)
     from devkit.backup.files import backup_dir
 
     if to_file is None:
@@ -93,13 +104,15 @@ def kept_around(
     to_file: Callable[[Path], Path] | None = None,
 ) -> Iterator[SafetyNet | None]:
     """keep_first, for a change made in the block (None with `skip`). A change that fails
-    changed nothing: what was kept is removed again, as it equals the database."""
+    changed nothing: what was kept is removed again, as it equals the database, and no older
+    undo point is dropped; the older automatic snapshots are pruned only once it succeeded."""
     if skip:
         yield None
         return
     net = keep_first(config, target, task, say=say, to_file=to_file)
     try:
         yield net
+        net.prune_older(say)
     except BaseException:
         if net.snapshot:
             from devkit import snapshots
@@ -109,3 +122,26 @@ def kept_around(
         elif net.backup:
             net.backup.unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def set_aside_around(
+    stack, task: str, keep: int, say: Callable[[str], None] = print
+) -> Iterator[SafetyNet]:
+    """The stack's database set aside as an automatic snapshot (renamed, nothing copied) and an
+    empty one in its place for the block to fill (db.restore --clean of a plain dump: its
+    objects made anew, as pg_restore --clean). A block that fails puts the database back as it
+    was; one that succeeds prunes the automatic snapshots beyond KEEP. Redis is left as it is."""
+    from devkit import snapshots
+
+    aside = snapshots.set_aside(stack, task, say, empty_redis=False)
+    net = SafetyNet(snapshot=aside.name, stack=stack, keep=keep)
+    try:
+        yield net
+    except BaseException:
+        undo = snapshots.restore(stack, aside.name, say)
+        snapshots.drop(stack, undo.name, say)
+        snapshots.drop(stack, aside.name, say)
+        say(f"put back the database as it was (the snapshot {aside.name} was swapped in again)")
+        raise
+    net.prune_older(say)

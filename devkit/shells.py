@@ -81,12 +81,14 @@ PSQL_SCRIPT_ERROR = 3
 PSQL_CONNECTION_FAILED = 2
 
 
-def psql_argv(stack: Stack, sql: str | None) -> list[str]:
-    tty = sql is None and _interactive()
+def psql_argv(stack: Stack, sql: str | list[str] | None) -> list[str]:
+    """psql's command line: a session (SQL None), or each command of SQL in turn (`-c` each)."""
+    commands = [sql] if isinstance(sql, str) else list(sql or [])
+    tty = not commands and _interactive()
     command = [
         "psql", "-h", "127.0.0.1", "-U", stack.pg_user, "-d", stack.pg_database,
         "-v", "ON_ERROR_STOP=1",
-        *(["-c", sql] if sql is not None else []),
+        *(arg for one in commands for arg in ("-c", one)),
     ]  # fmt: skip
     if tty:
         command = ["sh", "-c", _WITH_RLWRAP, "psql-shell", *command]

@@ -497,10 +497,13 @@ def _meta(name: str, revision: str, redis: str, auto: str) -> dict:
     }  # fmt: skip
 
 
-def set_aside(stack: Stack, task: str, say: Callable[[str], None] = print) -> Snapshot:
+def set_aside(
+    stack: Stack, task: str, say: Callable[[str], None] = print, empty_redis: bool = True
+) -> Snapshot:
     """The app's database becomes an automatic snapshot as it is (renamed: nothing is copied) and
     an empty one owned by the app takes its place; Redis's keys are kept with the snapshot, then
-    emptied. For db.reset: its undo is `db.snapshot.restore`. The snapshot is marked in the same
+    emptied (unless not `empty_redis`: db.restore --clean of a dump, which holds no Redis data).
+    For db.reset: its undo is `db.snapshot.restore`. The snapshot is marked in the same
     transaction as the rename: killed after it, the next command makes the empty database
     (_recover) and keeps the snapshot."""
     from devkit import redis_keys
@@ -535,7 +538,7 @@ def set_aside(stack: Stack, task: str, say: Callable[[str], None] = print) -> Sn
         except Exception as exc:
             _forget_redis(stack, name)
             raise _failed("setting the database aside", exc) from None
-        if redis:
+        if redis and empty_redis:
             redis_keys.clear(stack)
         return _find(cur, stack, name)
 

@@ -212,7 +212,25 @@ def settle(settings, app_dir: Path, existing: dict[str, str]):
     said = [f"project {settled.project_name}"] if new_project else []
     if "postgres_port" in chosen:
         said.append(f"ports {settled.postgres_port} (postgres) and {settled.redis_port} (redis)")
+        said += _why_not_preferred(settled, stacks, project)
     return settled, "new stack for this app: " + ", ".join(said) if said else ""
+
+
+def _why_not_preferred(settled, stacks: list[MachineStack], project: str) -> list[str]:
+    """What kept a new stack off 5432/6379: the stack or process holding each (issue 26: a
+    developer saw 5434 chosen and was not told why)."""
+    from devkit.ports import describe_holder, port_free
+
+    reasons = []
+    for service, preferred in zip(("postgres", "redis"), PREFERRED_PORTS, strict=True):
+        if getattr(settled, f"{service}_port") == preferred:
+            continue
+        other = next((s for s in stacks if s.project != project and preferred in s.ports()), None)
+        if other is not None:
+            reasons.append(f"{preferred} belongs to the stack of {other.app_dir or other.project}")
+        elif not port_free(settled.bind_address, preferred):
+            reasons.append(f"{preferred} is taken by {describe_holder(preferred)[0]}")
+    return reasons
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,13 @@ def plan(
     if backup == current:
         return None
     keep = "pass --allow-other-version if you know the schemas match"
+    if not backup:
+        raise BackupError(
+            f"the backup records no migration version (its database was made without Alembic: "
+            f"init_db, create_all), the database is at {current}",
+            f"restore it as it is, the tables being the app's: devkit db.restore {path} "
+            "--allow-other-version",
+        )
     app_dir = resolve_app_dir(str(config.get("app_dir") or ""))
     if not backup or not current or not has_migrations(app_dir):
         raise BackupError(

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import pwd
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from devkit.app import app_of_directory, new_app_here, record_app_dir, resolve_app_dir
+from devkit.app_repo import ignore_env_file, tracked_env_file
 from devkit.diagnosis import Check, check_loopback_publishing
 from devkit.envfile import Stack, env_values, load_stack, read_env_file
 from devkit.errors import DockerUnavailable, SetupRequired
@@ -45,10 +48,17 @@ class SetupResult:
     # option, where chmod does nothing), with the fix; None when it is private.
     env_file_problem: tuple[str, str] | None = None
     slow_drive: tuple[str, str] | None = None  # the app on a Windows drive (cause, fix)
+    git_ignore: str = ""  # where .env.local was added to git's ignore list, "" when nothing
+    tracked_secret: tuple[str, str] | None = None  # .env.local tracked by git (cause, fix)
 
 
 def invoking_user() -> str:
-    return os.environ.get("SUDO_USER") or getpass.getuser()
+    """The user the kit works for: the one who ran `sudo devkit …` (SUDO_USER), only when this
+    process is root (`sudo -iu user` leaves SUDO_USER set in the user's own shell: believed
+    there, the kit wrote the user's files under /root); else this process's user."""
+    if os.geteuid() == 0 and os.environ.get("SUDO_USER"):
+        return os.environ["SUDO_USER"]
+    return getpass.getuser()
 
 
 def engine_vars(install_docker: bool) -> dict:
@@ -115,23 +125,10 @@ def setup(
         )
     existing = read_env_file(app_dir / ENV_FILE_NAME)
     start_engine(install_docker, echo)
-    settings, chosen = settle(
-        settings.model_copy(update={"app_dir": str(app_dir)}), app_dir, existing
-    )
-    variables = playbook_vars(settings, app_dir, existing, install_docker, install_vscode)
-    env = variables["stack_env"]
-    project = env["DEVKIT_PROJECT_NAME"]
-    owner = volume_owner(project)
-    conflict = volume_conflict(project, owner, str(app_dir), had_password="PGPASSWORD" in existing)
-    moved_from = ""
-    home = Path(pwd.getpwnam(invoking_user()).pw_dir)
-    if conflict and owner and moved_here(project, owner, str(app_dir), existing, home):
-        conflict, moved_from = None, owner
-    if conflict:
-        raise conflict
-    variables["stack_moved_from"] = moved_from
-    check_ports(published_ports(env), project)
-    result = run_playbook(PLAYBOOKS / "dev.yml", LOCAL_INVENTORY, variables, echo=echo)
+    with one_setup_at_a_time():
+        settings, chosen, result, moved_from = _settle_and_apply(
+            settings, app_dir, existing, install_docker, install_vscode, echo
+        )
     if app_dir_flag or app_of_directory() == app_dir or not settings_app_dir:
         # Remembered for tasks run outside any app; one set in the settings stays set there.
         record_app_dir(app_dir)
@@ -157,7 +154,55 @@ def setup(
         command=link_command(),
         env_file_problem=private_file_problem(stack.env_file, host.mounts),
         slow_drive=slow_drive_warning(app_dir, host.mounts),
+        git_ignore=str(ignore_env_file(app_dir) or ""),
+        tracked_secret=tracked_env_file(app_dir),
     )
+
+
+# Held from the choice of a new app's ports to its containers' start: two setups at once (two
+# apps, two terminals) would otherwise pick the same free pair. For every user of the machine.
+SETUP_LOCK = Path("/run/lock") if Path("/run/lock").is_dir() else Path("/tmp")
+
+
+@contextlib.contextmanager
+def one_setup_at_a_time() -> Iterator[None]:
+    import fcntl
+
+    path = SETUP_LOCK / "devkit-setup.lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    except OSError:  # someone else's file, not writable: go on unserialised (as before)
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, 0o666)  # the next user's setup opens it too (umask narrowed it)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _settle_and_apply(settings, app_dir, existing, install_docker, install_vscode, echo):
+    """The app's project and ports settled, its data's owner checked, the playbook applied."""
+    settings, chosen = settle(
+        settings.model_copy(update={"app_dir": str(app_dir)}), app_dir, existing
+    )
+    variables = playbook_vars(settings, app_dir, existing, install_docker, install_vscode)
+    env = variables["stack_env"]
+    project = env["DEVKIT_PROJECT_NAME"]
+    owner = volume_owner(project)
+    conflict = volume_conflict(project, owner, str(app_dir), had_password="PGPASSWORD" in existing)
+    moved_from = ""
+    home = Path(pwd.getpwnam(invoking_user()).pw_dir)
+    if conflict and owner and moved_here(project, owner, str(app_dir), existing, home):
+        conflict, moved_from = None, owner
+    if conflict:
+        raise conflict
+    variables["stack_moved_from"] = moved_from
+    check_ports(published_ports(env), project)
+    result = run_playbook(PLAYBOOKS / "dev.yml", LOCAL_INVENTORY, variables, echo=echo)
+    return settings, chosen, result, moved_from
 
 
 def start_engine(install_docker: bool, echo: bool) -> None:

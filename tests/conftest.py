@@ -505,3 +505,89 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> SessionStack:
     finally:  # also after a failed setup: the next run starts clean
         remove_stack(app_dir / ".env.local")
         forget_stack(TEST_PROJECT)
+
+
+# A developer who is not root, as on WSL2: the docker group, and sudo for setup's privileged
+# steps. Their kit is their own copy of this one in their home, bootstrapped as the README says
+# (scripts/devkit: a virtualenv of the system's python3 with the pinned dependencies).
+PIP_CACHE = Path("/var/cache/devkit-test-pip")  # shared by the lane's runs: downloads once
+
+
+@dataclass
+class Developer:
+    user: str
+    home: Path
+
+    @property
+    def kit(self) -> Path:
+        return self.home / "devkit"
+
+    def run(
+        self, argv: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 900
+    ) -> subprocess.CompletedProcess[str]:
+        """ARGV as this user, in `cwd`, with a login's environment (and `env`)."""
+        environ = {
+            "HOME": str(self.home), "USER": self.user, "LOGNAME": self.user,
+            "PATH": f"{self.home}/.local/bin:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
+            "PIP_CACHE_DIR": str(PIP_CACHE), **(env or {}),
+        }  # fmt: skip
+        return subprocess.run(
+            [shutil.which("runuser"), "-u", self.user, "--", "env", "-i",
+             *(f"{k}={v}" for k, v in environ.items()), *argv],
+            cwd=cwd, stdin=subprocess.DEVNULL,
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )  # fmt: skip
+
+    def devkit(
+        self, *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 900
+    ) -> subprocess.CompletedProcess[str]:
+        """Their `devkit ARGS` in `cwd`."""
+        return self.run([str(self.kit / ".venv" / "bin" / "devkit"), *args], cwd, env, timeout)
+
+    def owned_by_root(self, path: Path) -> list[str]:
+        found = subprocess.run(
+            ["find", str(path), "-user", "root"], capture_output=True, text=True, check=False
+        )
+        return found.stdout.split()
+
+
+@pytest.fixture(name="developer", scope="module")
+def developer_fixture():
+    """A new Unix user with the docker group and password-less sudo, their own copy of the kit
+    bootstrapped; removed afterwards with the stacks of their apps and everything they own."""
+    with developer_account() as person:
+        yield person
+
+
+@contextlib.contextmanager
+def developer_account(user: str = "devkit-dev"):
+    if not shutil.which("sudo"):  # WSL's Ubuntu has it; a bare Debian image may not
+        apt = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], env=apt, capture_output=True, check=False)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "sudo"], env=apt, check=True)
+    subprocess.run(["userdel", "-r", user], capture_output=True, check=False)
+    subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", user], check=True)
+    subprocess.run(["usermod", "-aG", "docker", user], check=True)
+    sudoers = Path(f"/etc/sudoers.d/{user}")
+    sudoers.write_text(f"{user} ALL=(ALL) NOPASSWD:ALL\n")
+    sudoers.chmod(0o440)
+    home = Path(f"/home/{user}")
+    person = Developer(user, home)
+    shutil.copytree(
+        KIT_ROOT, person.kit, symlinks=True,
+        ignore=shutil.ignore_patterns(".venv", ".git", ".devkit", "__pycache__", ".env.local*",
+                                      "backups", ".pytest_cache", ".ruff_cache"),
+    )  # fmt: skip
+    PIP_CACHE.mkdir(parents=True, exist_ok=True)
+    for path in (home, PIP_CACHE):
+        subprocess.run(["chown", "-R", f"{user}:{user}", str(path)], check=True)
+    try:
+        made = person.run(["bash", str(person.kit / "scripts" / "devkit"), "--version"], home)
+        assert made.returncode == 0, made.stdout[-2000:] + made.stderr[-2000:]
+        yield person
+    finally:
+        for env_file in home.glob("*/.env.local"):
+            remove_stack(env_file)
+        sudoers.unlink(missing_ok=True)
+        subprocess.run(["userdel", "-r", user], capture_output=True, check=False)
+        shutil.rmtree(home, ignore_errors=True)

@@ -54,7 +54,10 @@ def new_backup_file(
     being written: its partial file is created with O_EXCL (two backups never share one) and
     O_NOFOLLOW (never written through a link someone left there), mode 0600 from the start."""
     base = f"{prefix}_{when:%Y%m%d_%H%M%S}"
+    from devkit.app_repo import ignore_directory
+
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    ignore_directory(directory)  # backups hold the app's data: never in its git repository
     remove_abandoned(directory)
     for n in itertools.count(1):
         name = f"{base}{suffix}" if n == 1 else f"{base}_{n}{suffix}"

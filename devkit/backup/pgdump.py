@@ -357,7 +357,11 @@ def _restore_plain(stack: Stack, path: Path) -> None:
         message = (exc.pgerror or str(exc)).strip().splitlines()[0]
         raise DumpError(
             f"restore of {path.name} failed at line {line}, nothing was changed: {message[:300]}",
-            "see the message; a plain dump restores into a database without those objects (see db.reset)",
+            f"a plain dump creates its objects: restore it with --clean (devkit db.restore "
+            f"{path} --clean: the database is set aside as a snapshot and the dump loaded into an "
+            "empty one, put back if that fails)"
+            if "already exists" in message
+            else "see the message; the dump may not be for this database",
         ) from None
     except BaseException:
         conn.rollback()

@@ -136,8 +136,11 @@ def list_remote(bucket: Bucket) -> list[RemoteBackup]:
 def download(bucket: Bucket, name: str, directory: Path) -> Path:
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from devkit.app_repo import ignore_directory
+
     check_name(name)
     directory.mkdir(parents=True, exist_ok=True)
+    ignore_directory(directory)  # backups hold the app's data: never in its git repository
     client, key = bucket.client(), bucket.key(name)
     target = directory / name
     partial = directory / f".{name}.partial"

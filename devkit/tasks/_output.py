@@ -58,9 +58,13 @@ def kib(size: int) -> str:
 
 
 def print_diff(diff) -> None:
-    print(
-        f"Migration version: {diff.migration_version_current or '(none)'} → {diff.migration_version_backup or '(none)'}"
-    )
+    current, backup = diff.migration_version_current, diff.migration_version_backup
+    if backup is None or backup == current:
+        # A backup that records none leaves the database's as it is (load._set_migration_version).
+        kept = " (the backup records none)" if backup is None and current else ""
+        print(f"Migration version: {current or '(none)'}, kept{kept}")
+    else:
+        print(f"Migration version: {current or '(none)'} → {backup}")
     print("Table Diff Summary:")
     for name, d in diff.tables.items():
         print(f"  {name}: {d.current_rows} → {d.backup_rows} ({d.diff:+d})")

@@ -6,12 +6,15 @@ from invoke import task
 
 from devkit.tasks._cli import reports_errors
 
+WIDE = 120  # columns below which the table would fold the app's path
+
 
 @task
 @reports_errors
 def apps(c):
-    """List every devkit stack on this machine (from Docker's labels): app directory, project,
-    state, ports, versions, volume size, last backup."""
+    """List every devkit stack on this machine, from Docker's labels.
+
+    Per stack: app directory, project, state, ports, versions, volume size, last backup."""
     from rich.table import Table
 
     from devkit.stacks import app_rows
@@ -23,6 +26,20 @@ def apps(c):
         out.print(
             "no devkit stack on this machine (`devkit setup` in an app's directory makes one)"
         )
+        return
+    if out.width < WIDE:
+        # An 80-column terminal folded a path over five lines: one block per stack instead.
+        out.print(f"devkit stacks on this machine ({len(rows)})")
+        for row in rows:
+            colour = "green" if row.state == "running" else "yellow"
+            out.print(f"\n[bold]{row.app_dir}[/]", highlight=False, soft_wrap=True)
+            out.print(
+                f"  {row.project}  [{colour}]{row.state}[/]  ports {row.ports}\n"
+                f"  {row.versions}  volumes {row.volume_size}  last backup {row.last_backup}",
+                highlight=False,
+            )
+            if row.note:
+                out.print(f"  [yellow]note[/]: {row.note}", highlight=False)
         return
     table = Table(title=f"devkit stacks on this machine ({len(rows)})")
     for column in ("app", "project", "state", "ports", "versions", "volumes", "last backup"):

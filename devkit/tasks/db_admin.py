@@ -8,15 +8,20 @@ from devkit.errors import CommandFailed
 from devkit.tasks._cli import confirm, local_stack, of_app, reports_errors
 
 
-@task(help={"command": 'Run one SQL command (-c "SELECT …") instead of a session'})
+@task(
+    iterable=["command"],
+    help={"command": 'Run an SQL command (-c "SELECT …") instead of a session; repeat -c for more'},
+)
 @reports_errors
 def psql(c, command=None):
-    """psql in the PostgreSQL container as the app user on the app database: a session with line
-    editing on a terminal, one command with -c, or SQL piped in."""
+    """Open psql on the app's database as the app's user, or run SQL with -c or piped in.
+
+    A session with line editing on a terminal; commands with -c (each in turn, as psql runs
+    them); or SQL piped in. psql runs in the PostgreSQL container."""
     from devkit.shells import PSQL_CONNECTION_FAILED, PSQL_SCRIPT_ERROR, psql_argv, run
 
     stack = local_stack(c, "db.psql", 'for that one: psql "$DATABASE_URL"')
-    code = run(stack, "postgres", psql_argv(stack, command))
+    code = run(stack, "postgres", psql_argv(stack, list(command or []) or None))
     if code == PSQL_SCRIPT_ERROR:
         raise CommandFailed(
             "the SQL stopped at its first failing statement (psql's message is above); "

@@ -19,6 +19,7 @@ _RESTORE_HELP = {
     "exact": "Also empty the tables the backup does not have (default: they are left as they are)",
     "no-backup": "Keep nothing first (default: a snapshot on this machine's stack, else a backup file, with the command that undoes the restore)",
 }
+_CLEAN_HELP = "A plain SQL dump into a database that has its objects: set the database aside as a snapshot and load the dump into an empty one (as pg_restore --clean; put back if the load fails)"
 
 
 def _named(c, target) -> str:
@@ -58,7 +59,9 @@ def _safety_net(c, target, skip: bool, to_file=None):
         yield net
 
 
-def _restore_dump(c, path: Path, dry_run: bool, yes: bool, no_backup: bool) -> None:
+def _restore_dump(
+    c, path: Path, dry_run: bool, yes: bool, no_backup: bool, clean: bool = False
+) -> None:
     from devkit.backup import pgdump
     from devkit.backup.target import stack_target
     from devkit.envfile import load_stack
@@ -70,6 +73,22 @@ def _restore_dump(c, path: Path, dry_run: bool, yes: bool, no_backup: bool) -> N
     print(pgdump.describe(stack, path))
     if dry_run:
         print("Dry run: nothing changed.")
+        return
+    if clean:
+        from devkit.safety_net import set_aside_around
+        from devkit.tasks._cli import local_stack, settings_of
+
+        local_stack(c, "db.restore --clean")
+        confirm(
+            yes,
+            "restore --clean replaces the database",
+            f"Set {of_app(stack)} aside as a snapshot and load the dump into an empty one?",
+        )
+        with set_aside_around(stack, "db.restore", settings_of(c).snapshot_keep) as safety:
+            print(f"Kept first: {safety} (the database as it was; an empty one takes its place)")
+            pgdump.restore(stack, path)
+        print("Restore completed (into an empty database, one transaction)")
+        print(f"To undo it: {safety.undo()}")
         return
     _confirm(yes, of_app(stack))
     target = stack_target(stack.values)
@@ -142,14 +161,24 @@ def _restore(
     exact: bool = False,
     no_backup: bool = False,
     to_head: bool = False,
+    clean: bool = False,
 ) -> None:
     from devkit.backup.dump import create_backup
     from devkit.backup.load import restore_backup
     from devkit.backup.pgdump import kind_of
     from devkit.backup.target import resolve_target
 
-    if path.is_file() and kind_of(path):
-        _restore_dump(c, path, dry_run, yes, no_backup)
+    kind = kind_of(path) if path.is_file() else None
+    if clean and kind != "plain":
+        from devkit.errors import BadArgument
+
+        raise BadArgument(
+            f"--clean is for a plain SQL dump (pg_dump > FILE.sql), and {path.name} is not one",
+            "leave --clean out: the kit's backups replace the data of their tables, and "
+            "pg_restore already drops a custom dump's objects first",
+        )
+    if kind:
+        _restore_dump(c, path, dry_run, yes, no_backup, clean)
         return
     target = resolve_target(c.config.devkit)
     print(
@@ -229,7 +258,13 @@ def _restore(
         print(f"To undo it: {undo}")
 
 
-@task(help={"file": "The backup file (a path, or a name in the backup directory)", **_RESTORE_HELP})
+@task(
+    help={
+        "file": "The backup file (a path, or a name in the backup directory)",
+        **_RESTORE_HELP,
+        "clean": _CLEAN_HELP,
+    }
+)
 @reports_errors
 def restore(
     c,
@@ -240,12 +275,13 @@ def restore(
     exact=False,
     no_backup=False,
     to_head=False,
+    clean=False,
 ):
     """Replace the data of the backup's tables with the backup's, in one transaction (all or nothing)."""
     from devkit.backup.files import backup_to_read
 
     path = backup_to_read(c.config.devkit, file)
-    _restore(c, path, dry_run, yes, allow_other_version, exact, no_backup, to_head)
+    _restore(c, path, dry_run, yes, allow_other_version, exact, no_backup, to_head, clean)
 
 
 @task(name="restore-s3", help={"name": "The backup's name in the bucket", **_RESTORE_HELP})

@@ -76,8 +76,10 @@ def drop(c, name, yes=False):
 @task
 @reports_errors
 def snapshots(c):
-    """The app's snapshots, newest first: name, time, migration version, size, Redis's copy, and
-    the task that took it (automatic ones: the newest devkit.snapshot_keep are kept)."""
+    """List the app's snapshots, newest first.
+
+    Name, time, migration version, size, Redis's copy, and the task that took it (automatic
+    ones: the newest devkit.snapshot_keep are kept)."""
     from devkit.snapshots import list_snapshots
 
     found = list_snapshots(local_stack(c, "db.snapshots"), say=print)

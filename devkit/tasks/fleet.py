@@ -25,8 +25,9 @@ VAULT_HELP = {
 def provision(
     c, inventory, limit=None, check=False, vault_password_file=None, ask_vault_pass=False
 ):
-    """Provision servers: Docker, the images, the kit, the stack and the scheduled backup
-    (playbooks/site.yml over SSH). Idempotent: a second run changes nothing."""
+    """Provision servers over SSH: Docker, images, the kit, the stack, the scheduled backup.
+
+    playbooks/site.yml through the inventory. Idempotent: a second run changes nothing."""
     from devkit.provisioning import provision as apply
 
     result = apply(inventory, limit, check, vault_password_file, ask_vault_pass)
@@ -45,9 +46,10 @@ def provision(
 )
 @reports_errors
 def verify(c, inventory=None, limit=None, vault_password_file=None, ask_vault_pass=False):
-    """Check a provisioned host with testinfra (devkit/checks): daemon, containers healthy,
-    ports on loopback, authenticated query and PING, .env.local private, the scheduled backup
-    (servers). Ends with one line per host."""
+    """Check this machine or an inventory's hosts with testinfra; one line per host.
+
+    devkit/checks: daemon, containers healthy, ports on loopback, authenticated query and PING,
+    .env.local private, the scheduled backup (servers)."""
     from devkit.checks.run import verify as check
 
     result = check(c.config.devkit, inventory, limit, vault_password_file, ask_vault_pass)

@@ -32,8 +32,9 @@ def build(c, force=False, source=None):
 @task(name="prune-export", help={"yes": "Do not ask (required without a terminal)"})
 @reports_errors
 def prune_export(c, yes=False):
-    """Delete the image set `provision` exported for servers (.devkit/images/*.tar, about
-    550 MB); the next provision exports it again when a server needs it."""
+    """Delete the image set `provision` exported for servers (about 550 MB), after listing it.
+
+    .devkit/images/*.tar; the next provision exports it again when a server needs it."""
     from devkit.paths import KIT_ROOT
 
     directory = KIT_ROOT / ".devkit" / "images"

@@ -27,8 +27,7 @@ def _console():
 )
 @reports_errors
 def setup(c, app_dir=None, no_docker_install=False, no_migrate=False, no_vscode=False):
-    """Set up this machine: Docker, images, PostgreSQL 16 + Redis 7, the app's .env.local,
-    migrations."""
+    """Set up this machine: Docker, images, PostgreSQL 16, Redis 7, .env.local, migrations."""
     from devkit.workstation import setup as run_setup
 
     settings = settings_of(c)
@@ -61,6 +60,10 @@ def setup(c, app_dir=None, no_docker_install=False, no_migrate=False, no_vscode=
     )
     if result.env_file_problem:
         _warn(out, *result.env_file_problem)
+    if result.git_ignore:
+        out.print(f"  git ignores .env.local from now on (added to {result.git_ignore})")
+    if result.tracked_secret:
+        _warn(out, *result.tracked_secret)
     out.print(f"  migrations: {_setup_migrations(c, stack, no_migrate)}")
     out.print(f"  command: {result.command}")
     if result.slow_drive:

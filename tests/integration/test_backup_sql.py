@@ -84,6 +84,22 @@ def test_plain_sql_dump_restores_in_one_transaction_or_not_at_all(stack, table, 
     failed = stack.invoke("db.restore", str(dump), "--yes")
     assert failed.returncode == 1
     assert "nothing was changed" in failed.stderr and "already exists" in failed.stderr
+    assert f"devkit db.restore {dump} --clean" in " ".join(failed.stderr.split())
+    assert rows(table)[0] == 50
+    # --clean: the database set aside, the dump loaded into an empty one; undone as it says.
+    cleaned = stack.invoke("db.restore", str(dump), "--clean", "--yes")
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert rows(table) == before
+    assert table.execute("SELECT to_regclass('public.sample_users')") == (None,)
+    undo = re.search(r"To undo it: devkit (db\.snapshot\.restore \S+ --yes)", cleaned.stdout)[1]
+    assert stack.invoke(*undo.split()).returncode == 0
+    assert rows(table)[0] == 50
+    assert table.execute("SELECT to_regclass('public.sample_users')") != (None,)
+    # A dump that fails in an empty database too puts the database back as it was.
+    broken = tmp_path / "broken.sql"
+    broken.write_bytes(dump.read_bytes() + b"SELEC broken;\n")
+    failed = stack.invoke("db.restore", str(broken), "--clean", "--yes")
+    assert failed.returncode == 1 and "put back the database as it was" in failed.stdout
     assert rows(table)[0] == 50
     table.execute("DROP TABLE sqlfmt")
     done = stack.invoke("db.restore", str(dump), "--yes")

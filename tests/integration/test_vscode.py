@@ -4,6 +4,7 @@ start task run exactly as VS Code's task runner would."""
 import os
 import re
 import subprocess
+from pathlib import Path
 
 import json5
 import pytest
@@ -100,13 +101,16 @@ def test_install_merges_keeps_every_user_byte_and_is_idempotent(stack, app):
     kit = next(c for c in launch["configurations"] if c["name"].startswith("devkit:"))
     assert kit["preLaunchTask"] == "devkit: start services"
     assert kit["envFile"] == "${workspaceFolder}/.env.local"
-    backups = sorted(p.name for p in (app / ".vscode").glob("*.json.*~"))
-    assert len(backups) == 2
-    assert any((app / ".vscode" / b).read_text() == USER_TASKS for b in backups)
+    # The versions replaced are kept outside the app's tree (was: `tasks.json.123.2026…~` in
+    # .vscode, an untracked file in the app's repository).
+    assert list((app / ".vscode").glob("*~")) == []
+    kept = next((Path.home() / ".local/state/devkit/vscode-backups").glob(f"{app.name}-*"))
+    assert (kept / "tasks.json.previous").read_text() == USER_TASKS
+    assert (kept / "launch.json.previous").read_text() == USER_LAUNCH
     again = stack.invoke("vscode.install", "--app-dir", str(app))
     assert "already up to date (0 changed)" in again.stdout
     assert (app / ".vscode" / "tasks.json").read_text() == tasks_text
-    assert len(list((app / ".vscode").glob("*.json.*~"))) == 2
+    assert list((app / ".vscode").glob("*~")) == []
     # An edited kit entry is put back; the user's entries still untouched.
     (app / ".vscode" / "tasks.json").write_text(tasks_text.replace('"start"', '"oops"'))
     stack.invoke("vscode.install", "--app-dir", str(app))

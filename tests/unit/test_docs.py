@@ -330,3 +330,22 @@ def test_both_documents_list_every_setting():
     for document in DOCUMENTS:
         text = document.read_text()
         assert [name for name in DEFAULTS if f"`{name}`" not in text] == [], document.name
+
+
+def test_every_tasks_summary_is_one_whole_sentence():
+    """`devkit --list` shows a docstring's first line: one that goes on in the next line was
+    cut mid-sentence there."""
+    from devkit.tasks import namespace
+
+    def tasks(collection, prefix=""):
+        for name, task in collection.tasks.items():
+            yield prefix + name, (task.__doc__ or "").strip().splitlines()
+        for name, sub in collection.collections.items():
+            yield from tasks(sub, f"{prefix}{name}.")
+
+    cut = [
+        name
+        for name, lines in tasks(namespace())
+        if not lines or not lines[0].endswith((".", ")")) or (len(lines) > 1 and lines[1].strip())
+    ]
+    assert cut == []
