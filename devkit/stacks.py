@@ -210,10 +210,15 @@ def settle(settings, app_dir: Path, existing: dict[str, str]):
             f"{settled.postgres_port} (postgres) and {settled.redis_port} (redis)"
         )
     said = [f"project {settled.project_name}"] if new_project else []
+    why = []
     if "postgres_port" in chosen:
         said.append(f"ports {settled.postgres_port} (postgres) and {settled.redis_port} (redis)")
-        said += _why_not_preferred(settled, stacks, project)
-    return settled, "new stack for this app: " + ", ".join(said) if said else ""
+        why = _why_not_preferred(settled, stacks, project)
+    if not said:
+        return settled, ""
+    return settled, "new stack for this app: " + ", ".join(said) + (
+        f"\n  not {PREFERRED_PORTS[0]}/{PREFERRED_PORTS[1]}: " + "; ".join(why) if why else ""
+    )
 
 
 def _why_not_preferred(settled, stacks: list[MachineStack], project: str) -> list[str]:

@@ -314,9 +314,10 @@ def cleanup() -> None:
 # check (doctor) about an engine older than 28 (moby#45610), absent where the engine is newer.
 # Lines that depend on the machine, not on the kit: Docker's version, and setup's `command:`
 # line, which says whether ~/.local/bin is on PATH and whether a devkit of another clone of
-# the kit is already there (a developer's own).
+# the kit is already there (a developer's own), and which stacks or processes hold 5432/6379.
 MACHINE_LINES = re.compile(
     r"moby#45610|^\s*loopback ports\s|^\s*fix: install Docker's own packages|^\s*command: "
+    r"|^\s*not \d+/\d+: "  # setup: what holds 5432/6379 on this machine
 )
 
 

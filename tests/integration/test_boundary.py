@@ -499,3 +499,35 @@ def test_every_destructive_question_names_the_app_and_its_project(stack):
         assert re.search(r"^asked\s", stack.invoke("db.snapshots").stdout, re.M)
     finally:
         stack.invoke("db.snapshot.drop", "asked", "--yes")
+
+
+def test_a_database_left_closed_is_named_with_the_repair(stack, tmp_path):
+    """A snapshot command killed with -9 leaves the app's database closed to connections;
+    db.backup and db.psql said "is the stack up?" (it is), now they name the repair."""
+    as_admin(stack, 'ALTER DATABASE "app_db" WITH ALLOW_CONNECTIONS false')
+    try:
+        for args in (("db.backup", "--output-dir", str(tmp_path)), ("db.psql", "-c", "SELECT 1")):
+            done = stack.invoke(*args)
+            assert done.returncode != 0 and "Traceback" not in done.stderr
+            assert "is closed to connections" in done.stderr, done.stderr
+            assert "devkit db.snapshots" in done.stderr
+        repaired = stack.invoke("db.snapshots")
+        assert repaired.returncode == 0 and "open again" in repaired.stdout, repaired.stdout
+    finally:
+        as_admin(stack, 'ALTER DATABASE "app_db" WITH ALLOW_CONNECTIONS true')
+
+
+def test_a_broken_or_misspelt_config_file_is_one_line(stack, tmp_path, run_devkit):
+    """~/.invoke.yaml (Invoke reads it as the kit's own) that is not YAML was a PyYAML
+    traceback; a misspelt setting was ignored, its default used."""
+    home = tmp_path / "home"
+    home.mkdir()
+    for text, said in (
+        ("devkit:\n  postgres_port: [5433\n", "is not valid YAML"),
+        ("devkit:\n  snapshot_kepp: 3\n", "did you mean devkit.snapshot_keep?"),
+        ("devkit:\n  snapshot_keep: many\n", "bad setting snapshot_keep='many'"),
+    ):
+        (home / ".invoke.yaml").write_text(text)
+        done = run_devkit("db.snapshots", cwd=stack.app_dir, env={"HOME": str(home)})
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert said in done.stderr and "fix:" in done.stderr, done.stderr
