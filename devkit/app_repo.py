@@ -56,9 +56,15 @@ def ignore_env_file(app_dir: Path) -> Path | None:
 
 def ignore_directory(directory: Path) -> None:
     """A `.gitignore` in DIRECTORY (the kit's backup directory) that ignores all of it."""
+    import os
+
     marker = directory / ".gitignore"
-    if not marker.exists():
-        marker.write_text("# devkit: backups hold the app's data; never commit them\n*\n")
+    try:  # 0600 as every file in a backup directory (nothing there is for others to read)
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w") as f:
+        f.write("# devkit: backups hold the app's data; never commit them\n*\n")
 
 
 def tracked(app_dir: Path, *names: str) -> list[str]:

@@ -28,6 +28,18 @@ def default_distro() -> str:
     return os.environ.get("WSL_DISTRO_NAME") or "Ubuntu"
 
 
+def backup_dir(app_dir: Path, owner: str) -> Path:
+    """Where the previous tasks.json and launch.json of the app in APP_DIR are kept when the kit
+    changes them: OWNER's, outside the app's tree (a copy inside was an untracked file of the
+    app's repository), one directory per app (its name and a hash of its path)."""
+    import hashlib
+    import pwd
+
+    tag = hashlib.sha256(str(app_dir).encode()).hexdigest()[:6]
+    home = Path(pwd.getpwnam(owner).pw_dir)
+    return home / ".local" / "state" / "devkit" / "vscode-backups" / f"{app_dir.name}-{tag}"
+
+
 def role_vars(
     app_dir: Path,
     owner: str,
@@ -37,6 +49,7 @@ def role_vars(
 ) -> dict:
     return {
         "vscode_app_dir": str(app_dir),
+        "vscode_backup_dir": str(backup_dir(app_dir, owner)),
         "vscode_kit_dir": str(KIT_ROOT),
         "vscode_host": host,
         "vscode_wsl_distro": distro or default_distro(),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import getpass
 import os
 import re
 import shutil
@@ -299,8 +300,10 @@ def cleanup() -> None:
     """Whatever a recording (also an interrupted one) started: the old container, the stack and
     what the kit keeps for it, the directory."""
     from devkit.envfile import read_env_file
+    from devkit.vscode_hooks import backup_dir
 
     remove_old_container()
+    shutil.rmtree(backup_dir(APP, getpass.getuser()), ignore_errors=True)
     env_file = APP / ".env.local"
     if env_file.exists():
         project = read_env_file(env_file).get("DEVKIT_PROJECT_NAME")

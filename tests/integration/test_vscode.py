@@ -1,13 +1,16 @@
 """VS Code hooks: installed into realistic .vscode files, read as VS Code reads them, and the
 start task run exactly as VS Code's task runner would."""
 
+import getpass
 import os
 import re
+import shutil
 import subprocess
-from pathlib import Path
 
 import json5
 import pytest
+
+from devkit.vscode_hooks import backup_dir
 
 pytestmark = [pytest.mark.ansible, pytest.mark.docker]
 
@@ -82,7 +85,8 @@ def app(tmp_path, stack):
     (app_dir / ".env.local").write_text(f"DEVKIT_PROJECT_NAME={stack.project}\n")
     (app_dir / ".vscode" / "tasks.json").write_text(USER_TASKS)
     (app_dir / ".vscode" / "launch.json").write_text(USER_LAUNCH)
-    return app_dir
+    yield app_dir
+    shutil.rmtree(backup_dir(app_dir, getpass.getuser()), ignore_errors=True)
 
 
 def test_install_merges_keeps_every_user_byte_and_is_idempotent(stack, app):
@@ -104,7 +108,7 @@ def test_install_merges_keeps_every_user_byte_and_is_idempotent(stack, app):
     # The versions replaced are kept outside the app's tree (was: `tasks.json.123.2026…~` in
     # .vscode, an untracked file in the app's repository).
     assert list((app / ".vscode").glob("*~")) == []
-    kept = next((Path.home() / ".local/state/devkit/vscode-backups").glob(f"{app.name}-*"))
+    kept = backup_dir(app, getpass.getuser())
     assert (kept / "tasks.json.previous").read_text() == USER_TASKS
     assert (kept / "launch.json.previous").read_text() == USER_LAUNCH
     again = stack.invoke("vscode.install", "--app-dir", str(app))
