@@ -586,8 +586,13 @@ def developer_account(user: str = "devkit-dev"):
         assert made.returncode == 0, made.stdout[-2000:] + made.stderr[-2000:]
         yield person
     finally:
+        from devkit.envfile import read_env_file
+
         for env_file in home.glob("*/.env.local"):
+            project = read_env_file(env_file).get("DEVKIT_PROJECT_NAME")
             remove_stack(env_file)
+            if project:  # what a kit that believed SUDO_USER kept in root's home
+                forget_stack(project)
         sudoers.unlink(missing_ok=True)
         subprocess.run(["userdel", "-r", user], capture_output=True, check=False)
         shutil.rmtree(home, ignore_errors=True)
