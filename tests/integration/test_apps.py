@@ -211,3 +211,29 @@ def an_app_that_lost_its_env_file_gets_its_own_stack_back(app, run_devkit):
     ), again.stdout[-3000:]
     after = read_env_file(app / ".env.local")
     assert_same_stack_and_data(before, after)
+
+
+def test_two_setups_at_once_pick_different_ports(tmp_path, apps_made, run_devkit):
+    """Two new apps set up at the same time, in two terminals (was: both took the same free
+    pair, and one failed with "server closed the connection unexpectedly"): the pick of the
+    ports and the containers' start are serialised per machine."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    apps = []
+    for name in ("left", "right"):
+        app = tmp_path / name
+        shutil.copytree(
+            SAMPLE_APP, app, ignore=shutil.ignore_patterns(".env.local*", "backups", "__pycache__")
+        )
+        apps.append(app)
+        apps_made.append(app)
+    with ThreadPoolExecutor(2) as pool:
+        done = list(
+            pool.map(lambda app: run_devkit("setup", "--no-vscode", cwd=app, timeout=1500), apps)
+        )
+    for result in done:
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    left, right = (read_env_file(app / ".env.local") for app in apps)
+    assert {left["PGPORT"], left["REDIS_PORT"]}.isdisjoint({right["PGPORT"], right["REDIS_PORT"]})
+    for values in (left, right):
+        mark(values, "concurrent")
