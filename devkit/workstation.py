@@ -164,8 +164,11 @@ def setup(
 SETUP_LOCK = Path("/run/lock") if Path("/run/lock").is_dir() else Path("/tmp")
 
 
+SETUP_WAIT = 1800.0  # seconds: another setup may be building the images (minutes, the first time)
+
+
 @contextlib.contextmanager
-def one_setup_at_a_time() -> Iterator[None]:
+def one_setup_at_a_time(say=print) -> Iterator[None]:
     import fcntl
 
     path = SETUP_LOCK / "devkit-setup.lock"
@@ -177,7 +180,21 @@ def one_setup_at_a_time() -> Iterator[None]:
     try:
         with contextlib.suppress(OSError):
             os.fchmod(fd, 0o666)  # the next user's setup opens it too (umask narrowed it)
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        deadline, told = time.monotonic() + SETUP_WAIT, False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not told:
+                    say(f"waiting for another setup on this machine to start its stack ({path})")
+                    told = True
+                if time.monotonic() > deadline:
+                    raise SetupRequired(
+                        f"another setup has held {path} for {SETUP_WAIT / 60:.0f} minutes",
+                        f"see which: fuser -v {path}; let it finish or stop it, then run setup again",
+                    ) from None
+                time.sleep(0.5)
         yield
     finally:
         os.close(fd)

@@ -162,3 +162,15 @@ def test_a_row_longer_than_readers_take_is_named_at_backup_time(stack, tmp_path)
         with conn.cursor() as cur:
             cur.execute("DROP TABLE IF EXISTS big_rows")
         conn.close()
+
+
+def test_apps_reads_whole_on_an_80_column_terminal(stack):
+    """`devkit apps` in an 80-column terminal folded an app's path over five lines of a table:
+    one block per stack there, each path on one line."""
+    shown, code = stack.on_terminal("apps", extra_env={"COLUMNS": "80"})
+    assert code == 0, shown
+    lines = [re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", line).rstrip() for line in shown.splitlines()]
+    assert str(stack.app_dir) in lines, shown
+    assert not any("┃" in line or "│" in line for line in lines), shown
+    wide, code = stack.on_terminal("apps", extra_env={"COLUMNS": "200"})
+    assert code == 0 and "┃" in wide  # the table where it fits
