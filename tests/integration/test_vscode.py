@@ -103,6 +103,16 @@ def test_install_merges_keeps_every_user_byte_and_is_idempotent(stack, app):
     launch_text, launch = vscode_file(app, "launch.json")
     assert USER_LAUNCH.split('"configurations": [')[1].split("  ]")[0].rstrip() in launch_text
     kit = next(c for c in launch["configurations"] if c["name"].startswith("devkit:"))
+    # A package app (`python3 -m app`): the module configuration asks for the module through the
+    # input it names (VS Code resolves ${input:…} from launch.json's "inputs").
+    module = next(
+        c for c in launch["configurations"] if c["name"].startswith("devkit: Python module")
+    )
+    assert (
+        module["module"] == "${input:devkitModule}"
+        and module["preLaunchTask"] == kit["preLaunchTask"]
+    )
+    assert [i["id"] for i in launch["inputs"]] == ["devkitModule"]
     assert kit["preLaunchTask"] == "devkit: start services"
     assert kit["envFile"] == "${workspaceFolder}/.env.local"
     # The versions replaced are kept outside the app's tree (was: `tasks.json.123.2026…~` in
