@@ -423,3 +423,58 @@ def test_autogenerate_writes_the_models_change(stack, migrations_dir):
         assert "op.drop_column('sample_users', 'nickname')" in script
     finally:
         models.write_text(original)
+
+
+def test_a_failed_restore_after_a_reset_deletes_no_undo_point(stack, tmp_path):
+    """Issue 26: a restore that failed after a reset had already pruned `before-reset-…` (the
+    newest snapshot_keep were counted with its own new one): the reset's only undo was gone.
+    Older undo points now go only once the new command succeeded."""
+    keep_one = {"INVOKE_DEVKIT_SNAPSHOT_KEEP": "1"}
+    stack.drop_automatic_snapshots()
+    try:
+        users = sql(stack, "SELECT email FROM sample_users ORDER BY id")
+        reset = stack.invoke("db.reset", "--yes", extra_env=keep_one)
+        assert reset.returncode == 0, reset.stderr
+        undo = re.search(r"devkit db\.snapshot\.restore (before-reset-\S+) --yes", reset.stdout)[1]
+        dump = tmp_path / "old.sql"
+        dump.write_text(
+            "--\n-- PostgreSQL database dump\n--\nCREATE TABLE public.sample_users (id integer);\n"
+        )
+        failed = stack.invoke("db.restore", str(dump), "--yes", extra_env=keep_one)
+        assert failed.returncode == 1 and "already exists" in failed.stderr
+        listed = stack.invoke("db.snapshots").stdout
+        assert re.search(rf"^{undo}\s", listed, re.M), listed
+        assert "--clean" in failed.stderr
+        back = stack.invoke("db.snapshot.restore", undo, "--yes")
+        assert back.returncode == 0, back.stderr
+        assert sql(stack, "SELECT email FROM sample_users ORDER BY id") == users
+    finally:
+        stack.drop_automatic_snapshots()
+
+
+def test_psql_takes_several_commands_in_turn(stack):
+    done = stack.invoke("db.psql", "-c", "SELECT 'first' AS a", "-c", "SELECT 'second' AS b")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.index("first") < done.stdout.index("second")
+
+
+def test_a_backup_without_a_migration_version_names_the_flag(stack, tmp_path):
+    """A database made by init_db (create_all) records no Alembic revision: its backup into a
+    migrated database is refused with the flag that restores it as it is."""
+    env = {"INVOKE_DEVKIT_BACKUP_DIR": str(tmp_path)}
+    sql(stack, "DELETE FROM alembic_version")  # as the backup of such a database records
+    try:
+        made = stack.invoke("db.backup", extra_env=env)
+        assert made.returncode == 0, made.stderr
+    finally:
+        sql(stack, f"INSERT INTO alembic_version VALUES ('{INITIAL}')")
+    path = made.stdout.strip().splitlines()[-1]
+    refused = stack.invoke("db.restore", path, "--yes", extra_env=env)
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    said = " ".join(refused.stderr.split())
+    assert (
+        "records no migration version" in said
+        and f"devkit db.restore {path} --allow-other-version" in said
+    )
+    preview = stack.invoke("db.restore", path, "--dry-run", "--allow-other-version", extra_env=env)
+    assert f"Migration version: {INITIAL}, kept (the backup records none)" in preview.stdout

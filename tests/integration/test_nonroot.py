@@ -39,6 +39,8 @@ def app(dev):
     shutil.chown(app, dev.user, dev.user)
     for path in app.rglob("*"):
         shutil.chown(path, dev.user, dev.user)
+    made = dev.run(["git", "init", "-q"], app)  # the developer's app is a git repository
+    assert made.returncode == 0, made.stderr
     return app  # its stack is removed with the developer
 
 
@@ -70,6 +72,10 @@ def test_setup_as_a_user_keeps_their_files_theirs(dev, app, env):
     # Nothing of the user's (their kit, their app, their home) is left to root: a root-owned
     # __pycache__ in their clone breaks `git clean` and the next upgrade.
     assert dev.owned_by_root(dev.home) == []
+    # Its passwords stay out of the app's repository (was: `git add -A` committed them).
+    assert "git ignores .env.local from now on" in said(done)
+    assert "/.env.local" in (app / ".git" / "info" / "exclude").read_text().splitlines()
+    assert ".env.local" not in dev.run(["git", "status", "--porcelain"], app).stdout
 
 
 def test_up_with_the_stack_running_knows_its_own_ports(dev, app, env):
@@ -153,6 +159,14 @@ def test_backup_restore_snapshot_and_down_as_the_user(dev, app, env):
     assert path.owner() == dev.user and path.parent == app / "backups"
     # Backups hold the app's data: their directory keeps itself out of git.
     assert (app / "backups" / ".gitignore").read_text().splitlines()[-1] == "*"
+    assert "backups" not in dev.run(["git", "status", "--porcelain"], app).stdout
+    # A .env.local git tracks anyway (added by force) fails doctor, with the fix.
+    assert dev.run(["git", "add", "-f", ".env.local"], app).returncode == 0
+    checked = dev.devkit("doctor", cwd=app, env=env)
+    row = next(line for line in checked.stdout.splitlines() if line.startswith("env file"))
+    assert "FAIL" in row and "git tracks" in row, checked.stdout
+    assert "--cached" in checked.stdout  # the fix column (wrapped in the table)
+    assert dev.run(["git", "rm", "-q", "--cached", ".env.local"], app).returncode == 0
     restored = dev.devkit("db.restore", str(path), "--yes", cwd=app, env=env)
     assert restored.returncode == 0, said(restored)
     taken = dev.devkit("db.snapshot", "--name", "mine", cwd=app, env=env)
