@@ -139,8 +139,7 @@ def set_aside_around(
     try:
         yield net
     except BaseException:
-        undo = snapshots.restore(stack, aside.name, say)
-        snapshots.drop(stack, undo.name, say)
+        snapshots.put_back(stack, aside.name, say)
         snapshots.drop(stack, aside.name, say)
         say(f"put back the database as it was (the snapshot {aside.name} was swapped in again)")
         raise

@@ -588,6 +588,13 @@ def restore(stack: Stack, name: str, say: Callable[[str], None] = print) -> Snap
         return _find(cur, stack, undo_name)
 
 
+def put_back(stack: Stack, name: str, say: Callable[[str], None] = print) -> None:
+    """Snapshot NAME swapped in again after a change that failed half-way: what it replaces (the
+    failed change's state) is dropped, not kept as an undo."""
+    undo = restore(stack, name, say)
+    drop(stack, undo.name, say)
+
+
 def drop(stack: Stack, name: str, say: Callable[[str], None] = print) -> Snapshot:
     database = database_of(stack, check_name(name))
     with _admin(stack, say) as cur:

@@ -162,8 +162,7 @@ def restore_across(
     except BaseException as exc:
         from devkit import snapshots
 
-        undo = snapshots.restore(stack, snapshot, say)
-        snapshots.drop(stack, undo.name, say)
+        snapshots.put_back(stack, snapshot, say)
         if not isinstance(exc, Exception):
             raise
         cause = exc.cause if isinstance(exc, DevkitError) else str(exc).strip().splitlines()[0]
