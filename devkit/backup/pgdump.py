@@ -144,22 +144,6 @@ _COPY_START = re.compile(rb"^COPY .+ FROM stdin;\r?\n?$")
 _PG_DUMP_META = re.compile(rb"^\\(restrict|unrestrict) [A-Za-z0-9]+\s*$")
 
 
-def without_owners(lines: Iterable[bytes]) -> Iterator[bytes]:
-    """A plain dump's lines without its `ALTER … OWNER TO …;` statements, as pg_restore
-    --no-owner leaves them out of a custom one: the objects belong to the role that restores
-    them (the app's), not to the dump's (`postgres` in a hand-run container). Lines of COPY data
-    (up to `\\.`) pass as they are, whatever they hold."""
-    in_copy = False
-    for line in lines:
-        if in_copy:
-            in_copy = line.rstrip(b"\r\n") != b"\\."
-        elif _COPY_START.match(line):
-            in_copy = True
-        elif _OWNER_LINE.match(line):
-            continue
-        yield line
-
-
 # One token of SQL as psql's lexer sees it (psqlscan.l), outside any quote: what opens a quoted
 # part or a comment, an identifier (whose `$` never opens a dollar quote), or a backslash, which
 # psql reads as the start of a meta-command wherever it stands.
@@ -245,8 +229,10 @@ class _Copy:
 
 
 def plain_parts(lines: Iterable[bytes], name: str) -> Iterator[_Sql | _Copy]:
-    """A plain dump as SQL to run and COPY data to send, in file order, without its ownership
-    statements (see without_owners). A psql meta-command anywhere outside COPY data raises
+    """A plain dump as SQL to run and COPY data to send, in file order, without its
+    `ALTER … OWNER TO …;` lines (outside COPY data), as pg_restore --no-owner leaves them out of
+    a custom dump: the objects belong to the role that restores them (the app's), not to the
+    dump's (`postgres` in a hand-run container). A psql meta-command anywhere outside COPY data raises
     DumpError naming its line: a dump runs no command, of psql's or the shell's. Each _Copy's rows
     must be read before the next part is asked for."""
     numbered = enumerate(lines, 1)
