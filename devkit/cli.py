@@ -52,10 +52,10 @@ def bad_command(problem: str) -> str:
         lambda found: f"--{found[1].replace('_', '-')} needs a value",
         problem,
     )
-    return (
-        f"error: {problem}\n"
-        "  fix: `devkit --list` lists the tasks, `devkit --help TASK` a task's arguments and flags\n"
-    )
+    from devkit.errors import error_text
+
+    fix = "`devkit --list` lists the tasks, `devkit --help TASK` a task's arguments and flags"
+    return error_text(problem, fix) + "\n"
 
 
 def main() -> None:
@@ -95,11 +95,13 @@ def bad_config_file(exc: Exception) -> str:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     where = f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}" if mark else "a file"
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    return (
-        f"error: {where} is not valid YAML ({problem})\n"
-        "  fix: correct that line (devkit settings go under `devkit:`, e.g. `  postgres_port: "
-        "5433`), or move the file away\n"
+    from devkit.errors import error_text
+
+    fix = (
+        "correct that line (devkit settings go under `devkit:`, e.g. `  postgres_port: 5433`), "
+        "or move the file away"
     )
+    return error_text(f"{where} is not valid YAML ({problem})", fix) + "\n"
 
 
 if (

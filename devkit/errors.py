@@ -1,5 +1,19 @@
 """The kit's errors: each carries a one-line cause and a fix hint, shown by the task layer."""
 
+import os
+
+# Set by the VS Code start hook (.vscode/devkit-services.sh): error lines then read
+# `devkit: error: CAUSE` and `devkit: fix: FIX`, the form its task's problem matcher turns into
+# an error marker (VS Code then does not start the debugger after a failed start).
+MARKED = "DEVKIT_MARK_ERRORS"
+
+
+def error_text(cause: str, hint: str = "") -> str:
+    """A failure as the kit prints it: `error: CAUSE`, then `  fix: HINT` when there is one."""
+    if os.environ.get(MARKED):
+        return f"devkit: error: {cause}" + (f"\ndevkit: fix: {hint}" if hint else "")
+    return f"error: {cause}" + (f"\n  fix: {hint}" if hint else "")
+
 
 class DevkitError(Exception):
     """A failure the user can act on."""
@@ -12,7 +26,7 @@ class DevkitError(Exception):
         self.hint = hint
 
     def render(self) -> str:
-        return f"error: {self.cause}" + (f"\n  fix: {self.hint}" if self.hint else "")
+        return error_text(self.cause, self.hint)
 
 
 class SettingsError(DevkitError):

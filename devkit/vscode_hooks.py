@@ -52,7 +52,9 @@ def role_vars(
         "vscode_backup_dir": str(backup_dir(app_dir, owner)),
         "vscode_kit_dir": str(KIT_ROOT),
         "vscode_host": host,
-        "vscode_wsl_distro": distro or default_distro(),
+        # Named only when chosen: else wsl.exe enters WSL's default distribution, and the file
+        # is the same on every machine.
+        "vscode_wsl_distro": distro or "",
         "vscode_auto_start": auto_start,
         "vscode_owner": owner,
     }

@@ -109,7 +109,9 @@ def _excepthook(kind: type[BaseException], value: BaseException, traceback: Any)
         os._exit(PIPE_CLOSED)  # the program is over: Invoke printed what it had
     if issubclass(kind, ValueError) and (found := _invoke_cast_failure(traceback)):
         what, fix = found
-        sys.stderr.write(f"error: {what} is not of the expected type ({value})\n  fix: {fix}\n")
+        from devkit.errors import error_text
+
+        sys.stderr.write(error_text(f"{what} is not of the expected type ({value})", fix) + "\n")
         sys.exit(2)
     _previous_hook(kind, value, traceback)
 

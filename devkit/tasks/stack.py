@@ -113,6 +113,9 @@ def up(c, hold=False):
     if hold:
         from devkit.lifecycle import hold as hold_until_down
 
+        # The line VS Code's start task waits for (its endsPattern): short and fixed, so that
+        # a narrow terminal does not wrap it.
+        print("devkit: ready", flush=True)
         print("holding until the databases stop (devkit down, or end this task)", flush=True)
         hold_until_down(stack)
         print("the databases stopped")

@@ -14,7 +14,7 @@ from devkit.tasks._cli import reports_errors
     help={
         "app-dir": "The app's directory (default: the app of the working directory, else the last one set up)",
         "host": "both (default): tasks for VS Code in Linux/WSL and on Windows (through wsl.exe); linux or windows: one only (default: devkit.vscode_host)",
-        "distro": "WSL distribution the Windows tasks enter (default: devkit.vscode_wsl_distro, else this one, else Ubuntu)",
+        "distro": "WSL distribution the Windows tasks enter (default: devkit.vscode_wsl_distro, else WSL's default distribution)",
         "auto-start": "Also start the services when the folder opens (default: devkit.vscode_auto_start)",
         "dry-run": "Show what would change (a diff); write nothing",
     }
@@ -26,16 +26,16 @@ def install(c, app_dir=None, host=None, distro=None, auto_start=False, dry_run=F
     from devkit.errors import SetupRequired
     from devkit.paths import ENV_FILE_NAME, LOCAL_INVENTORY, PLAYBOOKS
     from devkit.playbook import run_playbook
-    from devkit.vscode_hooks import HOSTS, default_distro, distro_problem, role_vars
+    from devkit.vscode_hooks import HOSTS, distro_problem, role_vars
     from devkit.workstation import invoking_user
 
     settings = c.config.devkit
     host = host or settings.vscode_host
-    distro = distro or settings.vscode_wsl_distro or default_distro()
+    distro = distro or settings.vscode_wsl_distro
     auto_start = auto_start or bool(settings.vscode_auto_start)
     if host not in HOSTS:
         raise BadArgument(f"unknown host {host!r}", "use --host both, linux or windows")
-    if problem := distro_problem(distro):
+    if distro and (problem := distro_problem(distro)):
         raise BadArgument(
             problem,
             "name the distribution as `wsl -l -q` lists it: --distro Ubuntu (or devkit.vscode_wsl_distro)",

@@ -6,10 +6,13 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import json5
 import pytest
 
+from devkit.paths import KIT_ROOT, SAMPLE_APP
 from devkit.vscode_hooks import backup_dir
 
 pytestmark = [pytest.mark.ansible, pytest.mark.docker]
@@ -165,19 +168,77 @@ def read_until(process: subprocess.Popen, pattern: str, timeout: float = 300) ->
     import select
     import time
 
-    seen = []
+    # Bytes as they come (was: readline on the buffered pipe, which read two lines at once and
+    # then waited for a third that the task never printed).
+    seen, buffer = [], b""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         ready, _, _ = select.select([process.stdout], [], [], 1)
         if not ready:
             continue
-        line = process.stdout.readline()
-        if not line:
+        chunk = os.read(process.stdout.fileno(), 65536)
+        if not chunk:
             raise AssertionError(f"the task ended before {pattern!r}: {''.join(seen)}")
-        seen.append(line)
-        if re.search(pattern, line):
-            return "".join(seen)
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            seen.append(line.decode() + "\n")
+            if re.search(pattern, seen[-1].rstrip("\n")):
+                return "".join(seen)
     raise AssertionError(f"no line matched {pattern!r} in {timeout} s: {''.join(seen)}")
+
+
+def hook_env(stack) -> dict[str, str]:
+    """The environment VS Code gives a task: none of the suite's settings, and this kit's
+    `devkit` command first on the PATH (as setup's ~/.local/bin/devkit is for a user)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_DEVKIT_")}
+    for key in ("PROJECT_NAME", "POSTGRES_PORT", "REDIS_PORT"):
+        env[f"INVOKE_DEVKIT_{key}"] = stack.env[f"INVOKE_DEVKIT_{key}"]
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def test_the_sample_apps_committed_vscode_files_are_what_setup_writes(stack):
+    """The session's app is a copy of the sample app, at another path, set up by `setup`: what
+    setup wrote there is byte for byte what the kit's checkout commits (was: the committed files
+    named /work/main and an older command, and every setup left the checkout changed), and so a
+    .vscode written on one machine is the one every other checkout gets."""
+    for name in ("tasks.json", "launch.json", "devkit-services.sh"):
+        written = (stack.app_dir / ".vscode" / name).read_text()
+        assert written == (SAMPLE_APP / ".vscode" / name).read_text(), name
+
+
+def test_a_failed_start_prints_the_line_the_problem_matcher_makes_an_error(stack, tmp_path):
+    """A start that fails (here: the app's PostgreSQL port held by another program) prints the
+    kit's cause as `devkit: error: …`, which the task's pattern turns into an error marker, and
+    the task ends non-zero: VS Code then shows "Error exists after running preLaunchTask" and
+    does not start the debugger (was: no pattern ever matched, and F5 launched the app)."""
+    import socket
+
+    _, tasks = vscode_file(stack.app_dir, "tasks.json")
+    start = resolve(tasks["tasks"][0], stack.app_dir)
+    assert start["label"] == "devkit: start services"
+    matcher = start["problemMatcher"]
+    assert stack.invoke("down").returncode == 0
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        holder.bind(("127.0.0.1", stack.pg_port))
+        holder.listen()
+        task = run_task(start, hook_env(stack))
+        out, _ = task.communicate(timeout=300)
+    finally:
+        holder.close()
+        assert stack.invoke("up").returncode == 0
+    assert task.returncode != 0, out
+    errors = [
+        m for line in out.splitlines() if (m := re.search(matcher["pattern"]["regexp"], line))
+    ]
+    assert errors, out
+    file, message = errors[0][matcher["pattern"]["file"]], errors[0][matcher["pattern"]["message"]]
+    assert file == "devkit" and str(stack.pg_port) in message, out
+    assert not re.search(matcher["background"]["endsPattern"], out, re.M)
+    assert "Traceback" not in out
 
 
 def test_the_start_task_is_ready_once_both_servers_answer_and_holds_until_stop(stack):
@@ -193,15 +254,14 @@ def test_the_start_task_is_ready_once_both_servers_answer_and_holds_until_stop(s
     assert start["type"] == "process" and start["isBackground"] is True
     background = start["problemMatcher"]["background"]
     assert stack.invoke("down").returncode == 0
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_DEVKIT_")}
-    for key in ("PROJECT_NAME", "POSTGRES_PORT", "REDIS_PORT"):
-        env[f"INVOKE_DEVKIT_{key}"] = stack.env[f"INVOKE_DEVKIT_{key}"]
+    env = hook_env(stack)
 
     task = run_task(start, env)
     try:
         shown = read_until(task, background["endsPattern"])
         assert re.search(background["beginsPattern"], shown, re.M), shown
         assert re.search(r"postgres 16\.\d+ .* and redis 7\.\d+\.\d+ .* ready", shown)
+        assert shown.endswith("\ndevkit: ready\n")
         # Both answer authenticated queries right away: no wait after the end pattern.
         from devkit.envfile import load_stack
         from devkit.readiness import postgres_version, redis_version
@@ -251,12 +311,13 @@ def installed_tasks(stack, app, *flags: str) -> dict[str, dict]:
     return {t["label"]: t for t in tasks["tasks"]}
 
 
-def wsl_args(app, action: str) -> list[str]:
-    """What wsl.exe is given on Windows: the distribution, the app's Linux directory, and bash
-    run directly (--exec: not through the user's default shell)."""
+def wsl_args(action: str, distro: str = "") -> list[str]:
+    """What wsl.exe is given on Windows: the distribution when one is chosen, the workspace
+    folder (wsl.exe takes the Windows path and enters its Linux form), and bash run directly
+    (--exec: not through the user's default shell). No path of this machine's."""
     return [
-        "-d", "Ubuntu-24.04", "--cd", str(app), "--exec", "bash", "-lc",
-        f"{app}/.vscode/devkit-services.sh {action}",
+        *(["-d", distro] if distro else []), "--cd", "${workspaceFolder}", "--exec", "bash",
+        "-lc", f"exec bash .vscode/devkit-services.sh {action}",
     ]  # fmt: skip
 
 
@@ -264,16 +325,26 @@ def test_both_variants_are_in_one_tasks_json(stack, app):
     """By default each task has its Linux form (VS Code in Linux, or Remote - WSL) and a
     "windows" override (VS Code on Windows opening C:\\... or \\\\wsl.localhost\\...): wsl.exe
     with the distribution, the Linux directory and no default shell in between (--exec)."""
-    by_label = installed_tasks(stack, app, "--distro", "Ubuntu-24.04")
+    by_label = installed_tasks(stack, app)
     for label, action in HOOKS:
         task = by_label[label]
         assert task["type"] == "process" and task["command"] == "bash"
         assert task["args"] == ["${workspaceFolder}/.vscode/devkit-services.sh", action]
-        assert task["windows"] == {"command": "wsl.exe", "args": wsl_args(app, action)}
+        assert task["windows"] == {"command": "wsl.exe", "args": wsl_args(action)}
     start = by_label["devkit: start services"]
     assert start["isBackground"] is True and "isBackground" not in by_label["devkit: stop services"]
+    # The end pattern is a short line of its own (was: the 81-83 character ready line, which a
+    # terminal of 80 columns wraps); the task is active from its start (was: "activeBegins").
+    background = start["problemMatcher"]["background"]
+    assert background["activeOnStart"] is True
+    assert re.search(background["endsPattern"], "devkit: ready")
     ready = "postgres 16.2 on 127.0.0.1:5433 and redis 7.0.15 on 127.0.0.1:6380 ready (0.41s)"
-    assert re.search(start["problemMatcher"]["background"]["endsPattern"], ready)
+    assert not re.search(background["endsPattern"], ready)
+    for text in (
+        (app / ".vscode" / name).read_text()
+        for name in ("tasks.json", "launch.json", "devkit-services.sh")
+    ):
+        assert str(app) not in text and str(KIT_ROOT) not in text
 
 
 def test_windows_variant_calls_wsl_with_the_linux_path(stack, app):
@@ -284,7 +355,7 @@ def test_windows_variant_calls_wsl_with_the_linux_path(stack, app):
         task = by_label[label]
         assert task["type"] == "process" and task["command"] == "wsl.exe"
         assert "windows" not in task
-        assert task["args"] == wsl_args(app, action)
+        assert task["args"] == wsl_args(action, "Ubuntu-24.04")
     assert by_label["devkit: start services"]["runOptions"] == {"runOn": "folderOpen"}
     assert "runOptions" not in by_label["devkit: stop services"]
     assert list(by_label)[:2] == ["lint", "pytest"]  # dicts keep the order of the file
