@@ -8,7 +8,9 @@ kit's, and prints what it saw as one JSON object.
 STEPS_JSON is a list of steps: {"f5": {"wait_file": PATH, "timeout": S}} presses F5 and waits
 for PATH (the debuggee writes it) or for a VS Code dialog, whichever comes first, and answers
 "Abort" to a dialog; {"task": LABEL} runs a task through "Tasks: Run Task"; {"sleep": S};
-{"screenshot": PATH}.
+{"screenshot": PATH}; {"read": PATH} records a file's text; {"wait_text": [PATH, TEXT, S]}
+waits until the file holds TEXT; {"hold_port": N} listens on 127.0.0.1:N from then on (another
+program holding the port).
 """
 
 from __future__ import annotations
@@ -43,23 +45,25 @@ def workbench(page, url: str, folder: str) -> None:
 
 
 def command(page, name: str) -> None:
-    """Run a command from the command palette, by its title."""
+    """Run a command from the command palette, by its exact title."""
     page.keyboard.press("F1")
-    box = page.wait_for_selector(".quick-input-widget input", timeout=30_000)
-    box.fill(">" + name)
-    page.wait_for_selector(
-        f'.quick-input-list .monaco-list-row[aria-label*="{name}"]', timeout=30_000
-    )
-    page.keyboard.press("Enter")
+    pick(page, name, prefix=">")
 
 
-def pick(page, label: str) -> None:
+def pick(page, label: str, prefix: str = "") -> None:
+    """Choose the entry labelled LABEL, exactly (the first fuzzy match can be another one:
+    "Tasks: Restart Running Task" for "Tasks: Run Task")."""
     box = page.wait_for_selector(".quick-input-widget input", timeout=30_000)
-    box.fill(label)
-    page.wait_for_selector(
-        f'.quick-input-list .monaco-list-row[aria-label*="{label}"]', timeout=30_000
-    )
-    page.keyboard.press("Enter")
+    box.fill(prefix + label)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for row in page.query_selector_all(".quick-input-list .monaco-list-row"):
+            name = row.query_selector(".label-name")
+            if name and name.inner_text().strip() == label:
+                row.click()
+                return
+        time.sleep(0.3)
+    raise AssertionError(f"no entry {label!r} in the quick pick")
 
 
 def dialog_text(page) -> str:
@@ -74,8 +78,10 @@ def f5(page, wait_file: str, timeout: float) -> dict:
     deadline = started + timeout
     while time.monotonic() < deadline:
         if Path(wait_file).exists():
-            time.sleep(0.5)
-            return {"launched": True, "seconds": time.monotonic() - started, "dialog": ""}
+            seconds = time.monotonic() - started
+            # The debug session ends with the debuggee: F5 during one would be "continue".
+            page.wait_for_selector(".debug-toolbar", state="hidden", timeout=60_000)
+            return {"launched": True, "seconds": seconds, "dialog": ""}
         text = dialog_text(page)
         if text:
             time.sleep(1)  # the whole message
@@ -88,12 +94,25 @@ def f5(page, wait_file: str, timeout: float) -> dict:
 
 def main(url: str, folder: str, steps: list[dict]) -> dict:
     seen: list[dict] = []
+    held: list = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
         )
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         workbench(page, url, folder)
+        try:
+            run_steps(page, steps, seen, held)
+        except Exception:
+            page.screenshot(path=f"{folder}.failed.png")
+            print(json.dumps({"steps": seen}), file=sys.stderr)
+            raise
+        browser.close()
+    return {"steps": seen}
+
+
+def run_steps(page, steps: list[dict], seen: list[dict], held: list) -> None:
+    if True:
         for step in steps:
             if "f5" in step:
                 seen.append({"f5": f5(page, step["f5"]["wait_file"], step["f5"]["timeout"])})
@@ -105,8 +124,27 @@ def main(url: str, folder: str, steps: list[dict]) -> dict:
                 time.sleep(step["sleep"])
             elif "screenshot" in step:
                 page.screenshot(path=step["screenshot"])
-        browser.close()
-    return {"steps": seen}
+            elif "read" in step:
+                path = Path(step["read"])
+                seen.append({"read": path.read_text() if path.exists() else ""})
+            elif "wait_text" in step:
+                path, text, timeout = step["wait_text"]
+                deadline = time.monotonic() + timeout
+
+                def holds(path=Path(path), text=text):
+                    return path.exists() and text in path.read_text()
+
+                while not holds() and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                seen.append({"wait_text": holds()})
+            elif "hold_port" in step:
+                import socket
+
+                holder = socket.socket()
+                holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                holder.bind(("127.0.0.1", step["hold_port"]))
+                holder.listen()
+                held.append(holder)
 
 
 if __name__ == "__main__":

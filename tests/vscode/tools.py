@@ -128,17 +128,20 @@ SETTINGS = {
 
 
 @contextlib.contextmanager
-def running_code_server(home: Path, port: int, env: dict[str, str], extensions=()):
+def running_code_server(
+    home: Path, port: int, env: dict[str, str], extensions=(), settings: dict | None = None
+):
     """code-server on 127.0.0.1:PORT with a user directory of its own under HOME, the given
-    extension directories installed, ENV as its environment (what its tasks and debuggees get);
-    yields its URL."""
+    extension directories installed, ENV as its environment, SETTINGS added to its user
+    settings; yields its URL. Note: like VS Code's server in WSL, it gives terminals and tasks
+    the environment of the user's login shell (resolveShellEnv), not ENV's PATH."""
     import json
     import time
     import urllib.request
 
     user, installed = home / "user", home / "extensions"
     (user / "User").mkdir(parents=True, exist_ok=True)
-    (user / "User" / "settings.json").write_text(json.dumps(SETTINGS))
+    (user / "User" / "settings.json").write_text(json.dumps({**SETTINGS, **(settings or {})}))
     installed.mkdir(parents=True, exist_ok=True)
     for source in extensions:
         manifest = json.loads((Path(source) / "package.json").read_text())
