@@ -104,6 +104,11 @@ def check_docker(bind_address: str = "127.0.0.1", host=None) -> list[Check]:
     return checks
 
 
+# Why the Windows side gave no facts: powershell.exe was found neither on the PATH nor where
+# Windows keeps it, or it did not answer.
+UNASKED = "powershell.exe did not answer: WSL's interop may be off ([interop] in /etc/wsl.conf)"
+
+
 def windows_facts_of(stack_ports: list[int], host=None):
     """The Windows side's facts on WSL 2 (devkit.windows), else None."""
     from devkit.vscode_hooks import default_distro, distro_problem
@@ -114,7 +119,8 @@ def windows_facts_of(stack_ports: list[int], host=None):
     if host.wsl() != 2:
         return None
     distro = default_distro()
-    return windows_facts(stack_ports, "" if distro_problem(distro) else distro, host.path)
+    distro = "" if distro_problem(distro) else distro
+    return windows_facts(stack_ports, distro, host.path, host.windows_drives)
 
 
 def _networking_mode(facts, host) -> tuple[Path, str, str]:
@@ -143,7 +149,7 @@ def check_wsl(host=None, facts=None) -> Check:
     if problem := unready_wsl(default_distro(), host):
         return Check("wsl", FAIL, problem.cause, problem.hint)
     if facts is None:
-        return Check("wsl", SKIP, "WSL 2, but Windows cannot be asked (interop is off)")
+        return Check("wsl", SKIP, f"WSL 2, but Windows cannot be asked ({UNASKED})")
     config_file, mode, forwarding = _networking_mode(facts, host)
     if mode != "mirrored" and forwarding == "false":
         return Check(
@@ -229,10 +235,13 @@ def check_windows_ports(stack: Stack, facts, host=None) -> list[Check]:
 
     host = host or THIS_HOST
     if facts is None:
-        return [Check("windows ports", SKIP, "Windows cannot be asked (interop is off)")]
+        return [Check("windows ports", SKIP, f"Windows cannot be asked ({UNASKED})")]
+    from devkit.wsl import engines
+
     # Mirrored mode: WSL's own ports are not Windows listeners at all; anything there is another.
     mirrored = _networking_mode(facts, host)[1] == "mirrored"
-    others = facts.listeners if mirrored else port_intruders(facts.listeners)
+    desktop = engines(host).desktop_cli  # Docker Desktop is the engine: its backend publishes
+    others = facts.listeners if mirrored else port_intruders(facts.listeners, desktop)
     checks = []
     for port, service in ((stack.pg_port, "postgres"), (stack.redis_port, "redis")):
         name = f"windows port {port}"

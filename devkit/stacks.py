@@ -195,10 +195,16 @@ def settle(settings, app_dir: Path, existing: dict[str, str]):
         if service in own and own[service].ports and not getattr(settled, f"{service}_port")
     }
     settled = settled.model_copy(update=kept)
+    held: dict = {}
     if not (settled.postgres_port and settled.redis_port):
-        taken = ports_of_other_stacks(stacks, project) | {
-            port for port in (settled.postgres_port, settled.redis_port) if port
-        }
+        # On WSL 2, a port a Windows program holds (a PostgreSQL service on 5432) would take
+        # the Windows tools' connections away from the stack: skipped, and named.
+        held = held_on_windows(WINDOWS_CANDIDATES)
+        taken = (
+            ports_of_other_stacks(stacks, project)
+            | {port for port in (settled.postgres_port, settled.redis_port) if port}
+            | set(held)
+        )
         postgres, redis = pick_ports(settled.bind_address, taken)
         chosen["postgres_port"] = settled.postgres_port or postgres
         chosen["redis_port"] = settled.redis_port or redis
@@ -213,7 +219,7 @@ def settle(settings, app_dir: Path, existing: dict[str, str]):
     why = []
     if "postgres_port" in chosen:
         said.append(f"ports {settled.postgres_port} (postgres) and {settled.redis_port} (redis)")
-        why = _why_not_preferred(settled, stacks, project)
+        why = _why_not_preferred(settled, stacks, project, held)
     if not said:
         return settled, ""
     return settled, "new stack for this app: " + ", ".join(said) + (
@@ -221,9 +227,30 @@ def settle(settings, app_dir: Path, existing: dict[str, str]):
     )
 
 
-def _why_not_preferred(settled, stacks: list[MachineStack], project: str) -> list[str]:
+# The ports setup may pick on WSL 2, asked of Windows in one go (a PowerShell start, ~1 s).
+WINDOWS_CANDIDATES = [*range(5432, 5452), *range(6379, 6399)]
+
+
+def held_on_windows(ports: list[int], host=None) -> dict:
+    """On WSL 2, which of PORTS a Windows program other than WSL's own relay listens on (port ->
+    devkit.windows.Listener); {} elsewhere, or when Windows cannot be asked."""
+    from devkit.wsl import THIS_HOST
+
+    host = host or THIS_HOST
+    if host.wsl() != 2:
+        return {}
+    from devkit.diagnosis import windows_facts_of
+    from devkit.windows import port_intruders
+
+    facts = windows_facts_of(ports, host)
+    return {found.port: found for found in port_intruders(facts.listeners)} if facts else {}
+
+
+def _why_not_preferred(
+    settled, stacks: list[MachineStack], project: str, held: dict | None = None
+) -> list[str]:
     """What kept a new stack off 5432/6379: the stack or process holding each (issue 26: a
-    developer saw 5434 chosen and was not told why)."""
+    developer saw 5434 chosen and was not told why), on Windows too."""
     from devkit.ports import describe_holder, port_free
 
     reasons = []
@@ -233,6 +260,11 @@ def _why_not_preferred(settled, stacks: list[MachineStack], project: str) -> lis
         other = next((s for s in stacks if s.project != project and preferred in s.ports()), None)
         if other is not None:
             reasons.append(f"{preferred} belongs to the stack of {other.app_dir or other.project}")
+        elif held and preferred in held:
+            reasons.append(
+                f"{preferred} is held on Windows by {held[preferred].process} (pid "
+                f"{held[preferred].pid}): Windows apps connecting to 127.0.0.1:{preferred} would reach it"
+            )
         elif not port_free(settled.bind_address, preferred):
             reasons.append(f"{preferred} is taken by {describe_holder(preferred)[0]}")
     return reasons

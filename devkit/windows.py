@@ -15,7 +15,6 @@ BasePath).
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import shutil
@@ -23,25 +22,27 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# One statement per line: `powershell.exe -Command -` reads its script from stdin line by line,
+# as if typed, and a block left open at a line's end waits for more. ASCII only (stdin is read
+# in the console's code page); the output is set to UTF-8 inside the script, so a profile named
+# 田中 reaches the kit as UTF-8 whatever the console's code page (CP932 on a Japanese Windows).
 FACTS = """
+try {{ [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false }} catch {{ }}
 $ports = @({ports})
-$listeners = @(Get-NetTCPConnection -State Listen -LocalPort $ports -ErrorAction SilentlyContinue |
-  ForEach-Object {{ [pscustomobject]@{{ address = $_.LocalAddress; port = [int]$_.LocalPort;
-    pid = [int]$_.OwningProcess;
-    process = (Get-Process -Id $_.OwningProcess -ErrorAction SilentlyContinue).ProcessName }} }})
-$lxss = Get-ChildItem HKCU:\\Software\\Microsoft\\Windows\\CurrentVersion\\Lxss -ErrorAction SilentlyContinue |
-  Where-Object {{ $_.GetValue('DistributionName') -eq '{distro}' }} | Select-Object -First 1
+$listeners = @(Get-NetTCPConnection -State Listen -LocalPort $ports -ErrorAction SilentlyContinue | ForEach-Object {{ [pscustomobject]@{{ address = $_.LocalAddress; port = [int]$_.LocalPort; pid = [int]$_.OwningProcess; process = (Get-Process -Id $_.OwningProcess -ErrorAction SilentlyContinue).ProcessName }} }})
+$lxss = Get-ChildItem HKCU:\\Software\\Microsoft\\Windows\\CurrentVersion\\Lxss -ErrorAction SilentlyContinue | Where-Object {{ $_.GetValue('DistributionName') -eq '{distro}' }} | Select-Object -First 1
 $reach = @{{}}
-foreach ($p in $ports) {{
-  $c = New-Object Net.Sockets.TcpClient
-  try {{ $reach["$p"] = $c.ConnectAsync('127.0.0.1', $p).Wait(2000) }} catch {{ $reach["$p"] = $false }}
-  finally {{ $c.Close() }}
-}}
-@{{ profile = $env:USERPROFILE; listeners = $listeners; reach = $reach;
-   basePath = $(if ($lxss) {{ $lxss.GetValue('BasePath') }} else {{ '' }});
-   now = [DateTimeOffset]::UtcNow.ToUnixTimeSeconds() }} | ConvertTo-Json -Depth 4 -Compress
+foreach ($p in $ports) {{ $c = New-Object Net.Sockets.TcpClient; try {{ $reach["$p"] = $c.ConnectAsync('127.0.0.1', $p).Wait(2000) }} catch {{ $reach["$p"] = $false }} finally {{ $c.Close() }} }}
+@{{ profile = $env:USERPROFILE; listeners = $listeners; reach = $reach; basePath = $(if ($lxss) {{ $lxss.GetValue('BasePath') }} else {{ '' }}); now = [DateTimeOffset]::UtcNow.ToUnixTimeSeconds() }} | ConvertTo-Json -Depth 4 -Compress
+
 """
+# Where Windows keeps powershell.exe, for a distribution whose PATH has no Windows directories
+# (`[interop] appendWindowsPath = false` in /etc/wsl.conf, common in company WSL guides).
+POWERSHELL = "c/Windows/System32/WindowsPowerShell/v1.0/powershell.exe"
 RELAY = "wslrelay"  # WSL's localhost forwarding on Windows (NAT mode)
+# Docker Desktop's own process, which publishes its containers' ports on Windows when it is the
+# engine (the stack's ports are then rightly its).
+DESKTOP_BACKEND = "com.docker.backend"
 
 
 @dataclass(frozen=True)
@@ -100,32 +101,54 @@ def parse_facts(output: str) -> WindowsFacts | None:
     )
 
 
-def windows_facts(ports: list[int], distro: str, path: str | None = None) -> WindowsFacts | None:
+def find_powershell(path: str | None, drives: Path) -> str | None:
+    """powershell.exe on the PATH WSL appends, else where Windows keeps it."""
+    found = shutil.which("powershell.exe", path=path)
+    if found:
+        return found
+    fixed = drives / POWERSHELL
+    return str(fixed) if fixed.is_file() else None
+
+
+def decode_output(raw: bytes) -> str:
+    """What powershell.exe printed: UTF-8, as the script sets it; else (a console that refused
+    the setting) the code page of a Japanese Windows, CP932, whose trail bytes include 0x5C,
+    a backslash in JSON, in 能 and ソ: read as UTF-8 with replacements, they broke the JSON."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("cp932", errors="replace")
+
+
+def windows_facts(
+    ports: list[int], distro: str, path: str | None = None, drives: Path = Path("/mnt")
+) -> WindowsFacts | None:
     """The Windows side's facts; None when Windows cannot be asked (interop off, or it failed).
     `distro`: a checked WSL distribution name (devkit.vscode_hooks.distro_problem)."""
-    powershell = shutil.which("powershell.exe", path=path)
+    powershell = find_powershell(path, drives)
     if powershell is None:
         return None
     script = FACTS.format(ports=",".join(str(int(port)) for port in ports), distro=distro)
-    # -EncodedCommand (base64 of UTF-16LE), as powershell.exe documents it: no quoting between
-    # WSL's command line, Windows' and PowerShell's (which drops embedded double quotes).
-    encoded = base64.b64encode(script.encode("utf-16-le")).decode("ascii")
+    # The script on stdin (`-Command -`): no quoting between WSL's command line, Windows' and
+    # PowerShell's, and not -EncodedCommand, which endpoint-security rules flag (SigmaHQ's
+    # "Suspicious PowerShell Encoded Command").
     try:
         asked = subprocess.run(
-            [powershell, "-NoProfile", "-NonInteractive", "-EncodedCommand", encoded],
-            capture_output=True, timeout=30, check=False,
+            [powershell, "-NoProfile", "-NonInteractive", "-Command", "-"],
+            input=script.encode("ascii"), capture_output=True, timeout=30, check=False,
         )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         return None
     if asked.returncode != 0:
         return None
-    # The console's code page (CP932 on a Japanese Windows): what is not UTF-8 is replaced.
-    return parse_facts(asked.stdout.decode("utf-8", errors="replace"))
+    return parse_facts(decode_output(asked.stdout))
 
 
-def port_intruders(listeners: list[Listener]) -> list[Listener]:
-    """In NAT mode, the listeners that take a Windows app's connection away from WSL's port."""
-    return [found for found in listeners if found.process.lower() != RELAY]
+def port_intruders(listeners: list[Listener], desktop: bool = False) -> list[Listener]:
+    """In NAT mode, the listeners that take a Windows app's connection away from WSL's port:
+    all but WSL's relay, and Docker Desktop's backend when Desktop is the engine."""
+    ours = {RELAY, DESKTOP_BACKEND} if desktop else {RELAY}
+    return [found for found in listeners if found.process.lower() not in ours]
 
 
 def windows_path(path: str, drives: Path) -> Path | None:

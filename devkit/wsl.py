@@ -192,8 +192,20 @@ def desktop_problem(host: HostFiles, distro: str) -> SetupRequired | None:
 KIT_BOOT_COMMAND = "service docker start"
 
 
+def _comment_at(value: str) -> int:
+    """Where an inline comment starts in a wsl.conf value (`command = x # note`: WSL drops it),
+    outside quotes; len(value) when there is none."""
+    quote = ""
+    for index, char in enumerate(value):
+        if char in "\"'" and quote in ("", char):
+            quote = "" if quote else char
+        elif char == "#" and not quote:
+            return index
+    return len(value)
+
+
 def _boot_entries(text: str) -> dict[str, tuple[int, str]]:
-    """[boot]'s keys (lower case) -> (line index, value without quotes)."""
+    """[boot]'s keys (lower case) -> (line index, value without quotes or inline comment)."""
     found: dict[str, tuple[int, str]] = {}
     section = ""
     for index, line in enumerate(text.splitlines()):
@@ -202,6 +214,7 @@ def _boot_entries(text: str) -> dict[str, tuple[int, str]]:
             section = stripped[1:-1].strip().lower()
         elif section == "boot" and "=" in stripped and not stripped.startswith(("#", ";")):
             key, value = stripped.split("=", 1)
+            value = value[: _comment_at(value)]
             found[key.strip().lower()] = (index, value.strip().strip('"').strip())
     return found
 
@@ -236,8 +249,12 @@ def wsl_conf_boot(text: str, systemd: bool) -> str:
         parts.append(KIT_BOOT_COMMAND)
     if index is not None:
         if parts:
-            quote = '"' if lines[index].split("=", 1)[1].strip().startswith('"') else ""
-            lines[index] = f"command = {quote}{'; '.join(parts)}{quote}"
+            written = lines[index].split("=", 1)[1]
+            comment = written[_comment_at(written) :].strip()  # kept after the command
+            quote = '"' if written.strip().startswith('"') else ""
+            lines[index] = f"command = {quote}{'; '.join(parts)}{quote}" + (
+                f" {comment}" if comment else ""
+            )
         else:
             del lines[index]
     elif parts:
@@ -264,8 +281,9 @@ def windows_drive(path: Path, mounts: str) -> tuple[str, bool] | None:
     whose own options follow it after `;`. Recorded real entries: `C: /mnt/c drvfs
     rw,noatime,uid=1000,gid=1000` (without) and `rw,noatime,uid=1000,gid=1000,umask=22,
     fmask=11,metadata,case=off` (with), as `mount -l` shows them in microsoft/WSL#3393, #353
-    and #5956."""
-    best: tuple[str, str, set[str]] | None = None
+    and #5956; with `virtiofs=true` in .wslconfig, `drvfsC0 on /mnt/c type virtiofs
+    (rw,noatime)` (microsoft/WSL#14301): a virtiofs mount of a `drvfs…` share."""
+    best: tuple[str, str, set[str], str] | None = None
     for line in mounts.splitlines():
         fields = line.split()
         if len(fields) < 4:
@@ -274,11 +292,15 @@ def windows_drive(path: Path, mounts: str) -> tuple[str, bool] | None:
         inside = path == Path(point) or Path(point) in path.parents
         if inside and (best is None or len(point) > len(best[0])):
             options = set(fields[3].replace(";", ",").split(","))
-            best = (point, fields[2], options)
+            best = (point, fields[2], options, fields[0])
     if best is None:
         return None
-    point, kind, options = best
-    if kind == "drvfs" or (kind == "9p" and "aname=drvfs" in options):
+    point, kind, options, source = best
+    if (
+        kind == "drvfs"
+        or (kind == "9p" and "aname=drvfs" in options)
+        or (kind == "virtiofs" and source.startswith("drvfs"))
+    ):
         return point, "metadata" in options
     return None
 

@@ -218,21 +218,116 @@ def test_loopback_ports_of_an_engine_older_than_28_are_named(engine, bind, statu
         assert "iptables -t raw -I PREROUTING ! -i lo -d 127.0.0.0/8 -j DROP" in check.fix
 
 
-def test_the_script_reaches_powershell_encoded(tmp_path, monkeypatch):
-    """powershell.exe gets the script as -EncodedCommand (base64 of UTF-16LE, as it documents):
-    nothing for WSL's, Windows' or PowerShell's command-line quoting to change."""
-    import base64
+def answering(tmp_path, raw: bytes, where: str = "windows-bin") -> None:
+    """powershell.exe (at WHERE under tmp_path) that records its argv and stdin, and prints RAW."""
+    tool = tmp_path / where / "powershell.exe"
+    tool.parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "answer").write_bytes(raw)
+    tool.write_text(
+        "#!/bin/sh\n"
+        f"printf '%s\\n' \"$@\" > {tmp_path}/argv\n"
+        f"cat > {tmp_path}/stdin\n"
+        f"cat {tmp_path}/answer\n"
+    )
+    tool.chmod(0o755)
 
+
+def test_the_script_reaches_powershell_on_stdin(tmp_path, monkeypatch):
+    """powershell.exe gets the script on stdin (`-Command -`), not as -EncodedCommand, which
+    endpoint-security rules flag (SigmaHQ "Suspicious PowerShell Encoded Command"): ASCII, one
+    complete statement per line (stdin is read line by line, as if typed), and the output set
+    to UTF-8 inside it."""
     monkeypatch.setenv("WSL_DISTRO_NAME", "Ubuntu-24.04")
     host = fake_proc(tmp_path, WSL2)
-    tool = tmp_path / "windows-bin" / "powershell.exe"
-    tool.write_bytes(
-        b'#!/bin/sh\nprintf \'%s\\n\' "$@" > "$(dirname "$0")/argv"\n'
-        + tool.read_bytes().split(b"\n", 1)[1]
-    )
+    answering(tmp_path, windows_answer().encode())
     assert facts(host) is not None
-    argv = (tmp_path / "windows-bin" / "argv").read_text().splitlines()
-    assert argv[:3] == ["-NoProfile", "-NonInteractive", "-EncodedCommand"]
-    script = base64.b64decode(argv[3]).decode("utf-16-le")
+    argv = (tmp_path / "argv").read_text().splitlines()
+    assert argv == ["-NoProfile", "-NonInteractive", "-Command", "-"]
+    script = (tmp_path / "stdin").read_bytes().decode("ascii")
     assert "$ports = @(5432,6379)" in script and "-eq 'Ubuntu-24.04'" in script
-    assert "ConvertTo-Json" in script
+    assert "[Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false" in script
+    for line in script.splitlines():
+        assert not line.rstrip().endswith(("{", "|", "(")), line
+        assert line.count("{") == line.count("}"), line
+    assert script.endswith("\n\n")  # a blank line ends the input as typed
+
+
+# PowerShell 5.1's ConvertTo-Json (JavaScriptSerializer): non-ASCII as it is, a backslash
+# doubled, and <, >, ' and & written \u003c, \u003e, \u0027, \u0026 (PowerShell/PowerShell#7693,
+# mkht/pspm#52); -Compress: no spaces; the console adds CRLF.
+def ps51_answer(profile: str) -> str:
+    escaped = profile.replace("\\", "\\\\").replace("'", "\\u0027").replace("&", "\\u0026")
+    base = windows_answer().replace('"C:\\\\Users\\\\taro"', f'"{escaped}"')
+    assert escaped in base
+    return base
+
+
+@pytest.mark.parametrize(
+    "profile, encoding",
+    [
+        ("C:\\Users\\田中", "utf-8"),  # what the script asks for
+        ("C:\\Users\\能登", "utf-8"),
+        ("C:\\Users\\能登", "cp932"),  # a console that kept CP932: 能 is 0x94 0x5C
+        ("C:\\Users\\ソフト開発", "cp932"),  # ソ is 0x83 0x5C
+        ("C:\\Users\\o'brien & co", "utf-8"),
+    ],
+)
+def test_a_japanese_profile_is_read_whatever_the_code_page(tmp_path, profile, encoding):
+    """Was: the output read as UTF-8 with replacements: 田中 in CP932 made the profile
+    unreadable, and a trail byte 0x5C (能, ソ) escaped the JSON's next character, so every
+    Windows check said "interop is off"."""
+    raw = ps51_answer(profile).encode(encoding)
+    if encoding == "cp932":
+        assert b"\x5c\x5c" in raw.split(b"Users")[1][:12] or b"\\" in raw  # the trail byte
+    host = fake_proc(tmp_path, WSL2)
+    answering(tmp_path, raw)
+    found = facts(host)
+    assert found is not None and found.profile == profile
+    user = profile.split("\\")[-1]
+    wslconfig(tmp_path, "[wsl2]\nlocalhostForwarding=false\n", user=user)
+    assert doctor.check_wsl(host, found).status == doctor.WARN
+
+
+def test_powershell_is_found_where_windows_keeps_it(tmp_path):
+    """`appendWindowsPath = false` leaves Windows' directories off the PATH (was: reported as
+    "interop is off"): powershell.exe is taken from /mnt/c/Windows/System32/…."""
+    host = fake_proc(tmp_path, WSL2, interop=False)
+    assert facts(host) is None
+    answering(tmp_path, windows_answer().encode(), "mnt/c/Windows/System32/WindowsPowerShell/v1.0")
+    found = facts(host)
+    assert found is not None and found.profile == "C:\\Users\\taro"
+
+
+def desktop_engine(tmp_path) -> None:
+    """Docker Desktop's WSL integration: `docker` links into its shared directory."""
+    cli = tmp_path / "mnt/wsl/docker-desktop/cli-tools/usr/bin/docker"
+    cli.parent.mkdir(parents=True)
+    cli.write_text("#!/bin/sh\n")
+    cli.chmod(0o755)
+    (tmp_path / "windows-bin" / "docker").symlink_to(cli)
+
+
+@pytest.mark.parametrize("desktop", [True, False])
+def test_docker_desktops_backend_holds_the_ports_when_it_is_the_engine(tmp_path, desktop):
+    """With Docker Desktop as the engine its backend publishes the stack's ports on Windows:
+    not an intruder (was: FAIL with a Stop-Process of Docker as the fix)."""
+    backend = [{**item, "process": "com.docker.backend", "pid": 7311} for item in RELAY]
+    host = fake_proc(tmp_path, WSL2, windows_answer(backend))
+    if desktop:
+        desktop_engine(tmp_path)
+    checks = doctor.check_windows_ports(stack_on(), facts(host), host)
+    statuses = {check.status for check in checks}
+    assert statuses == ({doctor.OK} if desktop else {doctor.FAIL}), checks
+
+
+def test_setup_skips_the_ports_a_windows_program_holds(tmp_path):
+    """Was: setup picked ports from the WSL side only, and a PostgreSQL service on Windows on
+    5432 silently took the Windows tools' connections: the ports Windows programs hold are
+    taken (WSL's own relay is not one of them), and named."""
+    from devkit.stacks import held_on_windows, pick_ports
+
+    host = fake_proc(tmp_path, WSL2, windows_answer(WINDOWS_POSTGRES))
+    held = held_on_windows([5432, 6379], host)
+    assert set(held) == {5432} and held[5432].process == "postgres"
+    assert 5432 not in pick_ports("127.0.0.1", set(held))
+    assert held_on_windows([5432], fake_proc(tmp_path / "linux", "6.1.0-13-amd64")) == {}

@@ -99,11 +99,20 @@ WSL2_METADATA = (
     "C:\\134 {point} 9p rw,noatime,dirsync,aname=drvfs;path=C:\\;metadata;uid=1000;gid=1000;"
     "symlinkroot=/mnt/,mmap,access=client,msize=65536,trans=fd,rfd=5,wfd=5 0 0"
 )
+# With `virtiofs=true` in .wslconfig: `drvfsC0 on /mnt/c type virtiofs (rw,noatime)`, as
+# `mount` shows it in microsoft/WSL#14301 (was: not taken for a Windows drive).
+WSL2_VIRTIOFS = "drvfsC0 {point} virtiofs rw,noatime 0 0"
 
 
 @pytest.mark.parametrize(
     ("entry", "without_metadata"),
-    [(WSL1_PLAIN, True), (WSL1_METADATA, False), (WSL2_PLAIN, True), (WSL2_METADATA, False)],
+    [
+        (WSL1_PLAIN, True),
+        (WSL1_METADATA, False),
+        (WSL2_PLAIN, True),
+        (WSL2_METADATA, False),
+        (WSL2_VIRTIOFS, True),
+    ],
 )
 def test_a_windows_drive_without_metadata_is_named(entry, without_metadata):
     from devkit.wsl import drvfs_without_metadata
@@ -158,6 +167,13 @@ BOTH = '[automount]\noptions = "metadata"\n\n[boot]\ncommand = "mount -a; servic
         (BOTH, True, USERS_COMMAND),
         ("[boot]\nsystemd=true\n", True, "[boot]\nsystemd=true\n"),
         ("", True, ""),
+        # WSL drops an inline comment (was: the kit's command appended after it, in the comment)
+        (
+            "[boot]\ncommand = mount -a # the NAS\n",
+            False,
+            "[boot]\ncommand = mount -a; service docker start # the NAS\n",
+        ),
+        ("[boot]\ncommand = service docker start # kit\n", True, "[boot]\n"),
     ],
 )
 def test_the_boot_command_is_added_beside_the_users_and_taken_out_under_systemd(
@@ -318,10 +334,13 @@ def test_the_tasks_json_for_an_app_on_c_carries_both_forms(tmp_path):
     start = tasks["devkit: start services"]
     assert start["command"] == "bash" and start["isBackground"] is True
     assert start["windows"]["command"] == "wsl.exe"
+    # wsl.exe takes VS Code's C:\developments\backend for --cd and enters /mnt/c/...: the file
+    # names no path of this machine (was: --cd /mnt/c/developments/backend and the hook's path).
     assert start["windows"]["args"] == [
-        "-d", "Ubuntu", "--cd", "/mnt/c/developments/backend", "--exec", "bash", "-lc",
-        "/mnt/c/developments/backend/.vscode/devkit-services.sh start",
+        "-d", "Ubuntu", "--cd", "${workspaceFolder}", "--exec", "bash", "-lc",
+        "exec bash .vscode/devkit-services.sh start",
     ]  # fmt: skip
+    assert "/mnt/c/developments/backend" not in (tmp_path / "tasks.json").read_text()
     assert json.loads(json.dumps(start))  # plain JSON too
 
 
