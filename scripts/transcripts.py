@@ -227,7 +227,8 @@ def record() -> Recorder:
         "F5: VS Code's start task (F5 でデータベースを起動)",
         "What VS Code runs before the debugger starts (`preLaunchTask`: the task "
         '"devkit: start services"), and the task "devkit: stop services". The start task prints '
-        "its ready line, which F5 waits for, then keeps running until the databases stop.",
+        "`devkit: ready` once both servers answer, which F5 waits for, then keeps running until "
+        "the databases stop.",
     )
     start = subprocess.Popen(
         [str(APP / ".vscode" / "devkit-services.sh"), "start"],
