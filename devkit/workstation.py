@@ -18,6 +18,7 @@ from devkit.app_repo import ignore_env_file, tracked_env_file
 from devkit.diagnosis import Check, check_loopback_publishing
 from devkit.envfile import Stack, env_values, load_stack, read_env_file
 from devkit.errors import DockerUnavailable, SetupRequired
+from devkit.network import check, of_settings
 from devkit.paths import COMPOSE_DIR, ENV_FILE_NAME, KIT_ROOT, LOCAL_INVENTORY, PLAYBOOKS
 from devkit.playbook import run_playbook
 from devkit.ports import check_ports, published_ports
@@ -61,9 +62,15 @@ def invoking_user() -> str:
     return getpass.getuser()
 
 
-def engine_vars(install_docker: bool) -> dict:
-    """The variables of playbooks/engine.yml."""
-    return {"devkit_install_docker": install_docker, "docker_users": [invoking_user()]}
+def engine_vars(install_docker: bool, network=None) -> dict:
+    """The variables of playbooks/engine.yml: the engine, its users, the company network."""
+    from devkit.network import Network
+
+    return {
+        "devkit_install_docker": install_docker,
+        "docker_users": [invoking_user()],
+        **(network or Network()).role_vars(),
+    }
 
 
 def playbook_vars(
@@ -83,7 +90,7 @@ def playbook_vars(
             settings.vscode_wsl_distro,
             settings.vscode_auto_start,
         ),
-        **engine_vars(install_docker),
+        **engine_vars(install_docker, of_settings(settings)),
         "devkit_vscode": install_vscode,
         "images_source": settings.images_source,
         "stack_project_src": str(COMPOSE_DIR),
@@ -117,6 +124,8 @@ def setup(
     """`host`: where to read what kind of host this is (tests give recorded files)."""
     started = time.monotonic()
     refuse_unready_wsl(settings.vscode_wsl_distro or default_distro(), host)
+    network = of_settings(settings)
+    check(network)  # a proxy URL without a scheme, a CA that is no PEM: nothing changed yet
     settings_app_dir = settings.app_dir
     app_dir = setup_app_dir(app_dir_flag, settings_app_dir)
     if not app_dir.is_dir():
@@ -124,7 +133,7 @@ def setup(
             f"app directory {app_dir} does not exist", "create it, or pass --app-dir PATH"
         )
     existing = read_env_file(app_dir / ENV_FILE_NAME)
-    start_engine(install_docker, echo)
+    start_engine(install_docker, echo, network)
     with one_setup_at_a_time():
         settings, chosen, result, moved_from = _settle_and_apply(
             settings, app_dir, existing, install_docker, install_vscode, echo
@@ -222,7 +231,7 @@ def _settle_and_apply(settings, app_dir, existing, install_docker, install_vscod
     return settings, chosen, result, moved_from
 
 
-def start_engine(install_docker: bool, echo: bool) -> None:
+def start_engine(install_docker: bool, echo: bool, network=None) -> None:
     """Have the Docker daemon answer before anything is chosen or checked: a new app's stack
     name and ports depend on the stacks already on this machine, and those set to restart
     come back, on their ports, only when the daemon starts (was: a new app took 5432, and the
@@ -232,7 +241,8 @@ def start_engine(install_docker: bool, echo: bool) -> None:
     if engine_answers():
         return
     if install_docker:
-        run_playbook(PLAYBOOKS / "engine.yml", LOCAL_INVENTORY, engine_vars(True), echo=echo)
+        variables = engine_vars(True, network)
+        run_playbook(PLAYBOOKS / "engine.yml", LOCAL_INVENTORY, variables, echo=echo)
         if engine_answers():
             return
         raise DockerUnavailable(

@@ -37,6 +37,24 @@ class _Rules(BaseModel):
         ipaddress.ip_address(value)
         return value
 
+    @field_validator("http_proxy", "https_proxy", check_fields=False)
+    @classmethod
+    def _proxy_url(cls, value: str) -> str:
+        from devkit.network import proxy_problem
+
+        if problem := proxy_problem(value):
+            raise ValueError(problem)
+        return value
+
+    @field_validator("ca_file", check_fields=False)
+    @classmethod
+    def _ca_bundle(cls, value: str) -> str:
+        from devkit.network import ca_problem
+
+        if problem := ca_problem(value):
+            raise ValueError(problem)
+        return value
+
     @field_validator("postgres_user", check_fields=False)
     @classmethod
     def _not_the_admin(cls, value: str) -> str:

@@ -110,6 +110,14 @@ SETTINGS: dict[str, Setting] = {
     "s3_region": Setting(
         "", {"pattern": r"^[a-z0-9-]*$"}, server=True, role_vars=("backup_schedule_s3_region",)
     ),
+    # A company network: the proxy for HTTP and for HTTPS (http://host:port; empty: HTTP_PROXY
+    # and HTTPS_PROXY from the environment), the hosts reached without it (empty: NO_PROXY), and
+    # a CA bundle in PEM that the proxy's certificates chain to (empty: DEVKIT_CA_FILE). setup
+    # and provision carry them into apt, pip, the Docker daemon, image builds (roles/network).
+    "http_proxy": Setting("", server=True),
+    "https_proxy": Setting("", server=True),
+    "no_proxy": Setting("", server=True),
+    "ca_file": Setting("", server=True),
     # VS Code hooks (setup, vscode.install): both (the Linux tasks, for VS Code inside Linux or
     # Remote - WSL, with their "windows" override, for VS Code on Windows, whose tasks enter WSL
     # through wsl.exe), or linux or windows alone; the WSL distribution they enter (empty: the

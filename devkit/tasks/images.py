@@ -16,15 +16,22 @@ from devkit.tasks._cli import confirm, reports_errors
 @reports_errors
 def build(c, force=False, source=None):
     """Provide the images: pull the official tags, or build them offline under devkit/ names."""
+    from devkit.network import check, of_settings
     from devkit.paths import LOCAL_INVENTORY, PLAYBOOKS
     from devkit.playbook import run_playbook
     from devkit.settings.model import load_settings
 
     settings = load_settings({**c.config.devkit, **({"images_source": source} if source else {})})
+    network = of_settings(settings)
+    check(network)
     result = run_playbook(
         PLAYBOOKS / "images.yml",
         LOCAL_INVENTORY,
-        {"images_source": settings.images_source, "images_force_build": force},
+        {
+            "images_source": settings.images_source,
+            "images_force_build": force,
+            "network_environment": network.environment(),
+        },
     )
     print(f"images ready (Ansible: {result.changed} changed)")
 

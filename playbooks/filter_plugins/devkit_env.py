@@ -63,6 +63,25 @@ def inventory_problems(settings, postgres_password, redis_password):
     return problems
 
 
+def network_vars(settings):
+    """A server's `network` role variables and play environment, from its settings (the
+    inventory's devkit_http_proxy, devkit_https_proxy, devkit_no_proxy, devkit_ca_file)."""
+    from devkit.network import Network
+
+    return Network(
+        settings.get("http_proxy", ""),
+        settings.get("https_proxy", ""),
+        settings.get("no_proxy", ""),
+        settings.get("ca_file", ""),
+    ).role_vars()
+
+
+def build_proxy(environment):
+    """The proxy variables of a play's environment, as build arguments."""
+    names = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
+    return {name: value for name, value in (environment or {}).items() if name in names}
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -70,4 +89,6 @@ class FilterModule:
             "server_env": server_env,
             "password_problem": password_problem,
             "inventory_problems": inventory_problems,
+            "network_vars": network_vars,
+            "build_proxy": build_proxy,
         }

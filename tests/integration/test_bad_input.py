@@ -322,6 +322,40 @@ SETTINGS = {
 for name, (env, args, cause) in SETTINGS.items():
     CASES[f"settings: {name}"] = Case(args, cause, 2, env=env)
 
+
+# A company network (devkit/network.py): the standard variables and the kit's settings.
+def der_ca(stack, scratch: Path) -> tuple[str, ...]:
+    """A CA saved as DER (binary), as Windows' certificate export offers first."""
+    (scratch / "company-ca.cer").write_bytes(b"\x30\x82\x03\x1f\x30\x82\x02\x07\xa0\x03" * 20)
+    return ()
+
+
+NETWORK = {
+    "a proxy without a scheme": ({"HTTPS_PROXY": "proxy.example.com:8080"}, "has no scheme"),
+    "a proxy setting without a scheme": (
+        {"INVOKE_DEVKIT_HTTP_PROXY": "proxy:3128"},
+        "http_proxy='proxy:3128'",
+    ),
+    "a proxy of another scheme": ({"HTTP_PROXY": "socks5://proxy:1080"}, "not socks5://"),
+    "a CA file that does not exist": (
+        {"DEVKIT_CA_FILE": "@SCRATCH@/no-such-ca.pem"},
+        "cannot read @SCRATCH@/no-such-ca.pem",
+    ),
+    "a CA file setting that is a directory": (
+        {"INVOKE_DEVKIT_CA_FILE": "@SCRATCH@"},
+        "Is a directory",
+    ),
+}
+for name, (env, cause) in NETWORK.items():
+    CASES[f"network: {name}"] = Case(("setup",), cause, 2, env=env)
+CASES["network: a CA that is not PEM"] = Case(
+    ("setup",),
+    "is not a PEM certificate",
+    2,
+    env={"DEVKIT_CA_FILE": "@SCRATCH@/company-ca.cer"},
+    prepare=der_ca,
+)
+
 ARGUMENTS = {
     "db.backup --format xml": (("db.backup", "--format", "xml"), "format"),
     "vscode.install --host mac": (("vscode.install", "--host", "mac"), "unknown host 'mac'"),
@@ -415,7 +449,7 @@ def test_bad_input_is_refused_cleanly_and_changes_nothing(stack, tmp_path, name)
     lines = result.stderr.strip().splitlines()
     errors = [i for i, line in enumerate(lines) if line.startswith("error: ")]
     assert errors, output[-3000:]
-    assert case.cause in lines[errors[-1]], output[-3000:]
+    assert case.cause.replace("@SCRATCH@", str(scratch)) in lines[errors[-1]], output[-3000:]
     assert lines[errors[-1] + 1 : errors[-1] + 2] and lines[errors[-1] + 1].startswith("  fix: "), (
         output[-3000:]
     )

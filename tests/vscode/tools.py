@@ -1,6 +1,7 @@
 """The test tools the kit's users never need, installed once per machine outside the kit's
 virtualenv (so `scripts/devkit` stays small): a real VS Code (code-server from the npm
-registry), Debian's Chromium, and Playwright in a virtualenv of its own to drive them.
+registry), Debian's Chromium, and Playwright in a virtualenv of its own to drive them; mitmproxy
+(tests/integration/test_company_proxy.py) in another.
 
 code-server 4.100.3 takes this machine's Node 20. Its install builds native modules (node-pty
 needs node-gyp, fetched by npx: npm_config_yes) and its bundled @vscode/ripgrep downloads a
