@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     create_model,
     field_validator,
     model_validator,
@@ -37,21 +38,12 @@ class _Rules(BaseModel):
         ipaddress.ip_address(value)
         return value
 
-    @field_validator("http_proxy", "https_proxy", check_fields=False)
+    @field_validator("http_proxy", "https_proxy", "ca_file", check_fields=False)
     @classmethod
-    def _proxy_url(cls, value: str) -> str:
-        from devkit.network import proxy_problem
+    def _network(cls, value: str, info: ValidationInfo) -> str:
+        from devkit.network import ca_problem, proxy_problem
 
-        if problem := proxy_problem(value):
-            raise ValueError(problem)
-        return value
-
-    @field_validator("ca_file", check_fields=False)
-    @classmethod
-    def _ca_bundle(cls, value: str) -> str:
-        from devkit.network import ca_problem
-
-        if problem := ca_problem(value):
+        if problem := (ca_problem if info.field_name == "ca_file" else proxy_problem)(value):
             raise ValueError(problem)
         return value
 
