@@ -53,13 +53,19 @@ def f5_app(tmp_path, run_devkit, remove_stack):
     its launch.json, and a `devkit` on the PATH that waits SLOW seconds before each start."""
     app = tmp_path / "backend"
     shutil.copytree(
-        SAMPLE_APP, app, ignore=shutil.ignore_patterns(".env.local*", "backups", "__pycache__")
+        SAMPLE_APP,
+        app,
+        ignore=shutil.ignore_patterns(".env.local*", "backups", "__pycache__", ".gitattributes"),
     )
     subprocess.run(["git", "init", "-q", str(app)], check=True)
     done = run_devkit("setup", cwd=app, timeout=1500)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
     try:
-        assert ".vscode/*.sh text eol=lf" in (app / ".gitattributes").read_text()
+        # In a git repository setup keeps the hook LF for Git for Windows' checkouts; the sample
+        # app commits exactly that file (setup leaves the kit's checkout clean).
+        written = (app / ".gitattributes").read_text()
+        assert written == ".vscode/*.sh text eol=lf\n"
+        assert written == (SAMPLE_APP / ".gitattributes").read_text()
         launch_file = app / ".vscode" / "launch.json"
         launch = json5.loads(launch_file.read_text())
         kit = next(c for c in launch["configurations"] if c["name"].startswith("devkit: Python ("))
