@@ -153,7 +153,7 @@ def test_f5_in_vscode(f5_app, tmp_path, run_devkit, free_port):
             ],
         )["steps"]
     first, after_first, second, after_second, _, stopped, failed, at_end = steps
-    assert first["f5"]["launched"] and not first["f5"]["dialog"], (first, after_first)
+    assert first["f5"]["launched"] and not first["f5"]["dialog"], steps
     assert first["f5"]["seconds"] > SLOW
     probe = json.loads(result[0].read_text())
     assert probe["postgres"].startswith("16.") and probe["redis"] is True

@@ -37,11 +37,19 @@ CHROMIUM_ARGS = [
 
 
 def workbench(page, url: str, folder: str) -> None:
+    """The folder open, and VS Code ready to start debugging: the Run and Debug view lists the
+    folder's launch configurations (an F5 pressed before that is lost on a busy machine)."""
     page.goto(f"{url}/?folder={folder}")
-    page.wait_for_selector(".monaco-workbench", timeout=120_000)
-    # The status bar shows the folder's remote host once the extension host is up.
-    page.wait_for_selector(".statusbar", timeout=120_000)
-    time.sleep(3)  # the extension host activates the debuggers and reads tasks.json
+    page.wait_for_selector(".monaco-workbench .part.editor", timeout=180_000)
+    page.keyboard.press("Control+Shift+D")
+    page.wait_for_function(
+        """() => {
+            const box = document.querySelector('.start-debug-action-item select');
+            return box && [...box.options].some((o) => o.text && !o.text.startsWith('No '));
+        }""",
+        timeout=180_000,
+    )
+    time.sleep(2)  # the extension host's debuggers registered
 
 
 def command(page, name: str) -> None:
