@@ -120,39 +120,38 @@ def main(url: str, folder: str, steps: list[dict]) -> dict:
 
 
 def run_steps(page, steps: list[dict], seen: list[dict], held: list) -> None:
-    if True:
-        for step in steps:
-            if "f5" in step:
-                seen.append({"f5": f5(page, step["f5"]["wait_file"], step["f5"]["timeout"])})
-            elif "task" in step:
-                command(page, "Tasks: Run Task")
-                pick(page, step["task"])
-                seen.append({"task": step["task"]})
-            elif "sleep" in step:
-                time.sleep(step["sleep"])
-            elif "screenshot" in step:
-                page.screenshot(path=step["screenshot"])
-            elif "read" in step:
-                path = Path(step["read"])
-                seen.append({"read": path.read_text() if path.exists() else ""})
-            elif "wait_text" in step:
-                path, text, timeout = step["wait_text"]
-                deadline = time.monotonic() + timeout
+    for step in steps:
+        if "f5" in step:
+            seen.append({"f5": f5(page, step["f5"]["wait_file"], step["f5"]["timeout"])})
+        elif "task" in step:
+            command(page, "Tasks: Run Task")
+            pick(page, step["task"])
+            seen.append({"task": step["task"]})
+        elif "sleep" in step:
+            time.sleep(step["sleep"])
+        elif "screenshot" in step:
+            page.screenshot(path=step["screenshot"])
+        elif "read" in step:
+            path = Path(step["read"])
+            seen.append({"read": path.read_text() if path.exists() else ""})
+        elif "wait_text" in step:
+            path, text, timeout = step["wait_text"]
+            deadline = time.monotonic() + timeout
 
-                def holds(path=Path(path), text=text):
-                    return path.exists() and text in path.read_text()
+            def holds(path=Path(path), text=text):
+                return path.exists() and text in path.read_text()
 
-                while not holds() and time.monotonic() < deadline:
-                    time.sleep(0.5)
-                seen.append({"wait_text": holds()})
-            elif "hold_port" in step:
-                import socket
+            while not holds() and time.monotonic() < deadline:
+                time.sleep(0.5)
+            seen.append({"wait_text": holds()})
+        elif "hold_port" in step:
+            import socket
 
-                holder = socket.socket()
-                holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                holder.bind(("127.0.0.1", step["hold_port"]))
-                holder.listen()
-                held.append(holder)
+            holder = socket.socket()
+            holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            holder.bind(("127.0.0.1", step["hold_port"]))
+            holder.listen()
+            held.append(holder)
 
 
 if __name__ == "__main__":
