@@ -4,7 +4,7 @@ store) and to every play's environment (pip, debootstrap, apt, image builds).
 
 The rules for a proxy URL and a CA file live here; the settings model (devkit.settings.model)
 and scripts/devkit's bootstrap apply them too (the latter by running this module, once Python
-is there: `python3 -m devkit.network check`).
+is there: `python3 -m devkit.network`).
 """
 
 from __future__ import annotations
@@ -57,10 +57,6 @@ def ca_problem(path: str) -> str:
     except ssl.SSLError as exc:
         return f"{path} is not a valid PEM certificate ({exc.reason or exc})"
     return ""
-
-
-def _environment(*names: str) -> str:
-    return next((os.environ[name] for name in names if os.environ.get(name)), "")
 
 
 @dataclass(frozen=True)
@@ -142,20 +138,20 @@ def check(network: Network) -> None:
         raise SettingsError(f"{where}: {why}", fix)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python3 -m devkit.network check`: scripts/devkit's check of the environment before it
-    bootstraps (no settings yet): one line per problem, exit 2."""
+def main() -> int:
+    """`python3 -m devkit.network`: scripts/devkit's check of the environment before it
+    bootstraps (no settings yet, nor the kit's dependencies): `check`'s line, exit 2."""
     import sys
     from types import SimpleNamespace
 
-    network = of_settings(SimpleNamespace())
-    problems = network.problems()
-    for where, why in problems:
-        print(
-            f"error: {where}: {why}\n  fix: correct {where} in your environment, or unset it",
-            file=sys.stderr,
-        )
-    return 2 if problems else 0
+    from devkit.errors import SettingsError
+
+    try:
+        check(of_settings(SimpleNamespace()))
+    except SettingsError as exc:
+        print(exc.render(), file=sys.stderr)
+        return exc.exit_code
+    return 0
 
 
 if __name__ == "__main__":

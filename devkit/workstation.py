@@ -79,6 +79,7 @@ def playbook_vars(
     existing: dict[str, str],
     install_docker: bool,
     install_vscode: bool = True,
+    network=None,
 ) -> dict:
     env_file = app_dir / ENV_FILE_NAME
     user = invoking_user()
@@ -90,7 +91,7 @@ def playbook_vars(
             settings.vscode_wsl_distro,
             settings.vscode_auto_start,
         ),
-        **engine_vars(install_docker, of_settings(settings)),
+        **engine_vars(install_docker, network or of_settings(settings)),
         "devkit_vscode": install_vscode,
         "images_source": settings.images_source,
         "stack_project_src": str(COMPOSE_DIR),
@@ -136,7 +137,7 @@ def setup(
     start_engine(install_docker, echo, network)
     with one_setup_at_a_time():
         settings, chosen, result, moved_from = _settle_and_apply(
-            settings, app_dir, existing, install_docker, install_vscode, echo
+            settings, app_dir, existing, install_docker, install_vscode, echo, network
         )
     if app_dir_flag or app_of_directory() == app_dir or not settings_app_dir:
         # Remembered for tasks run outside any app; one set in the settings stays set there.
@@ -209,12 +210,12 @@ def one_setup_at_a_time(say=print) -> Iterator[None]:
         os.close(fd)
 
 
-def _settle_and_apply(settings, app_dir, existing, install_docker, install_vscode, echo):
+def _settle_and_apply(settings, app_dir, existing, install_docker, install_vscode, echo, network):
     """The app's project and ports settled, its data's owner checked, the playbook applied."""
     settings, chosen = settle(
         settings.model_copy(update={"app_dir": str(app_dir)}), app_dir, existing
     )
-    variables = playbook_vars(settings, app_dir, existing, install_docker, install_vscode)
+    variables = playbook_vars(settings, app_dir, existing, install_docker, install_vscode, network)
     env = variables["stack_env"]
     project = env["DEVKIT_PROJECT_NAME"]
     owner = volume_owner(project)
