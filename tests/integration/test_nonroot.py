@@ -88,13 +88,14 @@ def test_up_with_the_stack_running_knows_its_own_ports(dev, app, env):
         assert "taken by" not in said(done)
 
 
-READY = re.compile(r"^postgres \S+ on \S+ and redis \S+ on \S+ ready \(", re.M)  # tasks.json's
+READY = re.compile(r"^devkit: ready$", re.M)  # what VS Code waits for (tasks.json's endsPattern)
 
 
 def test_f5s_start_task_twice_with_the_stack_running(dev, app, env):
     """What VS Code's preLaunchTask runs (.vscode/devkit-services.sh start: `up --hold`), as the
-    user, twice: each reaches the ready line its problem matcher waits for (was: the port
-    check stopped it)."""
+    user, twice, with no `devkit` on the PATH (the hook takes ~/.local/bin/devkit, which setup
+    linked): each reaches the line its problem matcher waits for (was: the port check stopped
+    it)."""
     installed = dev.devkit("vscode.install", cwd=app, env=env)
     assert installed.returncode == 0, said(installed)
     for _ in range(2):
