@@ -22,8 +22,6 @@ from devkit.errors import (
 )
 from devkit.paths import COMPOSE_FILE
 
-SERVICES = ("postgres", "redis")
-
 
 def compose_command(env_file: Path, *args: str) -> list[str]:
     return ["docker", "compose", "--env-file", str(env_file), "-f", str(COMPOSE_FILE), *args]

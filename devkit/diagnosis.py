@@ -243,7 +243,7 @@ def check_windows_ports(stack: Stack, facts, host=None) -> list[Check]:
     desktop = engines(host).desktop_cli  # Docker Desktop is the engine: its backend publishes
     others = facts.listeners if mirrored else port_intruders(facts.listeners, desktop)
     checks = []
-    for port, service in ((stack.pg_port, "postgres"), (stack.redis_port, "redis")):
+    for service, port in stack.ports.items():
         name = f"windows port {port}"
         taken = [found for found in others if found.port == port]
         if taken:
@@ -307,11 +307,12 @@ def check_ports(stack: Stack) -> list[Check]:
 
 def check_containers(stack: Stack) -> tuple[list[Check], set[str]]:
     """Per service: running and healthy? Also the set of services that are running."""
-    from devkit.lifecycle import SERVICES, ps_entries
+    from devkit.lifecycle import ps_entries
+    from devkit.services import NAMES
 
     entries = ps_entries(stack)
     checks, running = [], set()
-    for service in SERVICES:
+    for service in NAMES:
         entry = entries.get(service)
         if not entry or entry.get("State") != "running":
             state = entry.get("State", "absent") if entry else "absent"
@@ -353,22 +354,16 @@ def check_disk(paths: Mapping[str, Path]) -> list[Check]:
 
 
 def check_credentials(stack: Stack, running: set[str]) -> list[Check]:
-    from devkit.readiness import auth_rejected, postgres_version, redis_version
+    from devkit.readiness import auth_rejected
+    from devkit.services import SERVICES, probe
 
     checks = []
-    probes = {"postgres": postgres_version, "redis": redis_version}
-    fixes = {
-        "postgres": "its volume was created with another password: `devkit doctor --repair` sets the "
-        "server's password to .env.local's (or put the old password back in .env.local)",
-        "redis": "the container runs with an older password: `devkit doctor --repair` (or `devkit up`) "
-        "recreates it with .env.local's",
-    }
-    for service, probe in probes.items():
+    for service in SERVICES:
         if service not in running:
             checks.append(Check(f"{service} login", SKIP, "not running"))
             continue
         try:
-            version = probe(stack, timeout=3)
+            version = probe(service)(stack, service, timeout=3)
         except Exception as exc:  # every failure is reported as a check, never raised
             if auth_rejected(exc):
                 checks.append(
@@ -376,7 +371,7 @@ def check_credentials(stack: Stack, running: set[str]) -> list[Check]:
                         f"{service} login",
                         FAIL,
                         f"{service} rejects the password in {stack.env_file.name}",
-                        fixes[service],
+                        SERVICES[service].spec.password_fix,
                     )
                 )
             else:
@@ -441,7 +436,7 @@ def run_checks(config: Mapping[str, Any]) -> list[Check]:
         stack, stack_error = load_stack(config), None
     except DevkitError as exc:
         stack, stack_error = None, exc
-    facts = windows_facts_of([stack.pg_port, stack.redis_port] if stack else [])
+    facts = windows_facts_of(list(stack.ports.values()) if stack else [])
     checks.append(check_wsl(facts=facts))
     checks += check_clock(facts)
     env_file = resolve_app_dir(str(config.get("app_dir") or "")) / ENV_FILE_NAME

@@ -20,15 +20,15 @@ from devkit.dotenv import EnvFileError
 from devkit.errors import SetupRequired
 from devkit.passwords import new_password
 from devkit.paths import ENV_FILE_NAME
+from devkit.services import IMAGE_KEYS, PASSWORD_KEYS, SERVICES
 from devkit.settings.table import DEFAULTS, PER_APP, RECORDED, SETTINGS, check_known
 
 if TYPE_CHECKING:
     from devkit.settings.model import Settings
 
-PASSWORD_KEYS = ("PGPASSWORD", "REDIS_PASSWORD")
 # Keys holding a password or a URL with one: never printed.
 SECRET_KEYS = frozenset(
-    {*PASSWORD_KEYS, "DB_PASSWORD", "DATABASE_URL", "DATABASE_URL_SYNC", "REDIS_URL"}
+    {*PASSWORD_KEYS, "DB_PASSWORD", *(key for s in SERVICES.values() for key in s.url_keys)}
 )
 # Every key the kit writes (env_values, plus the images the images role chose).
 MANAGED_KEYS = frozenset(
@@ -41,8 +41,7 @@ MANAGED_KEYS = frozenset(
         "DB_USER",
         "DB_NAME",
         "DEVKIT_APP_DIR",
-        "DEVKIT_POSTGRES_IMAGE",
-        "DEVKIT_REDIS_IMAGE",
+        *IMAGE_KEYS,
     }
 )
 
@@ -74,26 +73,42 @@ def env_values(settings: Settings, existing: dict[str, str]) -> dict[str, str]:
     unsettled = [name for name in PER_APP if not getattr(settings, name)]
     if unsettled:
         raise ValueError(f"settle {', '.join(unsettled)} before writing .env.local")
-    pg_password = existing.get("PGPASSWORD") or new_password()
-    redis_password = existing.get("REDIS_PASSWORD") or new_password()
-    host, user, db = settings.host, settings.postgres_user, settings.postgres_db
-    pg_port, redis_port = str(settings.postgres_port), str(settings.redis_port)
-    pg_auth = f"{quote(user, safe='')}:{quote(pg_password, safe='')}@{host}:{pg_port}/{db}"
+    values: dict[str, str] = {}
+    for service in SERVICES.values():
+        password = existing.get(service.password_key) or new_password()
+        port = getattr(settings, service.port_setting)
+        values[service.password_key] = password
+        values.update(_URLS[service.kind](service, settings, password, port))
     return {
-        "DATABASE_URL": f"postgresql+asyncpg://{pg_auth}",
-        "DATABASE_URL_SYNC": f"postgresql://{pg_auth}",
-        "REDIS_URL": f"redis://:{quote(redis_password, safe='')}@{host}:{redis_port}/0",
-        "PGHOST": host,
-        "PGPASSWORD": pg_password,
-        "DB_HOST": host,
-        "DB_PORT": pg_port,
-        "DB_USER": user,
-        "DB_PASSWORD": pg_password,
-        "DB_NAME": db,
-        "REDIS_PASSWORD": redis_password,
+        **values,
         "DEVKIT_APP_DIR": str(settings.resolved_app_dir()),
         **{env_key: str(getattr(settings, key)) for key, env_key in RECORDED.items()},
     }
+
+
+def _postgres_urls(service, settings: Settings, password: str, port: int) -> dict[str, str]:
+    host, user, db = settings.host, settings.postgres_user, settings.postgres_db
+    auth = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/{db}"
+    asyncpg, sync = service.url_keys
+    return {
+        asyncpg: f"postgresql+asyncpg://{auth}",
+        sync: f"postgresql://{auth}",
+        "PGHOST": host,
+        "DB_HOST": host,
+        "DB_PORT": str(port),
+        "DB_USER": user,
+        "DB_PASSWORD": password,
+        "DB_NAME": db,
+    }
+
+
+def _redis_urls(service, settings: Settings, password: str, port: int) -> dict[str, str]:
+    (url,) = service.url_keys
+    return {url: f"redis://:{quote(password, safe='')}@{settings.host}:{port}/0"}
+
+
+# Each kind's keys in .env.local beside its password and port (devkit.services.KINDS).
+_URLS = {"postgres": _postgres_urls, "redis": _redis_urls}
 
 
 def drift(config: Mapping[str, Any], recorded: dict[str, str]) -> list[str]:
@@ -120,12 +135,14 @@ def unchecked(config: Mapping[str, Any], recorded: dict[str, str]) -> list[str]:
 
 
 # What everyday tasks read back from .env.local.
-STACK_KEYS = (
-    *PASSWORD_KEYS,
-    *RECORDED.values(),
-    "DATABASE_URL_SYNC",
-    "DEVKIT_POSTGRES_IMAGE",
-    "DEVKIT_REDIS_IMAGE",
+STACK_KEYS = (*PASSWORD_KEYS, *RECORDED.values(), "DATABASE_URL_SYNC", *IMAGE_KEYS)
+# What compose.yaml reads from the file, beside the images (the stack role checks them).
+COMPOSE_INPUTS = (
+    "DEVKIT_PROJECT_NAME",
+    "DEVKIT_APP_DIR",
+    "PGUSER",
+    "PGDATABASE",
+    *(key for s in SERVICES.values() for key in (s.port_key, s.password_key)),
 )
 
 
@@ -138,14 +155,31 @@ class Stack:
     ready_timeout: float
     project: str
     host: str
-    pg_port: int
+    # Each service's host port and password (devkit.services), by its name.
+    ports: dict[str, int]
+    passwords: dict[str, str]
     pg_user: str
-    pg_password: str
     pg_database: str
-    redis_port: int
-    redis_password: str
-    postgres_image: str
-    redis_image: str
+
+    # The database and the Redis the kit's data tasks work on.
+    @property
+    def pg_port(self) -> int:
+        return self.ports["postgres"]
+
+    @property
+    def pg_password(self) -> str:
+        return self.passwords["postgres"]
+
+    @property
+    def redis_port(self) -> int:
+        return self.ports["redis"]
+
+    @property
+    def redis_password(self) -> str:
+        return self.passwords["redis"]
+
+    def image(self, service: str) -> str:
+        return self.values[SERVICES[service].image_key]
 
 
 def load_stack(config: Mapping[str, Any]) -> Stack:
@@ -194,11 +228,12 @@ def check_stack_values(env_file: Path, values: dict[str, str]) -> None:
             "lower-case letters, digits, - and _)",
             "delete that line and run `devkit setup` (it names the app's stack again)",
         )
-    for key in ("PGPORT", "REDIS_PORT"):
+    for service in SERVICES.values():
+        key = service.port_key
         if not values[key].isdigit() or not 0 < int(values[key]) < 65536:
             raise SetupRequired(
                 f"{key} in {env_file} is not a port number",
-                f"run `devkit setup` to write it again (from devkit.{'postgres_port' if key == 'PGPORT' else 'redis_port'})",
+                f"run `devkit setup` to write it again (from devkit.{service.port_setting})",
             )
 
 
@@ -223,8 +258,8 @@ def check_own_directory(env_file: Path, values: dict[str, str]) -> None:
     raise DataConflict(
         f"{env_file} was written for the app in {recorded}, which is still there: this directory "
         "is a copy, and its tasks would act on that app's database and Redis",
-        f"give the copy a stack of its own: delete the lines DEVKIT_PROJECT_NAME, PGPORT and "
-        f"REDIS_PORT from {env_file}, then `devkit setup` here (the app moved here and "
+        "give the copy a stack of its own: delete the lines DEVKIT_PROJECT_NAME, "
+        f"{' and '.join(s.port_key for s in SERVICES.values())} from {env_file}, then `devkit setup` here (the app moved here and "
         f"{recorded} is an old copy? `devkit setup` here takes the stack over)",
     )
 
@@ -237,14 +272,10 @@ def stack_of(env_file: Path, values: dict[str, str], ready_timeout: float = 0.0)
         ready_timeout=ready_timeout,
         project=values["DEVKIT_PROJECT_NAME"],
         host=values["PGHOST"],
-        pg_port=int(values["PGPORT"]),
+        ports={name: int(values[s.port_key]) for name, s in SERVICES.items()},
+        passwords={name: values[s.password_key] for name, s in SERVICES.items()},
         pg_user=values["PGUSER"],
-        pg_password=values["PGPASSWORD"],
         pg_database=values["PGDATABASE"],
-        redis_port=int(values["REDIS_PORT"]),
-        redis_password=values["REDIS_PASSWORD"],
-        postgres_image=values["DEVKIT_POSTGRES_IMAGE"],
-        redis_image=values["DEVKIT_REDIS_IMAGE"],
     )
 
 

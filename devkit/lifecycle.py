@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devkit.compose import (
-    SERVICES,
     finish_compose,
     run_compose,
     start_compose,
@@ -20,11 +19,12 @@ from devkit.compose import (
 from devkit.envfile import Stack
 from devkit.errors import DaemonDown, SettingsError
 from devkit.ports import check_ports, published_ports
+from devkit.services import NAMES
 
 
 def check_service(service: str | None) -> None:
-    if service is not None and service not in SERVICES:
-        raise SettingsError(f"unknown service {service!r}", f"choose one of: {', '.join(SERVICES)}")
+    if service is not None and service not in NAMES:
+        raise SettingsError(f"unknown service {service!r}", f"choose one of: {', '.join(NAMES)}")
 
 
 @dataclass(frozen=True)
@@ -185,33 +185,28 @@ def human_size(size: int) -> str:
 
 
 def status(stack: Stack) -> list[ServiceStatus]:
-    from devkit.readiness import postgres_version, redis_version
+    from devkit.services import SERVICES, probe
 
     entries = ps_entries(stack)
     sizes = volume_sizes()
-    probes = {
-        "postgres": (postgres_version, stack.pg_port),
-        "redis": (redis_version, stack.redis_port),
-    }
     rows = []
-    for service in SERVICES:
-        entry = entries.get(service, {})
+    for service in SERVICES.values():
+        entry = entries.get(service.name, {})
         state = entry.get("State", "absent")
-        probe, port = probes[service]
         version = "-"
         if state == "running":
             try:
-                version = probe(stack, timeout=2.0)
+                version = probe(service.name)(stack, service.name, timeout=2.0)
             except Exception as exc:  # reported in the table, never fatal for status
                 version = f"no answer ({type(exc).__name__})"
         rows.append(
             ServiceStatus(
-                service=service,
+                service=service.name,
                 state=state,
                 health=entry.get("Health") or "-",
-                address=f"{stack.host}:{port}",
+                address=f"{stack.host}:{stack.ports[service.name]}",
                 version=version,
-                volume_size=human_size(sizes.get((stack.project, f"{service}-data"), -1)),
+                volume_size=human_size(sizes.get((stack.project, service.volume), -1)),
             )
         )
     return rows

@@ -113,11 +113,10 @@ def describe_holder(port: int) -> tuple[str, str | None, str]:
 
 def published_ports(values: Mapping[str, str]) -> dict[str, tuple[str, int]]:
     """Where each service is published, per .env.local's values (or those about to be written)."""
+    from devkit.services import SERVICES
+
     address = values["DEVKIT_BIND_ADDRESS"]
-    return {
-        "postgres": (address, int(values["PGPORT"])),
-        "redis": (address, int(values["REDIS_PORT"])),
-    }
+    return {name: (address, int(values[s.port_key])) for name, s in SERVICES.items()}
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,13 @@ class _AuthRejected(Exception):
     pass
 
 
-def postgres_version(stack: Stack, timeout: float = 2.0) -> str:
-    """One authenticated `SHOW server_version`."""
+def postgres_version(stack: Stack, service: str = "postgres", timeout: float = 2.0) -> str:
+    """One authenticated `SHOW server_version` (of `service`, a devkit.services postgres)."""
     conn = psycopg2.connect(
         host=stack.host,
-        port=stack.pg_port,
+        port=stack.ports[service],
         user=stack.pg_user,
-        password=stack.pg_password,
+        password=stack.passwords[service],
         dbname=stack.pg_database,
         connect_timeout=max(1, int(timeout)),
     )
@@ -42,12 +42,12 @@ def postgres_version(stack: Stack, timeout: float = 2.0) -> str:
         conn.close()
 
 
-def redis_client(stack: Stack, timeout: float = 2.0) -> redis.Redis:
-    """An authenticated client of the stack's Redis (database 0, as REDIS_URL)."""
+def redis_client(stack: Stack, timeout: float = 2.0, service: str = "redis") -> redis.Redis:
+    """An authenticated client of the stack's Redis (`service`; database 0, as REDIS_URL)."""
     return redis.Redis(
         host=stack.host,
-        port=stack.redis_port,
-        password=stack.redis_password,
+        port=stack.ports[service],
+        password=stack.passwords[service],
         socket_connect_timeout=timeout,
         socket_timeout=timeout,
     )
@@ -69,9 +69,9 @@ def redis_session(stack: Stack, timeout: float = 5.0) -> Iterator[redis.Redis]:
         client.close()
 
 
-def redis_version(stack: Stack, timeout: float = 2.0) -> str:
-    """One authenticated PING, then the server's version."""
-    client = redis_client(stack, timeout)
+def redis_version(stack: Stack, service: str = "redis", timeout: float = 2.0) -> str:
+    """One authenticated PING, then the server's version (of `service`, a devkit.services redis)."""
+    client = redis_client(stack, timeout, service)
     try:
         client.ping()
         return str(client.info("server")["redis_version"])
@@ -102,12 +102,12 @@ def _closed_by_a_snapshot(stack: Stack) -> None:
         list_snapshots(stack, say=lambda line: print(line, file=sys.stderr))
 
 
-def _poll(probe, stack: Stack, deadline: float) -> str:
+def _poll(probe, stack: Stack, service: str, deadline: float) -> str:
     last_error = "no answer"
     looked = False
     while True:
         try:
-            return probe(stack)
+            return probe(stack, service)
         except (psycopg2.OperationalError, redis.AuthenticationError) as exc:
             if auth_rejected(exc):
                 raise _AuthRejected(str(exc).strip().splitlines()[0]) from None
@@ -124,13 +124,12 @@ def _poll(probe, stack: Stack, deadline: float) -> str:
 
 
 def wait_ready(stack: Stack, timeout: float) -> dict[str, str]:
-    """Block until both servers answer an authenticated query; their versions by service."""
+    """Block until every service answers an authenticated query; their versions by service."""
+    from devkit.services import NAMES, probe
+
     deadline = time.monotonic() + timeout
-    probes = {"postgres": postgres_version, "redis": redis_version}
-    with ThreadPoolExecutor(max_workers=len(probes)) as pool:
-        futures = {
-            name: pool.submit(_poll, probe, stack, deadline) for name, probe in probes.items()
-        }
+    with ThreadPoolExecutor(max_workers=len(NAMES)) as pool:
+        futures = {name: pool.submit(_poll, probe(name), stack, name, deadline) for name in NAMES}
         versions: dict[str, str] = {}
         for name, future in futures.items():
             try:

@@ -13,6 +13,7 @@ import sys
 from devkit.compose import docker_failure
 from devkit.envfile import Stack, subprocess_environ
 from devkit.errors import DevkitError
+from devkit.services import SERVICES
 
 # `docker exec -t` gives the terminal its size just after the client starts. A client started
 # before that sees 0 columns: redis-cli's line editor then asks the terminal where the cursor is
@@ -93,27 +94,32 @@ def psql_argv(stack: Stack, sql: str | list[str] | None) -> list[str]:
     if tty:
         command = ["sh", "-c", _WITH_RLWRAP, "psql-shell", *command]
     return exec_argv(
-        container_of(stack, "postgres"), command, secrets=("PGPASSWORD",), stdin=True, tty=tty
+        container_of(stack, "postgres"),
+        command,
+        secrets=(_secret("postgres"),),
+        stdin=True,
+        tty=tty,
     )
 
 
-def redis_cli_argv(stack: Stack, args: list[str]) -> list[str]:
+def redis_cli_argv(stack: Stack, args: list[str], service: str = "redis") -> list[str]:
     tty = not args and _interactive()
     command = ["redis-cli", "--no-auth-warning", *args]
     if tty:
         command = ["sh", "-c", _SIZED, "redis-cli-shell", *command]
     return exec_argv(
-        container_of(stack, "redis"), command, secrets=("REDISCLI_AUTH",), stdin=True, tty=tty
+        container_of(stack, service), command, secrets=(_secret(service),), stdin=True, tty=tty
     )
 
 
+def _secret(service: str) -> str:
+    return SERVICES[service].spec.login_secret
+
+
 def run(stack: Stack, service: str, argv: list[str]) -> int:
-    """Run a client with the terminal and pipes of the caller; its exit code."""
+    """Run `service`'s client (argv) with the terminal and pipes of the caller; its exit code."""
     require_running(stack, service)
-    env = subprocess_environ() | {
-        "PGPASSWORD": stack.pg_password,
-        "REDISCLI_AUTH": stack.redis_password,
-    }
+    env = subprocess_environ() | {_secret(service): stack.passwords[service]}
     try:
         return subprocess.run(argv, env=env, check=False).returncode
     except KeyboardInterrupt:

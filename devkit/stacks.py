@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devkit.errors import DockerUnavailable, PortInUse
+from devkit.services import PREFERRED_PORTS, SERVICES
 from devkit.volumes import OWNER_LABEL
 
-# Where the first stack listens, as PostgreSQL and Redis do by default; the next app takes the
-# next free pair (5433/6380, ...).
-PREFERRED_PORTS = (5432, 6379)
+# The first stack listens where its services do by default (5432, 6379: devkit.services); the
+# next app takes the next free set (5433/6380, ...).
 MAX_PAIRS = 200
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -91,7 +91,10 @@ def machine_stacks() -> list[MachineStack]:
             continue
         stack = stacks.setdefault(project, MachineStack(project, "", ""))
         stack.volumes.append(volume["Name"])
-        if labels.get("com.docker.compose.volume") == "postgres-data" or not stack.created_for:
+        if (
+            labels.get("com.docker.compose.volume") == SERVICES["postgres"].volume
+            or not stack.created_for
+        ):
             stack.created_for = labels.get(OWNER_LABEL, "")
     for container in containers:
         labels = container["Config"].get("Labels") or {}
@@ -123,7 +126,9 @@ def recorded_ports(app_dir: str) -> set[int]:
         values = read_env_file(Path(app_dir) / ENV_FILE_NAME)
     except (EnvFileError, OSError):
         return set()
-    return {int(values[key]) for key in ("PGPORT", "REDIS_PORT") if values.get(key, "").isdigit()}
+    return {
+        int(values[s.port_key]) for s in SERVICES.values() if values.get(s.port_key, "").isdigit()
+    }
 
 
 def ports_of_other_stacks(stacks: list[MachineStack], project: str) -> set[int]:
@@ -136,22 +141,22 @@ def ports_of_other_stacks(stacks: list[MachineStack], project: str) -> set[int]:
 
 
 def pick_ports(
-    address: str, taken: set[int], preferred: tuple[int, int] = PREFERRED_PORTS
-) -> tuple[int, int]:
-    """5432 and 6379 (`preferred`) when both are free, else the next free pair (5433 and 6380,
-    ...) that no other devkit stack has taken."""
+    address: str, taken: set[int], preferred: tuple[int, ...] = PREFERRED_PORTS
+) -> tuple[int, ...]:
+    """The services' preferred ports (5432 and 6379) when all are free, else the next free set
+    (5433 and 6380, ...) that no other devkit stack has taken."""
     from devkit.ports import port_free
 
-    postgres, redis = preferred
     for step in range(MAX_PAIRS):
-        pair = (postgres + step, redis + step)
-        if not taken & set(pair) and all(port_free(address, port) for port in pair):
-            return pair
+        ports = tuple(port + step for port in preferred)
+        if not taken & set(ports) and all(port_free(address, port) for port in ports):
+            return ports
+    first = "/".join(map(str, preferred))
+    last = "/".join(str(port + MAX_PAIRS - 1) for port in preferred)
     raise PortInUse(
-        f"no free pair of ports from {postgres}/{redis} to "
-        f"{postgres + MAX_PAIRS - 1}/{redis + MAX_PAIRS - 1} on {address}",
+        f"no free pair of ports from {first} to {last} on {address}",
         "stop stacks you do not use (`devkit apps`, `devkit down --all`), or set "
-        "INVOKE_DEVKIT_POSTGRES_PORT and INVOKE_DEVKIT_REDIS_PORT",
+        + " and ".join(f"INVOKE_DEVKIT_{s.port_setting.upper()}" for s in SERVICES.values()),
     )
 
 
@@ -176,7 +181,12 @@ def settle(settings, app_dir: Path, existing: dict[str, str]):
             elif recorded.isdigit() and 0 < int(recorded) < 65536:
                 updates[name] = int(recorded)
     settled = settings.model_copy(update=updates)
-    if settled.project_name and settled.postgres_port and settled.redis_port:
+    port_settings = [s.port_setting for s in SERVICES.values()]
+
+    def ports_of(settings) -> list[int]:
+        return [getattr(settings, name) for name in port_settings]
+
+    if settled.project_name and all(ports_of(settled)):
         return settled, ""
     try:
         stacks = machine_stacks()
@@ -190,45 +200,48 @@ def settle(settings, app_dir: Path, existing: dict[str, str]):
     # ports (was: its own containers held them, so it was moved to the next free pair).
     own = next((s.services for s in stacks if s.project == project), {})
     kept = {
-        f"{service}_port": own[service].ports[0]
-        for service in ("postgres", "redis")
-        if service in own and own[service].ports and not getattr(settled, f"{service}_port")
+        s.port_setting: own[name].ports[0]
+        for name, s in SERVICES.items()
+        if name in own and own[name].ports and not getattr(settled, s.port_setting)
     }
     settled = settled.model_copy(update=kept)
     held: dict = {}
-    if not (settled.postgres_port and settled.redis_port):
+    if not all(ports_of(settled)):
         # On WSL 2, a port a Windows program holds (a PostgreSQL service on 5432) would take
         # the Windows tools' connections away from the stack: skipped, and named.
         held = held_on_windows(WINDOWS_CANDIDATES)
         taken = (
             ports_of_other_stacks(stacks, project)
-            | {port for port in (settled.postgres_port, settled.redis_port) if port}
+            | {port for port in ports_of(settled) if port}
             | set(held)
         )
-        postgres, redis = pick_ports(settled.bind_address, taken)
-        chosen["postgres_port"] = settled.postgres_port or postgres
-        chosen["redis_port"] = settled.redis_port or redis
+        picked = pick_ports(settled.bind_address, taken)
+        for name, set_port, new_port in zip(port_settings, ports_of(settled), picked, strict=True):
+            chosen[name] = set_port or new_port
     settled = settled.model_copy(update=chosen)
+    ports_said = " and ".join(
+        f"{port} ({name})" for name, port in zip(SERVICES, ports_of(settled), strict=True)
+    )
     new_project = not settings.project_name and "project_name" not in updates
     if new_project and project == labelled:
-        return settled, (
-            f"the stack already here for this app: project {project}, ports "
-            f"{settled.postgres_port} (postgres) and {settled.redis_port} (redis)"
+        return (
+            settled,
+            f"the stack already here for this app: project {project}, ports {ports_said}",
         )
     said = [f"project {settled.project_name}"] if new_project else []
     why = []
-    if "postgres_port" in chosen:
-        said.append(f"ports {settled.postgres_port} (postgres) and {settled.redis_port} (redis)")
+    if port_settings[0] in chosen:
+        said.append(f"ports {ports_said}")
         why = _why_not_preferred(settled, stacks, project, held)
     if not said:
         return settled, ""
     return settled, "new stack for this app: " + ", ".join(said) + (
-        f"\n  not {PREFERRED_PORTS[0]}/{PREFERRED_PORTS[1]}: " + "; ".join(why) if why else ""
+        f"\n  not {'/'.join(map(str, PREFERRED_PORTS))}: " + "; ".join(why) if why else ""
     )
 
 
 # The ports setup may pick on WSL 2, asked of Windows in one go (a PowerShell start, ~1 s).
-WINDOWS_CANDIDATES = [*range(5432, 5452), *range(6379, 6399)]
+WINDOWS_CANDIDATES = [port + step for port in PREFERRED_PORTS for step in range(20)]
 
 
 def held_on_windows(ports: list[int], host=None) -> dict:
@@ -254,8 +267,9 @@ def _why_not_preferred(
     from devkit.ports import describe_holder, port_free
 
     reasons = []
-    for service, preferred in zip(("postgres", "redis"), PREFERRED_PORTS, strict=True):
-        if getattr(settled, f"{service}_port") == preferred:
+    for service in SERVICES.values():
+        preferred = service.preferred_port
+        if getattr(settled, service.port_setting) == preferred:
             continue
         other = next((s for s in stacks if s.project != project and preferred in s.ports()), None)
         if other is not None:
@@ -285,12 +299,12 @@ class AppRow:
 
 
 def _versions(stack) -> str:
-    from devkit.readiness import postgres_version, redis_version
+    from devkit.services import probe
 
     found = []
-    for name, probe in (("postgres", postgres_version), ("redis", redis_version)):
+    for name in SERVICES:
         try:
-            found.append(f"{name} {probe(stack, timeout=1.0)}")
+            found.append(f"{name} {probe(name)(stack, name, timeout=1.0)}")
         except Exception:  # a listing never fails for one stack that does not answer
             found.append(f"{name} ?")
     return ", ".join(found)
@@ -335,12 +349,9 @@ def app_rows(backup_dir: str = "") -> list[AppRow]:
                 note = f"{env_file} is gone or names another stack (moved? run setup there)"
         except (EnvFileError, SetupRequired, OSError) as exc:
             note = f"{env_file} cannot be read ({getattr(exc, 'cause', exc)})"
-        ports = sorted(found.ports()) or (
-            sorted({stack.pg_port, stack.redis_port}) if stack else []
-        )
+        ports = sorted(found.ports()) or (sorted(set(stack.ports.values())) if stack else [])
         size = sum(
-            max(sizes.get((found.project, f"{service}-data"), 0), 0)
-            for service in ("postgres", "redis")
+            max(sizes.get((found.project, service.volume), 0), 0) for service in SERVICES.values()
         )
         rows.append(
             AppRow(

@@ -114,7 +114,7 @@ def restore(stack: Stack, path: Path) -> str:
                 f"{stack.project}_redis-data:/data",
                 "--entrypoint",
                 "sh",
-                stack.redis_image,
+                stack.image("redis"),
                 "-c",
                 _PUT_BACK,
                 "put-back",

@@ -53,6 +53,7 @@ class Deployment:
 
 def _from_host(request, host) -> Deployment:
     from devkit.envfile import parse_env
+    from devkit.services import SERVICES
 
     project = request.config.getoption("--devkit-project")
     app_dir = request.config.getoption("--devkit-app-dir")
@@ -64,7 +65,7 @@ def _from_host(request, host) -> Deployment:
     app_dir = variables.get("devkit_app_dir", app_dir)
     env_file = f"{app_dir.rstrip('/')}/.env.local"
     values = parse_env(host.file(env_file).content_string) if host.file(env_file).exists else {}
-    ports = {"postgres": int(values.get("PGPORT", 0)), "redis": int(values.get("REDIS_PORT", 0))}
+    ports = {name: int(values.get(s.port_key, 0)) for name, s in SERVICES.items()}
     return Deployment(
         project=project,
         env_file=env_file,
@@ -82,7 +83,7 @@ def deployment(request, host) -> Deployment:
     return Deployment(
         project=stack.project,
         env_file=str(stack.env_file),
-        ports={"postgres": stack.pg_port, "redis": stack.redis_port},
+        ports=dict(stack.ports),
         kit_env=stack.env,
     )
 

@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-pytestmark = pytest.mark.infra
+from devkit.services import SERVICES
 
-SERVICES = ["postgres", "redis"]
+pytestmark = pytest.mark.infra
 
 
 def test_docker_daemon_answers(host):
@@ -39,9 +39,16 @@ def test_port_published_on_loopback_only(host, deployment, service):
     assert host.socket(f"tcp://127.0.0.1:{port}").is_listening
     assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening
     bindings = host.check_output(f"docker port {deployment.project}-{service}-1")
-    assert bindings.splitlines() == [
-        f"{'5432' if service == 'postgres' else '6379'}/tcp -> 127.0.0.1:{port}"
-    ]
+    assert bindings.splitlines() == [f"{SERVICES[service].container_port}/tcp -> 127.0.0.1:{port}"]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_service_answers_with_the_password_of_env_local(host, deployment, service):
+    # `up` on a running stack waits for each service's authenticated probe and names its version.
+    result = host.run(deployment.kit_task("up"))
+    assert result.rc == 0, result.stderr
+    major = SERVICES[service].spec.major
+    assert re.search(rf"\b{service} {major}\.\d+(\.\d+)? on ", result.stdout), result.stdout
 
 
 def test_env_local_is_private(host, deployment):
@@ -84,10 +91,9 @@ def test_redis_7_answers_an_authenticated_ping(host, deployment):
     assert "NOAUTH" in refused.stdout + refused.stderr
 
 
-@pytest.mark.parametrize(
-    ("service", "server"), [("postgres", "postgres"), ("redis", "redis-server")]
-)
-def test_server_runs_as_a_non_root_user(host, deployment, service, server):
+@pytest.mark.parametrize("service", SERVICES)
+def test_server_runs_as_a_non_root_user(host, deployment, service):
+    server = SERVICES[service].spec.process
     processes = host.check_output(
         f"docker top {deployment.project}-{service}-1 -o pid,uid,comm"
     ).splitlines()[1:]

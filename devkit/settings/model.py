@@ -56,8 +56,13 @@ class _Rules(BaseModel):
 
     @model_validator(mode="after")
     def _distinct_ports(self) -> _Rules:
-        if self.postgres_port == self.redis_port != 0:
-            raise ValueError("postgres_port and redis_port must differ")
+        from devkit.services import SERVICES
+
+        chosen = [s.port_setting for s in SERVICES.values() if getattr(self, s.port_setting)]
+        for i, name in enumerate(chosen):
+            for other in chosen[i + 1 :]:
+                if getattr(self, name) == getattr(self, other):
+                    raise ValueError(f"{name} and {other} must differ")
         return self
 
     @property

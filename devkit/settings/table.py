@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from devkit.services import SERVICES
+
 PORT_OR_PICK = {"ge": 0, "le": 65535}
 IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
 # A WSL distribution's name as `wsl -d NAME` takes it: it is an argument of wsl.exe, so it never
@@ -57,15 +59,21 @@ SETTINGS: dict[str, Setting] = {
     "app_dir": Setting("", server=True),
     # Address the ports are published on. Loopback unless opened explicitly.
     "bind_address": Setting("127.0.0.1", env_key="DEVKIT_BIND_ADDRESS", server=True),
-    # 0: a new app takes 5432 and 6379 when free, else the next free pair (devkit.stacks).
-    "postgres_port": Setting(
-        0, PORT_OR_PICK, env_key="PGPORT", server=True, per_app=True, server_default=5432
-    ),
+    # Each service's port (devkit.services: postgres_port, redis_port). 0: a new app takes the
+    # preferred ones (5432, 6379) when free, else the next free set (devkit.stacks).
+    **{
+        service.port_setting: Setting(
+            0,
+            PORT_OR_PICK,
+            env_key=service.port_key,
+            server=True,
+            per_app=True,
+            server_default=service.preferred_port,
+        )
+        for service in SERVICES.values()
+    },
     "postgres_user": Setting("app", {"pattern": IDENTIFIER}, env_key="PGUSER", server=True),
     "postgres_db": Setting("app_db", {"pattern": IDENTIFIER}, env_key="PGDATABASE", server=True),
-    "redis_port": Setting(
-        0, PORT_OR_PICK, env_key="REDIS_PORT", server=True, per_app=True, server_default=6379
-    ),
     # auto: official image if present or pullable, else an offline build; registry; local.
     # (Servers choose with devkit_images_source, which also has `controller`.)
     "images_source": Setting(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from invoke import Collection, Exit, task
 
 from devkit.errors import BadArgument
+from devkit.services import NAMES
 from devkit.tasks._cli import reports_errors, settings_of
 
 
@@ -46,14 +47,12 @@ def setup(c, app_dir=None, no_docker_install=False, no_migrate=False, no_vscode=
             f"  moved from {result.moved_from}: its data is kept (the database accepted this "
             ".env.local's password); the stack is labelled with the new directory"
         )
-    out.print(
-        f"  postgres {result.versions['postgres']:<8} {stack.host}:{stack.pg_port}  "
-        f"db={stack.pg_database} user={stack.pg_user}  image={stack.postgres_image}"
-    )
-    out.print(
-        f"  redis    {result.versions['redis']:<8} {stack.host}:{stack.redis_port}  "
-        f"image={stack.redis_image}"
-    )
+    for name in stack.ports:
+        database = f"db={stack.pg_database} user={stack.pg_user}  " if name == "postgres" else ""
+        out.print(
+            f"  {name:<8} {result.versions[name]:<8} {stack.host}:{stack.ports[name]}  "
+            f"{database}image={stack.image(name)}"
+        )
     private = "" if result.env_file_problem else "mode 0600; "
     out.print(
         f"  settings for the app: {stack.env_file} ({private}passwords are there, not printed)"
@@ -105,11 +104,11 @@ def up(c, hold=False):
 
     stack = load_stack(c.config.devkit)
     result = start(stack)
-    print(
-        f"postgres {result.versions['postgres']} on {stack.host}:{stack.pg_port} and "
-        f"redis {result.versions['redis']} on {stack.host}:{stack.redis_port} ready ({result.seconds:.2f}s)",
-        flush=True,
-    )
+    served = [
+        f"{name} {result.versions[name]} on {stack.host}:{port}"
+        for name, port in stack.ports.items()
+    ]
+    print(f"{', '.join(served[:-1])} and {served[-1]} ready ({result.seconds:.2f}s)", flush=True)
     if hold:
         from devkit.lifecycle import hold as hold_until_down
 
@@ -124,7 +123,7 @@ def up(c, hold=False):
 @task(
     help={
         "all": "Stop every devkit stack on this machine (`devkit apps` lists them)",
-        "service": "postgres or redis (default: both)",
+        "service": f"{' or '.join(NAMES)} (default: all)",
     }
 )
 @reports_errors
@@ -207,7 +206,7 @@ def status(c):
 
 @task(
     help={
-        "service": "postgres or redis (default: both)",
+        "service": f"{' or '.join(NAMES)} (default: all)",
         "follow": "Keep printing new lines until Ctrl-C",
         "tail": "Only the last N lines of each service",
     }

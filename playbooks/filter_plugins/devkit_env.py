@@ -19,22 +19,31 @@ def devkit_settings(host_vars):
     }
 
 
-def server_env(settings, postgres_password, redis_password):
-    """`settings`: the kit's settings (project_name, app_dir, bind_address, ports, user, db)."""
+def server_passwords(host_vars):
+    """A server's passwords from its inventory (each service's devkit_<service>_password, from
+    the vault), by their .env.local key; "" for one the inventory does not set."""
+    from devkit.services import SERVICES
+
+    return {
+        s.password_key: str(host_vars.get(s.server_password_var) or "") for s in SERVICES.values()
+    }
+
+
+def server_env(settings, passwords):
+    """`settings`: the kit's settings (project_name, app_dir, bind_address, ports, user, db);
+    `passwords`: server_passwords."""
     try:
         validated = load_settings(settings)
     except SettingsError as exc:
         # AnsibleFilterError without importing Ansible here: a ValueError becomes a task failure.
         raise ValueError(f"{exc.cause} ({exc.hint})") from None
-    values = env_values(
-        validated, {"PGPASSWORD": postgres_password, "REDIS_PASSWORD": redis_password}
-    )
+    values = env_values(validated, passwords)
     # The server's own path, as written: not resolved against the controller's filesystem.
     values["DEVKIT_APP_DIR"] = str(settings["app_dir"])
     return values
 
 
-def inventory_problems(settings, postgres_password, redis_password):
+def inventory_problems(settings, passwords):
     """What is wrong with one host's inventory values, each naming the inventory variable
     (`devkit_<setting>`): the settings by devkit.settings' rules, the passwords by
     devkit.envfile's. [] when nothing is."""
@@ -54,12 +63,13 @@ def inventory_problems(settings, postgres_password, redis_password):
             f"devkit_app_dir={settings.get('app_dir', '')!r}: the app's directory on the server "
             "must be an absolute path"
         )
-    for name, password in (
-        ("devkit_postgres_password", postgres_password),
-        ("devkit_redis_password", redis_password),
-    ):
-        if why := password_problem(password or ""):
-            problems.append(f"{name} {why} (it must come from the inventory's vault)")
+    from devkit.services import SERVICES
+
+    for service in SERVICES.values():
+        if why := password_problem(passwords.get(service.password_key) or ""):
+            problems.append(
+                f"{service.server_password_var} {why} (it must come from the inventory's vault)"
+            )
     return problems
 
 
@@ -87,6 +97,7 @@ class FilterModule:
         return {
             "devkit_settings": devkit_settings,
             "server_env": server_env,
+            "server_passwords": server_passwords,
             "password_problem": password_problem,
             "inventory_problems": inventory_problems,
             "network_vars": network_vars,

@@ -144,8 +144,10 @@ def test_stack_role_refuses_another_apps_database(stack, tmp_path):
         "stack_project_src": str(COMPOSE_DIR),
         "stack_env_file": str(other_app / ".env.local"),
         "stack_env": stack.values() | {"DEVKIT_APP_DIR": str(other_app)},
-        "stack_postgres_image": stack.values()["DEVKIT_POSTGRES_IMAGE"],
-        "stack_redis_image": stack.values()["DEVKIT_REDIS_IMAGE"],
+        "stack_images": {
+            "postgres": stack.values()["DEVKIT_POSTGRES_IMAGE"],
+            "redis": stack.values()["DEVKIT_REDIS_IMAGE"],
+        },
     }
     with pytest.raises(CommandFailed) as failure:
         run_playbook(playbook, LOCAL_INVENTORY, variables, echo=False)

@@ -115,7 +115,7 @@ def test_wsl2_mirrored_networking_is_fine_with_its_caveat(tmp_path):
 def stack_on(pg_port: int = 5432, redis_port: int = 6379):
     from types import SimpleNamespace
 
-    return SimpleNamespace(pg_port=pg_port, redis_port=redis_port)
+    return SimpleNamespace(ports={"postgres": pg_port, "redis": redis_port})
 
 
 def test_a_windows_postgresql_on_the_port_is_named_with_the_fix(tmp_path):

@@ -73,15 +73,29 @@ def test_each_bad_inventory_value_is_named_by_its_variable():
     plugin = _plugin("playbooks/filter_plugins/devkit_env.py")
     good = "x" * 24
     settings = {"project_name": "app", "app_dir": "/srv/app", "postgres_port": 99999}
-    problems = plugin.inventory_problems(settings, good, "short")
+    problems = plugin.inventory_problems(settings, _passwords(plugin, good, "short"))
     assert problems[0].startswith("devkit_postgres_port=99999: ")
     assert problems[1] == (
         "devkit_redis_password is shorter than 16 characters (it must come from the inventory's vault)"
     )
-    assert plugin.inventory_problems({"project_name": "app", "app_dir": "/srv"}, good, good) == []
+    assert (
+        plugin.inventory_problems(
+            {"project_name": "app", "app_dir": "/srv"}, _passwords(plugin, good, good)
+        )
+        == []
+    )
     assert (
         "holds a character"
-        in plugin.inventory_problems({"app_dir": "/srv"}, good + "$HOME", good)[0]
+        in plugin.inventory_problems({"app_dir": "/srv"}, _passwords(plugin, good + "$HOME", good))[
+            0
+        ]
+    )
+
+
+def _passwords(plugin, postgres, redis):
+    """site.yml's passwords, from the inventory's variables as server_passwords reads them."""
+    return plugin.server_passwords(
+        {"devkit_postgres_password": postgres, "devkit_redis_password": redis}
     )
 
 
@@ -162,13 +176,13 @@ def test_the_server_settings_are_read_from_the_inventory_variables():
     assert settings["app_dir"] == "/srv/a" and settings["redis_port"] == 7000
     assert settings["backup_retention_days"] == DEFAULTS["backup_retention_days"]
     assert "vscode_host" not in settings
-    assert plugin.inventory_problems(plugin.devkit_settings({}), "x" * 24, "y" * 24) == [
-        "devkit_app_dir='': the app's directory on the server must be an absolute path"
-    ]
+    assert plugin.inventory_problems(
+        plugin.devkit_settings({}), _passwords(plugin, "x" * 24, "y" * 24)
+    ) == ["devkit_app_dir='': the app's directory on the server must be an absolute path"]
     # A workstation picks its project and ports per app; a server keeps the fixed defaults.
     assert (settings["project_name"], settings["postgres_port"]) == ("devkit", 5432)
     fixed = plugin.devkit_settings({"devkit_app_dir": "/srv/a", "devkit_postgres_port": 0})
-    assert plugin.inventory_problems(fixed, "x" * 24, "y" * 24) == [
+    assert plugin.inventory_problems(fixed, _passwords(plugin, "x" * 24, "y" * 24)) == [
         "devkit_postgres_port=0: a server's must be set (default 5432)"
     ]
     # A server keeps backup files before a migration or a restore, not snapshots (a snapshot

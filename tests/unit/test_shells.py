@@ -6,9 +6,9 @@ from devkit.envfile import Stack
 pytestmark = pytest.mark.unit
 
 STACK = Stack(
-    env_file=None, values={}, ready_timeout=1, project="p", host="127.0.0.1", pg_port=5432,
-    pg_user="app", pg_password="pw", pg_database="db", redis_port=6379, redis_password="pw",
-    postgres_image="x", redis_image="y",
+    env_file=None, values={}, ready_timeout=1, project="p", host="127.0.0.1",
+    ports={"postgres": 5432, "redis": 6379}, passwords={"postgres": "pw", "redis": "pw"},
+    pg_user="app", pg_database="db",
 )  # fmt: skip
 
 

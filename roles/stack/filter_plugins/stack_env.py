@@ -1,10 +1,27 @@
 """The stack role's filters over the kit's own rules (devkit.dotenv, devkit.volumes,
-devkit.passwords): the env file merged by the one .env parser, the volume-owner rule, the
-password policy."""
+devkit.passwords, devkit.services): the env file merged by the one .env parser, the volume-owner
+rule, the password policy, what each service needs in the env file."""
 
 from devkit.dotenv import env_keys, merge_env
+from devkit.envfile import COMPOSE_INPUTS
 from devkit.passwords import password_problem
+from devkit.services import PASSWORD_KEYS, SERVICES
 from devkit.volumes import current_owner, volume_conflict
+
+
+def stack_image_env(images):
+    """The env file's image keys (DEVKIT_<IMAGE>_IMAGE) from the images role's `images_selected`
+    (image name -> reference)."""
+    return {s.image_key: images[s.image] for s in SERVICES.values()}
+
+
+def stack_missing_inputs(stack_env):
+    """The keys compose.yaml needs that `stack_env` lacks (images aside: the role adds them)."""
+    return [key for key in COMPOSE_INPUTS if key not in stack_env]
+
+
+def stack_password_keys(_=None):
+    return list(PASSWORD_KEYS)
 
 
 def stack_merge_env(text, values):
@@ -44,4 +61,7 @@ class FilterModule:
             "merge_env": stack_merge_env,
             "volume_conflict": stack_volume_conflict,
             "password_problem": password_problem,
+            "image_env": stack_image_env,
+            "missing_inputs": stack_missing_inputs,
+            "password_keys": stack_password_keys,
         }
