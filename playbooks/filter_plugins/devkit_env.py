@@ -20,12 +20,18 @@ def devkit_settings(host_vars):
 
 
 def server_passwords(host_vars):
-    """A server's passwords from its inventory (each service's devkit_<service>_password, from
-    the vault), by their .env.local key; "" for one the inventory does not set."""
+    """A server's passwords from its inventory, by their .env.local key: each service's
+    devkit_<service>_password, else the vault's vault_devkit_<service>_password (so a new
+    service's needs one line in the vault and none in main.yml); "" for one that is not set."""
     from devkit.services import SERVICES
 
     return {
-        s.password_key: str(host_vars.get(s.server_password_var) or "") for s in SERVICES.values()
+        s.password_key: str(
+            host_vars.get(s.server_password_var)
+            or host_vars.get(f"vault_{s.server_password_var}")
+            or ""
+        )
+        for s in SERVICES.values()
     }
 
 

@@ -80,14 +80,26 @@ def test_the_images_role_provides_each_services_image(service):
 
 @ROW
 @pytest.mark.parametrize("inventory", ["production", "staging"])
-def test_inventories_give_each_service_its_password_from_the_vault(service, inventory):
+def test_the_example_vaults_hold_a_password_for_each_service(service, inventory):
     group = KIT_ROOT / "inventories" / inventory / "group_vars/servers"
-    variables = yaml.safe_load((group / "main.yml").read_text())
-    assert (
-        variables[service.server_password_var] == f"{{{{ vault_{service.server_password_var} }}}}"
-    )
     vault = yaml.safe_load((group / "vault.yml.example").read_text())
     assert f"vault_{service.server_password_var}" in vault
+
+
+def test_a_servers_password_is_its_own_variable_else_the_vaults():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "devkit_env", KIT_ROOT / "playbooks/filter_plugins/devkit_env.py"
+    )
+    plugin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plugin)
+    others = list(SERVICES.values())[1:]
+    found = plugin.server_passwords(
+        {"devkit_postgres_password": "own", "vault_devkit_postgres_password": "vault"}
+        | {f"vault_{s.server_password_var}": s.name for s in others}
+    )
+    assert found == {"PGPASSWORD": "own", **{s.password_key: s.name for s in others}}
 
 
 def test_the_roles_and_playbooks_name_no_service_image_one_by_one():
@@ -101,3 +113,17 @@ def test_the_roles_and_playbooks_name_no_service_image_one_by_one():
     for text in texts:
         assert not re.search(r"stack_(postgres|redis)_image|DEVKIT_(POSTGRES|REDIS)_IMAGE", text)
         assert "REDIS_PASSWORD" not in text and "REDIS_PORT" not in text
+
+
+def test_the_ci_vault_holds_a_password_for_each_service():
+    from ansible.parsing.vault import VaultLib, VaultSecret
+
+    ci = KIT_ROOT / "inventories/ci"
+    secret = VaultSecret((ci / "vault-password.txt").read_bytes().strip())
+    plain = VaultLib([("default", secret)]).decrypt(
+        (ci / "group_vars/servers/vault.yml").read_bytes()
+    )
+    vault = yaml.safe_load(plain)
+    assert [
+        s.name for s in SERVICES.values() if f"vault_{s.server_password_var}" not in vault
+    ] == []
