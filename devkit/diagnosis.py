@@ -109,20 +109,6 @@ def check_docker(bind_address: str = "127.0.0.1", host=None) -> list[Check]:
 UNASKED = "powershell.exe did not answer: WSL's interop may be off ([interop] in /etc/wsl.conf)"
 
 
-def windows_facts_of(stack_ports: list[int], host=None):
-    """The Windows side's facts on WSL 2 (devkit.windows), else None."""
-    from devkit.vscode_hooks import default_distro, distro_problem
-    from devkit.windows import windows_facts
-    from devkit.wsl import THIS_HOST
-
-    host = host or THIS_HOST
-    if host.wsl() != 2:
-        return None
-    distro = default_distro()
-    distro = "" if distro_problem(distro) else distro
-    return windows_facts(stack_ports, distro, host.path, host.windows_drives)
-
-
 def _networking_mode(facts, host) -> tuple[Path, str, str]:
     """The current Windows user's .wslconfig, its networkingMode and localhostForwarding."""
     from devkit.windows import read_wslconfig, windows_path
@@ -427,7 +413,7 @@ def run_checks(config: Mapping[str, Any]) -> list[Check]:
     from devkit.app import resolve_app_dir
     from devkit.envfile import ENV_FILE_NAME, load_stack
     from devkit.errors import DevkitError
-    from devkit.windows import windows_path
+    from devkit.windows import windows_facts_of, windows_path
     from devkit.wsl import THIS_HOST
 
     checks = check_docker(str(config.get("bind_address") or "127.0.0.1"))
@@ -472,8 +458,8 @@ def check_snapshots(stack: Stack, low_disk: bool) -> Check:
     """The stack's snapshots (db.snapshot) and the space they take in Docker's disk: a WARN with
     the way to drop them when that disk runs low."""
     from devkit.errors import DevkitError
-    from devkit.lifecycle import human_size
     from devkit.snapshots import list_snapshots
+    from devkit.volumes import human_size
 
     try:
         found = list_snapshots(stack)

@@ -80,6 +80,11 @@ class NotReady(DevkitError):
     """A server did not accept authenticated connections in time."""
 
 
+class DatabaseClosed(NotReady):
+    """The app's database refuses connections (ALLOW_CONNECTIONS false): a snapshot command
+    closes it while it copies, and one that was killed leaves it closed."""
+
+
 class DataConflict(DevkitError):
     """Going on would make existing data unreachable."""
 

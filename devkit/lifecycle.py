@@ -57,10 +57,29 @@ def _start_up(stack: Stack) -> subprocess.Popen[str]:
 def _wait(stack: Stack, process: subprocess.Popen[str], started: float) -> UpResult:
     """Let `docker compose` finish, then wait until both servers answer authenticated queries."""
     # Importing the database clients overlaps with `docker compose`.
-    from devkit.readiness import wait_ready
+    import devkit.readiness  # noqa: F401
 
     finish_compose(process)
     return UpResult(wait_ready(stack, stack.ready_timeout), time.monotonic() - started)
+
+
+def wait_ready(stack: Stack, timeout: float) -> dict[str, str]:
+    """Every service's version once it answers an authenticated query (devkit.readiness). The
+    app's database closed by a snapshot command: the one running is waited for, or what an
+    interrupted one left is put right (said on stderr), then asked again."""
+    import sys
+
+    from devkit.errors import DatabaseClosed
+    from devkit.readiness import wait_ready as ask
+
+    deadline = time.monotonic() + timeout
+    try:
+        return ask(stack, timeout)
+    except DatabaseClosed:
+        from devkit.snapshots import recover
+
+        recover(stack, say=lambda line: print(line, file=sys.stderr))
+    return ask(stack, max(deadline - time.monotonic(), 1.0))
 
 
 def _compose_then_wait(stack: Stack, started: float, *args: str) -> UpResult:
@@ -155,37 +174,9 @@ def ps_entries(stack: Stack) -> dict[str, dict]:
     return {entry["Service"]: entry for entry in entries}
 
 
-def volume_sizes() -> dict[tuple[str, str], int]:
-    """Every Compose volume's size in bytes, by (project, volume): one `docker system df`."""
-    from devkit.compose import docker_client
-
-    with docker_client() as client:
-        volumes = client.df().get("Volumes") or []
-    sizes = {}
-    for volume in volumes:
-        labels = volume.get("Labels") or {}
-        if "com.docker.compose.project" in labels:
-            key = (
-                labels["com.docker.compose.project"],
-                labels.get("com.docker.compose.volume", ""),
-            )
-            sizes[key] = (volume.get("UsageData") or {}).get("Size", -1)
-    return sizes
-
-
-def human_size(size: int) -> str:
-    if size < 0:
-        return "?"
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
-
-
 def status(stack: Stack) -> list[ServiceStatus]:
     from devkit.services import SERVICES, probe
+    from devkit.volumes import human_size, volume_sizes
 
     entries = ps_entries(stack)
     sizes = volume_sizes()

@@ -15,7 +15,7 @@ import psycopg2
 import redis
 
 from devkit.envfile import Stack
-from devkit.errors import NotReady
+from devkit.errors import DatabaseClosed, NotReady
 
 POLL_INTERVAL = 0.02
 
@@ -88,33 +88,20 @@ def auth_rejected(exc: BaseException) -> bool:
     )
 
 
-def _closed_by_a_snapshot(stack: Stack) -> None:
-    """The app's database refuses connections (ALLOW_CONNECTIONS false): a snapshot command
-    closes it while it copies, and one that was killed leaves it closed. Wait for the one that
-    runs (its lock), or put right what an interrupted one left, saying so (devkit/snapshots.py)."""
-    import sys
-
-    from devkit.errors import DevkitError
-    from devkit.snapshots import list_snapshots
-
-    # When that fails, the poll goes on, and its error is the one reported.
-    with contextlib.suppress(DevkitError):
-        list_snapshots(stack, say=lambda line: print(line, file=sys.stderr))
-
-
 def _poll(probe, stack: Stack, service: str, deadline: float) -> str:
     last_error = "no answer"
-    looked = False
     while True:
         try:
             return probe(stack, service)
         except (psycopg2.OperationalError, redis.AuthenticationError) as exc:
             if auth_rejected(exc):
                 raise _AuthRejected(str(exc).strip().splitlines()[0]) from None
-            if not looked and "is not currently accepting connections" in str(exc):
-                looked = True
-                _closed_by_a_snapshot(stack)
-                continue
+            if "is not currently accepting connections" in str(exc):
+                raise DatabaseClosed(
+                    f"{stack.pg_database} is closed to connections (a snapshot command copies "
+                    "it, or one was interrupted)",
+                    "`devkit db.snapshots` waits for a running one and opens it again",
+                ) from None
             last_error = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
         except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
             last_error = str(exc) or repr(exc)
@@ -124,7 +111,9 @@ def _poll(probe, stack: Stack, service: str, deadline: float) -> str:
 
 
 def wait_ready(stack: Stack, timeout: float) -> dict[str, str]:
-    """Block until every service answers an authenticated query; their versions by service."""
+    """Block until every service answers an authenticated query; their versions by service.
+    Only asks: DatabaseClosed when the app's database is closed (devkit.lifecycle.wait_ready
+    puts that right)."""
     from devkit.services import NAMES, probe
 
     deadline = time.monotonic() + timeout

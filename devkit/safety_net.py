@@ -1,5 +1,5 @@
 """What a task that changes the app's database keeps first, so that the change can be undone
-(db.migrate, db.downgrade, db.restore; db.reset sets the database itself aside, devkit/reset.py).
+(db.migrate, db.downgrade, db.restore; db.reset sets the database itself aside, devkit/commands/reset.py).
 
 On this machine's stack it is an automatic snapshot (devkit/snapshots.py): taken in about a
 second whatever the data's size, put back with `db.snapshot.restore` as fast. The newest

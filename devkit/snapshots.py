@@ -119,21 +119,33 @@ def _connect(stack: Stack):
 
 
 @contextmanager
-def _admin(stack: Stack, say: Callable[[str], None] | None = None) -> Iterator:
-    """An autocommit cursor on the server's maintenance database as the kit's admin. With `say`
-    (every command that changes snapshots): one such command at a time per database (an
-    advisory lock, released when the session ends, also by a killed process), and what an
-    interrupted one left is put right first (_recover)."""
+def _admin(stack: Stack) -> Iterator:
+    """An autocommit cursor on the server's maintenance database as the kit's admin: for
+    queries, which change nothing."""
     conn = _connect(stack)
     conn.autocommit = True
     try:
-        cur = conn.cursor()
-        if say is not None:
-            _lock(cur, stack)
-            _recover(cur, stack, say)
-        yield cur
+        yield conn.cursor()
     finally:
         conn.close()
+
+
+@contextmanager
+def _changing(stack: Stack, say: Callable[[str], None]) -> Iterator:
+    """_admin's cursor for a command that changes snapshots: one such command at a time per
+    database (an advisory lock, released when the session ends, also by a killed process), and
+    what an interrupted one left put right first and said (_recover)."""
+    with _admin(stack) as cur:
+        _lock(cur, stack)
+        _recover(cur, stack, say)
+        yield cur
+
+
+def recover(stack: Stack, say: Callable[[str], None]) -> None:
+    """Wait for a snapshot command running on the app's database (its lock), or put right what
+    an interrupted one left (its database closed, half-made copies), saying what was done."""
+    with _changing(stack, say):
+        pass
 
 
 LOCK_WAIT = 60.0  # seconds another snapshot command of the same database is waited for
@@ -311,10 +323,10 @@ def _mark(cur, database: str, meta: dict) -> None:
     cur.execute(f"COMMENT ON DATABASE {quoted} IS %s", (_comment(meta),))
 
 
-def list_snapshots(stack: Stack, say: Callable[[str], None] | None = None) -> list[Snapshot]:
-    """The stack's snapshots, newest first. With `say` (db.snapshots), what an interrupted
-    snapshot command left is put right first, and said."""
-    with _admin(stack, say) as cur:
+def list_snapshots(stack: Stack) -> list[Snapshot]:
+    """The stack's snapshots, newest first (a query: `recover` puts right what an interrupted
+    command left)."""
+    with _admin(stack) as cur:
         return _list(cur, stack)
 
 
@@ -418,7 +430,7 @@ def take(
     the task taking it before a change (the retention of automatic snapshots applies to it)."""
     name = check_name(_now() if name is None else name)
     database = database_of(stack, name)
-    with _admin(stack, say) as cur:
+    with _changing(stack, say) as cur:
         if auto:
             name = _unused(cur, stack, name)
             database = database_of(stack, name)
@@ -460,7 +472,7 @@ def prune_automatic(stack: Stack, keep: int, say: Callable[[str], None] = print)
     taken by hand are never dropped here."""
     if keep <= 0:
         return []
-    with _admin(stack, say) as cur:
+    with _changing(stack, say) as cur:
         dropped = [s for s in _list(cur, stack) if s.auto][keep:]
         for old in dropped:
             cur.execute(f"DROP DATABASE IF EXISTS {_quote(cur, database_of(stack, old.name))}")
@@ -508,7 +520,7 @@ def set_aside(
     (_recover) and keeps the snapshot."""
     from devkit import redis_keys
 
-    with _admin(stack, say) as cur:
+    with _changing(stack, say) as cur:
         name = _unused(cur, stack, automatic_name(task))
         database = database_of(stack, name)
         revision = _revision(stack)
@@ -547,7 +559,7 @@ def restore(stack: Stack, name: str, say: Callable[[str], None] = print) -> Snap
     """Put snapshot NAME back: the app's database (swapped in one step) and Redis's data. The
     database it replaces is kept as a snapshot `undo-…`, which is returned."""
     database = database_of(stack, check_name(name))
-    with _admin(stack, say) as cur:
+    with _changing(stack, say) as cur:
         snapshot = _find(cur, stack, name)
         undo_name = _unused(cur, stack, f"undo-{_now()}")
         undo = database_of(stack, undo_name)
@@ -597,7 +609,7 @@ def put_back(stack: Stack, name: str, say: Callable[[str], None] = print) -> Non
 
 def drop(stack: Stack, name: str, say: Callable[[str], None] = print) -> Snapshot:
     database = database_of(stack, check_name(name))
-    with _admin(stack, say) as cur:
+    with _changing(stack, say) as cur:
         snapshot = _find(cur, stack, name)
         cur.execute(f"DROP DATABASE {_quote(cur, database)}")
         _forget_redis(stack, name)
@@ -606,18 +618,6 @@ def drop(stack: Stack, name: str, say: Callable[[str], None] = print) -> Snapsho
 
 def _forget_redis(stack: Stack, name: str) -> None:
     remove_kit_file(redis_copy(stack, name), redis_dir(stack))
-
-
-def snapshots_before_reset(stack: Stack) -> tuple[list[Snapshot], str]:
-    """The snapshots `db.reset` deletes with the volume (the stack is started to ask it: the reset
-    starts it anyway), and why they could not be listed ("" when they were)."""
-    from devkit.lifecycle import up
-
-    try:
-        up(stack)
-        return list_snapshots(stack), ""
-    except DevkitError as exc:
-        return [], exc.cause
 
 
 def forget_redis_copies(stack: Stack, gone: list[Snapshot]) -> None:

@@ -252,8 +252,7 @@ def held_on_windows(ports: list[int], host=None) -> dict:
     host = host or THIS_HOST
     if host.wsl() != 2:
         return {}
-    from devkit.diagnosis import windows_facts_of
-    from devkit.windows import port_intruders
+    from devkit.windows import port_intruders, windows_facts_of
 
     facts = windows_facts_of(ports, host)
     return {found.port: found for found in port_intruders(facts.listeners)} if facts else {}
@@ -330,8 +329,8 @@ def app_rows(backup_dir: str = "") -> list[AppRow]:
     from devkit.dotenv import EnvFileError
     from devkit.envfile import check_stack_values, read_env_file, stack_of
     from devkit.errors import SetupRequired
-    from devkit.lifecycle import human_size, volume_sizes
     from devkit.paths import ENV_FILE_NAME
+    from devkit.volumes import human_size, volume_sizes
 
     stacks = machine_stacks()
     sizes = volume_sizes() if stacks else {}

@@ -174,3 +174,32 @@ def _query_accepted(container: str, values: dict[str, str]) -> bool:
         capture_output=True, check=False,
     )  # fmt: skip
     return asked.returncode == 0
+
+
+def volume_sizes() -> dict[tuple[str, str], int]:
+    """Every Compose volume's size in bytes, by (project, volume): one `docker system df`."""
+    from devkit.compose import docker_client
+
+    with docker_client() as client:
+        volumes = client.df().get("Volumes") or []
+    sizes = {}
+    for volume in volumes:
+        labels = volume.get("Labels") or {}
+        if "com.docker.compose.project" in labels:
+            key = (
+                labels["com.docker.compose.project"],
+                labels.get("com.docker.compose.volume", ""),
+            )
+            sizes[key] = (volume.get("UsageData") or {}).get("Size", -1)
+    return sizes
+
+
+def human_size(size: int) -> str:
+    if size < 0:
+        return "?"
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"

@@ -177,3 +177,17 @@ def read_wslconfig(path: Path):
     with contextlib.suppress(configparser.Error):  # a broken file counts as no settings
         parser.read_string(text)
     return parser
+
+
+def windows_facts_of(stack_ports: list[int], host=None):
+    """The Windows side's facts on WSL 2 (devkit.windows), else None."""
+    from devkit.vscode_hooks import default_distro, distro_problem
+    from devkit.windows import windows_facts
+    from devkit.wsl import THIS_HOST
+
+    host = host or THIS_HOST
+    if host.wsl() != 2:
+        return None
+    distro = default_distro()
+    distro = "" if distro_problem(distro) else distro
+    return windows_facts(stack_ports, distro, host.path, host.windows_drives)

@@ -143,7 +143,7 @@ def setup(
         # Remembered for tasks run outside any app; one set in the settings stays set there.
         record_app_dir(app_dir)
 
-    from devkit.readiness import wait_ready
+    from devkit.lifecycle import wait_ready
 
     stack = load_stack(settings.model_dump())
     versions = wait_ready(stack, settings.ready_timeout)

@@ -39,6 +39,9 @@ class Setting:
     # its .env.local from then on: a server takes `server_default` instead.
     per_app: bool = False
     server_default: Any = None
+    # Names where backups are copied to (devkit/destinations); a server's scheduled backup
+    # gets it (roles/backup_schedule: its destination file).
+    destination: bool = False
 
 
 SETTINGS: dict[str, Setting] = {
@@ -99,25 +102,26 @@ SETTINGS: dict[str, Setting] = {
     # A larger one is refused with the setting to raise.
     "backup_max_line_mb": Setting(8, MEBIBYTES),
     "backup_max_document_mb": Setting(8, MEBIBYTES),
-    # S3 (or any S3-compatible store: MinIO, R2, ...) for db.upload and friends. Credentials and,
-    # when these are empty, region and endpoint come from the usual AWS variables and files.
+    # Where db.upload and friends copy backups to (devkit/destinations): `s3` (the s3_* settings
+    # below), or an absolute directory (a NAS share, a second disk, mounted here); empty: S3 when
+    # s3_bucket is set.
+    "backup_destination": Setting(
+        "", {"pattern": r"^(s3|/[^\x00-\x1f]*)?$"}, server=True, destination=True
+    ),
+    # S3 (or any S3-compatible store: MinIO, R2, ...). Credentials and, when these are empty,
+    # region and endpoint come from the usual AWS variables and files.
     "s3_bucket": Setting(
         "",
         # S3's naming rules, with the legacy names us-east-1 still holds (capitals, _).
         {"pattern": r"^([A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9])?$"},
         server=True,
-        role_vars=("backup_schedule_s3_bucket",),
+        destination=True,
     ),
-    "s3_prefix": Setting("backups/", server=True, role_vars=("backup_schedule_s3_prefix",)),
+    "s3_prefix": Setting("backups/", server=True, destination=True),
     "s3_endpoint_url": Setting(
-        "",
-        {"pattern": r"^(https?://\S+)?$"},
-        server=True,
-        role_vars=("backup_schedule_s3_endpoint_url",),
+        "", {"pattern": r"^(https?://\S+)?$"}, server=True, destination=True
     ),
-    "s3_region": Setting(
-        "", {"pattern": r"^[a-z0-9-]*$"}, server=True, role_vars=("backup_schedule_s3_region",)
-    ),
+    "s3_region": Setting("", {"pattern": r"^[a-z0-9-]*$"}, server=True, destination=True),
     # A company network: the proxy for HTTP and for HTTPS (http://host:port; empty: HTTP_PROXY
     # and HTTPS_PROXY from the environment), the hosts reached without it (empty: NO_PROXY), and
     # a CA bundle in PEM that the proxy's certificates chain to (empty: DEVKIT_CA_FILE). setup
@@ -150,6 +154,8 @@ SERVER_DEFAULTS: dict[str, Any] = {
     else SETTINGS[name].server_default
     for name in SERVER_SETTINGS
 }
+# The settings naming the backup destination (devkit/destinations).
+DESTINATION: tuple[str, ...] = tuple(name for name, s in SETTINGS.items() if s.destination)
 # Settings chosen per app when not set ("" or 0).
 PER_APP: tuple[str, ...] = tuple(name for name, s in SETTINGS.items() if s.per_app)
 

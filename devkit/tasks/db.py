@@ -1,5 +1,5 @@
 """db.*: backups of the app's database (devkit/backup): backup, verify, diff, list, prune; the
-namespace also takes db_restore's, db_s3's, migrations' and db_admin's tasks."""
+namespace also takes db_restore's, db_remote's, migrations' and db_admin's tasks."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from invoke import Collection, task
 
 from devkit.errors import BadArgument, DevkitError
-from devkit.tasks import db_admin, db_restore, db_s3, db_snapshot, migrations
+from devkit.tasks import db_admin, db_remote, db_restore, db_snapshot, migrations
 from devkit.tasks._cli import reports_errors
 from devkit.tasks._output import RowProgress, kib, print_diff
 
@@ -186,7 +186,7 @@ def prune(c, retention_days=None):
 ns = Collection("db", backup, verify, diff, list_, prune)
 for _task in (
     *db_restore.TASKS,
-    *db_s3.TASKS,
+    *db_remote.TASKS,
     *migrations.TASKS,
     *db_admin.TASKS,
     *db_snapshot.TASKS,

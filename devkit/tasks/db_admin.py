@@ -49,25 +49,13 @@ def psql(c, command=None):
 @reports_errors
 def reset(c, yes=False, no_backup=False, backup=False, volumes=False):
     """Start the data over: keep it as a snapshot, empty the database and Redis, migrate, seed."""
-    from devkit.alembic_api import has_migrations, migrate_app
-    from devkit.backup.files import backup_dir
-    from devkit.errors import BadArgument
-    from devkit.reset import reset as start_over
-    from devkit.snapshots import forget_redis_copies, snapshots_before_reset
-    from devkit.tasks._cli import settings_of
+    from devkit.commands import reset as use_case
 
-    if no_backup and backup:
-        raise BadArgument(
-            "--no-backup and --backup contradict each other",
-            "give one: --backup also backs up to files, --no-backup keeps nothing",
-        )
-    stack = local_stack(c, "db.reset")
-    keep = settings_of(c).snapshot_keep
-    to_files = (volumes or backup) and not no_backup
-    doomed: list = []
+    options = use_case.ResetOptions(volumes, backup, no_backup)
+    plan = use_case.prepare(c.config.devkit, options)
+    stack, doomed, unknown = plan.stack, plan.doomed, plan.unknown
     if volumes:
         # The snapshots live in the volume this deletes: named before anything is asked.
-        doomed, unknown = snapshots_before_reset(stack)
         also = f", and its snapshots {', '.join(s.name for s in doomed)}" if doomed else ""
         if unknown:
             also = f", and any snapshots (they could not be listed: {unknown})"
@@ -76,7 +64,9 @@ def reset(c, yes=False, no_backup=False, backup=False, volumes=False):
             "reset --volumes deletes the database and Redis data"
             + (" and the snapshots" if also else ""),
             f"Delete all data of {of_app(stack, stack.pg_database + ' and Redis')} with "
-            f"their volumes{also}" + (", after a backup to files" if to_files else "") + "?",
+            f"their volumes{also}"
+            + (", after a backup to files" if options.to_files else "")
+            + "?",
         )
         if doomed:
             print(f"The reset also deletes the snapshots: {', '.join(s.name for s in doomed)}")
@@ -91,26 +81,11 @@ def reset(c, yes=False, no_backup=False, backup=False, volumes=False):
                 "? Nothing is kept"
                 if no_backup
                 else ", keeping what they hold as a snapshot"
-                + (" and in backup files" if to_files else "")
+                + (" and in backup files" if options.to_files else "")
                 + "?"
             ),
         )
-
-    def migrate() -> str | None:
-        if not has_migrations(stack.env_file.parent):
-            return None
-        run = migrate_app(c.config.devkit, "head", "up", backup=False, stack=stack)
-        return ",".join(run.after) or "base"
-
-    result = start_over(
-        stack,
-        backup_dir(c.config.devkit) if to_files else None,
-        migrate,
-        volumes=volumes,
-        keep=not no_backup,
-        snapshot_keep=keep,
-    )
-    forget_redis_copies(stack, doomed)
+    result = use_case.run(c.config.devkit, plan)
     print(
         f"Migrated to {result.migrated_to}"
         if result.migrated_to

@@ -15,7 +15,7 @@ _NAMED_HELP = {
 
 
 def _size(size: int) -> str:
-    from devkit.lifecycle import human_size
+    from devkit.volumes import human_size
 
     return human_size(size)
 
@@ -80,9 +80,11 @@ def snapshots(c):
 
     Name, time, migration version, size, Redis's copy, and the task that took it (automatic
     ones: the newest devkit.snapshot_keep are kept)."""
-    from devkit.snapshots import list_snapshots
+    from devkit.snapshots import list_snapshots, recover
 
-    found = list_snapshots(local_stack(c, "db.snapshots"), say=print)
+    stack = local_stack(c, "db.snapshots")
+    recover(stack, say=print)
+    found = list_snapshots(stack)
     if not found:
         print("no snapshots (devkit db.snapshot takes one)")
         return

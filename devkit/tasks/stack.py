@@ -192,8 +192,8 @@ def status(c):
     _console().print(table)
     if any(row.service == "postgres" and row.state == "running" for row in rows):
         from devkit.errors import DevkitError
-        from devkit.lifecycle import human_size
         from devkit.snapshots import list_snapshots
+        from devkit.volumes import human_size
 
         try:
             found = list_snapshots(stack)

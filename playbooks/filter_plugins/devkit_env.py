@@ -79,6 +79,13 @@ def inventory_problems(settings, passwords):
     return problems
 
 
+def destination_settings(settings):
+    """The settings naming a server's backup destination (devkit/destinations), by name."""
+    from devkit.settings.table import DESTINATION
+
+    return {name: settings[name] for name in DESTINATION}
+
+
 def network_vars(settings):
     """A server's `network` role variables and play environment, from its settings (the
     inventory's devkit_http_proxy, devkit_https_proxy, devkit_no_proxy, devkit_ca_file)."""
@@ -107,5 +114,6 @@ class FilterModule:
             "password_problem": password_problem,
             "inventory_problems": inventory_problems,
             "network_vars": network_vars,
+            "destination_settings": destination_settings,
             "build_proxy": build_proxy,
         }

@@ -481,8 +481,8 @@ def test_switching_schedulers_leaves_exactly_one_and_absent_leaves_none(first_ru
         "backup_schedule_kit_dir": "/opt/devkit",
         "backup_schedule_app_dir": "/srv/devkit",
         "backup_schedule_name": name,
-        "backup_schedule_upload_s3": True,
-        "backup_schedule_s3_bucket": testhosts.S3_BUCKET,
+        "backup_schedule_upload": True,
+        "backup_schedule_destination": {"s3_bucket": testhosts.S3_BUCKET},
     }
     state = (
         f"systemctl is-active devkit-backup-{name}.timer; "

@@ -158,7 +158,7 @@ def test_a_download_is_private_from_its_first_byte(s3, tmp_path):
     import threading
 
     from devkit.backup.fileformat import CorruptBackup
-    from devkit.backup.remote import Bucket, download
+    from devkit.destinations.s3 import S3
 
     client, env = s3
     name = "backup_20260101_000000.backup.gz"
@@ -177,10 +177,10 @@ def test_a_download_is_private_from_its_first_byte(s3, tmp_path):
 
     watcher = threading.Thread(target=watch)
     watcher.start()
-    bucket = Bucket(BUCKET, "backups/", env["INVOKE_DEVKIT_S3_ENDPOINT_URL"], "")
+    bucket = S3(BUCKET, "backups/", env["INVOKE_DEVKIT_S3_ENDPOINT_URL"], "")
     try:
         with pytest.raises(CorruptBackup, match=r"not a readable gzip file|damaged"):
-            download(bucket, name, directory)  # random bytes: refused after the download
+            bucket.download(name, directory)  # random bytes: refused after the download
     finally:
         done.set()
         watcher.join()

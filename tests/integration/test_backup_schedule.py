@@ -168,10 +168,12 @@ def test_the_s3_credentials_file_is_private_from_its_first_byte(stack, tmp_path,
         "backup_schedule_kit_dir": str(KIT_ROOT),
         "backup_schedule_app_dir": str(stack.app_dir),
         "backup_schedule_name": NAME,
-        "backup_schedule_upload_s3": True,
-        "backup_schedule_s3_bucket": "devkit-test-bucket",
-        "backup_schedule_s3_access_key_id": "AKIADEVKITTEST",
-        "backup_schedule_s3_secret_access_key": "devkit-test-secret-key",
+        "backup_schedule_upload": True,
+        "backup_schedule_destination": {"s3_bucket": "devkit-test-bucket"},
+        "backup_schedule_credentials": {
+            "AWS_ACCESS_KEY_ID": "AKIADEVKITTEST",
+            "AWS_SECRET_ACCESS_KEY": "devkit-test-secret-key",
+        },
     }
     try:
         with private_watch(env_file) as exposed:

@@ -2,6 +2,7 @@
 `head`, psql's exit codes, the hints the errors give, and .env.local values written as Compose
 reads them."""
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -109,11 +110,13 @@ def test_hints_name_commands_that_exist(stack):
          "postgres_port": stack.pg_port, "postgres_user": "app", "postgres_db": "app_db",
          "redis_port": stack.redis_port, "ready_timeout": 5}
     )  # fmt: skip
-    wrong = real.__class__(**{**real.__dict__, "pg_password": "not-the-password-0000"})
+    wrong = dataclasses.replace(
+        real, passwords={**real.passwords, "postgres": "not-the-password-0000"}
+    )
     with pytest.raises(NotReady) as rejected:
         wait_ready(wrong, 5)
     assert "devkit doctor --repair" in rejected.value.hint
-    closed = real.__class__(**{**real.__dict__, "pg_port": free_closed_port()})
+    closed = dataclasses.replace(real, ports={**real.ports, "postgres": free_closed_port()})
     with pytest.raises(NotReady) as timed_out:
         wait_ready(closed, 0.5)
     hint = timed_out.value.hint

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.unit
 
 
 def test_an_s3_name_with_a_trailing_newline_is_refused():
-    from devkit.backup.remote import check_name
+    from devkit.destinations import check_name
 
     assert check_name("backup_20260101_000000.backup.gz")
     with pytest.raises(SettingsError):

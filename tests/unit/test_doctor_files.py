@@ -3,6 +3,7 @@
 import pytest
 
 from devkit import diagnosis as doctor
+from devkit import windows
 
 pytestmark = pytest.mark.unit
 
@@ -68,7 +69,7 @@ def fake_proc(tmp_path, release: str, answer: str | None = None, interop: bool =
 
 
 def facts(host):
-    return doctor.windows_facts_of([5432, 6379], host)
+    return windows.windows_facts_of([5432, 6379], host)
 
 
 def wslconfig(tmp_path, text: str, user: str = "taro", encoding: str = "utf-8"):

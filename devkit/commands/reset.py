@@ -1,4 +1,4 @@
-"""db.reset: start the app's data over (migrated and seeded), with an undo.
+"""db.reset's use case: start the app's data over (migrated and seeded), with an undo.
 
 By default the volumes stay: the app's database is set aside as an automatic snapshot (renamed,
 nothing copied: devkit/snapshots.py) with Redis's keys, an empty one takes its place, then the
@@ -7,7 +7,11 @@ migrations and the seed step run. `db.snapshot.restore` puts it all back in abou
 `--volumes` is `docker compose down -v` made safe, for a server that will not start or data
 files that must go: PostgreSQL is backed up (pg_dump, schema and data) and Redis (RDB) first,
 outside the volumes, then this project's volumes are removed (the snapshots with them), and the
-stack starts fresh."""
+stack starts fresh.
+
+`prepare` checks the flags and, for `--volumes`, lists the snapshots that go with the volume
+(the task names them in its question); `run` does it.
+"""
 
 from __future__ import annotations
 
@@ -19,9 +23,83 @@ from pathlib import Path
 
 from devkit.compose import run_compose
 from devkit.envfile import Stack, subprocess_environ
-from devkit.errors import CommandFailed, DevkitError
+from devkit.errors import BadArgument, CommandFailed, DevkitError
 
 SEED_SCRIPT = "seed.py"
+
+
+@dataclass(frozen=True)
+class ResetOptions:
+    volumes: bool = False  # remove the volumes too (backs up to files first)
+    backup: bool = False  # also back up to files first
+    no_backup: bool = False  # keep nothing first
+
+    @property
+    def to_files(self) -> bool:
+        return (self.volumes or self.backup) and not self.no_backup
+
+
+@dataclass
+class ResetPlan:
+    stack: Stack
+    options: ResetOptions
+    doomed: list  # the snapshots --volumes deletes with the volume
+    unknown: str  # why they could not be listed ("" when they were)
+
+
+def prepare(config, options: ResetOptions) -> ResetPlan:
+    """A reset of the app's stack as asked; BadArgument for contradicting flags, DataConflict
+    when DATABASE_URL names another database. With --volumes, the snapshots that go with the
+    volume are listed (the stack is started to ask it: the reset starts it anyway)."""
+    from devkit.backup.target import check_local, resolve_target
+    from devkit.envfile import load_stack
+
+    if options.no_backup and options.backup:
+        raise BadArgument(
+            "--no-backup and --backup contradict each other",
+            "give one: --backup also backs up to files, --no-backup keeps nothing",
+        )
+    stack = load_stack(config)
+    check_local(stack, resolve_target(config), "db.reset")
+    doomed, unknown = [], ""
+    if options.volumes:
+        from devkit.lifecycle import up
+        from devkit.snapshots import list_snapshots
+
+        try:
+            up(stack)
+            doomed = list_snapshots(stack)
+        except DevkitError as exc:
+            unknown = exc.cause
+    return ResetPlan(stack, options, doomed, unknown)
+
+
+def run(config, plan: ResetPlan, say: Callable[[str], None] = print) -> ResetResult:
+    """The reset `plan` describes, with the app's migrations run to head and its seed step."""
+    from devkit.alembic_api import has_migrations, migrate_app
+    from devkit.backup.files import backup_dir
+    from devkit.settings.model import load_settings
+    from devkit.snapshots import forget_redis_copies
+
+    stack, options = plan.stack, plan.options
+
+    def migrate() -> str | None:
+        if not has_migrations(stack.env_file.parent):
+            return None
+        done = migrate_app(config, "head", "up", backup=False, stack=stack)
+        return ",".join(done.after) or "base"
+
+    result = reset(
+        stack,
+        backup_dir(config) if options.to_files else None,
+        migrate,
+        say,
+        volumes=options.volumes,
+        keep=not options.no_backup,
+        snapshot_keep=load_settings(config).snapshot_keep,
+    )
+    forget_redis_copies(stack, plan.doomed)
+    return result
 
 
 @dataclass
@@ -73,10 +151,8 @@ def reset(
         run_compose(stack.env_file, "up", "--detach", "--pull", "never")
         ensure_stack_roles(stack)
         result = up(stack)
-        say(
-            f"Started fresh: postgres {result.versions['postgres']}, "
-            f"redis {result.versions['redis']} ({result.seconds:.1f}s)"
-        )
+        versions = ", ".join(f"{name} {version}" for name, version in result.versions.items())
+        say(f"Started fresh: {versions} ({result.seconds:.1f}s)")
     else:
         aside = snapshots.set_aside(stack, "db.reset", say)
         if keep:
