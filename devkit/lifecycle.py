@@ -76,7 +76,7 @@ def wait_ready(stack: Stack, timeout: float) -> dict[str, str]:
     try:
         return ask(stack, timeout)
     except DatabaseClosed:
-        from devkit.snapshots import recover
+        from devkit.snapshot_recovery import recover
 
         recover(stack, say=lambda line: print(line, file=sys.stderr))
     return ask(stack, max(deadline - time.monotonic(), 1.0))

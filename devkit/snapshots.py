@@ -18,215 +18,34 @@ restoring a snapshot therefore closes the app's database to new connections, end
 (named first), and opens it again at once: the app is cut off for the time of the copy (taking)
 or of two renames (restoring: the copy is made beforehand, from the snapshot). A restore swaps the
 databases in one transaction, and the database it replaces is kept as the snapshot `undo-…`.
+
+The names, the catalog and the admin's session are devkit/snapshot_catalog.py's; the lock and
+the recovery of an interrupted command devkit/snapshot_recovery.py's.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from devkit import snapshot_catalog as catalog
 from devkit.envfile import Stack
-from devkit.errors import BadArgument, DataConflict, DevkitError
+from devkit.errors import DataConflict, DevkitError
 from devkit.paths import remove_kit_file
-
-NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
-_MARK = ".snapshot."
-_RESTORING = ".restoring"  # the copy a restore makes before it swaps
-
-
-class SnapshotError(DevkitError):
-    """A snapshot could not be taken, restored or dropped; the app's database is as it was."""
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    name: str
-    taken: str  # ISO 8601, UTC
-    revision: str  # Alembic's, "" for none
-    size: int  # bytes, PostgreSQL's copy
-    redis: str  # the copy of Redis's keys (a path in redis_dir), "" for none
-    auto: str = ""  # the task that took it before a change (db.migrate …), "" when taken by hand
-
-
-@dataclass(frozen=True)
-class Session:
-    pid: int
-    user: str
-    application: str
-    client: str
-
-    def __str__(self) -> str:
-        return f"pid {self.pid} ({self.user}, {self.application or 'no application name'}, {self.client})"
-
-
-def check_name(name: str) -> str:
-    if not NAME.fullmatch(name):
-        raise BadArgument(
-            f"snapshot name {name!r} is not allowed",
-            "use lower-case letters, digits, - and _ (at most 40, starting with a letter or digit)",
-        )
-    return name
-
-
-def database_of(stack: Stack, name: str) -> str:
-    database = f"{stack.pg_database}{_MARK}{name}"
-    if len(database.encode()) > 63:
-        raise BadArgument(
-            f"snapshot name {name!r} is too long for database {stack.pg_database}",
-            f"use a name of at most {63 - len(stack.pg_database.encode()) - len(_MARK)} characters",
-        )
-    return database
-
-
-def redis_dir(stack: Stack) -> Path:
-    """Where the Redis copies of the stack's snapshots are kept (0700): the kit's state directory."""
-    return Path.home() / ".local" / "state" / "devkit" / "snapshots" / stack.project
-
-
-def redis_copy(stack: Stack, name: str) -> Path:
-    """The file of snapshot NAME's Redis keys: made from the name, never read from elsewhere."""
-    return redis_dir(stack) / f"{check_name(name)}.keys.gz"
-
-
-def _connect(stack: Stack):
-    """A connection to the stack's server's maintenance database as the kit's admin."""
-    import psycopg2
-
-    from devkit.backup.session import PINNED
-    from devkit.dbroles import admin_url
-
-    url = admin_url(stack, "postgres")
-    if not url:
-        raise SnapshotError(
-            f"the admin password of project {stack.project} is not kept on this machine",
-            "run `devkit setup` (it keeps it in ~/.local/state/devkit/stacks)",
-        )
-    try:
-        return psycopg2.connect(
-            url, application_name="devkit-snapshot", connect_timeout=10, options=PINNED
-        )
-    except psycopg2.OperationalError as exc:
-        raise SnapshotError(
-            f"cannot connect to postgres as the admin: {str(exc).strip().splitlines()[0]}",
-            "is the stack up (`devkit up`)? `devkit doctor` diagnoses",
-        ) from None
-
-
-@contextmanager
-def _admin(stack: Stack) -> Iterator:
-    """An autocommit cursor on the server's maintenance database as the kit's admin: for
-    queries, which change nothing."""
-    conn = _connect(stack)
-    conn.autocommit = True
-    try:
-        yield conn.cursor()
-    finally:
-        conn.close()
-
-
-@contextmanager
-def _changing(stack: Stack, say: Callable[[str], None]) -> Iterator:
-    """_admin's cursor for a command that changes snapshots: one such command at a time per
-    database (an advisory lock, released when the session ends, also by a killed process), and
-    what an interrupted one left put right first and said (_recover)."""
-    with _admin(stack) as cur:
-        _lock(cur, stack)
-        _recover(cur, stack, say)
-        yield cur
-
-
-def recover(stack: Stack, say: Callable[[str], None]) -> None:
-    """Wait for a snapshot command running on the app's database (its lock), or put right what
-    an interrupted one left (its database closed, half-made copies), saying what was done."""
-    with _changing(stack, say):
-        pass
-
-
-LOCK_WAIT = 60.0  # seconds another snapshot command of the same database is waited for
-
-
-def _lock(cur, stack: Stack) -> None:
-    key = f"devkit-snapshots:{stack.pg_database}"
-    deadline = time.monotonic() + LOCK_WAIT
-    while True:
-        cur.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,))
-        if cur.fetchone()[0]:
-            return
-        if time.monotonic() > deadline:
-            raise SnapshotError(
-                f"another snapshot command on {stack.pg_database} has been running for over "
-                f"{LOCK_WAIT:.0f} s",
-                "let it finish, then run this again",
-            )
-        time.sleep(0.1)
-
-
-def _recover(cur, stack: Stack, say: Callable[[str], None]) -> None:
-    """Put right what a snapshot command killed half-way (its process, or its server session)
-    left: the app's database closed to connections, or gone (db.reset between its rename and
-    its new database), a restore's copy, a copy never marked as a snapshot. A snapshot that is
-    marked is never removed here; nor is any copy while the app's database is missing."""
-    app = stack.pg_database
-    prefix = f"{app}{_MARK}"
-    cur.execute(
-        "SELECT datname, datallowconn, shobj_description(oid, 'pg_database') FROM pg_database "
-        "WHERE datname = %s OR datname = %s OR starts_with(datname, %s)",
-        (app, app + _RESTORING, prefix),
-    )
-    found = {name: (allowed, comment) for name, allowed, comment in cur.fetchall()}
-    if app not in found:
-        cur.execute(f"CREATE DATABASE {_quote(cur, app)} OWNER {_quote(cur, stack.pg_user)}")
-        newest = next(iter(_list(cur, stack)), None)
-        say(
-            f"{app} was missing (a db.reset interrupted after setting it aside): made it again, "
-            "empty"
-            + (
-                f"; the data is in snapshot {newest.name}: devkit db.snapshot.restore "
-                f"{newest.name} --yes"
-                if newest
-                else ""
-            )
-        )
-        return
-    if not found[app][0]:
-        cur.execute(f"ALTER DATABASE {_quote(cur, app)} WITH ALLOW_CONNECTIONS true")
-        say(f"{app} was left closed to connections by an interrupted snapshot command: open again")
-    if app + _RESTORING in found:
-        cur.execute(f"DROP DATABASE {_quote(cur, app + _RESTORING)}")
-        say(f"removed {app + _RESTORING}, the copy an interrupted restore left")
-    for name, (_, comment) in found.items():
-        if name.startswith(prefix) and not _marked(comment):
-            cur.execute(f"DROP DATABASE {_quote(cur, name)}")
-            say(
-                f"removed the incomplete snapshot {name[len(prefix) :]} (its command was interrupted)"
-            )
-    # Snapshots an earlier kit left owned by the app's role (its undo and reset copies), which
-    # could rewrite their comments: the admin's from now on.
-    cur.execute(
-        "SELECT datname FROM pg_database WHERE starts_with(datname, %s) "
-        "AND datdba <> (SELECT oid FROM pg_roles WHERE rolname = current_user)",
-        (prefix,),
-    )
-    for (name,) in cur.fetchall():
-        cur.execute(f"ALTER DATABASE {_quote(cur, name)} OWNER TO CURRENT_USER")
-    kept = {f"{s.name}.keys.gz" for s in _list(cur, stack)}
-    directory = redis_dir(stack)
-    for path in sorted(directory.glob("*.keys.gz")) + sorted(directory.glob(".*.partial")):
-        if path.name not in kept and remove_kit_file(path, directory):
-            say(f"removed {path.name}, a Redis copy of no snapshot (its command was interrupted)")
-
-
-def _marked(comment: str | None) -> bool:
-    try:
-        return "devkit_snapshot" in json.loads(comment or "{}")
-    except (ValueError, TypeError):
-        return False
+from devkit.snapshot_catalog import (
+    Snapshot,
+    SnapshotError,
+    check_name,
+    database_of,
+    redis_copy,
+    redis_dir,
+    sessions,
+)
+from devkit.snapshot_recovery import changing
 
 
 def _cleanup(stack: Stack, *statements: str) -> None:
@@ -236,7 +55,7 @@ def _cleanup(stack: Stack, *statements: str) -> None:
     import psycopg2
 
     try:
-        conn = _connect(stack)
+        conn = catalog.connect(stack)
     except SnapshotError:
         return
     conn.autocommit = True
@@ -248,12 +67,6 @@ def _cleanup(stack: Stack, *statements: str) -> None:
         pass
     finally:
         conn.close()
-
-
-def _quote(cur, name: str) -> str:
-    from psycopg2 import sql
-
-    return sql.Identifier(name).as_string(cur)
 
 
 def _revision(stack: Stack) -> str:
@@ -271,22 +84,12 @@ def _revision(stack: Stack) -> str:
         conn.close()
 
 
-def sessions(cur, database: str) -> list[Session]:
-    cur.execute(
-        "SELECT pid, coalesce(usename, ''), coalesce(application_name, ''), "
-        "coalesce(host(client_addr), 'local socket') FROM pg_stat_activity "
-        "WHERE datname = %s AND pid <> pg_backend_pid() ORDER BY pid",
-        (database,),
-    )
-    return [Session(*row) for row in cur.fetchall()]
-
-
 @contextmanager
 def _closed(cur, stack: Stack, database: str, say: Callable[[str], None]) -> Iterator[None]:
     """DATABASE closed to new connections and its open ones ended (each named first) while the
     block runs; open again after it, whatever happens (on a new connection when the block lost
     its own; a killed process leaves it to the next command's _recover)."""
-    quoted = _quote(cur, database)
+    quoted = catalog.quote(cur, database)
     cur.execute(f"ALTER DATABASE {quoted} WITH ALLOW_CONNECTIONS false")
     try:
         found = sessions(cur, database)
@@ -315,69 +118,11 @@ def _closed(cur, stack: Stack, database: str, say: Callable[[str], None]) -> Ite
             _cleanup(stack, reopen)
 
 
-def _mark(cur, database: str, meta: dict) -> None:
-    """Write what the listing shows into a snapshot's comment (a copy without it is incomplete:
-    _recover removes it), and close it to connections."""
-    quoted = _quote(cur, database)
-    cur.execute(f"ALTER DATABASE {quoted} WITH ALLOW_CONNECTIONS false")
-    cur.execute(f"COMMENT ON DATABASE {quoted} IS %s", (_comment(meta),))
-
-
 def list_snapshots(stack: Stack) -> list[Snapshot]:
     """The stack's snapshots, newest first (a query: `recover` puts right what an interrupted
     command left)."""
-    with _admin(stack) as cur:
-        return _list(cur, stack)
-
-
-def _list(cur, stack: Stack) -> list[Snapshot]:
-    prefix = f"{stack.pg_database}{_MARK}"
-    cur.execute(
-        "SELECT datname, shobj_description(oid, 'pg_database'), pg_database_size(oid) "
-        "FROM pg_database WHERE starts_with(datname, %s)",
-        (prefix,),
-    )
-    found = []
-    for database, comment, size in cur.fetchall():
-        name = database[len(prefix) :]
-        if not _marked(comment) or not NAME.fullmatch(name):
-            continue  # a copy being made, or one an interrupted command left (_recover)
-        meta = json.loads(comment)["devkit_snapshot"]
-        redis = redis_copy(stack, name)
-        found.append(
-            Snapshot(
-                name,
-                str(meta.get("taken", "")),
-                str(meta.get("revision", "")),
-                size,
-                str(redis) if redis.is_file() else "",
-                str(meta.get("auto", "")),
-            )
-        )
-    return sorted(found, key=lambda snapshot: snapshot.taken, reverse=True)
-
-
-def _find(cur, stack: Stack, name: str) -> Snapshot:
-    snapshot = next((s for s in _list(cur, stack) if s.name == name), None)
-    if snapshot is None:
-        raise DataConflict(
-            f"no snapshot {name} of {stack.pg_database}", "devkit db.snapshots lists them"
-        )
-    return snapshot
-
-
-def _unused(cur, stack: Stack, name: str) -> str:
-    """NAME, or NAME-2, NAME-3 …: the first no snapshot has (two restores within a second)."""
-    candidate, n = name, 1
-    while _exists(cur, database_of(stack, candidate)):
-        n += 1
-        candidate = f"{name}-{n}"
-    return candidate
-
-
-def _exists(cur, database: str) -> bool:
-    cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
-    return cur.fetchone() is not None
+    with catalog.admin_cursor(stack) as cur:
+        return catalog.listed(cur, stack)
 
 
 def _save_redis(stack: Stack, name: str) -> str:
@@ -430,11 +175,11 @@ def take(
     the task taking it before a change (the retention of automatic snapshots applies to it)."""
     name = check_name(_now() if name is None else name)
     database = database_of(stack, name)
-    with _changing(stack, say) as cur:
+    with changing(stack, say) as cur:
         if auto:
-            name = _unused(cur, stack, name)
+            name = catalog.unused(cur, stack, name)
             database = database_of(stack, name)
-        if _exists(cur, database):
+        if catalog.exists(cur, database):
             raise DataConflict(
                 f"snapshot {name} exists already",
                 f"choose another name, or drop it first: devkit db.snapshot.drop {name}",
@@ -446,19 +191,19 @@ def take(
         try:
             with _closed(cur, stack, stack.pg_database, say):
                 cur.execute(
-                    f"CREATE DATABASE {_quote(cur, database)} TEMPLATE "
-                    f"{_quote(cur, stack.pg_database)} STRATEGY FILE_COPY"
+                    f"CREATE DATABASE {catalog.quote(cur, database)} TEMPLATE "
+                    f"{catalog.quote(cur, stack.pg_database)} STRATEGY FILE_COPY"
                 )
             cut_off = time.monotonic() - started
             _mark(cur, database, meta)
         except Exception as exc:
             # A copy that failed half-way (a full disk, a session ended) is removed by the
             # server itself; one made but not marked is removed here.
-            _cleanup(stack, f"DROP DATABASE IF EXISTS {_quote(cur, database)}")
+            _cleanup(stack, f"DROP DATABASE IF EXISTS {catalog.quote(cur, database)}")
             _forget_redis(stack, name)
             raise _failed("taking the snapshot", exc) from None
         say(f"the app's database was closed for {cut_off:.2f}s")
-        return _find(cur, stack, name)
+        return catalog.find(cur, stack, name)
 
 
 def automatic_name(task: str) -> str:
@@ -472,10 +217,12 @@ def prune_automatic(stack: Stack, keep: int, say: Callable[[str], None] = print)
     taken by hand are never dropped here."""
     if keep <= 0:
         return []
-    with _changing(stack, say) as cur:
-        dropped = [s for s in _list(cur, stack) if s.auto][keep:]
+    with changing(stack, say) as cur:
+        dropped = [s for s in catalog.listed(cur, stack) if s.auto][keep:]
         for old in dropped:
-            cur.execute(f"DROP DATABASE IF EXISTS {_quote(cur, database_of(stack, old.name))}")
+            cur.execute(
+                f"DROP DATABASE IF EXISTS {catalog.quote(cur, database_of(stack, old.name))}"
+            )
             _forget_redis(stack, old.name)
             say(
                 f"dropped the automatic snapshot {old.name} of {old.taken} "
@@ -495,6 +242,14 @@ def _swap(cur, statements: list[str], parameters: list[tuple] | None = None) -> 
         if not cur.connection.closed:
             cur.execute("ROLLBACK")
         raise
+
+
+def _mark(cur, database: str, meta: dict) -> None:
+    """Write what the listing shows into a snapshot's comment (a copy without it is incomplete:
+    _recover removes it), and close it to connections."""
+    quoted = catalog.quote(cur, database)
+    cur.execute(f"ALTER DATABASE {quoted} WITH ALLOW_CONNECTIONS false")
+    cur.execute(f"COMMENT ON DATABASE {quoted} IS %s", (_comment(meta),))
 
 
 def _comment(meta: dict) -> str:
@@ -520,30 +275,30 @@ def set_aside(
     (_recover) and keeps the snapshot."""
     from devkit import redis_keys
 
-    with _changing(stack, say) as cur:
-        name = _unused(cur, stack, automatic_name(task))
+    with changing(stack, say) as cur:
+        name = catalog.unused(cur, stack, automatic_name(task))
         database = database_of(stack, name)
         revision = _revision(stack)
         redis = _save_redis(stack, name)
         meta = _meta(name, revision, redis, task)
-        app = _quote(cur, stack.pg_database)
+        app = catalog.quote(cur, stack.pg_database)
         try:
             with _closed(cur, stack, stack.pg_database, say):
                 _swap(
                     cur,
                     [
                         f"COMMENT ON DATABASE {app} IS %s",
-                        f"ALTER DATABASE {app} RENAME TO {_quote(cur, database)}",
-                        f"ALTER DATABASE {_quote(cur, database)} OWNER TO CURRENT_USER",
+                        f"ALTER DATABASE {app} RENAME TO {catalog.quote(cur, database)}",
+                        f"ALTER DATABASE {catalog.quote(cur, database)} OWNER TO CURRENT_USER",
                     ],
                     [(_comment(meta),), (), ()],
                 )
                 try:
-                    cur.execute(f"CREATE DATABASE {app} OWNER {_quote(cur, stack.pg_user)}")
+                    cur.execute(f"CREATE DATABASE {app} OWNER {catalog.quote(cur, stack.pg_user)}")
                 except Exception:
                     _cleanup(
                         stack,
-                        f"ALTER DATABASE {_quote(cur, database)} RENAME TO {app}",
+                        f"ALTER DATABASE {catalog.quote(cur, database)} RENAME TO {app}",
                         f"COMMENT ON DATABASE {app} IS NULL",
                     )
                     raise
@@ -552,30 +307,30 @@ def set_aside(
             raise _failed("setting the database aside", exc) from None
         if redis and empty_redis:
             redis_keys.clear(stack)
-        return _find(cur, stack, name)
+        return catalog.find(cur, stack, name)
 
 
 def restore(stack: Stack, name: str, say: Callable[[str], None] = print) -> Snapshot:
     """Put snapshot NAME back: the app's database (swapped in one step) and Redis's data. The
     database it replaces is kept as a snapshot `undo-…`, which is returned."""
     database = database_of(stack, check_name(name))
-    with _changing(stack, say) as cur:
-        snapshot = _find(cur, stack, name)
-        undo_name = _unused(cur, stack, f"undo-{_now()}")
+    with changing(stack, say) as cur:
+        snapshot = catalog.find(cur, stack, name)
+        undo_name = catalog.unused(cur, stack, f"undo-{_now()}")
         undo = database_of(stack, undo_name)
-        restoring = stack.pg_database + _RESTORING
+        restoring = stack.pg_database + catalog.RESTORING
         revision = _revision(stack)
         try:
             cur.execute(
-                f"CREATE DATABASE {_quote(cur, restoring)} TEMPLATE {_quote(cur, database)} "
-                f"STRATEGY FILE_COPY OWNER {_quote(cur, stack.pg_user)}"
+                f"CREATE DATABASE {catalog.quote(cur, restoring)} TEMPLATE {catalog.quote(cur, database)} "
+                f"STRATEGY FILE_COPY OWNER {catalog.quote(cur, stack.pg_user)}"
             )
         except Exception as exc:
-            _cleanup(stack, f"DROP DATABASE IF EXISTS {_quote(cur, restoring)}")
+            _cleanup(stack, f"DROP DATABASE IF EXISTS {catalog.quote(cur, restoring)}")
             raise _failed("copying the snapshot", exc) from None
         redis_undo = _save_redis(stack, undo_name)
         meta = _meta(undo_name, revision, redis_undo, "db.snapshot.restore")
-        app = _quote(cur, stack.pg_database)
+        app = catalog.quote(cur, stack.pg_database)
         started = time.monotonic()
         try:
             with _closed(cur, stack, stack.pg_database, say):
@@ -584,20 +339,20 @@ def restore(stack: Stack, name: str, say: Callable[[str], None] = print) -> Snap
                     cur,
                     [
                         f"COMMENT ON DATABASE {app} IS %s",
-                        f"ALTER DATABASE {app} RENAME TO {_quote(cur, undo)}",
-                        f"ALTER DATABASE {_quote(cur, undo)} OWNER TO CURRENT_USER",
-                        f"ALTER DATABASE {_quote(cur, restoring)} RENAME TO {app}",
+                        f"ALTER DATABASE {app} RENAME TO {catalog.quote(cur, undo)}",
+                        f"ALTER DATABASE {catalog.quote(cur, undo)} OWNER TO CURRENT_USER",
+                        f"ALTER DATABASE {catalog.quote(cur, restoring)} RENAME TO {app}",
                     ],
                     [(_comment(meta),), (), (), ()],
                 )
         except Exception as exc:
-            _cleanup(stack, f"DROP DATABASE IF EXISTS {_quote(cur, restoring)}")
+            _cleanup(stack, f"DROP DATABASE IF EXISTS {catalog.quote(cur, restoring)}")
             _forget_redis(stack, undo_name)
             raise _failed("swapping in the snapshot", exc) from None
         say(f"the app's database was closed for {time.monotonic() - started:.2f}s")
         if snapshot.redis:
             _load_redis(stack, snapshot.redis, redis_undo)
-        return _find(cur, stack, undo_name)
+        return catalog.find(cur, stack, undo_name)
 
 
 def put_back(stack: Stack, name: str, say: Callable[[str], None] = print) -> None:
@@ -609,9 +364,9 @@ def put_back(stack: Stack, name: str, say: Callable[[str], None] = print) -> Non
 
 def drop(stack: Stack, name: str, say: Callable[[str], None] = print) -> Snapshot:
     database = database_of(stack, check_name(name))
-    with _changing(stack, say) as cur:
-        snapshot = _find(cur, stack, name)
-        cur.execute(f"DROP DATABASE {_quote(cur, database)}")
+    with changing(stack, say) as cur:
+        snapshot = catalog.find(cur, stack, name)
+        cur.execute(f"DROP DATABASE {catalog.quote(cur, database)}")
         _forget_redis(stack, name)
         return snapshot
 

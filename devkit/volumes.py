@@ -95,7 +95,7 @@ def moved_here(
     file: one that cannot be read may still be there, another user's) or its .env.local names
     another stack; the stack was set up by this Unix user (its admin password is kept in
     `home`, default this user's); and the database accepts the password and user of `values`."""
-    from devkit.dbroles import admin_env_file
+    from devkit.admin_password import admin_env_file
 
     if not owner or values.get("DEVKIT_PROJECT_NAME") != project or not values.get("PGPASSWORD"):
         return False

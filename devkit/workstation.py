@@ -15,9 +15,10 @@ from pathlib import Path
 
 from devkit.app import app_of_directory, new_app_here, record_app_dir, resolve_app_dir
 from devkit.app_repo import ignore_env_file, tracked_env_file
-from devkit.diagnosis import Check, check_loopback_publishing
+from devkit.diagnosis import check_loopback_publishing
 from devkit.envfile import Stack, env_values, load_stack, read_env_file
 from devkit.errors import DockerUnavailable, SetupRequired
+from devkit.findings import Check
 from devkit.network import check, of_settings
 from devkit.paths import COMPOSE_DIR, ENV_FILE_NAME, KIT_ROOT, LOCAL_INVENTORY, PLAYBOOKS
 from devkit.playbook import run_playbook

@@ -272,8 +272,8 @@ def forget_stack(project: str) -> None:
     previous .env.local, the snapshots' copies of Redis's keys."""
     from types import SimpleNamespace
 
-    from devkit.dbroles import admin_env_file
-    from devkit.snapshots import redis_dir
+    from devkit.admin_password import admin_env_file
+    from devkit.snapshot_catalog import redis_dir
 
     admin_env_file(project).unlink(missing_ok=True)
     (Path.home() / f".local/state/devkit/env-backups/{project}.env.local.previous").unlink(
@@ -321,6 +321,18 @@ def remove_stack_fixture():
 @pytest.fixture(name="argv_watch")
 def argv_watch_fixture():
     return argv_watch
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """moto's threaded S3 server on loopback (a real HTTP S3 endpoint), for the module."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
 
 
 @pytest.fixture(name="run_invoke")
@@ -393,7 +405,7 @@ class SessionStack(Operator):
         """The stack's database (or `database`) as the cluster's admin (superuser)."""
         from urllib.parse import quote
 
-        from devkit.dbroles import read_admin_password
+        from devkit.admin_password import read_admin_password
 
         password = read_admin_password(self.project)
         assert password, "setup keeps the admin's password"

@@ -26,13 +26,14 @@ import os
 import queue
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from isal import igzip
 
-from devkit.backup.files import new_backup_file, publish
+from devkit.backup.files import backup_path, new_backup_file, publish
 from devkit.backup.models import FORMAT, BackupMetadata, TableHeader
 from devkit.errors import DevkitError
 from devkit.settings.table import DEFAULTS
@@ -259,3 +260,9 @@ class BackupWriter(_RowLines):
             with contextlib.suppress(OSError):
                 close()
         self.partial.unlink(missing_ok=True)
+
+
+def backup_to_read(config: Mapping[str, Any], file: str) -> Path:
+    """backup_path, with the configured limits of reading backups in force (apply_limits)."""
+    apply_limits(config)
+    return backup_path(config, file)

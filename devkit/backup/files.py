@@ -149,14 +149,6 @@ def backups_of(app_dir: Path, configured: str) -> Path:
     return (app_dir / configured if configured else app_dir / "backups").resolve()
 
 
-def backup_to_read(config: Mapping[str, Any], file: str) -> Path:
-    """backup_path, with the configured limits of reading backups in force (apply_limits)."""
-    from devkit.backup.fileformat import apply_limits
-
-    apply_limits(config)
-    return backup_path(config, file)
-
-
 def backup_path(config: Mapping[str, Any], file: str) -> Path:
     """A backup FILE as given, or a bare name looked up in the backup directory."""
     path = Path(file).expanduser()
@@ -192,22 +184,6 @@ def retention_days(config: Mapping[str, Any], flag: str | int | None) -> int:
             fix,
         )
     return days
-
-
-def is_intact(path: Path, stack=None) -> bool:
-    """Whether a backup can be restored: this kit's files are verified whole (SHA-256); pg_dump
-    files by their ending, and by pg_restore --list in the stack's container when it runs. Any
-    failure to check counts as not intact."""
-    from devkit.backup.pgdump import dump_intact
-    from devkit.backup.reader import verify
-
-    try:
-        if path.name.endswith(".dump"):
-            return dump_intact(path, stack)
-        verify(path)
-        return True
-    except Exception:
-        return False
 
 
 @dataclass(frozen=True)

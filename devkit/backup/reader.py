@@ -339,3 +339,18 @@ def verify(path: Path) -> VerifyReport:
                 )
             counts[table.name] = count
         return VerifyReport(reader.metadata, counts, reader.streamed)
+
+
+def is_intact(path: Path, stack=None) -> bool:
+    """Whether a backup can be restored: this kit's files are verified whole (SHA-256); pg_dump
+    files by their ending, and by pg_restore --list in the stack's container when it runs. Any
+    failure to check counts as not intact."""
+    from devkit.backup.pgdump import dump_intact
+
+    try:
+        if path.name.endswith(".dump"):
+            return dump_intact(path, stack)
+        verify(path)
+        return True
+    except Exception:
+        return False

@@ -21,7 +21,7 @@ def _target(c):
 
 
 def _backup_file(c, file: str) -> Path:
-    from devkit.backup.files import backup_to_read
+    from devkit.backup.fileformat import backup_to_read
 
     return backup_to_read(c.config.devkit, file)
 
@@ -156,8 +156,9 @@ def list_(c):
 def prune(c, retention_days=None):
     """Delete local backups older than the retention and leftover partial files; the newest intact backup stays."""
     from devkit.backup.fileformat import apply_limits
-    from devkit.backup.files import backup_dir, is_intact, plan_prune
+    from devkit.backup.files import backup_dir, plan_prune
     from devkit.backup.files import retention_days as days_of
+    from devkit.backup.reader import is_intact
     from devkit.envfile import load_stack
     from devkit.errors import DevkitError
 

@@ -15,7 +15,7 @@ from devkit.tasks._output import kib
 @reports_errors
 def upload(c, file):
     """Copy a backup to the backup destination (S3 or a directory) after checking it, with its SHA-256."""
-    from devkit.backup.files import backup_to_read
+    from devkit.backup.fileformat import backup_to_read
     from devkit.destinations import destination_of
 
     destination = destination_of(c.config.devkit)

@@ -137,7 +137,7 @@ def restore(
     clean=False,
 ):
     """Replace the data of the backup's tables with the backup's, in one transaction (all or nothing)."""
-    from devkit.backup.files import backup_to_read
+    from devkit.backup.fileformat import backup_to_read
 
     path = backup_to_read(c.config.devkit, file)
     _restore(c, path, dry_run, yes, _options(allow_other_version, exact, no_backup, to_head, clean))

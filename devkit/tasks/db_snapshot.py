@@ -80,7 +80,8 @@ def snapshots(c):
 
     Name, time, migration version, size, Redis's copy, and the task that took it (automatic
     ones: the newest devkit.snapshot_keep are kept)."""
-    from devkit.snapshots import list_snapshots, recover
+    from devkit.snapshot_recovery import recover
+    from devkit.snapshots import list_snapshots
 
     stack = local_stack(c, "db.snapshots")
     recover(stack, say=print)

@@ -32,7 +32,8 @@ def _print(checks) -> None:
 @reports_errors
 def doctor(c, repair=False, yes=False):
     """Check Docker, Compose, WSL2, ports, containers, disk, .env.local, logins, migrations."""
-    from devkit.diagnosis import FAIL, run_checks
+    from devkit.diagnosis import run_checks
+    from devkit.findings import FAIL
 
     checks = run_checks(c.config.devkit)
     _print(checks)

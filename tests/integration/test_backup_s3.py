@@ -3,7 +3,6 @@
 import contextlib
 import gzip
 import os
-import socket
 from pathlib import Path
 
 import boto3
@@ -18,19 +17,6 @@ def kit_files(directory):
 pytestmark = pytest.mark.docker
 
 BUCKET = "devkit-backups"
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 @pytest.fixture

@@ -319,7 +319,7 @@ def test_a_planted_link_at_the_redis_copy_is_not_followed(stack, tmp_path):
     """A symlink left where the snapshot's Redis keys are written first (`.NAME.keys.gz.partial`)
     is neither followed (the file it points at keeps its bytes) nor deleted through."""
     from devkit.envfile import read_env_file, stack_of
-    from devkit.snapshots import redis_copy
+    from devkit.snapshot_catalog import redis_copy
 
     target = stack_of(stack.env_file, read_env_file(stack.env_file))
     path = redis_copy(target, "linked")

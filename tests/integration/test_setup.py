@@ -242,7 +242,7 @@ def test_a_new_apps_env_file_is_private_from_its_first_byte(
 def test_the_kits_scram_verifiers_are_postgresqls(stack):
     """dbroles sends passwords only as SCRAM-SHA-256 verifiers it computes itself; a verifier the
     server computed from a clear password must match the kit's check, and the other way round."""
-    from devkit.dbroles import scram_verifier, verifier_matches
+    from devkit.admin_password import scram_verifier, verifier_matches
 
     admin = stack.admin_connect()
     with admin.cursor() as cur:

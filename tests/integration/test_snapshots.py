@@ -145,7 +145,7 @@ def test_a_snapshot_name_in_use_is_refused(stack, snaps):
 def test_reset_names_the_snapshots_it_deletes_with_the_volume(stack, snaps, tmp_path):
     from types import SimpleNamespace
 
-    from devkit.snapshots import redis_dir
+    from devkit.snapshot_catalog import redis_dir
 
     assert stack.invoke("db.snapshot", "--name", "goes-with-reset").returncode == 0
     assert re.search(r"^goes-with-reset\s.*redis$", stack.invoke("db.snapshots").stdout, re.M)
@@ -269,7 +269,7 @@ def test_a_snapshot_whose_copy_fails_leaves_nothing_half_made(stack, snaps):
     with the cause and a fix, no snapshot, no copy of Redis's keys, the database open."""
     from types import SimpleNamespace
 
-    from devkit.snapshots import redis_dir
+    from devkit.snapshot_catalog import redis_dir
 
     sql(stack, BIG)
     before = stack.fingerprint()
@@ -324,7 +324,7 @@ def test_a_snapshot_that_fills_the_disk_leaves_nothing_half_made(stack, snaps):
     unchanged."""
     from types import SimpleNamespace
 
-    from devkit.snapshots import redis_dir
+    from devkit.snapshot_catalog import redis_dir
 
     container = stack.container("postgres")
     database = stack.values()["PGDATABASE"]

@@ -11,7 +11,7 @@ import psycopg2
 import pytest
 import redis
 
-from devkit.dbroles import admin_env_file
+from devkit.admin_password import admin_env_file
 from devkit.envfile import read_env_file
 from devkit.paths import KIT_ROOT
 

@@ -193,7 +193,7 @@ def _aged(path, days, now):
 def test_prune_keeps_the_newest_dump_when_every_backup_is_a_dump(tmp_path):
     """pg_dump files count as intact (header and size, without a container); before, none did,
     and every old .dump was deleted, the newest included."""
-    from devkit.backup.files import is_intact
+    from devkit.backup.reader import is_intact
 
     now = time.time()
     for name, days in (("backup_1.dump", 30), ("backup_2.dump", 20)):
@@ -208,7 +208,7 @@ def test_prune_keeps_the_newest_dump_when_every_backup_is_a_dump(tmp_path):
 
 def test_prune_goes_on_past_a_damaged_newest_backup(tmp_path):
     """Any failure to verify means 'not intact' (was: a traceback that stopped prune)."""
-    from devkit.backup.files import is_intact
+    from devkit.backup.reader import is_intact
 
     now = time.time()
     good = write(tmp_path, {"public.t": ["[1]"]})

@@ -155,7 +155,7 @@ def test_a_broken_invoke_yaml_is_named_without_a_traceback(tmp_path):
 
 def test_an_empty_snapshot_name_is_refused():
     from devkit.errors import BadArgument
-    from devkit.snapshots import check_name
+    from devkit.snapshot_catalog import check_name
 
     with pytest.raises(BadArgument):
         check_name("")

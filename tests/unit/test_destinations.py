@@ -3,7 +3,6 @@ run against a directory and against S3 (moto's threaded S3 server on loopback, a
 endpoint)."""
 
 import os
-import socket
 import time
 from datetime import UTC, datetime
 
@@ -32,19 +31,6 @@ def backup(directory, when: datetime):
     writer.write_rows(["[1]", "[2]"])
     writer.end_table()
     return writer.finish()
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 @pytest.fixture(params=["directory", "s3"])

@@ -3,6 +3,7 @@
 import pytest
 
 from devkit import diagnosis as doctor
+from devkit import diagnosis_wsl as doctor_wsl
 from devkit import windows
 
 pytestmark = pytest.mark.unit
@@ -81,7 +82,7 @@ def wslconfig(tmp_path, text: str, user: str = "taro", encoding: str = "utf-8"):
 def test_plain_linux_has_nothing_to_forward(tmp_path):
     host = fake_proc(tmp_path, "6.1.0-13-amd64")
     assert facts(host) is None
-    check = doctor.check_wsl(host, None)
+    check = doctor_wsl.check_wsl(host, None)
     assert check.status == doctor.OK and "not WSL" in check.detail
 
 
@@ -90,7 +91,7 @@ def test_wsl2_with_forwarding_turned_off_warns(tmp_path, encoding):
     """The current Windows user's .wslconfig, also with a byte order mark or in UTF-16."""
     host = fake_proc(tmp_path, WSL2)
     wslconfig(tmp_path, "[wsl2]\nlocalhostForwarding=false\n", encoding=encoding)
-    check = doctor.check_wsl(host, facts(host))
+    check = doctor_wsl.check_wsl(host, facts(host))
     assert check.status == doctor.WARN, check
     assert "/mnt/c/Users/taro/.wslconfig" in check.detail
     assert "localhostForwarding=true" in check.fix and "wsl --shutdown" in check.fix
@@ -100,16 +101,16 @@ def test_only_the_current_users_wslconfig_counts(tmp_path):
     """Was: every user's .wslconfig under /mnt/c/Users was read."""
     host = fake_proc(tmp_path, WSL2)
     wslconfig(tmp_path, "[wsl2]\nlocalhostForwarding=false\n", user="hanako")
-    assert doctor.check_wsl(host, facts(host)).status == doctor.OK
+    assert doctor_wsl.check_wsl(host, facts(host)).status == doctor.OK
 
 
 def test_wsl2_mirrored_networking_is_fine_with_its_caveat(tmp_path):
     host = fake_proc(tmp_path, WSL2, windows_answer(WINDOWS_POSTGRES))
     wslconfig(tmp_path, "[wsl2]\nnetworkingMode=mirrored\nlocalhostForwarding=false\n")
-    check = doctor.check_wsl(host, facts(host))
+    check = doctor_wsl.check_wsl(host, facts(host))
     assert check.status == doctor.OK and "microsoft/WSL#10494" in check.detail
     # In mirrored mode nothing on Windows may hold the port (no wslrelay there either).
-    statuses = [c.status for c in doctor.check_windows_ports(stack_on(), facts(host), host)]
+    statuses = [c.status for c in doctor_wsl.check_windows_ports(stack_on(), facts(host), host)]
     assert statuses == [doctor.FAIL, doctor.FAIL]
 
 
@@ -124,7 +125,9 @@ def test_a_windows_postgresql_on_the_port_is_named_with_the_fix(tmp_path):
     (microsoft/WSL#8353): doctor names it, its pid, and the two ways out."""
     host = fake_proc(tmp_path, WSL2, windows_answer(WINDOWS_POSTGRES))
     found = facts(host)
-    checks = {check.name: check for check in doctor.check_windows_ports(stack_on(), found, host)}
+    checks = {
+        check.name: check for check in doctor_wsl.check_windows_ports(stack_on(), found, host)
+    }
     postgres = checks["windows port 5432"]
     assert postgres.status == doctor.FAIL
     assert "held by postgres (pid 5012" in postgres.detail
@@ -136,23 +139,23 @@ def test_a_windows_postgresql_on_the_port_is_named_with_the_fix(tmp_path):
 def test_wsls_own_forwarding_is_fine_an_unreachable_port_warns_no_interop_is_said(tmp_path):
     host = fake_proc(tmp_path, WSL2)
     assert all(
-        c.status == doctor.OK for c in doctor.check_windows_ports(stack_on(), facts(host), host)
+        c.status == doctor.OK for c in doctor_wsl.check_windows_ports(stack_on(), facts(host), host)
     )
     cut = fake_proc(tmp_path / "cut", WSL2, windows_answer(reach={"5432": False, "6379": True}))
-    statuses = [c.status for c in doctor.check_windows_ports(stack_on(), facts(cut), cut)]
+    statuses = [c.status for c in doctor_wsl.check_windows_ports(stack_on(), facts(cut), cut)]
     assert statuses == [doctor.WARN, doctor.OK]
     bare = fake_proc(tmp_path / "bare", WSL2, interop=False)
     assert facts(bare) is None
-    [check] = doctor.check_windows_ports(stack_on(), None, bare)
+    [check] = doctor_wsl.check_windows_ports(stack_on(), None, bare)
     assert check.status == doctor.SKIP and "interop" in check.detail
-    assert doctor.check_wsl(bare, None).status == doctor.SKIP
+    assert doctor_wsl.check_wsl(bare, None).status == doctor.SKIP
 
 
 def test_a_clock_behind_windows_after_sleep_warns(tmp_path):
     host = fake_proc(tmp_path, WSL2)
-    [ok] = doctor.check_clock(facts(host), now=NOW + 5)
+    [ok] = doctor_wsl.check_clock(facts(host), now=NOW + 5)
     assert ok.status == doctor.OK
-    [late] = doctor.check_clock(facts(host), now=NOW - 600)
+    [late] = doctor_wsl.check_clock(facts(host), now=NOW - 600)
     assert late.status == doctor.WARN and "600 s behind" in late.detail
     assert "hwclock -s" in late.fix
 
@@ -286,7 +289,7 @@ def test_a_japanese_profile_is_read_whatever_the_code_page(tmp_path, profile, en
     assert found is not None and found.profile == profile
     user = profile.split("\\")[-1]
     wslconfig(tmp_path, "[wsl2]\nlocalhostForwarding=false\n", user=user)
-    assert doctor.check_wsl(host, found).status == doctor.WARN
+    assert doctor_wsl.check_wsl(host, found).status == doctor.WARN
 
 
 def test_powershell_is_found_where_windows_keeps_it(tmp_path):
@@ -316,7 +319,7 @@ def test_docker_desktops_backend_holds_the_ports_when_it_is_the_engine(tmp_path,
     host = fake_proc(tmp_path, WSL2, windows_answer(backend))
     if desktop:
         desktop_engine(tmp_path)
-    checks = doctor.check_windows_ports(stack_on(), facts(host), host)
+    checks = doctor_wsl.check_windows_ports(stack_on(), facts(host), host)
     statuses = {check.status for check in checks}
     assert statuses == ({doctor.OK} if desktop else {doctor.FAIL}), checks
 

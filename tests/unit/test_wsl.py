@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from devkit import diagnosis as doctor
+from devkit import diagnosis_wsl as doctor_wsl
 from devkit.errors import SetupRequired
 from devkit.paths import ANSIBLE_CFG, KIT_ROOT
 from devkit.settings.model import load_settings
@@ -31,7 +32,7 @@ def test_the_kernel_string_tells_which_wsl(release, version):
 def test_doctor_fails_on_wsl1_and_names_the_conversion(tmp_path, monkeypatch):
     monkeypatch.setenv("WSL_DISTRO_NAME", "Ubuntu-22.04")
     (tmp_path / "osrelease").write_text(WSL1 + "\n")
-    check = doctor.check_wsl(HostFiles(osrelease=tmp_path / "osrelease"))
+    check = doctor_wsl.check_wsl(HostFiles(osrelease=tmp_path / "osrelease"))
     assert check.status == doctor.FAIL
     assert "WSL 1" in check.detail and WSL1 in check.detail
     assert "wsl --set-version Ubuntu-22.04 2" in check.fix
@@ -289,7 +290,7 @@ def test_docker_desktop_is_told_apart_by_evidence(tmp_path, case, expected):
 def test_doctor_names_the_integration_to_turn_on(tmp_path, monkeypatch):
     """doctor called the Windows shim `docker` OK and said "start Docker Desktop", which runs."""
     monkeypatch.setenv("WSL_DISTRO_NAME", "Ubuntu-24.04")
-    check = doctor.check_wsl(desktop_host(tmp_path, integration=False))
+    check = doctor_wsl.check_wsl(desktop_host(tmp_path, integration=False))
     assert check.status == doctor.FAIL and "integration is off" in check.detail
     assert "Settings > Resources > WSL integration" in check.fix
     assert "turn on Ubuntu-24.04" in check.fix
@@ -381,12 +382,12 @@ def test_doctor_tells_an_older_kits_f5_hooks_apart(tmp_path):
         cwd=KIT_ROOT, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     (app / ".vscode" / "tasks.json").write_text("// the team's comment\n" + older)
-    [check] = doctor.check_vscode_hooks(app, host)
+    [check] = doctor_wsl.check_vscode_hooks(app, host)
     assert check.status == doctor.WARN and "older kit's start task" in check.detail
     assert f"devkit vscode.install --app-dir {app}" in check.fix
     current = (KIT_ROOT / "examples/sample_app/.vscode/tasks.json").read_text()
     (app / ".vscode" / "tasks.json").write_text(current)
-    [check] = doctor.check_vscode_hooks(app, host)
+    [check] = doctor_wsl.check_vscode_hooks(app, host)
     assert check.status == doctor.OK
     (tmp_path / "osrelease").write_text(DEBIAN + "\n")
-    assert doctor.check_vscode_hooks(app, host) == []  # on Linux both work
+    assert doctor_wsl.check_vscode_hooks(app, host) == []  # on Linux both work
