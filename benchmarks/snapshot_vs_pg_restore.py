@@ -57,10 +57,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (medians)")
     parser.add_argument("--keep", action="store_true", help="keep the app and its stack")
     args = parser.parse_args()
-    from devkit.paths import STATE_FILE
-
-    remembered = STATE_FILE.read_bytes() if STATE_FILE.exists() else None  # setup changes it
     app = Path(tempfile.mkdtemp(prefix="devkit-bench-snap-")) / "benchapp"
+    # What setup remembers and links goes beside the app (devkit/paths.py), not the user's.
+    os.environ["DEVKIT_STATE_FILE"] = str(app.parent / "state.json")
+    os.environ["DEVKIT_BIN_DIR"] = str(app.parent / "bin")
     app.mkdir()
     devkit("setup", "--no-vscode", "--no-migrate", app=app)
     values = read_env_file(app / ".env.local")
@@ -134,10 +134,6 @@ def main() -> None:
                 Path.home() / ".local/state/devkit/snapshots" / project, ignore_errors=True
             )
             shutil.rmtree(app.parent, ignore_errors=True)
-        if remembered is None:
-            STATE_FILE.unlink(missing_ok=True)
-        else:
-            STATE_FILE.write_bytes(remembered)
 
 
 if __name__ == "__main__":

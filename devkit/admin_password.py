@@ -13,14 +13,16 @@ from pathlib import Path
 
 from devkit.envfile import read_env_file
 from devkit.passwords import new_password
+from devkit.paths import state_dir
 
 ADMIN_USER = "postgres"
 _ITERATIONS = 4096  # PostgreSQL's scram_iterations default
 
 
-def admin_env_file(project: str, home: Path | None = None) -> Path:
-    """Where the admin's password is kept: private to the user who runs the kit, outside the app."""
-    return (home or Path.home()) / ".local" / "state" / "devkit" / "stacks" / f"{project}.admin.env"
+def admin_env_file(project: str, home: Path | None = None, state: Path | None = None) -> Path:
+    """Where the admin's password is kept: private to the user who runs the kit, outside the app
+    (in STATE, the kit's state directory, when given: the stack role passes the owner's)."""
+    return (state or state_dir(home)) / "stacks" / f"{project}.admin.env"
 
 
 def admin_url(stack, database: str) -> str | None:

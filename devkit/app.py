@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from devkit.paths import ENV_FILE_NAME, KIT_ROOT, SAMPLE_APP, STATE_FILE
+from devkit.paths import ENV_FILE_NAME, KIT_ROOT, SAMPLE_APP, state_file
 
 # The key that marks an .env.local as one the kit wrote (every setup writes it).
 KIT_KEY = "DEVKIT_PROJECT_NAME"
@@ -50,15 +50,16 @@ def app_of_directory(start: Path | None = None) -> Path | None:
 
 def read_state() -> dict[str, Any]:
     try:
-        return json.loads(STATE_FILE.read_text())
+        return json.loads(state_file().read_text())
     except (OSError, ValueError):
         return {}
 
 
 def record_app_dir(app_dir: Path) -> None:
     """Remember the app `setup` acted on: tasks run outside any app act on it."""
-    STATE_FILE.parent.mkdir(exist_ok=True)
-    STATE_FILE.write_text(json.dumps({**read_state(), "app_dir": str(app_dir)}, indent=2) + "\n")
+    path = state_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**read_state(), "app_dir": str(app_dir)}, indent=2) + "\n")
 
 
 def _chosen(app_dir: str) -> tuple[Path, str]:

@@ -290,11 +290,18 @@ def ensure_roles(
 
 
 def apply_roles(
-    project: str, app_user: str, app_password: str, database: str, owner: str, timeout: float
+    project: str,
+    app_user: str,
+    app_password: str,
+    database: str,
+    owner: str,
+    timeout: float,
+    state: Path | None = None,
 ) -> list[str]:
-    """ensure_roles for a stack, with the admin password kept for `owner` (made when missing);
-    what changed, the admin file first when it is new."""
-    path = admin_env_file(project, Path(pwd.getpwnam(owner).pw_dir))
+    """ensure_roles for a stack, with the admin password kept for `owner` (made when missing;
+    in STATE, the owner's kit state directory, when given); what changed, the admin file first
+    when it is new."""
+    path = admin_env_file(project, Path(pwd.getpwnam(owner).pw_dir), state)
     admin_password, created = keep_admin_password(path, owner)
     changes = ensure_roles(
         f"{project}-postgres-1", app_user, app_password, database, admin_password, timeout
@@ -322,6 +329,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env-file", required=True, type=Path, help="the app's .env.local")
     parser.add_argument("--owner", required=True, help="who runs the kit (owns the admin file)")
     parser.add_argument("--timeout", type=float, default=90)
+    parser.add_argument(
+        "--state-dir",
+        type=lambda text: Path(text) if text else None,
+        help="the owner's kit state directory (devkit.paths.state_dir); empty: the owner's default",
+    )
     args = parser.parse_args(argv)
     values = read_env_file(args.env_file)
     try:
@@ -332,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
             values["PGDATABASE"],
             args.owner,
             args.timeout,
+            args.state_dir,
         )
     except KeyError as exc:
         print(

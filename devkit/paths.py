@@ -1,5 +1,11 @@
-"""Where the kit's own files are."""
+"""Where the kit's own files are: those in its directory (constants), and its state on this
+machine, which a test (or a second, throwaway kit) redirects through the environment, as pipx's
+paths do: DEVKIT_STATE_DIR (the private state: admin passwords, snapshots' Redis copies, previous
+env files and VS Code files; default ~/.local/state/devkit of the user), DEVKIT_STATE_FILE (the
+app setup last acted on; default .devkit/state.json in the kit) and DEVKIT_BIN_DIR (where setup
+links the `devkit` command; default ~/.local/bin)."""
 
+import os
 from pathlib import Path
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
@@ -11,9 +17,24 @@ COMPOSE_FILE = COMPOSE_DIR / "compose.yaml"
 PLAYBOOKS = KIT_ROOT / "playbooks"
 LOCAL_INVENTORY = KIT_ROOT / "inventories" / "local" / "hosts.yml"
 ANSIBLE_CFG = KIT_ROOT / "ansible.cfg"
-# The kit's own state on this machine (which app directory setup was last given).
-STATE_FILE = KIT_ROOT / ".devkit" / "state.json"
 ENV_FILE_NAME = ".env.local"
+
+
+def state_file() -> Path:
+    """The kit's own state on this machine (which app directory setup was last given)."""
+    return Path(os.environ.get("DEVKIT_STATE_FILE") or KIT_ROOT / ".devkit" / "state.json")
+
+
+def state_dir(home: Path | None = None) -> Path:
+    """The kit's private state of the user whose home is HOME (this process's by default)."""
+    override = os.environ.get("DEVKIT_STATE_DIR")
+    return Path(override) if override else (home or Path.home()) / ".local" / "state" / "devkit"
+
+
+def bin_dir(home: Path | None = None) -> Path:
+    """Where setup puts the `devkit` command for the user whose home is HOME."""
+    override = os.environ.get("DEVKIT_BIN_DIR")
+    return Path(override) if override else (home or Path.home()) / ".local" / "bin"
 
 
 def remove_kit_file(path: Path, directory: Path) -> bool:

@@ -70,7 +70,9 @@ def database_of(stack: Stack, name: str) -> str:
 
 def redis_dir(stack: Stack) -> Path:
     """Where the Redis copies of the stack's snapshots are kept (0700): the kit's state directory."""
-    return Path.home() / ".local" / "state" / "devkit" / "snapshots" / stack.project
+    from devkit.paths import state_dir
+
+    return state_dir() / "snapshots" / stack.project
 
 
 def redis_copy(stack: Stack, name: str) -> Path:

@@ -36,8 +36,10 @@ def backup_dir(app_dir: Path, owner: str) -> Path:
     import pwd
 
     tag = hashlib.sha256(str(app_dir).encode()).hexdigest()[:6]
+    from devkit.paths import state_dir
+
     home = Path(pwd.getpwnam(owner).pw_dir)
-    return home / ".local" / "state" / "devkit" / "vscode-backups" / f"{app_dir.name}-{tag}"
+    return state_dir(home) / "vscode-backups" / f"{app_dir.name}-{tag}"
 
 
 def role_vars(

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from devkit import paths
 from devkit.app import app_of_directory, new_app_here, record_app_dir, resolve_app_dir
 from devkit.app_repo import ignore_env_file, tracked_env_file
 from devkit.diagnosis import check_loopback_publishing
@@ -20,7 +21,7 @@ from devkit.envfile import Stack, env_values, load_stack, read_env_file
 from devkit.errors import DockerUnavailable, SetupRequired
 from devkit.findings import Check
 from devkit.network import check, of_settings
-from devkit.paths import COMPOSE_DIR, ENV_FILE_NAME, KIT_ROOT, LOCAL_INVENTORY, PLAYBOOKS
+from devkit.paths import COMPOSE_DIR, ENV_FILE_NAME, KIT_ROOT, LOCAL_INVENTORY, PLAYBOOKS, state_dir
 from devkit.playbook import run_playbook
 from devkit.ports import check_ports, published_ports
 from devkit.settings.model import Settings
@@ -100,6 +101,8 @@ def playbook_vars(
         "stack_kit_python": sys.executable,
         "stack_env_file": str(env_file),
         "stack_env_owner": user,
+        # The owner's private state (devkit.paths: DEVKIT_STATE_DIR redirects it).
+        "stack_state_dir": str(state_dir(Path(pwd.getpwnam(user).pw_dir))),
         "stack_env": env_values(settings, existing),
     }
 
@@ -265,7 +268,7 @@ def link_command() -> str:
     if not target.exists():
         return f"no {target} (run scripts/devkit setup: it installs the command)"
     account = pwd.getpwnam(invoking_user())
-    bin_dir = Path(account.pw_dir) / ".local" / "bin"
+    bin_dir = paths.bin_dir(Path(account.pw_dir))
     link = bin_dir / "devkit"
     if link.is_symlink() and link.resolve() == target.resolve():
         pass
@@ -275,7 +278,8 @@ def link_command() -> str:
         if not bin_dir.exists():
             bin_dir.mkdir(parents=True)
             os.chown(bin_dir, account.pw_uid, account.pw_gid)
-            os.chown(bin_dir.parent, account.pw_uid, account.pw_gid)
+            if bin_dir.parent == Path(account.pw_dir) / ".local":
+                os.chown(bin_dir.parent, account.pw_uid, account.pw_gid)
         link.unlink(missing_ok=True)  # a link to a kit that is gone
         try:
             link.symlink_to(target)

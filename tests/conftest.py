@@ -6,6 +6,7 @@ suite never touches the stack a developer works with.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import os
@@ -16,6 +17,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import termios
 import threading
 import time
@@ -30,9 +32,16 @@ INVOKE = str(Path(sys.executable).with_name("invoke"))
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 TEST_PROJECT = "devkit-test" + (f"-{WORKER}" if WORKER else "")
 SAMPLE_APP = KIT_ROOT / "examples" / "sample_app"
+# The kit's state that a test's setup writes outside its app (the app setup last acted on, the
+# `devkit` command's link) goes to this run's own directory (devkit/paths.py), never the user's
+# .devkit/state.json or ~/.local/bin: nothing to put back, no lock needed for it.
+RUN_STATE = Path(tempfile.mkdtemp(prefix="devkit-test-state-"))
+os.environ.setdefault("DEVKIT_STATE_FILE", str(RUN_STATE / "state.json"))
+os.environ.setdefault("DEVKIT_BIN_DIR", str(RUN_STATE / "bin"))
+atexit.register(shutil.rmtree, RUN_STATE, True)
 # Taken by a test that changes the machine (marker `machine`) while it runs, and by a session's
 # setup. Exclusive for a change other setups cannot run beside (the engine and its users, the
-# images rebuilt, the kit's remembered app and ~/.local/bin/devkit); shared, with
+# images rebuilt); shared, with
 # `machine(shared=True)`, for a test that only runs `setup` as a user does, which may run beside
 # another such test or a session's setup (apt and usermod wait for each other's locks).
 MACHINE_LOCK = Path("/tmp/devkit-test-machine.lock")
@@ -65,7 +74,7 @@ def _one_machine_change_at_a_time(request):
     is set up before this runs); what its setups change outside the app is put back after."""
     marker = request.node.get_closest_marker("machine")
     if marker:
-        with machine_lock(shared=marker.kwargs.get("shared", False)), kit_state_restored():
+        with machine_lock(shared=marker.kwargs.get("shared", False)):
             yield
     else:
         yield
@@ -121,26 +130,6 @@ def devkit(
 @pytest.fixture(name="run_devkit")
 def run_devkit_fixture():
     return devkit
-
-
-@contextlib.contextmanager
-def kit_state_restored():
-    """Puts back what `setup` changes outside the app when the block ends: the kit's remembered
-    app (.devkit/state.json) and ~/.local/bin/devkit (made when there was none)."""
-    from devkit.paths import STATE_FILE
-
-    state = STATE_FILE.read_bytes() if STATE_FILE.exists() else None
-    link = Path.home() / ".local" / "bin" / "devkit"
-    had_link = link.is_symlink() or link.exists()
-    try:
-        yield
-    finally:
-        if state is None:
-            STATE_FILE.unlink(missing_ok=True)
-        else:
-            STATE_FILE.write_bytes(state)
-        if not had_link:
-            link.unlink(missing_ok=True)
 
 
 CURSOR_QUERY = b"\x1b[6n"
@@ -273,12 +262,11 @@ def forget_stack(project: str) -> None:
     from types import SimpleNamespace
 
     from devkit.admin_password import admin_env_file
+    from devkit.paths import state_dir
     from devkit.snapshot_catalog import redis_dir
 
     admin_env_file(project).unlink(missing_ok=True)
-    (Path.home() / f".local/state/devkit/env-backups/{project}.env.local.previous").unlink(
-        missing_ok=True
-    )
+    (state_dir() / f"env-backups/{project}.env.local.previous").unlink(missing_ok=True)
     shutil.rmtree(redis_dir(SimpleNamespace(project=project)), ignore_errors=True)
 
 
@@ -510,7 +498,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> SessionStack:
         "INVOKE_DEVKIT_REDIS_PORT": str(redis_port),
     }
     try:
-        with machine_lock(shared=True), kit_state_restored():
+        with machine_lock(shared=True):
             result = invoke("setup", env=env, timeout=1800)
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
         yield SessionStack(env, app_dir, TEST_PROJECT, pg_port, redis_port, result)

@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.ansible, pytest.mark.machine]
 @pytest.fixture
 def apps_made(tmp_path, remove_stack):
     """Removes the stacks of the apps a test set up (their .env.local name them); the kit's
-    remembered app and ~/.local/bin/devkit are put back for every `machine` test (conftest)."""
+    remembered app and the `devkit` link go to the run's own directory (conftest)."""
     made: list[Path] = []
     yield made
     for app in made:

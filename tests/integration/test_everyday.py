@@ -191,14 +191,38 @@ def test_migrate_keeps_a_snapshot_first_and_says_how_to_undo(stack, migrations_d
         stack.drop_automatic_snapshots()
 
 
-def test_a_backup_of_another_migration_version_restores_through_the_apps_migrations(
-    stack, migrations_dir, tmp_path
-):
-    """A backup taken at a1 (a column added) restores with no flag into the database one
-    revision behind (the initial one) and one ahead (a2, a table added): the schema goes to a1,
-    the data loads, the schema goes back to where it was (`--to-head`: to head). Was: refused,
-    and with --allow-other-version a1 was written into alembic_version whatever the schema.
-    A revision the app does not have is refused with those it has, and nothing changes."""
+class AtA1:
+    """The app with two more migrations (a1: a column added, a2: a table added), a backup taken
+    at a1 holding the user 'nick', and helpers to move the schema and look at it."""
+
+    def __init__(self, stack, directory):
+        self.stack, self.env = stack, {"INVOKE_DEVKIT_BACKUP_DIR": str(directory)}
+        self.directory = directory
+
+    def at(self) -> str:
+        return sql(self.stack, "SELECT version_num FROM alembic_version")[0][0]
+
+    def move(self, task: str, revision: str) -> None:
+        moved = self.stack.invoke(
+            task, *(["--revision"] if task == "db.migrate" else []), revision, "--no-backup",
+            extra_env=self.env,
+        )  # fmt: skip
+        assert moved.returncode == 0, moved.stderr
+
+    def nick(self) -> list:
+        return sql(self.stack, "SELECT email FROM sample_users WHERE username = 'nick'")
+
+    def restore(self, path, *flags: str):
+        return self.stack.invoke("db.restore", str(path), "--yes", *flags, extra_env=self.env)
+
+    def backup(self) -> str:
+        made = self.stack.invoke("db.backup", extra_env=self.env)
+        assert made.returncode == 0, made.stderr
+        return made.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def at_a1(stack, migrations_dir, tmp_path):
     write_migration(
         stack, "a1a1a1a1a1a1", INITIAL,
         'op.add_column("sample_users", sa.Column("nickname", sa.String(50)))',
@@ -209,93 +233,93 @@ def test_a_backup_of_another_migration_version_restores_through_the_apps_migrati
         'op.create_table("sample_tags", sa.Column("id", sa.Integer, primary_key=True))',
         'op.drop_table("sample_tags")',
     )  # fmt: skip
-    env = {"INVOKE_DEVKIT_BACKUP_DIR": str(tmp_path)}
-
-    def at() -> str:
-        return sql(stack, "SELECT version_num FROM alembic_version")[0][0]
-
-    def move(task: str, revision: str) -> None:
-        moved = stack.invoke(task, *(["--revision"] if task == "db.migrate" else []), revision,
-                             "--no-backup", extra_env=env)  # fmt: skip
-        assert moved.returncode == 0, moved.stderr
-
-    def nick() -> list:
-        return sql(stack, "SELECT email FROM sample_users WHERE username = 'nick'")
-
+    app = AtA1(stack, tmp_path)
     try:
-        move("db.migrate", "a1a1a1a1a1a1")
+        app.move("db.migrate", "a1a1a1a1a1a1")
         sql(
             stack,
             "INSERT INTO sample_users (email, username, hashed_password, nickname) "
             "VALUES ('nick@x', 'nick', '!', 'Nicky')",
         )
-        backup = stack.invoke("db.backup", extra_env=env).stdout.strip().splitlines()[-1]
+        app.a1_backup = app.backup()
         sql(stack, "DELETE FROM sample_users WHERE username = 'nick'")
-
-        for task, revision, flags, ends_at in (
-            ("db.downgrade", INITIAL, (), INITIAL),  # behind
-            ("db.migrate", "a2a2a2a2a2a2", (), "a2a2a2a2a2a2"),  # ahead
-            ("db.downgrade", INITIAL, ("--to-head",), "a2a2a2a2a2a2"),
-        ):
-            move(task, revision)
-            done = stack.invoke("db.restore", backup, "--yes", *flags, extra_env=env)
-            assert done.returncode == 0, done.stdout + done.stderr
-            assert (
-                f"the backup is at migration a1a1a1a1a1a1, the database at {revision}"
-                in done.stdout
-            )
-            assert "schema migrated to a1a1a1a1a1a1" in done.stdout
-            assert f"Migrated back: the database is at {ends_at}" in done.stdout
-            assert "To undo it: devkit db.snapshot.restore before-restore-" in done.stdout
-            assert at() == ends_at and nick() == [("nick@x",)]
-            sql(stack, "DELETE FROM sample_users WHERE username = 'nick'")
-        assert sql(stack, "SELECT to_regclass('sample_tags') IS NOT NULL") == [(True,)]
-
-        # A file in the earlier backup script's shape (one JSON document, no checksum, no
-        # column types) at a1 restores the same way, with no flag.
-        document = json.loads(gzip.decompress(Path(backup).read_bytes()))
-        document.pop("sha256", None)
-        document["metadata"] = {
-            key: document["metadata"][key]
-            for key in ("timestamp", "migration_version", "database_name", "database_host")
-        }
-        for table in document["tables"].values():
-            table.pop("column_types", None)
-        seed = tmp_path / "backup_20251101_123456.backup.gz"
-        seed.write_bytes(gzip.compress(json.dumps(document, indent=2).encode()))
-        move("db.downgrade", INITIAL)
-        done = stack.invoke("db.restore", str(seed), "--yes", extra_env=env)
-        assert done.returncode == 0, done.stdout + done.stderr
-        assert at() == INITIAL and nick() == [("nick@x",)]
-        sql(stack, "DELETE FROM sample_users WHERE username = 'nick'")
-        move("db.migrate", "a2a2a2a2a2a2")
-
-        sql(stack, "UPDATE alembic_version SET version_num = 'dead00000000'")
-        unknown = stack.invoke("db.backup", extra_env=env).stdout.strip().splitlines()[-1]
-        sql(stack, "UPDATE alembic_version SET version_num = 'a2a2a2a2a2a2'")
-        before = stack.fingerprint()
-        refused = stack.invoke("db.restore", unknown, "--yes", extra_env=env)
-        assert refused.returncode == 1, refused.stdout + refused.stderr
-        assert (
-            "the backup is at migration dead00000000, which the app's migrations in "
-            in refused.stderr
-        )
-        assert f"(they have: a2a2a2a2a2a2, a1a1a1a1a1a1, {INITIAL})" in refused.stderr
-        assert "--allow-other-version" in refused.stderr and "Traceback" not in refused.stderr
-        assert stack.fingerprint() == before
-        # Loaded as it is when asked: the revision the app lacks is said, with the fix.
-        forced = stack.invoke(
-            "db.restore", unknown, "--yes", "--allow-other-version", extra_env=env
-        )
-        assert forced.returncode == 0, forced.stdout + forced.stderr
-        assert (
-            "warning: the database now records migration dead00000000, which the app's"
-            in forced.stderr
-        )
-        assert "SET version_num = 'a2a2a2a2a2a2'" in forced.stderr
-        assert at() == "dead00000000"
+        yield app
     finally:
+        sql(stack, "DELETE FROM sample_users WHERE username = 'nick'")
         stack.drop_automatic_snapshots()
+
+
+@pytest.mark.parametrize(
+    ("task", "revision", "flags", "ends_at"),
+    [
+        ("db.downgrade", INITIAL, (), INITIAL),  # the database behind the backup
+        ("db.migrate", "a2a2a2a2a2a2", (), "a2a2a2a2a2a2"),  # ahead of it
+        ("db.downgrade", INITIAL, ("--to-head",), "a2a2a2a2a2a2"),  # behind, then to head
+    ],
+    ids=["behind", "ahead", "to-head"],
+)
+def test_a_backup_of_another_migration_version_restores_through_the_apps_migrations(
+    at_a1, task, revision, flags, ends_at
+):
+    """A backup taken at a1 restores with no flag: the schema goes to a1, the data loads, the
+    schema goes back to where it was (`--to-head`: to head). Was: refused, and with
+    --allow-other-version a1 was written into alembic_version whatever the schema."""
+    at_a1.move(task, revision)
+    done = at_a1.restore(at_a1.a1_backup, *flags)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"the backup is at migration a1a1a1a1a1a1, the database at {revision}" in done.stdout
+    assert f"Migrated back: the database is at {ends_at}" in done.stdout
+    assert "To undo it: devkit db.snapshot.restore before-restore-" in done.stdout
+    assert at_a1.at() == ends_at and at_a1.nick() == [("nick@x",)]
+
+
+def test_a_file_of_the_earlier_backup_script_restores_across_versions_too(at_a1):
+    """A file in the earlier backup script's shape (one JSON document, no checksum, no column
+    types) at a1 restores the same way, with no flag."""
+    document = json.loads(gzip.decompress(Path(at_a1.a1_backup).read_bytes()))
+    document.pop("sha256", None)
+    document["metadata"] = {
+        key: document["metadata"][key]
+        for key in ("timestamp", "migration_version", "database_name", "database_host")
+    }
+    for table in document["tables"].values():
+        table.pop("column_types", None)
+    seed = at_a1.directory / "backup_20251101_123456.backup.gz"
+    seed.write_bytes(gzip.compress(json.dumps(document, indent=2).encode()))
+    at_a1.move("db.downgrade", INITIAL)
+    done = at_a1.restore(seed)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert at_a1.at() == INITIAL and at_a1.nick() == [("nick@x",)]
+
+
+@pytest.fixture
+def unknown_revision_backup(at_a1):
+    """A backup recording a migration the app does not have, and the database at a2."""
+    at_a1.move("db.migrate", "a2a2a2a2a2a2")
+    sql(at_a1.stack, "UPDATE alembic_version SET version_num = 'dead00000000'")
+    unknown = at_a1.backup()
+    sql(at_a1.stack, "UPDATE alembic_version SET version_num = 'a2a2a2a2a2a2'")
+    return unknown
+
+
+def test_a_backup_of_a_revision_the_app_lacks_is_refused_and_nothing_changes(
+    at_a1, unknown_revision_backup
+):
+    before = at_a1.stack.fingerprint()
+    refused = at_a1.restore(unknown_revision_backup)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "the backup is at migration dead00000000" in refused.stderr
+    assert f"(they have: a2a2a2a2a2a2, a1a1a1a1a1a1, {INITIAL})" in refused.stderr
+    assert "--allow-other-version" in refused.stderr and "Traceback" not in refused.stderr
+    assert at_a1.stack.fingerprint() == before
+
+
+def test_allow_other_version_loads_as_it_is_and_names_the_fix(at_a1, unknown_revision_backup):
+    forced = at_a1.restore(unknown_revision_backup, "--allow-other-version")
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert "warning: the database now records migration dead00000000" in forced.stderr
+    assert "SET version_num = 'a2a2a2a2a2a2'" in forced.stderr
+    assert at_a1.at() == "dead00000000"
 
 
 def test_alembic_errors_become_causes_with_fixes(stack, migrations_dir):

@@ -8,6 +8,8 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from devkit.paths import state_dir
+
 pytestmark = [pytest.mark.docker, pytest.mark.ansible, pytest.mark.machine(shared=True)]
 
 
@@ -44,7 +46,7 @@ def test_env_local_has_the_contract_mode_0600_and_keeps_the_apps_lines(stack, co
     assert stat.S_IMODE(stack.env_file.stat().st_mode) == 0o600
     # The app's own file, as it was, is kept outside the app tree (no copies beside it).
     assert list(stack.app_dir.glob(".env.local?*")) == []
-    previous = Path.home() / f".local/state/devkit/env-backups/{stack.project}.env.local.previous"
+    previous = state_dir() / f"env-backups/{stack.project}.env.local.previous"
     assert "postgres:postgres@" in previous.read_text()
     assert stat.S_IMODE(previous.stat().st_mode) == 0o600
 
@@ -224,7 +226,7 @@ def test_a_new_apps_env_file_is_private_from_its_first_byte(
         with private_watch(env_file, env_file.stat().st_size) as exposed:
             result = run_invoke("setup", "--no-migrate", "--no-vscode", env=env, timeout=900)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr
-        kept = Path.home() / ".local/state/devkit/env-backups"
+        kept = state_dir() / "env-backups"
         previous = kept / f"{project}.env.local.previous"
         assert previous.read_text() == "APP_SECRET_KEY=keep-me\n"
         assert stat.S_IMODE(previous.stat().st_mode) == 0o600

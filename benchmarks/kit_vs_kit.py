@@ -1,16 +1,16 @@
-"""Benchmark (run by hand): what the superuser boundary (issue 34) costs. The previous kit (a git
-worktree of --base, the commit before it) restores as the cluster's admin and reads the
-migration version as the admin; this kit restores on the app's own login (granted SET on
-session_replication_role) with search_path pinned, and reads the version as the app.
+"""Benchmark (run by hand): this kit against a previous one (a git worktree of --base), timed as a
+user waits for each command, in interleaved rounds (the two kits alternate which goes first),
+medians. Issue 34 asked what the superuser boundary cost (base e6158a1: restore and snapshots);
+issue 28 that setup, up and restore be no slower after the house was rebuilt (base 959dbda).
 
 A throwaway app is set up by this kit as a user does it (`devkit setup --no-vscode
 --no-migrate` in a new directory), its database gets the dataset of backup_vs_pg_dump.py (1.5
 million rows: customers 100k, orders 600k, order_items 800k), and one kit backup of it is made.
-Each round, interleaved, times as the user waits for them: `db.restore FILE --yes --no-backup`
-into the emptied tables, then `db.snapshot` and `db.snapshot.restore`, by the previous kit and by
-this one, in alternating order. The app and its stack are removed at the end.
+Each round times, by each kit: a second `setup` (nothing to change), `up` (the stack running),
+`db.restore FILE --yes --no-backup` into the emptied tables (checked row for row), then
+`db.snapshot` and `db.snapshot.restore`. The app and its stack are removed at the end.
 
-    .venv/bin/python benchmarks/boundary_cost.py [--rounds 5] [--base e6158a1]
+    .venv/bin/python benchmarks/kit_vs_kit.py [--rounds 5] [--base 959dbda]
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 from backup_vs_pg_dump import SCHEMA, TABLES, checksums  # noqa: E402
 
 from devkit.envfile import read_env_file  # noqa: E402
+from devkit.paths import state_dir  # noqa: E402
+
+WHAT = ("setup", "up", "restore", "snapshot", "snapshot.restore")
 
 
 def kit(root: Path, *args: str, app: Path) -> tuple[float, str]:
@@ -52,12 +55,12 @@ def kit(root: Path, *args: str, app: Path) -> tuple[float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (medians)")
-    parser.add_argument("--base", default="e6158a1", help="the previous kit's commit")
+    parser.add_argument("--base", default="959dbda", help="the previous kit's commit")
     args = parser.parse_args()
-    from devkit.paths import STATE_FILE
-
-    remembered = STATE_FILE.read_bytes() if STATE_FILE.exists() else None  # setup changes it
-    scratch = Path(tempfile.mkdtemp(prefix="devkit-bench-boundary-"))
+    scratch = Path(tempfile.mkdtemp(prefix="devkit-bench-kits-"))
+    # What this kit's setup remembers and links goes to the scratch directory (devkit/paths.py).
+    os.environ["DEVKIT_STATE_FILE"] = str(scratch / "state.json")
+    os.environ["DEVKIT_BIN_DIR"] = str(scratch / "bin")
     old = scratch / "previous-kit"
     subprocess.run(
         ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old), args.base],
@@ -79,14 +82,17 @@ def main() -> None:
         original = checksums(url)
         _, out = kit(ROOT, "db.backup", "--output-dir", str(scratch), app=app)
         backup = out.strip().splitlines()[-1]
-        runs: dict[str, list[float]] = {
-            f"{what} {who}": []
-            for what in ("restore", "snapshot", "snapshot.restore")
-            for who in kits
-        }
+        runs: dict[str, list[float]] = {f"{what} {who}": [] for what in WHAT for who in kits}
         for round_ in range(args.rounds):
             order = list(kits) if round_ % 2 == 0 else list(reversed(kits))
             for who in order:
+                seconds, _ = kit(kits[who], "setup", "--no-vscode", "--no-migrate", app=app)
+                runs[f"setup {who}"].append(seconds)
+                seconds, _ = kit(kits[who], "up", app=app)
+                runs[f"up {who}"].append(seconds)
+                conn.close()
+                conn = psycopg2.connect(url)  # setup may have restarted nothing, but be sure
+                conn.autocommit = True
                 with conn.cursor() as cur:
                     cur.execute("TRUNCATE " + ", ".join(TABLES))
                 seconds, _ = kit(kits[who], "db.restore", backup, "--yes", "--no-backup", app=app)
@@ -111,30 +117,23 @@ def main() -> None:
         conn.close()
         med = {key: statistics.median(values) for key, values in runs.items()}
         print(f"dataset: 1,500,000 rows in {', '.join(TABLES)}; {args.rounds} rounds, medians")
-        for what in ("restore", "snapshot", "snapshot.restore"):
+        for what in WHAT:
             before, after = med[f"{what} previous"], med[f"{what} this"]
-            print(f"db.{what:<17} previous {before:.2f}s  this {after:.2f}s  "
-                  f"change {100 * (after / before - 1):+.1f}% (target within 5%)")  # fmt: skip
+            print(f"{what:<20} previous {before:.2f}s  this {after:.2f}s  "
+                  f"change {100 * (after / before - 1):+.1f}%")  # fmt: skip
     finally:
         if project:
             subprocess.run(
                 ["docker", "compose", "-p", project, "down", "--volumes"], capture_output=True
             )
-            (Path.home() / f".local/state/devkit/stacks/{project}.admin.env").unlink(
-                missing_ok=True
-            )
-            shutil.rmtree(
-                Path.home() / ".local/state/devkit/snapshots" / project, ignore_errors=True
-            )
+            (state_dir() / f"stacks/{project}.admin.env").unlink(missing_ok=True)
+            (state_dir() / f"env-backups/{project}.env.local.previous").unlink(missing_ok=True)
+            shutil.rmtree(state_dir() / "snapshots" / project, ignore_errors=True)
         subprocess.run(
             ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)],
             capture_output=True,
         )
         shutil.rmtree(scratch, ignore_errors=True)
-        if remembered is None:
-            STATE_FILE.unlink(missing_ok=True)
-        else:
-            STATE_FILE.write_bytes(remembered)
 
 
 if __name__ == "__main__":
