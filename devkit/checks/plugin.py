@@ -79,11 +79,15 @@ def _from_host(request, host) -> Deployment:
 def deployment(request, host) -> Deployment:
     if request.config.getoption("--deployment") == "host":
         return _from_host(request, host)
+    from devkit.envfile import read_env_file
+    from devkit.services import SERVICES
+
     stack = request.getfixturevalue("stack")
+    values = read_env_file(stack.env_file)
     return Deployment(
         project=stack.project,
         env_file=str(stack.env_file),
-        ports=dict(stack.ports),
+        ports={name: int(values[s.port_key]) for name, s in SERVICES.items()},
         kit_env=stack.env,
     )
 

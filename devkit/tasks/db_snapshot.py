@@ -42,8 +42,7 @@ def take(c, name=None):
 @reports_errors
 def restore(c, name, yes=False):
     """Put a snapshot back (the database and Redis's data); what it replaces is kept as a snapshot."""
-    from devkit.snapshots import prune_automatic
-    from devkit.snapshots import restore as restore_snapshot
+    from devkit.commands import snapshot_restore
     from devkit.tasks._cli import settings_of
 
     stack = local_stack(c, "db.snapshot.restore")
@@ -54,11 +53,10 @@ def restore(c, name, yes=False):
         f"Replace {of_app(stack)} (and Redis's data) with snapshot {name}? Open sessions on it "
         "are ended; what it holds now is kept as a snapshot",
     )
-    undo = restore_snapshot(stack, name)
+    done = snapshot_restore.run(stack, name, keep)
     print(f"restored snapshot {name}")
-    print(f"  what was there is kept as snapshot {undo.name} ({_size(undo.size)})")
-    print(f"  to undo: devkit db.snapshot.restore {undo.name} --yes")
-    prune_automatic(stack, keep)
+    print(f"  what was there is kept as snapshot {done.undo.name} ({_size(done.undo.size)})")
+    print(f"  to undo: devkit db.snapshot.restore {done.undo.name} --yes")
 
 
 @task(help=_NAMED_HELP)
