@@ -28,7 +28,7 @@ import psycopg2
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from devkit.dbroles import read_admin_password  # noqa: E402
+from devkit.admin_password import read_admin_password  # noqa: E402
 from devkit.envfile import load_stack  # noqa: E402
 from devkit.settings.table import DEFAULTS  # noqa: E402
 

@@ -31,7 +31,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from backup_vs_pg_dump import PG_RESTORE, SCHEMA, TABLES, checksums  # noqa: E402
 
-from devkit.dbroles import read_admin_password  # noqa: E402
+from devkit.admin_password import read_admin_password  # noqa: E402
 from devkit.envfile import read_env_file  # noqa: E402
 
 DEVKIT = str(Path(sys.executable).with_name("devkit"))

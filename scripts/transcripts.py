@@ -34,7 +34,9 @@ from pathlib import Path
 KIT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(KIT), str(KIT / "tests")]
 
-from conftest import forget_stack, kit_state_restored, remove_stack  # noqa: E402
+# Importing the suite's conftest sends what setup remembers and links to a directory of this
+# run's (DEVKIT_STATE_FILE, DEVKIT_BIN_DIR: devkit/paths.py), never the user's.
+from conftest import forget_stack, remove_stack  # noqa: E402
 
 DOCS = KIT / "docs" / "transcripts"
 # A fixed path: the stack's name (directory + a hash of the path) is the same on every run.
@@ -109,9 +111,11 @@ class Recorder:
 
 def shown_lines(output: str) -> list[str]:
     """The output as the transcript shows it: the app's directory and the home directory
-    written as a reader's (~), trailing spaces off; Ansible's play (the engine, images and stack
-    roles, one line per task) left out of setup's output, where its summary follows."""
-    text = output.replace(str(APP), SHOWN_APP).replace(str(Path.home()), "~")
+    written as a reader's (~), the run's own link directory as a reader's (~/.local/bin), trailing
+    spaces off; Ansible's play (the engine, images and stack roles, one line per task) left out
+    of setup's output, where its summary follows."""
+    text = output.replace(str(APP), SHOWN_APP).replace(os.environ["DEVKIT_BIN_DIR"], "~/.local/bin")
+    text = text.replace(str(Path.home()), "~")
     lines = [line.rstrip() for line in text.splitlines()]
     if any(line.startswith("PLAY [") for line in lines):
         last = max(
@@ -364,11 +368,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="compare instead of rewriting")
     args = parser.parse_args()
-    with kit_state_restored():
-        try:
-            rec = record()
-        finally:
-            cleanup()
+    try:
+        rec = record()
+    finally:
+        cleanup()
     if not args.check:
         rec.write(DOCS)
         print(f"wrote {len(rec.pages)} transcripts in {DOCS.relative_to(KIT)}")

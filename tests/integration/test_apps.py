@@ -18,7 +18,10 @@ from devkit.envfile import read_env_file
 from devkit.paths import SAMPLE_APP
 from devkit.stacks import machine_stacks
 
-pytestmark = [pytest.mark.docker, pytest.mark.ansible, pytest.mark.machine]
+# Shared: these setups change nothing of the machine but their own stacks (what setup remembers
+# and links goes to the run's own directory: devkit/paths.py, tests/conftest.py), and setups
+# take turns by setup's own lock where they pick ports.
+pytestmark = [pytest.mark.docker, pytest.mark.ansible, pytest.mark.machine(shared=True)]
 
 
 @pytest.fixture
