@@ -124,7 +124,3 @@ def probe(name: str):
 
     module, function = SERVICES[name].spec.probe.split(":")
     return getattr(importlib.import_module(module), function)
-
-
-def service_of_port_key(key: str) -> Service:
-    return next(s for s in SERVICES.values() if s.port_key == key)

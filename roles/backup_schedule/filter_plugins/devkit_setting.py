@@ -44,7 +44,7 @@ def _destination_settings(destination):
         raise ValueError(
             f"{', '.join(unknown)}: not a destination setting ({', '.join(DESTINATION)})"
         )
-    return {**DEFAULTS, **{name: DEFAULTS[name] for name in DESTINATION}, **destination}
+    return {**DEFAULTS, **destination}
 
 
 class FilterModule:
