@@ -10,27 +10,17 @@ setup warns, doctor fails, both with the command that stops tracking it.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
+from devkit.git_head import git
 from devkit.paths import ENV_FILE_NAME
 
 EXCLUDE_HEADER = "# devkit: the app's .env.local holds its passwords (devkit/app_repo.py)"
 
 
-def _git(app_dir: Path, *args: str) -> subprocess.CompletedProcess[str] | None:
-    try:
-        return subprocess.run(
-            ["git", "-C", str(app_dir), *args],
-            capture_output=True, text=True, timeout=10, check=False,
-        )  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):  # no git, or a hung filesystem
-        return None
-
-
 def exclude_file(app_dir: Path) -> Path | None:
     """The repository's info/exclude (the main one's for a worktree), None outside git."""
-    done = _git(app_dir, "rev-parse", "--path-format=absolute", "--git-common-dir")
+    done = git(app_dir, "rev-parse", "--path-format=absolute", "--git-common-dir")
     if done is None or done.returncode != 0:
         return None
     return Path(done.stdout.strip()) / "info" / "exclude"
@@ -39,11 +29,11 @@ def exclude_file(app_dir: Path) -> Path | None:
 def ignore_env_file(app_dir: Path) -> Path | None:
     """Add `/.env.local` (as seen from the repository's top) to info/exclude when git does not
     ignore the file yet; the exclude file when it was changed."""
-    ignored = _git(app_dir, "check-ignore", "-q", "--no-index", ENV_FILE_NAME)
+    ignored = git(app_dir, "check-ignore", "-q", "--no-index", ENV_FILE_NAME)
     exclude = exclude_file(app_dir)
     if exclude is None or ignored is None or ignored.returncode == 0:
         return None
-    top = _git(app_dir, "rev-parse", "--show-prefix")
+    top = git(app_dir, "rev-parse", "--show-prefix")
     prefix = top.stdout.strip() if top and top.returncode == 0 else ""
     exclude.parent.mkdir(parents=True, exist_ok=True)
     existing = exclude.read_text() if exclude.exists() else ""
@@ -69,7 +59,7 @@ def ignore_directory(directory: Path) -> None:
 
 def tracked(app_dir: Path, *names: str) -> list[str]:
     """Which of NAMES (relative to the app) git tracks in the app's repository."""
-    done = _git(app_dir, "ls-files", "--", *names)
+    done = git(app_dir, "ls-files", "--", *names)
     if done is None or done.returncode != 0:
         return []
     return [line for line in done.stdout.splitlines() if line]

@@ -304,10 +304,22 @@ def check_snapshots(stack: Stack, low_disk: bool) -> Check:
         return Check("snapshots", SKIP, exc.cause)
     if not found:
         return Check("snapshots", OK, "none")
-    text = f"{len(found)}, {human_size(sum(s.size for s in found))} in Docker's disk"
+    # The other git branches' databases (devkit/branches.py) are kept as snapshots too.
+    branches = [s for s in found if s.branch]
+    snapshots = [s for s in found if not s.branch]
+    text = f"{len(snapshots)}, {human_size(sum(s.size for s in snapshots))}" + (
+        f"; other branches' databases: {len(branches)}, {human_size(sum(s.size for s in branches))}"
+        if branches
+        else ""
+    )
+    text += " in Docker's disk"
     if low_disk:
         return Check(
-            "snapshots", WARN, text, "devkit db.snapshots lists them; devkit db.snapshot.drop NAME"
+            "snapshots",
+            WARN,
+            text,
+            "devkit db.snapshots and devkit branches list them; devkit db.snapshot.drop NAME, "
+            "devkit branches.prune",
         )
     return Check("snapshots", OK, text)
 

@@ -163,6 +163,11 @@ class Stack:
 
     # The database and the Redis the kit's data tasks work on.
     @property
+    def app_dir(self) -> Path:
+        """The app's directory: where its .env.local is."""
+        return self.env_file.parent
+
+    @property
     def pg_port(self) -> int:
         return self.ports["postgres"]
 

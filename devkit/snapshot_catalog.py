@@ -28,6 +28,10 @@ class SnapshotError(DevkitError):
     """A snapshot could not be taken, restored or dropped; the app's database is as it was."""
 
 
+class AdminUnreachable(SnapshotError):
+    """The kit's admin cannot reach the stack's server (down, or its password not kept here)."""
+
+
 @dataclass(frozen=True)
 class Snapshot:
     name: str
@@ -36,6 +40,8 @@ class Snapshot:
     size: int  # bytes, PostgreSQL's copy
     redis: str  # the copy of Redis's keys (a path in redis_dir), "" for none
     auto: str = ""  # the task that took it before a change (db.migrate …), "" when taken by hand
+    branch: str = ""  # the git branch whose database it is, set aside (devkit/branches.py)
+    used: str = ""  # when that branch was last checked out (ISO 8601, UTC)
 
 
 @dataclass(frozen=True)
@@ -89,7 +95,7 @@ def connect(stack: Stack):
 
     url = admin_url(stack, "postgres")
     if not url:
-        raise SnapshotError(
+        raise AdminUnreachable(
             f"the admin password of project {stack.project} is not kept on this machine",
             "run `devkit setup` (it keeps it in ~/.local/state/devkit/stacks)",
         )
@@ -98,7 +104,7 @@ def connect(stack: Stack):
             url, application_name="devkit-snapshot", connect_timeout=10, options=PINNED
         )
     except psycopg2.OperationalError as exc:
-        raise SnapshotError(
+        raise AdminUnreachable(
             f"cannot connect to postgres as the admin: {str(exc).strip().splitlines()[0]}",
             "is the stack up (`devkit up`)? `devkit doctor` diagnoses",
         ) from None
@@ -161,6 +167,8 @@ def listed(cur, stack: Stack) -> list[Snapshot]:
                 size,
                 str(redis) if redis.is_file() else "",
                 str(meta.get("auto", "")),
+                str(meta.get("branch", "")),
+                str(meta.get("used", "")),
             )
         )
     return sorted(found, key=lambda snapshot: snapshot.taken, reverse=True)

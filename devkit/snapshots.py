@@ -48,7 +48,7 @@ from devkit.snapshot_catalog import (
 from devkit.snapshot_recovery import changing
 
 
-def _cleanup(stack: Stack, *statements: str) -> None:
+def cleanup(stack: Stack, *statements: str) -> None:
     """Statements that undo a failed step, on a connection of their own (the command's may be
     the one that failed). Best effort: what they cannot undo, the next snapshot command's
     _recover does."""
@@ -69,7 +69,7 @@ def _cleanup(stack: Stack, *statements: str) -> None:
         conn.close()
 
 
-def _revision(stack: Stack) -> str:
+def app_revision(stack: Stack) -> str:
     """The Alembic revision(s) of the app's database, "" when it has none: read on the app's own
     login (the table is the app's: the admin never reads it)."""
     from devkit.backup.catalog import migration_version
@@ -85,7 +85,7 @@ def _revision(stack: Stack) -> str:
 
 
 @contextmanager
-def _closed(cur, stack: Stack, database: str, say: Callable[[str], None]) -> Iterator[None]:
+def closed(cur, stack: Stack, database: str, say: Callable[[str], None]) -> Iterator[None]:
     """DATABASE closed to new connections and its open ones ended (each named first) while the
     block runs; open again after it, whatever happens (on a new connection when the block lost
     its own; a killed process leaves it to the next command's _recover)."""
@@ -115,7 +115,7 @@ def _closed(cur, stack: Stack, database: str, say: Callable[[str], None]) -> Ite
         try:
             cur.execute(reopen)
         except Exception:  # the block lost its connection (its session was ended)
-            _cleanup(stack, reopen)
+            cleanup(stack, reopen)
 
 
 def list_snapshots(stack: Stack) -> list[Snapshot]:
@@ -125,7 +125,7 @@ def list_snapshots(stack: Stack) -> list[Snapshot]:
         return catalog.listed(cur, stack)
 
 
-def _save_redis(stack: Stack, name: str) -> str:
+def save_redis(stack: Stack, name: str) -> str:
     """Redis's keys as redis_copy (0600, devkit/redis_keys.py); "" when Redis does not answer."""
     import os
 
@@ -142,7 +142,7 @@ def _save_redis(stack: Stack, name: str) -> str:
     return str(path)
 
 
-def _load_redis(stack: Stack, path: str, previous: str) -> None:
+def load_redis(stack: Stack, path: str, previous: str) -> None:
     """Put the snapshot's keys back; when that fails half-way, the keys Redis had (PREVIOUS)."""
     from devkit import redis_keys
 
@@ -158,11 +158,11 @@ def _load_redis(stack: Stack, path: str, previous: str) -> None:
         ) from None
 
 
-def _now() -> str:
+def now() -> str:
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}"
 
 
-def _stamp() -> str:
+def stamp() -> str:
     """When a snapshot was taken, to the millisecond: two taken within a second (a restore
     undone at once) still sort newest first, which the retention of automatic ones relies on."""
     return datetime.now(UTC).isoformat(timespec="milliseconds")
@@ -173,7 +173,7 @@ def take(
 ) -> Snapshot:
     """Copy the app's database (and Redis's data) as snapshot NAME (default: the time). `auto`:
     the task taking it before a change (the retention of automatic snapshots applies to it)."""
-    name = check_name(_now() if name is None else name)
+    name = check_name(now() if name is None else name)
     database = database_of(stack, name)
     with changing(stack, say) as cur:
         if auto:
@@ -184,31 +184,31 @@ def take(
                 f"snapshot {name} exists already",
                 f"choose another name, or drop it first: devkit db.snapshot.drop {name}",
             )
-        revision = _revision(stack)
-        redis = _save_redis(stack, name)
-        meta = _meta(name, revision, redis, auto)
+        revision = app_revision(stack)
+        redis = save_redis(stack, name)
+        meta = snapshot_meta(name, revision, redis, auto)
         started = time.monotonic()
         try:
-            with _closed(cur, stack, stack.pg_database, say):
+            with closed(cur, stack, stack.pg_database, say):
                 cur.execute(
                     f"CREATE DATABASE {catalog.quote(cur, database)} TEMPLATE "
                     f"{catalog.quote(cur, stack.pg_database)} STRATEGY FILE_COPY"
                 )
             cut_off = time.monotonic() - started
-            _mark(cur, database, meta)
+            mark(cur, database, meta)
         except Exception as exc:
             # A copy that failed half-way (a full disk, a session ended) is removed by the
             # server itself; one made but not marked is removed here.
-            _cleanup(stack, f"DROP DATABASE IF EXISTS {catalog.quote(cur, database)}")
-            _forget_redis(stack, name)
-            raise _failed("taking the snapshot", exc) from None
+            cleanup(stack, f"DROP DATABASE IF EXISTS {catalog.quote(cur, database)}")
+            forget_redis(stack, name)
+            raise failed("taking the snapshot", exc) from None
         say(f"the app's database was closed for {cut_off:.2f}s")
         return catalog.find(cur, stack, name)
 
 
 def automatic_name(task: str) -> str:
     """The name of the snapshot TASK (db.migrate, db.reset …) takes before its change."""
-    return f"before-{task.removeprefix('db.').replace('.', '-')}-{_now()}"
+    return f"before-{task.removeprefix('db.').replace('.', '-')}-{now()}"
 
 
 def prune_automatic(stack: Stack, keep: int, say: Callable[[str], None] = print) -> list[Snapshot]:
@@ -218,12 +218,12 @@ def prune_automatic(stack: Stack, keep: int, say: Callable[[str], None] = print)
     if keep <= 0:
         return []
     with changing(stack, say) as cur:
-        dropped = [s for s in catalog.listed(cur, stack) if s.auto][keep:]
+        dropped = [s for s in catalog.listed(cur, stack) if s.auto and not s.branch][keep:]
         for old in dropped:
             cur.execute(
                 f"DROP DATABASE IF EXISTS {catalog.quote(cur, database_of(stack, old.name))}"
             )
-            _forget_redis(stack, old.name)
+            forget_redis(stack, old.name)
             say(
                 f"dropped the automatic snapshot {old.name} of {old.taken} "
                 f"(devkit.snapshot_keep: the newest {keep} are kept)"
@@ -231,7 +231,7 @@ def prune_automatic(stack: Stack, keep: int, say: Callable[[str], None] = print)
         return dropped
 
 
-def _swap(cur, statements: list[str], parameters: list[tuple] | None = None) -> None:
+def swap(cur, statements: list[str], parameters: list[tuple] | None = None) -> None:
     """STATEMENTS in one transaction: all or none."""
     cur.execute("BEGIN")
     try:
@@ -244,23 +244,23 @@ def _swap(cur, statements: list[str], parameters: list[tuple] | None = None) -> 
         raise
 
 
-def _mark(cur, database: str, meta: dict) -> None:
+def mark(cur, database: str, meta: dict) -> None:
     """Write what the listing shows into a snapshot's comment (a copy without it is incomplete:
     _recover removes it), and close it to connections."""
     quoted = catalog.quote(cur, database)
     cur.execute(f"ALTER DATABASE {quoted} WITH ALLOW_CONNECTIONS false")
-    cur.execute(f"COMMENT ON DATABASE {quoted} IS %s", (_comment(meta),))
+    cur.execute(f"COMMENT ON DATABASE {quoted} IS %s", (comment_text(meta),))
 
 
-def _comment(meta: dict) -> str:
+def comment_text(meta: dict) -> str:
     return json.dumps({"devkit_snapshot": meta})
 
 
-def _meta(name: str, revision: str, redis: str, auto: str) -> dict:
+def snapshot_meta(name: str, revision: str, redis: str, auto: str) -> dict:
     """What a snapshot's comment records (the listing's columns), taken now. Whether Redis was
     copied is said for the reader; the copy itself is found by the snapshot's name."""
     return {
-        "name": name, "taken": _stamp(), "revision": revision, "redis": bool(redis), "auto": auto
+        "name": name, "taken": stamp(), "revision": revision, "redis": bool(redis), "auto": auto
     }  # fmt: skip
 
 
@@ -278,33 +278,33 @@ def set_aside(
     with changing(stack, say) as cur:
         name = catalog.unused(cur, stack, automatic_name(task))
         database = database_of(stack, name)
-        revision = _revision(stack)
-        redis = _save_redis(stack, name)
-        meta = _meta(name, revision, redis, task)
+        revision = app_revision(stack)
+        redis = save_redis(stack, name)
+        meta = snapshot_meta(name, revision, redis, task)
         app = catalog.quote(cur, stack.pg_database)
         try:
-            with _closed(cur, stack, stack.pg_database, say):
-                _swap(
+            with closed(cur, stack, stack.pg_database, say):
+                swap(
                     cur,
                     [
                         f"COMMENT ON DATABASE {app} IS %s",
                         f"ALTER DATABASE {app} RENAME TO {catalog.quote(cur, database)}",
                         f"ALTER DATABASE {catalog.quote(cur, database)} OWNER TO CURRENT_USER",
                     ],
-                    [(_comment(meta),), (), ()],
+                    [(comment_text(meta),), (), ()],
                 )
                 try:
                     cur.execute(f"CREATE DATABASE {app} OWNER {catalog.quote(cur, stack.pg_user)}")
                 except Exception:
-                    _cleanup(
+                    cleanup(
                         stack,
                         f"ALTER DATABASE {catalog.quote(cur, database)} RENAME TO {app}",
                         f"COMMENT ON DATABASE {app} IS NULL",
                     )
                     raise
         except Exception as exc:
-            _forget_redis(stack, name)
-            raise _failed("setting the database aside", exc) from None
+            forget_redis(stack, name)
+            raise failed("setting the database aside", exc) from None
         if redis and empty_redis:
             redis_keys.clear(stack)
         return catalog.find(cur, stack, name)
@@ -316,26 +316,26 @@ def restore(stack: Stack, name: str, say: Callable[[str], None] = print) -> Snap
     database = database_of(stack, check_name(name))
     with changing(stack, say) as cur:
         snapshot = catalog.find(cur, stack, name)
-        undo_name = catalog.unused(cur, stack, f"undo-{_now()}")
+        undo_name = catalog.unused(cur, stack, f"undo-{now()}")
         undo = database_of(stack, undo_name)
         restoring = stack.pg_database + catalog.RESTORING
-        revision = _revision(stack)
+        revision = app_revision(stack)
         try:
             cur.execute(
                 f"CREATE DATABASE {catalog.quote(cur, restoring)} TEMPLATE {catalog.quote(cur, database)} "
                 f"STRATEGY FILE_COPY OWNER {catalog.quote(cur, stack.pg_user)}"
             )
         except Exception as exc:
-            _cleanup(stack, f"DROP DATABASE IF EXISTS {catalog.quote(cur, restoring)}")
-            raise _failed("copying the snapshot", exc) from None
-        redis_undo = _save_redis(stack, undo_name)
-        meta = _meta(undo_name, revision, redis_undo, "db.snapshot.restore")
+            cleanup(stack, f"DROP DATABASE IF EXISTS {catalog.quote(cur, restoring)}")
+            raise failed("copying the snapshot", exc) from None
+        redis_undo = save_redis(stack, undo_name)
+        meta = snapshot_meta(undo_name, revision, redis_undo, "db.snapshot.restore")
         app = catalog.quote(cur, stack.pg_database)
         started = time.monotonic()
         try:
-            with _closed(cur, stack, stack.pg_database, say):
+            with closed(cur, stack, stack.pg_database, say):
                 # The replaced database is marked as the undo snapshot in the same transaction.
-                _swap(
+                swap(
                     cur,
                     [
                         f"COMMENT ON DATABASE {app} IS %s",
@@ -343,15 +343,15 @@ def restore(stack: Stack, name: str, say: Callable[[str], None] = print) -> Snap
                         f"ALTER DATABASE {catalog.quote(cur, undo)} OWNER TO CURRENT_USER",
                         f"ALTER DATABASE {catalog.quote(cur, restoring)} RENAME TO {app}",
                     ],
-                    [(_comment(meta),), (), (), ()],
+                    [(comment_text(meta),), (), (), ()],
                 )
         except Exception as exc:
-            _cleanup(stack, f"DROP DATABASE IF EXISTS {catalog.quote(cur, restoring)}")
-            _forget_redis(stack, undo_name)
-            raise _failed("swapping in the snapshot", exc) from None
+            cleanup(stack, f"DROP DATABASE IF EXISTS {catalog.quote(cur, restoring)}")
+            forget_redis(stack, undo_name)
+            raise failed("swapping in the snapshot", exc) from None
         say(f"the app's database was closed for {time.monotonic() - started:.2f}s")
         if snapshot.redis:
-            _load_redis(stack, snapshot.redis, redis_undo)
+            load_redis(stack, snapshot.redis, redis_undo)
         return catalog.find(cur, stack, undo_name)
 
 
@@ -367,21 +367,21 @@ def drop(stack: Stack, name: str, say: Callable[[str], None] = print) -> Snapsho
     with changing(stack, say) as cur:
         snapshot = catalog.find(cur, stack, name)
         cur.execute(f"DROP DATABASE {catalog.quote(cur, database)}")
-        _forget_redis(stack, name)
+        forget_redis(stack, name)
         return snapshot
 
 
-def _forget_redis(stack: Stack, name: str) -> None:
+def forget_redis(stack: Stack, name: str) -> None:
     remove_kit_file(redis_copy(stack, name), redis_dir(stack))
 
 
 def forget_redis_copies(stack: Stack, gone: list[Snapshot]) -> None:
     """The Redis copies of snapshots whose database is gone (a reset deleted the volume)."""
     for snapshot in gone:
-        _forget_redis(stack, snapshot.name)
+        forget_redis(stack, snapshot.name)
 
 
-def _failed(what: str, exc: Exception) -> SnapshotError:
+def failed(what: str, exc: Exception) -> SnapshotError:
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(exc, DevkitError):
         return SnapshotError(f"{what} failed: {exc.cause}", exc.hint)

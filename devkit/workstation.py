@@ -17,7 +17,7 @@ from devkit import paths
 from devkit.app import app_of_directory, new_app_here, record_app_dir, resolve_app_dir
 from devkit.app_repo import ignore_env_file, tracked_env_file
 from devkit.diagnosis import check_loopback_publishing
-from devkit.envfile import Stack, env_values, load_stack, read_env_file
+from devkit.envfile import MANAGED_KEYS, Stack, env_values, load_stack, read_env_file
 from devkit.errors import DockerUnavailable, SetupRequired
 from devkit.findings import Check
 from devkit.network import check, of_settings
@@ -28,6 +28,7 @@ from devkit.settings.model import Settings
 from devkit.stacks import settle
 from devkit.volumes import moved_here, volume_conflict, volume_owner
 from devkit.vscode_hooks import default_distro, role_vars
+from devkit.worktrees import copied_from_main
 from devkit.wsl import (
     THIS_HOST,
     HostFiles,
@@ -138,6 +139,11 @@ def setup(
             f"app directory {app_dir} does not exist", "create it, or pass --app-dir PATH"
         )
     existing = read_env_file(app_dir / ENV_FILE_NAME)
+    if main := copied_from_main(app_dir, existing):
+        # A git worktree's copy of the main worktree's .env.local: the app's own lines stay, the
+        # kit's (the main stack's name, ports, passwords) make way for a stack of its own.
+        existing = {key: value for key, value in existing.items() if key not in MANAGED_KEYS}
+        print(f"{ENV_FILE_NAME} is a copy of {main}'s: this git worktree gets a stack of its own")
     start_engine(install_docker, echo, network)
     with one_setup_at_a_time():
         settings, chosen, result, moved_from = _settle_and_apply(

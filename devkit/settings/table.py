@@ -97,6 +97,14 @@ SETTINGS: dict[str, Setting] = {
     # their inventory sets devkit_snapshot_keep (a snapshot closes the database for the time of
     # its copy: minutes for a large production database).
     "snapshot_keep": Setting(5, {"ge": 0, "le": 1000}, server=True, server_default=0),
+    # The app's database follows its git branch (devkit/branches.py): each branch has one of its
+    # own, swapped in on checkout. branch_base: the branch whose database a new branch's is copied
+    # from (empty: the branch checked out before). branch_keep: how many other branches'
+    # databases are kept; beyond it the least recently used are dropped, never the base's (main
+    # and master when branch_base is empty); 0: no limit.
+    "branch_databases": Setting(True),
+    "branch_base": Setting("", {"pattern": r"^[^\x00-\x20\x7f~^:?*\[\\]{0,200}$"}),
+    "branch_keep": Setting(10, {"ge": 0, "le": 1000}),
     # What reading one backup file may hold in memory, in MiB: one line of the kit's files (a
     # row), and a whole file of the earlier backup script (read at once, about 8x its size as objects).
     # A larger one is refused with the setting to raise.

@@ -23,7 +23,18 @@ def namespace() -> Collection:
     """Every task, with the settings' defaults as config (`devkit.<setting>`). The app directory
     defaults to the app the working directory is in (devkit.app): the settings and the
     environment (INVOKE_DEVKIT_APP_DIR) still win."""
-    from devkit.tasks import apps, db, doctor, fleet, images, redis, stack, testing, vscode
+    from devkit.tasks import (
+        apps,
+        branches,
+        db,
+        doctor,
+        fleet,
+        images,
+        redis,
+        stack,
+        testing,
+        vscode,
+    )
     from devkit.tasks._cli import quiet_on_closed_pipe
 
     ns = stack.ns
@@ -35,6 +46,7 @@ def namespace() -> Collection:
     ns.add_collection(images.ns)
     ns.add_collection(db.ns)
     ns.add_collection(redis.ns)
+    ns.add_collection(branches.ns)
     ns.add_collection(vscode.ns)
     ns.configure({"devkit": defaults()})
     quiet_on_closed_pipe()

@@ -33,6 +33,21 @@ def local_stack(c: Any, task_name: str, other_hint: str = ""):
     return stack
 
 
+def follows_branch(body: Callable[..., Any]) -> Callable[..., Any]:
+    """For a task on the app's database or Redis: the checked-out git branch's database is put
+    in place first (devkit/branches.py), so that a switch made without the hook (an IDE,
+    hooks off) is caught before anything reads or changes the wrong branch's data."""
+
+    @functools.wraps(body)
+    def wrapper(c: Any, *args: Any, **kwargs: Any) -> Any:
+        from devkit.branches import follow_app
+
+        follow_app(c.config.devkit, say=lambda line: print(line, file=sys.stderr))
+        return body(c, *args, **kwargs)
+
+    return wrapper
+
+
 class Terminated(BaseException):
     """SIGTERM arrived (`kill`, a closed terminal's session, systemd stopping a job)."""
 

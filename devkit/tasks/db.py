@@ -10,7 +10,7 @@ from invoke import Collection, task
 
 from devkit.errors import BadArgument, DevkitError
 from devkit.tasks import db_admin, db_remote, db_restore, db_snapshot, migrations
-from devkit.tasks._cli import reports_errors
+from devkit.tasks._cli import follows_branch, reports_errors
 from devkit.tasks._output import RowProgress, kib, print_diff
 
 
@@ -33,6 +33,7 @@ def _backup_file(c, file: str) -> Path:
     }
 )
 @reports_errors
+@follows_branch
 def backup(c, output_dir=None, format="json"):
     """Back up every table to backup_YYYYMMDD_HHMMSS.backup.gz; the last line printed is its path."""
     from devkit.backup.dump import create_backup
@@ -111,6 +112,7 @@ def verify(c, file):
 
 @task(help={"file": "The backup file (a path, or a name in the backup directory)"})
 @reports_errors
+@follows_branch
 def diff(c, file):
     """Show rows per table now and in a backup."""
     from devkit.backup.diff import calculate_diff

@@ -5,7 +5,7 @@ from __future__ import annotations
 from invoke import Exit, task
 
 from devkit.errors import CommandFailed
-from devkit.tasks._cli import confirm, local_stack, of_app, reports_errors
+from devkit.tasks._cli import confirm, follows_branch, local_stack, of_app, reports_errors
 
 
 @task(
@@ -13,6 +13,7 @@ from devkit.tasks._cli import confirm, local_stack, of_app, reports_errors
     help={"command": 'Run an SQL command (-c "SELECT …") instead of a session; repeat -c for more'},
 )
 @reports_errors
+@follows_branch
 def psql(c, command=None):
     """Open psql on the app's database as the app's user, or run SQL with -c or piped in.
 
@@ -47,6 +48,7 @@ def psql(c, command=None):
     }
 )
 @reports_errors
+@follows_branch
 def reset(c, yes=False, no_backup=False, backup=False, volumes=False):
     """Start the data over: keep it as a snapshot, empty the database and Redis, migrate, seed."""
     from devkit.commands import reset as use_case

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from invoke import task
 
-from devkit.tasks._cli import confirm, of_app, reports_errors
+from devkit.tasks._cli import confirm, follows_branch, of_app, reports_errors
 from devkit.tasks._output import RowProgress, print_diff
 
 _RESTORE_HELP = {
@@ -125,6 +125,7 @@ def _options(allow_other_version, exact, no_backup, to_head, clean=False):
     }
 )
 @reports_errors
+@follows_branch
 def restore(
     c,
     file,
@@ -149,6 +150,7 @@ def restore(
     help={"name": "The backup's name in the backup destination", **_RESTORE_HELP},
 )
 @reports_errors
+@follows_branch
 def restore_s3(
     c,
     name,

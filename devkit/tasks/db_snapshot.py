@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from invoke import Collection, task
 
-from devkit.tasks._cli import confirm, local_stack, of_app, reports_errors
+from devkit.tasks._cli import confirm, follows_branch, local_stack, of_app, reports_errors
 
 # db.snapshot.restore's and db.snapshot.drop's arguments.
 _NAMED_HELP = {
@@ -25,6 +25,7 @@ def _size(size: int) -> str:
     help={"name": "The snapshot's name (default: the time, YYYYMMDD-HHMMSS)"},
 )
 @reports_errors
+@follows_branch
 def take(c, name=None):
     """Copy the app's database (and Redis's data) inside its server: undo with db.snapshot.restore."""
     from devkit.snapshots import take as take_snapshot
@@ -40,6 +41,7 @@ def take(c, name=None):
 
 @task(help=_NAMED_HELP)
 @reports_errors
+@follows_branch
 def restore(c, name, yes=False):
     """Put a snapshot back (the database and Redis's data); what it replaces is kept as a snapshot."""
     from devkit.commands import snapshot_restore
@@ -73,6 +75,7 @@ def drop(c, name, yes=False):
 
 @task
 @reports_errors
+@follows_branch
 def snapshots(c):
     """List the app's snapshots, newest first.
 
@@ -83,7 +86,8 @@ def snapshots(c):
 
     stack = local_stack(c, "db.snapshots")
     recover(stack, say=print)
-    found = list_snapshots(stack)
+    # The databases of other git branches are snapshots too, listed by `devkit branches`.
+    found = [snapshot for snapshot in list_snapshots(stack) if not snapshot.branch]
     if not found:
         print("no snapshots (devkit db.snapshot takes one)")
         return

@@ -8,7 +8,7 @@ import sys
 
 from invoke import task
 
-from devkit.tasks._cli import reports_errors
+from devkit.tasks._cli import follows_branch, reports_errors
 
 
 def _report(run, direction: str) -> None:
@@ -51,6 +51,7 @@ def _check_backup_flags(no_backup: bool, backup: bool) -> None:
     }
 )
 @reports_errors
+@follows_branch
 def migrate(c, revision="head", no_backup=False, backup=False):
     """Upgrade the database (alembic upgrade); keeps it first (a snapshot) when anything changes."""
     from devkit.alembic_api import migrate_app
@@ -68,6 +69,7 @@ def migrate(c, revision="head", no_backup=False, backup=False):
     }
 )
 @reports_errors
+@follows_branch
 def downgrade(c, revision, no_backup=False, backup=False):
     """Downgrade the database (alembic downgrade REV); keeps it first (a snapshot)."""
     from devkit.alembic_api import migrate_app
@@ -84,6 +86,7 @@ def downgrade(c, revision, no_backup=False, backup=False):
     }
 )
 @reports_errors
+@follows_branch
 def revision(c, message, autogenerate=False):
     """Create a migration script (alembic revision -m MSG [--autogenerate])."""
     from devkit.alembic_api import app_of
@@ -97,6 +100,7 @@ def revision(c, message, autogenerate=False):
 
 @task
 @reports_errors
+@follows_branch
 def current(c):
     """Show the revision the database is at (alembic current)."""
     from devkit.alembic_api import app_of, show
@@ -106,6 +110,7 @@ def current(c):
 
 @task
 @reports_errors
+@follows_branch
 def history(c):
     """List the migrations, newest first, marking the current one (alembic history)."""
     from devkit.alembic_api import app_of, show

@@ -8,7 +8,7 @@ import time
 from invoke import Collection, Exit, task
 
 from devkit.errors import BadArgument
-from devkit.tasks._cli import confirm, of_app, reports_errors
+from devkit.tasks._cli import confirm, follows_branch, of_app, reports_errors
 
 
 def _stack(c):
@@ -25,6 +25,7 @@ def _session(c):
 
 @task(help={"command": 'One command instead of a session, e.g. -c "GET user:1"'})
 @reports_errors
+@follows_branch
 def cli(c, command=None):
     """redis-cli in the Redis container, authenticated: a session on a terminal, or one command."""
     from devkit.shells import redis_cli_argv, run
@@ -51,6 +52,7 @@ def ping(c):
     help={"pattern": "Glob pattern (default *)", "limit": "Print at most this many (default 1000)"}
 )
 @reports_errors
+@follows_branch
 def keys(c, pattern="*", limit=1000):
     """List keys matching PATTERN with SCAN (never KEYS: safe on a large or busy server)."""
     if int(limit) < 0:
@@ -68,6 +70,7 @@ def keys(c, pattern="*", limit=1000):
 
 @task(help={"yes": "Do not ask (required without a terminal)"})
 @reports_errors
+@follows_branch
 def flush(c, yes=False):
     """Delete every key of the app's Redis (FLUSHALL); asks first."""
     from devkit.readiness import redis_session
@@ -91,6 +94,7 @@ def flush(c, yes=False):
     }
 )
 @reports_errors
+@follows_branch
 def restore(c, file, yes=False):
     """Replace Redis's data with an RDB file's; the data it had is moved aside in its volume."""
     from pathlib import Path

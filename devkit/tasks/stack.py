@@ -63,7 +63,13 @@ def setup(c, app_dir=None, no_docker_install=False, no_migrate=False, no_vscode=
         out.print(f"  git ignores .env.local from now on (added to {result.git_ignore})")
     if result.tracked_secret:
         _warn(out, *result.tracked_secret)
+    for line in _setup_branches(c, stack):
+        out.print(f"  branches: {line}", highlight=False)
     out.print(f"  migrations: {_setup_migrations(c, stack, no_migrate)}")
+    if result.chosen and not no_migrate:  # a new stack: in a git worktree, the main one's data
+        from devkit.worktrees import clone_main
+
+        clone_main(dict(c.config.devkit), stack, say=lambda line: out.print(f"  {line}"))
     out.print(f"  command: {result.command}")
     if result.slow_drive:
         _warn(out, *result.slow_drive)
@@ -74,6 +80,28 @@ def setup(c, app_dir=None, no_docker_install=False, no_migrate=False, no_vscode=
 def _warn(out, cause: str, fix: str) -> None:
     out.print(f"[yellow]warning[/]: {cause}", highlight=False)
     out.print(f"  fix: {fix}", highlight=False)
+
+
+def _setup_branches(c, stack) -> list[str]:
+    """The database follows the git branch from now on (devkit/branches.py): the post-checkout
+    hook installed, the branch in place recorded (or switched to, before the migrations run)."""
+    from devkit.branch_hook import install
+    from devkit.branches import follow_app
+    from devkit.git_head import head_of
+
+    head = head_of(stack.app_dir)
+    if head is None:
+        return []
+    said: list[str] = []
+    followed = follow_app({**dict(c.config.devkit), "app_dir": str(stack.app_dir)}, said.append)
+    if followed is None and not said:
+        return []  # off (devkit.branch_databases), or the kit's own sample app
+    hook = install(stack.app_dir, head)
+    if hook:
+        said.append(hook)
+    if followed and followed.branch and not said:
+        said.append(f"the database in place is branch {followed.branch}'s (devkit branches)")
+    return said
 
 
 def _setup_migrations(c, stack, skip: bool) -> str:
@@ -99,11 +127,13 @@ def _setup_migrations(c, stack, skip: bool) -> str:
 @reports_errors
 def up(c, hold=False):
     """Start PostgreSQL and Redis; return once both accept authenticated connections."""
+    from devkit.branches import follow_app
     from devkit.envfile import load_stack
     from devkit.lifecycle import up as start
 
     stack = load_stack(c.config.devkit)
     result = start(stack)
+    follow_app(c.config.devkit)  # a branch checked out without the hook: its database now
     served = [
         f"{name} {result.versions[name]} on {stack.host}:{port}"
         for name, port in stack.ports.items()

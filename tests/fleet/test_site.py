@@ -12,7 +12,9 @@ import shutil
 import subprocess
 
 import pytest
+
 import testhosts
+from phrases import line_with
 
 pytestmark = [pytest.mark.ansible, pytest.mark.docker]
 
@@ -90,7 +92,7 @@ def test_an_encrypted_inventory_needs_its_vault_password(servers, invoke):
     for task in ("provision", "verify"):
         result = invoke(task, "--inventory", INVENTORY)
         assert result.returncode == 2, result.stdout + result.stderr
-        assert "group_vars/servers/vault.yml is encrypted with ansible-vault" in result.stderr
+        line_with(result.stderr, "group_vars/servers/vault.yml", "ansible-vault")
         assert "fix: pass --vault-password-file FILE" in result.stderr
 
 
@@ -100,7 +102,7 @@ def test_a_wrong_vault_password_is_named(servers, invoke, tmp_path):
     for task in ("provision", "verify"):
         result = invoke(task, "--inventory", INVENTORY, "--vault-password-file", str(wrong))
         assert result.returncode == 1, result.stdout + result.stderr
-        assert "the vault password given does not open inventories/ci's vault" in result.stderr
+        line_with(result.stderr, "vault password", "inventories/ci")
 
 
 def test_a_limit_matching_no_host_is_an_error(servers, invoke):
@@ -134,7 +136,7 @@ def test_a_wrong_vault_password_typed_at_the_prompt_is_named(servers, operator):
             operator, task, "--inventory", INVENTORY, "--ask-vault-pass", inputs=(b"not-it\n",)
         )
         assert code == 1, shown[-3000:]
-        assert "the vault password given does not open inventories/ci's vault" in shown
+        line_with(shown, "vault password", "inventories/ci")
         assert "not-it" not in shown.split("Vault password:")[-1]
 
 
@@ -152,7 +154,7 @@ def test_bad_settings_on_one_host_change_no_host(servers, operator, tmp_path):
         assert code == 1, output[-3000:]
         assert "devkit-ci-2: FAILED: devkit_postgres_port=" in output and "99999" in output
         assert "host_vars/devkit-ci-2.yml" in output and "invoke.yaml" not in output
-        assert "devkit-ci-1: not changed (another host's settings were refused)" in output
+        line_with(output, "devkit-ci-1: not changed")
         assert "no host was changed" in output
         assert "Traceback" not in output
     assert all(ssh(name, "command -v dockerd").returncode != 0 for name in servers)

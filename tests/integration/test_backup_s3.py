@@ -8,6 +8,8 @@ from pathlib import Path
 import boto3
 import pytest
 
+from phrases import line_with
+
 
 def kit_files(directory):
     """What a directory of backups holds, but the .gitignore that keeps it out of git."""
@@ -81,7 +83,7 @@ def test_a_changed_object_is_refused_on_download(stack, s3, tmp_path):
     target = tmp_path / "dl"
     down = stack.invoke("db.download", name, "--output-dir", str(target), extra_env=env)
     assert down.returncode == 1
-    assert "does not match the SHA-256 recorded at upload" in down.stderr
+    line_with(down.stderr, "error:", "SHA-256")
     assert not target.exists() or kit_files(target) == []
 
 
@@ -117,7 +119,7 @@ def test_restore_from_s3(stack, s3):
         result = stack.invoke("db.restore-s3", os.path.basename(path), "--yes", extra_env=env)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "Restore completed" in result.stdout
-        assert "not in the backup, left as they are: public.s3_marker" in result.stdout
+        line_with(result.stdout, "not in the backup", "public.s3_marker")
         assert execute("SELECT count(*) FROM s3_marker") == (1,)
         exact = stack.invoke(
             "db.restore-s3", os.path.basename(path), "--yes", "--exact", "--no-backup",

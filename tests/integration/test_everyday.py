@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from phrases import line_with
+
 pytestmark = pytest.mark.docker
 
 INITIAL = "c1104acd2fa6"
@@ -178,7 +180,7 @@ def test_migrate_keeps_a_snapshot_first_and_says_how_to_undo(stack, migrations_d
         assert backup and (tmp_path / backup[1].split("/")[-1]).exists(), by_file.stderr
         assert f"then devkit db.restore {backup[1]} --yes" in by_file.stdout
         again = stack.invoke("db.migrate", extra_env=env)
-        assert "Nothing to do: the database is at a1a1a1a1a1a1." in again.stdout
+        line_with(again.stdout, "Nothing to do", "a1a1a1a1a1a1")
         both = stack.invoke("db.downgrade", "-1", "--backup", "--no-backup")
         assert both.returncode == 2 and "contradict" in both.stderr
         down = stack.invoke("db.downgrade", "-1", "--no-backup", extra_env=env)
@@ -267,9 +269,9 @@ def test_a_backup_of_another_migration_version_restores_through_the_apps_migrati
     at_a1.move(task, revision)
     done = at_a1.restore(at_a1.a1_backup, *flags)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert f"the backup is at migration a1a1a1a1a1a1, the database at {revision}" in done.stdout
-    assert f"Migrated back: the database is at {ends_at}" in done.stdout
-    assert "To undo it: devkit db.snapshot.restore before-restore-" in done.stdout
+    line_with(done.stdout, "a1a1a1a1a1a1", f"database at {revision}")
+    line_with(done.stdout, "Migrated back", ends_at)
+    line_with(done.stdout, "devkit db.snapshot.restore before-restore-")
     assert at_a1.at() == ends_at and at_a1.nick() == [("nick@x",)]
 
 
@@ -308,8 +310,8 @@ def test_a_backup_of_a_revision_the_app_lacks_is_refused_and_nothing_changes(
     before = at_a1.stack.fingerprint()
     refused = at_a1.restore(unknown_revision_backup)
     assert refused.returncode == 1, refused.stdout + refused.stderr
-    assert "the backup is at migration dead00000000" in refused.stderr
-    assert f"(they have: a2a2a2a2a2a2, a1a1a1a1a1a1, {INITIAL})" in refused.stderr
+    line_with(refused.stderr, "error:", "dead00000000")
+    line_with(refused.stderr, f"a2a2a2a2a2a2, a1a1a1a1a1a1, {INITIAL}")
     assert "--allow-other-version" in refused.stderr and "Traceback" not in refused.stderr
     assert at_a1.stack.fingerprint() == before
 
@@ -317,7 +319,7 @@ def test_a_backup_of_a_revision_the_app_lacks_is_refused_and_nothing_changes(
 def test_allow_other_version_loads_as_it_is_and_names_the_fix(at_a1, unknown_revision_backup):
     forced = at_a1.restore(unknown_revision_backup, "--allow-other-version")
     assert forced.returncode == 0, forced.stdout + forced.stderr
-    assert "warning: the database now records migration dead00000000" in forced.stderr
+    line_with(forced.stderr, "warning:", "dead00000000")
     assert "SET version_num = 'a2a2a2a2a2a2'" in forced.stderr
     assert at_a1.at() == "dead00000000"
 
@@ -343,7 +345,7 @@ def test_alembic_errors_become_causes_with_fixes(stack, migrations_dir):
     sql(stack, "UPDATE alembic_version SET version_num = 'dead00000000'")
     lost = stack.invoke("db.current")
     assert lost.returncode == 1
-    assert "revision dead00000000 is not among the app's migrations" in lost.stderr
+    line_with(lost.stderr, "error:", "dead00000000")
     assert "fix:" in lost.stderr
 
 
@@ -422,7 +424,7 @@ def test_reset_keeps_a_snapshot_recreates_migrates_and_seeds_and_its_undo_works(
 
 def test_reset_volumes_backs_up_to_files_and_its_undo_works(stack, tmp_path):
     output = reset_and_undo(stack, tmp_path, "--volumes")
-    assert "Removing the containers and volumes of project" in output
+    line_with(output, "Removing", "volumes", "project")
     first = re.search(
         r"^Backup first: (\S+) \(PostgreSQL, schema and data\), (\S+) \(Redis\)$", output, re.M
     )
@@ -501,4 +503,4 @@ def test_a_backup_without_a_migration_version_names_the_flag(stack, tmp_path):
         and f"devkit db.restore {path} --allow-other-version" in said
     )
     preview = stack.invoke("db.restore", path, "--dry-run", "--allow-other-version", extra_env=env)
-    assert f"Migration version: {INITIAL}, kept (the backup records none)" in preview.stdout
+    line_with(preview.stdout, "Migration version", INITIAL, "kept")

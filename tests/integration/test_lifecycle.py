@@ -11,6 +11,8 @@ import redis
 from devkit.envfile import env_values
 from devkit.settings.model import load_settings
 
+from phrases import line_with
+
 pytestmark = pytest.mark.docker
 
 
@@ -190,7 +192,7 @@ def test_up_refuses_a_taken_port_and_starts_nothing(stack, held_port, tmp_path):
     result = stack.invoke("up", extra_env=env)
     assert result.returncode == 1
     own_name = Path("/proc/self/comm").read_text().strip()  # python, or pytest when run so
-    assert f"port {held_port} on 127.0.0.1 (for postgres) is taken by {own_name}" in result.stderr
+    line_with(result.stderr, f"port {held_port} ", "postgres", "taken", own_name)
     listed = subprocess.run(
         ["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={project}", "-q"],
         capture_output=True,
@@ -227,7 +229,7 @@ def test_missing_image_points_to_images_build(stack, tmp_path, remove_stack):
     try:
         result = stack.invoke("up", extra_env=env)
         assert result.returncode == 1
-        assert "image devkit/postgres:no-such-tag is not present" in result.stderr
+        line_with(result.stderr, "devkit/postgres:no-such-tag", "not present")
         assert "devkit images.build" in result.stderr
     finally:
         remove_stack(env_file)

@@ -13,6 +13,8 @@ import pytest
 
 from devkit.paths import SAMPLE_APP
 
+from phrases import line_with
+
 pytestmark = [pytest.mark.docker, pytest.mark.ansible, pytest.mark.machine(shared=True)]
 
 
@@ -148,7 +150,7 @@ def test_reset_its_undo_and_a_failed_restore_that_deletes_no_undo_point(dev, app
     # What the error says to do: the dump into an empty database, the old one kept.
     clean = dev.devkit("db.restore", str(dump), "--clean", "--yes", cwd=app, env=env)
     assert clean.returncode == 0, said(clean)
-    assert "To undo it: devkit db.snapshot.restore before-restore-" in clean.stdout
+    line_with(clean.stdout, "devkit db.snapshot.restore before-restore-")
     back = dev.devkit("db.snapshot.restore", undo, "--yes", cwd=app, env=env)
     assert back.returncode == 0, said(back)
 

@@ -15,6 +15,8 @@ from devkit.admin_password import admin_env_file
 from devkit.envfile import read_env_file
 from devkit.paths import KIT_ROOT
 
+from phrases import says
+
 # Exclusive: the previous main builds its own images under the same tags, and this kit builds
 # them again.
 pytestmark = [pytest.mark.docker, pytest.mark.ansible, pytest.mark.machine]
@@ -97,10 +99,7 @@ def test_a_workstation_of_the_previous_main_changes_over_with_its_data(
         new = run_devkit("setup", "--no-vscode", cwd=app, timeout=1500)
         assert new.returncode == 0, new.stdout[-3000:] + new.stderr
         # setup says what it changed
-        said = " ".join(new.stdout.split())
-        assert "the cluster superuser app became postgres, and app is now the app role" in said, (
-            new.stdout[-3000:]
-        )
+        says(new.stdout, "superuser app became postgres", "app is now the app role")
         after = read_env_file(app / ".env.local")
         assert after["PGPASSWORD"] == before["PGPASSWORD"]  # the app keeps its password
         for key in ("DEVKIT_PROJECT_NAME", "PGPORT", "REDIS_PORT", "REDIS_PASSWORD"):

@@ -15,6 +15,8 @@ import pytest
 from devkit.paths import KIT_ROOT, SAMPLE_APP
 from devkit.vscode_hooks import backup_dir
 
+from phrases import line_with
+
 pytestmark = [pytest.mark.ansible, pytest.mark.docker]
 
 # What a team's .vscode looks like before the kit: comments, trailing commas, its own entries.
@@ -396,7 +398,7 @@ def test_a_file_it_cannot_merge_leaves_the_directory_untouched(stack, app):
     before = sorted(p.name for p in (app / ".vscode").iterdir())
     failed = stack.invoke("vscode.install", "--app-dir", str(app))
     assert failed.returncode == 1, failed.stdout + failed.stderr
-    assert "launch.json: arrays or objects nested deeper than 200 levels" in failed.stderr
+    line_with(failed.stderr, "launch.json", "200 levels")
     assert "Traceback" not in failed.stdout + failed.stderr
     assert sorted(p.name for p in (app / ".vscode").iterdir()) == before
 

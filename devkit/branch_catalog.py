@@ -1,0 +1,91 @@
+"""The databases of the app's git branches (devkit/branches.py) as `devkit branches` lists them
+(and the state saying which branch's is in place), and the ones to drop: those whose git branch is gone (`branches.prune`, which asks first), and
+the least recently used beyond devkit.branch_keep (dropped after a switch, each named; never the
+one in place nor the base branch's)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from devkit.envfile import Stack
+
+
+def state_path(stack: Stack) -> Path:
+    from devkit.paths import state_dir
+
+    return state_dir() / "branches" / f"{stack.project}.json"
+
+
+def read_state(stack: Stack) -> dict:
+    try:
+        state = json.loads(state_path(stack).read_text())
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+@dataclass(frozen=True)
+class BranchDatabase:
+    branch: str
+    size: int  # bytes
+    revision: str  # Alembic's, "" for none
+    used: str  # when the branch was last checked out (ISO 8601); "" for the one in place
+    in_place: bool  # the database the app uses now
+    in_git: bool | None  # the git branch still exists (None: git cannot say)
+    snapshot: str  # the kept database's snapshot name ("" for the one in place)
+
+
+def list_branches(stack: Stack) -> list[BranchDatabase]:
+    """The database in place (when a branch is recorded), then the kept ones, last used first."""
+    from devkit import snapshot_catalog as catalog
+    from devkit.git_head import head_of, local_branches
+    from devkit.snapshots import app_revision
+
+    head = head_of(stack.app_dir)
+    in_git = local_branches(head.top) if head else None
+    with catalog.admin_cursor(stack) as cur:
+        kept = [s for s in catalog.listed(cur, stack) if s.branch]
+        cur.execute("SELECT pg_database_size(%s)", (stack.pg_database,))
+        size = cur.fetchone()[0]
+    current = str(read_state(stack).get("current") or "")
+    found = []
+    if current:
+        exists = None if in_git is None else current in in_git
+        found.append(BranchDatabase(current, size, app_revision(stack), "", True, exists, ""))
+    for s in sorted(kept, key=lambda s: s.used, reverse=True):
+        exists = None if in_git is None else s.branch in in_git
+        found.append(BranchDatabase(s.branch, s.size, s.revision, s.used, False, exists, s.name))
+    return found
+
+
+def gone(stack: Stack) -> list[BranchDatabase]:
+    """The kept databases whose git branch no longer exists (deleted, merged and removed)."""
+    return [b for b in list_branches(stack) if not b.in_place and b.in_git is False]
+
+
+def base_branches(base: str) -> set[str]:
+    """The branches whose databases the budget never drops: devkit.branch_base, else main and
+    master."""
+    return {base} if base else {"main", "master"}
+
+
+def over_budget(stack: Stack, keep: int, base: str) -> list[BranchDatabase]:
+    """The kept databases beyond the KEEP last used (0: no limit); the base's is never among
+    them."""
+    if keep <= 0:
+        return []
+    protected = base_branches(base)
+    kept = [b for b in list_branches(stack) if not b.in_place and b.branch not in protected]
+    return kept[keep:]
+
+
+def drop(stack: Stack, doomed: list[BranchDatabase], say: Callable[[str], None]) -> None:
+    """Drop the kept databases DOOMED (with their Redis keys), each named as it goes."""
+    from devkit import snapshots
+
+    for database in doomed:
+        snapshots.drop(stack, database.snapshot, say)
+        say(f"dropped the database of branch {database.branch} (last used {database.used[:19]})")
