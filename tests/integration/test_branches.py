@@ -4,6 +4,7 @@ installs, switches made without it, rebases, names git allows, a deleted branch,
 switch killed half-way, and a worktree with its own stack.
 
 The branches add their own migrations and rows; every check reads the real databases and Redis.
+The tests run in order on one repository (the suite runs a file on one worker: --dist loadfile).
 """
 
 import json
@@ -124,17 +125,19 @@ def repo(tmp_path_factory):
     hook.chmod(0o755)
     made.git("add", "-A")
     made.git("commit", "-q", "-m", "the app")
-    done = devkit("setup", "--no-vscode", cwd=made.app, env={}, timeout=900)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
-    made.setup_said = done.stdout
-    yield made
-    for app in (made.app, top.parent / "wt" / "backend"):
-        env_file = app / ".env.local"
-        if env_file.exists():
-            project = read_env_file(env_file).get("DEVKIT_PROJECT_NAME")
-            remove_stack(env_file)
-            if project:
-                forget_stack(project)
+    try:
+        done = devkit("setup", "--no-vscode", cwd=made.app, env={}, timeout=900)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+        made.setup_said = done.stdout
+        yield made
+    finally:
+        for app in (made.app, top.parent / "wt" / "backend"):
+            env_file = app / ".env.local"
+            if env_file.exists():
+                project = read_env_file(env_file).get("DEVKIT_PROJECT_NAME")
+                remove_stack(env_file)
+                if project:
+                    forget_stack(project)
 
 
 def test_setup_records_the_branch_and_chains_the_apps_own_hook(repo):
