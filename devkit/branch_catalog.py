@@ -1,7 +1,7 @@
 """The databases of the app's git branches (devkit/branches.py) as `devkit branches` lists them
 (and the state saying which branch's is in place), and the ones to drop: those whose git branch is gone (`branches.prune`, which asks first), and
-the least recently used beyond devkit.branch_keep (dropped after a switch, each named; never the
-one in place nor the base branch's)."""
+the least recently used beyond devkit.branch_keep or devkit.branch_max_mb (dropped after a
+switch, each named; never the one in place nor the base branch's)."""
 
 from __future__ import annotations
 
@@ -72,14 +72,23 @@ def base_branches(base: str) -> set[str]:
     return {base} if base else {"main", "master"}
 
 
-def over_budget(stack: Stack, keep: int, base: str) -> list[BranchDatabase]:
-    """The kept databases beyond the KEEP last used (0: no limit); the base's is never among
-    them."""
-    if keep <= 0:
-        return []
+def over_budget(stack: Stack, keep: int, base: str, max_mb: int = 0) -> list[BranchDatabase]:
+    """The kept databases beyond the KEEP last used (0: no limit), then, while all kept ones
+    together take more than MAX_MB (0: no limit), the least recently used of the rest; the
+    base's is never among them."""
+    kept = [b for b in list_branches(stack) if not b.in_place]  # last used first
     protected = base_branches(base)
-    kept = [b for b in list_branches(stack) if not b.in_place and b.branch not in protected]
-    return kept[keep:]
+    candidates = [b for b in kept if b.branch not in protected]
+    doomed = candidates[keep:] if keep > 0 else []
+    if max_mb > 0:
+        left = sum(b.size for b in kept) - sum(b.size for b in doomed)
+        for database in reversed(candidates):
+            if left <= max_mb * 2**20:
+                break
+            if database not in doomed:
+                doomed.append(database)
+                left -= database.size
+    return doomed
 
 
 def drop(stack: Stack, doomed: list[BranchDatabase], say: Callable[[str], None]) -> None:

@@ -288,18 +288,28 @@ def _off(value: object) -> bool:
     return str(value).strip().lower() in ("false", "0", "no", "off", "")
 
 
-def follow_app(config, say: Callable[[str], None] = print, hook: bool = False):
+def follow_app(
+    config, say: Callable[[str], None] = print, hook: bool = False, strict: bool = False
+):
     """follow() for the app per the kit's config (the post-checkout hook, `up`, the database
     tasks): nothing when the app is not in git (or is the kit's sample app) or
     devkit.branch_databases is off (what was
     recorded is then forgotten: the database in place is nobody's). The stack down (or its
     admin unknown) is said, not raised: the task that follows fails on its own if it needs the
     database, and one on another database (DATABASE_URL) goes on. In the hook, the steps of a
-    rebase or a bisect say nothing."""
+    rebase or a bisect say nothing. An app without a stack is no error unless `strict`
+    (`branches.follow`)."""
     from devkit.envfile import load_stack
     from devkit.paths import KIT_ROOT
 
-    stack = load_stack(config)
+    from devkit.errors import DevkitError
+
+    try:
+        stack = load_stack(config)
+    except DevkitError:
+        if strict:
+            raise
+        return None  # no stack (yet): the task says what it needs (DATABASE_URL may name another)
     if stack.app_dir == KIT_ROOT or KIT_ROOT in stack.app_dir.parents:
         return None  # the kit's sample app: the kit's own branches are not the app's
     if _off(config.get("branch_databases", True)):
@@ -320,9 +330,12 @@ def follow_app(config, say: Callable[[str], None] = print, hook: bool = False):
     if followed and followed.switched:
         from devkit import branch_catalog
 
-        keep = int(config.get("branch_keep") or 0)
-        doomed = branch_catalog.over_budget(stack, keep, base)
+        keep, max_mb = int(config.get("branch_keep") or 0), int(config.get("branch_max_mb") or 0)
+        doomed = branch_catalog.over_budget(stack, keep, base, max_mb)
         if doomed:
-            say(f"devkit.branch_keep is {keep}: the least recently used beyond it go")
+            say(
+                f"other branches' databases beyond devkit.branch_keep ({keep or 'no limit'}) or "
+                f"devkit.branch_max_mb ({max_mb or 'no limit'}): the least recently used go"
+            )
             branch_catalog.drop(stack, doomed, say)
     return followed

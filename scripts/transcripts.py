@@ -113,7 +113,8 @@ def shown_lines(output: str) -> list[str]:
     """The output as the transcript shows it: the app's directory and the home directory
     written as a reader's (~), the run's own link directory as a reader's (~/.local/bin), trailing
     spaces off; Ansible's play (the engine, images and stack roles, one line per task) left out
-    of setup's output, where its summary follows."""
+    of setup's output, where its summary follows, and so is the line saying that setup waited
+    for another one on this machine (the suite's other worker may be running one)."""
     text = output.replace(str(APP), SHOWN_APP).replace(os.environ["DEVKIT_BIN_DIR"], "~/.local/bin")
     text = text.replace(str(Path.home()), "~")
     lines = [line.rstrip() for line in text.splitlines()]
@@ -125,7 +126,8 @@ def shown_lines(output: str) -> list[str]:
         lines[first : last + 1] = [
             "(Ansible's play: one line per task of the docker, images and stack roles)"
         ]
-    return [line for line in lines if line != ""] or []
+    waited = "waiting for another setup on this machine"
+    return [line for line in lines if line != "" and not line.startswith(waited)] or []
 
 
 def postgres_image() -> str:

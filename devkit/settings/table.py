@@ -105,6 +105,8 @@ SETTINGS: dict[str, Setting] = {
     "branch_databases": Setting(True),
     "branch_base": Setting("", {"pattern": r"^[^\x00-\x20\x7f~^:?*\[\\]{0,200}$"}),
     "branch_keep": Setting(10, {"ge": 0, "le": 1000}),
+    # ... and how much they may take together, in MiB (0: no limit).
+    "branch_max_mb": Setting(0, {"ge": 0, "le": 16 * 2**20}),
     # What reading one backup file may hold in memory, in MiB: one line of the kit's files (a
     # row), and a whole file of the earlier backup script (read at once, about 8x its size as objects).
     # A larger one is refused with the setting to raise.

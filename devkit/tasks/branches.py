@@ -47,7 +47,7 @@ def follow(c, hook=False):
     if hook and app_of_directory() is None:
         return  # the hook names a directory that holds no app (any more): never another app
     try:
-        follow_app(c.config.devkit, hook=hook)
+        follow_app(c.config.devkit, hook=hook, strict=True)
     except SetupRequired:
         if not hook:
             raise

@@ -213,6 +213,18 @@ def test_a_rebase_and_a_file_checkout_switch_nothing(repo):
     assert "database" not in restored and repo.current() == "feature-a"
 
 
+def test_a_kept_database_at_a_migration_its_branch_lost_is_named_with_the_fix(repo):
+    repo.git("switch", "-q", "-c", "drop-nick")
+    repo.git("rm", "-q", f"migrations/versions/{NICK}_nick.py")
+    repo.git("commit", "-q", "-m", "the nick migration goes (a rebase dropped it)")
+    repo.git("switch", "-q", "main")
+    said = repo.said("switch", "drop-nick")
+    line_with(said, "warning:", "drop-nick", NICK, "do not have")
+    line_with(said, "fix:")
+    assert repo.revision() == NICK  # named, not changed
+    repo.git("switch", "-q", "feature-a")
+
+
 def test_branch_names_git_allows_and_a_detached_head(repo):
     for name, base in (("機能/検索", "feature-a"), ("feature/x_y-z", "機能/検索")):
         said = repo.said("switch", "-c", name)
@@ -245,7 +257,7 @@ def test_the_database_of_a_deleted_branch_is_listed_and_pruned_after_asking(repo
     assert "機能/検索" not in after and "feature/x_y-z" in after and "main" in after
 
 
-def test_beyond_branch_keep_the_least_recently_used_go_never_the_base(repo):
+def test_beyond_branch_keep_or_max_mb_the_least_recently_used_go_never_the_base(repo):
     keep_one = {"INVOKE_DEVKIT_BRANCH_KEEP": "1"}
     repo.said("switch", "-c", "b1")
     said = repo.said("switch", "-c", "b2", env=keep_one)
@@ -257,6 +269,17 @@ def test_beyond_branch_keep_the_least_recently_used_go_never_the_base(repo):
 
     listed = devkit("branches", cwd=repo.app).stdout
     assert [line.split()[0] for line in listed.splitlines()] == ["b2", "b1", "main"], listed
+    # A size limit: the least recently used go first until the rest fit (main's alone does not).
+    said = repo.said(
+        "switch",
+        "-c",
+        "b3",
+        env={"INVOKE_DEVKIT_BRANCH_KEEP": "0", "INVOKE_DEVKIT_BRANCH_MAX_MB": "1"},
+    )
+    line_with(said, "branch_max_mb", "1")
+    assert said.index("of branch b1") < said.index("of branch b2"), said  # b1 was used first
+    listed = devkit("branches", cwd=repo.app).stdout
+    assert [line.split()[0] for line in listed.splitlines()] == ["b3", "main"], listed
     repo.said("switch", "main")
     assert repo.users() == ["on-main"]
 
