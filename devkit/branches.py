@@ -300,9 +300,8 @@ def follow_app(
     rebase or a bisect say nothing. An app without a stack is no error unless `strict`
     (`branches.follow`)."""
     from devkit.envfile import load_stack
-    from devkit.paths import KIT_ROOT
-
     from devkit.errors import DevkitError
+    from devkit.paths import KIT_ROOT
 
     try:
         stack = load_stack(config)
