@@ -124,3 +124,15 @@ def test_hooks_kept_outside_git_are_left_alone_with_the_line_to_add(repo):
     assert "core.hooksPath" in said and "branches.follow --hook" in said
     assert (repo / ".husky" / "post-checkout").read_text() == "#!/bin/sh\nnpx something\n"
     assert not (repo / ".husky" / "post-checkout.devkit-chained").exists()
+
+
+def test_a_revision_is_known_by_the_file_that_defines_it_not_one_that_names_it(tmp_path):
+    from devkit.branches import _mentioned
+
+    versions = tmp_path / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    (tmp_path / "alembic.ini").write_text("[alembic]\nscript_location = %(here)s/migrations\n")
+    (versions / "b_second.py").write_text('revision: str = "bbbb"\ndown_revision = "aaaa"\n')
+    assert _mentioned(tmp_path, ["bbbb"])
+    assert not _mentioned(tmp_path, ["aaaa"])  # only named as a parent: its own file is gone
+    assert not _mentioned(tmp_path / "nowhere", ["bbbb"])  # no alembic.ini: Alembic decides
