@@ -284,6 +284,29 @@ def test_beyond_branch_keep_or_max_mb_the_least_recently_used_go_never_the_base(
     assert repo.users() == ["on-main"]
 
 
+def test_two_switches_at_once_take_turns_and_switch_once(repo):
+    repo.git("-c", "core.hooksPath=/dev/null", "switch", "-q", "b3")
+    from tests.conftest import DEVKIT
+
+    both = [
+        subprocess.Popen(
+            [DEVKIT, "branches.follow"],
+            cwd=repo.app,
+            env=environ(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    said = [process.communicate(timeout=120)[0] for process in both]
+    assert [process.returncode for process in both] == [0, 0], said
+    assert sum("branch b3: its database is in place" in text for text in said) == 1, said
+    assert repo.current() == "b3" and repo.users() == ["on-main", "on-a"]
+    repo.said("switch", "main")
+    assert repo.users() == ["on-main"]
+
+
 KILL_AT = """
 import os, signal, sys
 from devkit import branches, snapshots
