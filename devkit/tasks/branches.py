@@ -18,6 +18,8 @@ def _stack(c):
 @reports_errors
 def list_(c):
     """List the database of each git branch: size, migration, last used, whether the branch exists."""
+    from rich.cells import cell_len
+
     from devkit.branch_catalog import list_branches
     from devkit.branches import follow_app
     from devkit.volumes import human_size
@@ -30,8 +32,10 @@ def list_(c):
     for database in found:
         used = "in place" if database.in_place else database.used[:16].replace("T", " ")
         git = {True: "", False: "  (branch deleted: devkit branches.prune)", None: ""}
+        # Padded by the cells a terminal gives it (機能/検索: two per character).
+        name = database.branch + " " * max(0, 32 - cell_len(database.branch))
         print(
-            f"{database.branch:<32} {human_size(database.size):>9}  "
+            f"{name} {human_size(database.size):>9}  "
             f"{database.revision or '(none)':<14} {used:<16}{git[database.in_git]}"
         )
 
