@@ -32,10 +32,32 @@ class BranchDatabase:
     branch: str
     size: int  # bytes
     revision: str  # Alembic's, "" for none
-    used: str  # when the branch was last checked out (ISO 8601); "" for the one in place
+    used: str  # when the branch's database was last in place (ISO 8601); "" for the one in place
     in_place: bool  # the database the app uses now
     in_git: bool | None  # the git branch still exists (None: git cannot say)
     snapshot: str  # the kept database's snapshot name ("" for the one in place)
+
+
+def _kept(cur, stack: Stack, in_git: set[str] | None) -> list[BranchDatabase]:
+    """The other branches' databases, last used first (IN_GIT: the git branches, None when not
+    asked)."""
+    from devkit import snapshot_catalog as catalog
+
+    kept = sorted(
+        (s for s in catalog.listed(cur, stack) if s.branch), key=lambda s: s.used, reverse=True
+    )
+    return [
+        BranchDatabase(
+            s.branch,
+            s.size,
+            s.revision,
+            s.used,
+            False,
+            None if in_git is None else s.branch in in_git,
+            s.name,
+        )
+        for s in kept
+    ]
 
 
 def list_branches(stack: Stack) -> list[BranchDatabase]:
@@ -47,18 +69,14 @@ def list_branches(stack: Stack) -> list[BranchDatabase]:
     head = head_of(stack.app_dir)
     in_git = local_branches(head.top) if head else None
     with catalog.admin_cursor(stack) as cur:
-        kept = [s for s in catalog.listed(cur, stack) if s.branch]
+        kept = _kept(cur, stack, in_git)
         cur.execute("SELECT pg_database_size(%s)", (stack.pg_database,))
         size = cur.fetchone()[0]
     current = str(read_state(stack).get("current") or "")
-    found = []
-    if current:
-        exists = None if in_git is None else current in in_git
-        found.append(BranchDatabase(current, size, app_revision(stack), "", True, exists, ""))
-    for s in sorted(kept, key=lambda s: s.used, reverse=True):
-        exists = None if in_git is None else s.branch in in_git
-        found.append(BranchDatabase(s.branch, s.size, s.revision, s.used, False, exists, s.name))
-    return found
+    if not current:
+        return kept
+    exists = None if in_git is None else current in in_git
+    return [BranchDatabase(current, size, app_revision(stack), "", True, exists, ""), *kept]
 
 
 def gone(stack: Stack) -> list[BranchDatabase]:
@@ -75,8 +93,12 @@ def base_branches(base: str) -> set[str]:
 def over_budget(stack: Stack, keep: int, base: str, max_mb: int = 0) -> list[BranchDatabase]:
     """The kept databases beyond the KEEP last used (0: no limit), then, while all kept ones
     together take more than MAX_MB (0: no limit), the least recently used of the rest; the
-    base's is never among them."""
-    kept = [b for b in list_branches(stack) if not b.in_place]  # last used first
+    base's is never among them. Run after every switch: only the admin's catalog is read (no
+    git process, no login on the app's database)."""
+    from devkit import snapshot_catalog as catalog
+
+    with catalog.admin_cursor(stack) as cur:
+        kept = _kept(cur, stack, None)  # last used first
     protected = base_branches(base)
     candidates = [b for b in kept if b.branch not in protected]
     doomed = candidates[keep:] if keep > 0 else []

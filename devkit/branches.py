@@ -34,7 +34,6 @@ import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from devkit.branch_catalog import read_state, state_path
@@ -42,6 +41,7 @@ from devkit.envfile import Stack
 from devkit.errors import DataConflict
 from devkit.git_head import Head, head_of
 from devkit.snapshot_catalog import AdminUnreachable
+from devkit.snapshots import stamp
 
 BRANCH = "branch"  # the `auto` of a kept branch database (never pruned as an automatic snapshot)
 
@@ -61,10 +61,6 @@ def _write_state(stack: Stack, state: dict) -> None:
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".partial") as f:
         json.dump(state, f)
     os.replace(f.name, path)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True)
@@ -95,7 +91,7 @@ def follow(
             say(f"{reason}: the database stays that of branch {current}")
         return Followed(current)
     if not current and not state.get("switching"):
-        _write_state(stack, {"current": head.branch, "since": _now()})
+        _write_state(stack, {"current": head.branch})
         say(f"the database follows the git branch: it is branch {head.branch}'s")
         return Followed(head.branch)
     return switch(stack, head.branch, say, base)
@@ -129,8 +125,9 @@ def switch(
             coming = ""
             from_base = catalog.database_of(stack, kept_name(base)) if base else ""
             if base and base != current and catalog.exists(cur, from_base):
-                source = app + catalog.RESTORING
-                _copy(cur, stack, source, from_base)
+                source = snapshots.copy_for_app(
+                    cur, stack, from_base, "copying the base branch's database"
+                )
         switching = {**state, "switching": {"from": current, "to": branch}}
         _write_state(stack, switching)
         meta = {
@@ -141,7 +138,7 @@ def switch(
                 BRANCH,
             ),
             "branch": current,
-            "used": _now(),  # when it was last in place
+            "used": stamp(),  # when it was last in place
         }
         incoming = coming or source
         try:
@@ -183,22 +180,6 @@ def switch(
     return Followed(branch, current, switched=True, created=not coming)
 
 
-def _copy(cur, stack: Stack, copy: str, source: str) -> None:
-    """A file-level copy of the kept database SOURCE as COPY, owned by the app's role (before a
-    switch swaps it in; one left by a killed switch is dropped by the snapshots' recovery)."""
-    from devkit import snapshot_catalog as catalog
-    from devkit import snapshots
-
-    try:
-        cur.execute(
-            f"CREATE DATABASE {catalog.quote(cur, copy)} TEMPLATE {catalog.quote(cur, source)} "
-            f"STRATEGY FILE_COPY OWNER {catalog.quote(cur, stack.pg_user)}"
-        )
-    except Exception as exc:
-        snapshots.cleanup(stack, f"DROP DATABASE IF EXISTS {catalog.quote(cur, copy)}")
-        raise snapshots.failed("copying the base branch's database", exc) from None
-
-
 def _finish(stack: Stack, state: dict, say: Callable[[str], None]) -> dict:
     """After the swap: Redis gets the keys kept with the branch's database (when it was kept),
     the state records the branch, then the copy of the keys is removed (in that order: killed
@@ -214,7 +195,7 @@ def _finish(stack: Stack, state: dict, say: Callable[[str], None]) -> dict:
         except redis_keys.RedisKeysError as exc:
             say(f"warning: Redis's keys of branch {branch} were not put back: {exc.cause}")
     done = {k: v for k, v in state.items() if k != "switching"}
-    done.update(current=branch, since=_now())
+    done["current"] = branch
     _write_state(stack, done)
     snapshots.forget_redis(stack, kept_name(branch))
     return done

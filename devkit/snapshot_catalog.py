@@ -41,7 +41,7 @@ class Snapshot:
     redis: str  # the copy of Redis's keys (a path in redis_dir), "" for none
     auto: str = ""  # the task that took it before a change (db.migrate …), "" when taken by hand
     branch: str = ""  # the git branch whose database it is, set aside (devkit/branches.py)
-    used: str = ""  # when that branch was last checked out (ISO 8601, UTC)
+    used: str = ""  # when that branch's database was last in place (ISO 8601, UTC)
 
 
 @dataclass(frozen=True)

@@ -318,16 +318,8 @@ def restore(stack: Stack, name: str, say: Callable[[str], None] = print) -> Snap
         snapshot = catalog.find(cur, stack, name)
         undo_name = catalog.unused(cur, stack, f"undo-{now()}")
         undo = database_of(stack, undo_name)
-        restoring = stack.pg_database + catalog.RESTORING
+        restoring = copy_for_app(cur, stack, database, "copying the snapshot")
         revision = app_revision(stack)
-        try:
-            cur.execute(
-                f"CREATE DATABASE {catalog.quote(cur, restoring)} TEMPLATE {catalog.quote(cur, database)} "
-                f"STRATEGY FILE_COPY OWNER {catalog.quote(cur, stack.pg_user)}"
-            )
-        except Exception as exc:
-            cleanup(stack, f"DROP DATABASE IF EXISTS {catalog.quote(cur, restoring)}")
-            raise failed("copying the snapshot", exc) from None
         redis_undo = save_redis(stack, undo_name)
         meta = snapshot_meta(undo_name, revision, redis_undo, "db.snapshot.restore")
         app = catalog.quote(cur, stack.pg_database)
@@ -353,6 +345,23 @@ def restore(stack: Stack, name: str, say: Callable[[str], None] = print) -> Snap
         if snapshot.redis:
             load_redis(stack, snapshot.redis, redis_undo)
         return catalog.find(cur, stack, undo_name)
+
+
+def copy_for_app(cur, stack: Stack, source: str, what: str) -> str:
+    """A file-level copy of the kept database SOURCE (a snapshot, another branch's database),
+    owned by the app's role, made while the app still works, to be swapped in next: its name
+    (`<database>.restoring`). One a killed command left is dropped by the recovery; one that
+    failed half-way here, at once (WHAT names the step in the error)."""
+    restoring = stack.pg_database + catalog.RESTORING
+    try:
+        cur.execute(
+            f"CREATE DATABASE {catalog.quote(cur, restoring)} TEMPLATE {catalog.quote(cur, source)} "
+            f"STRATEGY FILE_COPY OWNER {catalog.quote(cur, stack.pg_user)}"
+        )
+    except Exception as exc:
+        cleanup(stack, f"DROP DATABASE IF EXISTS {catalog.quote(cur, restoring)}")
+        raise failed(what, exc) from None
+    return restoring
 
 
 def put_back(stack: Stack, name: str, say: Callable[[str], None] = print) -> None:
