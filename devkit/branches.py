@@ -33,6 +33,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,6 +105,7 @@ def switch(
     a copy of BASE's (devkit.branch_base; empty: the branch in place), migrated."""
     from devkit import snapshot_catalog as catalog
     from devkit import snapshots
+    from devkit.alembic_api import import_ahead
     from devkit.snapshot_recovery import changing
 
     with changing(stack, say) as cur:
@@ -123,6 +125,7 @@ def switch(
         source = ""  # what a new branch's database is copied from ("": the one in place)
         if not catalog.exists(cur, coming):
             coming = ""
+            import_ahead(stack.app_dir)  # to migrate after the copy: imported while it runs
             from_base = catalog.database_of(stack, kept_name(base)) if base else ""
             if base and base != current and catalog.exists(cur, from_base):
                 source = snapshots.copy_for_app(
@@ -130,46 +133,49 @@ def switch(
                 )
         switching = {**state, "switching": {"from": current, "to": branch}}
         _write_state(stack, switching)
-        meta = {
-            **snapshots.snapshot_meta(
-                kept_name(current),
-                snapshots.app_revision(stack),
-                snapshots.save_redis(stack, kept_name(current)),
-                BRANCH,
-            ),
-            "branch": current,
-            "used": stamp(),  # when it was last in place
-        }
         incoming = coming or source
-        try:
-            with snapshots.closed(cur, stack, app, say):
-                if incoming:  # renamed: the one in place is kept, the incoming one takes its name
-                    snapshots.swap(
-                        cur,
-                        [
-                            f"COMMENT ON DATABASE {q(app)} IS %s",
-                            f"ALTER DATABASE {q(app)} WITH ALLOW_CONNECTIONS false",
-                            f"ALTER DATABASE {q(app)} RENAME TO {q(leaving)}",
-                            f"ALTER DATABASE {q(leaving)} OWNER TO CURRENT_USER",
-                            f"ALTER DATABASE {q(incoming)} RENAME TO {q(app)}",
-                            f"ALTER DATABASE {q(app)} OWNER TO {q(stack.pg_user)}",
-                            f"COMMENT ON DATABASE {q(app)} IS NULL",
-                        ],
-                        [(snapshots.comment_text(meta),), (), (), (), (), (), ()],
-                    )
-                else:  # copied: the copy is kept, the one in place goes on as the new branch's
-                    cur.execute(
-                        f"CREATE DATABASE {q(leaving)} TEMPLATE {q(app)} STRATEGY FILE_COPY"
-                    )
-                    snapshots.mark(cur, leaving, meta)
-        except Exception as exc:
+        # Redis's keys are saved while PostgreSQL closes the database and copies it (two
+        # servers: neither waits for the other); the kept database's comment records them.
+        revision = snapshots.app_revision(stack)  # on the app's login: before it is closed
+        with ThreadPoolExecutor(1, "redis-keys") as pool:
+            keys = pool.submit(snapshots.save_redis, stack, kept_name(current))
+            meta = lambda: {  # noqa: E731
+                **snapshots.snapshot_meta(kept_name(current), revision, keys.result(), BRANCH),
+                "branch": current,
+                "used": stamp(),  # when it was last in place
+            }
+            try:
+                with snapshots.closed(cur, stack, app, say):
+                    if incoming:  # renamed: the one in place is kept, the incoming takes its name
+                        snapshots.swap(
+                            cur,
+                            [
+                                f"COMMENT ON DATABASE {q(app)} IS %s",
+                                f"ALTER DATABASE {q(app)} WITH ALLOW_CONNECTIONS false",
+                                f"ALTER DATABASE {q(app)} RENAME TO {q(leaving)}",
+                                f"ALTER DATABASE {q(leaving)} OWNER TO CURRENT_USER",
+                                f"ALTER DATABASE {q(incoming)} RENAME TO {q(app)}",
+                                f"ALTER DATABASE {q(app)} OWNER TO {q(stack.pg_user)}",
+                                f"COMMENT ON DATABASE {q(app)} IS NULL",
+                            ],
+                            [(snapshots.comment_text(meta()),), (), (), (), (), (), ()],
+                        )
+                    else:  # copied: the copy is kept, the one in place goes on as the new one
+                        cur.execute(
+                            f"CREATE DATABASE {q(leaving)} TEMPLATE {q(app)} STRATEGY FILE_COPY"
+                        )
+                        snapshots.mark(cur, leaving, meta())
+                failure = None
+            except Exception as exc:
+                failure = exc
+        if failure is not None:  # the keys' thread is done: its copy can go
             snapshots.cleanup(
                 stack,
                 *(f"DROP DATABASE IF EXISTS {q(name)}" for name in (leaving, source) if name),
             )
             snapshots.forget_redis(stack, kept_name(current))
             _write_state(stack, state)
-            raise snapshots.failed(f"switching to branch {branch}'s database", exc) from None
+            raise snapshots.failed(f"switching to branch {branch}'s database", failure) from None
         _finish(stack, switching, say)
     if coming:
         say(f"branch {branch}: its database is in place (branch {current}'s is kept)")
@@ -349,3 +355,18 @@ def follow_app(
             )
             branch_catalog.drop(stack, doomed, say)
     return followed
+
+
+def follow_checkout(config) -> None:
+    """What the post-checkout hook runs (`devkit branches.follow --hook`) in each app of the
+    repository: follow_app, quiet during a rebase or a bisect."""
+    from devkit.app import app_of_directory
+    from devkit.errors import SetupRequired
+
+    if app_of_directory() is None:
+        return  # the hook names a directory that holds no app (any more): never another app
+    try:
+        follow_app(config, hook=True, strict=True)
+    except SetupRequired:
+        # A new worktree (`git worktree add` checks out in it): no stack of its own yet.
+        print("devkit: this checkout's app has no stack yet: `devkit setup` here makes one")

@@ -22,15 +22,21 @@ CONFIG_FILES = [
 ]
 
 
+def defaults_only() -> bool:
+    """Whether Invoke would resolve the settings as their defaults: no INVOKE_* variable, no
+    config file (the app is then the working directory's: devkit.tasks.defaults)."""
+    if any(key.startswith("INVOKE_") for key in os.environ):
+        return False
+    return not any(path.exists() for path in CONFIG_FILES)
+
+
 def start_up_early(argv: list[str]) -> None:
     """`devkit up` with the settings all defaults: start the stack's `docker compose up` before
     Invoke is even imported (~0.12 s of start-up), so that its start-up overlaps the daemon's
     work; the task then takes that run over (devkit.lifecycle.adopt). Only when Invoke would
-    resolve the same app and settings: no INVOKE_* variable, no config file, no flag. Anything
-    wrong (no .env.local, drift, a port taken) is left to the task to report."""
-    if argv != ["up"] or any(key.startswith("INVOKE_") for key in os.environ):
-        return
-    if any(path.exists() for path in CONFIG_FILES):
+    resolve the same app and settings: defaults only, no flag. Anything wrong (no .env.local,
+    drift, a port taken) is left to the task to report."""
+    if argv != ["up"] or not defaults_only():
         return
     from devkit.errors import DevkitError
     from devkit.lifecycle import start_up
@@ -40,6 +46,27 @@ def start_up_early(argv: list[str]) -> None:
         start_up(defaults())
     except DevkitError:
         return
+
+
+def follow_early(argv: list[str]) -> bool:
+    """The post-checkout hook's `devkit branches.follow --hook`, which runs at every branch
+    checkout, without Invoke (~0.15 s of the switch) when the settings are all defaults; True
+    when done. The task (tasks/branches.py) runs the same function."""
+    if argv != ["branches.follow", "--hook"] or not defaults_only():
+        return False
+    from devkit.branches import follow_checkout
+    from devkit.errors import DevkitError
+    from devkit.tasks import defaults
+
+    try:
+        follow_checkout(defaults())
+    except DevkitError as exc:  # as the task's reports_errors says it
+        sys.stderr.write(exc.render() + "\n")
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
+    return True
 
 
 def bad_command(problem: str) -> str:
@@ -59,6 +86,8 @@ def bad_command(problem: str) -> str:
 
 
 def main() -> None:
+    if follow_early(sys.argv[1:]):
+        return
     start_up_early(sys.argv[1:])
     from invoke import Program
 

@@ -44,19 +44,12 @@ def list_(c):
 @reports_errors
 def follow(c, hook=False):
     """Put the checked-out branch's database in place now (the hook, up and database tasks do it)."""
-    from devkit.app import app_of_directory
-    from devkit.branches import follow_app
-    from devkit.errors import SetupRequired
+    from devkit.branches import follow_app, follow_checkout
 
-    if hook and app_of_directory() is None:
-        return  # the hook names a directory that holds no app (any more): never another app
-    try:
-        follow_app(c.config.devkit, hook=hook, strict=True)
-    except SetupRequired:
-        if not hook:
-            raise
-        # A new worktree (`git worktree add` checks out in it): no stack of its own yet.
-        print("devkit: this checkout's app has no stack yet: `devkit setup` here makes one")
+    if hook:
+        follow_checkout(c.config.devkit)  # also run without Invoke: devkit/cli.py
+    else:
+        follow_app(c.config.devkit, strict=True)
 
 
 @task(

@@ -136,3 +136,31 @@ def test_a_revision_is_known_by_the_file_that_defines_it_not_one_that_names_it(t
     assert _mentioned(tmp_path, ["bbbb"])
     assert not _mentioned(tmp_path, ["aaaa"])  # only named as a parent: its own file is gone
     assert not _mentioned(tmp_path / "nowhere", ["bbbb"])  # no alembic.ini: Alembic decides
+
+
+def _hook_imports(cwd: Path, env: dict[str, str]) -> set[str]:
+    """The modules `devkit branches.follow --hook` imports (python -X importtime's report)."""
+    import os
+    import sys
+
+    from devkit.paths import KIT_ROOT
+
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_")}
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "devkit.cli", "branches.follow", "--hook"],
+        cwd=cwd, capture_output=True, text=True, check=True,
+        env={**environ, "PYTHONPATH": str(KIT_ROOT), **env},
+    )  # fmt: skip
+    lines = [line for line in done.stderr.splitlines() if line.startswith("import time:")]
+    return {line.rsplit("|", 1)[-1].strip() for line in lines}
+
+
+def test_the_hook_runs_without_invoke_when_the_settings_are_all_defaults(repo):
+    """The hook runs at every branch checkout: with no setting given, it skips Invoke's start-up
+    (devkit.cli.follow_early); a setting in the environment goes through Invoke, which reads it."""
+    from devkit.cli import CONFIG_FILES
+
+    if any(path.exists() for path in CONFIG_FILES):
+        pytest.skip(f"a config file of Invoke's is on this machine: {CONFIG_FILES}")
+    assert "invoke" not in _hook_imports(repo / "backend", {})
+    assert "invoke" in _hook_imports(repo / "backend", {"INVOKE_DEVKIT_BRANCH_KEEP": "3"})
