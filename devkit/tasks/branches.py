@@ -40,7 +40,10 @@ def list_(c):
         )
 
 
-@task(help={"hook": "Called by the post-checkout hook: quiet during a rebase or a bisect"})
+@task(
+    help={"hook": "Called by the post-checkout hook: quiet during a rebase or a bisect"},
+    auto_shortflags=False,  # -h is help's everywhere else
+)
 @reports_errors
 def follow(c, hook=False):
     """Put the checked-out branch's database in place now (the hook, up and database tasks do it)."""

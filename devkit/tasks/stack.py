@@ -122,7 +122,8 @@ def _setup_migrations(c, stack, skip: bool) -> str:
     help={
         "hold": "Once ready, keep running until the databases stop (VS Code's start task: "
         "keeps WSL alive)"
-    }
+    },
+    auto_shortflags=False,  # -h is help's everywhere else
 )
 @reports_errors
 def up(c, hold=False):

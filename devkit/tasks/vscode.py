@@ -17,7 +17,8 @@ from devkit.tasks._cli import reports_errors
         "distro": "WSL distribution the Windows tasks enter (default: devkit.vscode_wsl_distro, else WSL's default distribution)",
         "auto-start": "Also start the services when the folder opens (default: devkit.vscode_auto_start)",
         "dry-run": "Show what would change (a diff); write nothing",
-    }
+    },
+    auto_shortflags=False,  # -h is help's everywhere else
 )
 @reports_errors
 def install(c, app_dir=None, host=None, distro=None, auto_start=False, dry_run=False):

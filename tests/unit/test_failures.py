@@ -190,3 +190,17 @@ def test_a_command_line_devkit_cannot_parse_is_a_bad_argument(tmp_path, args, ca
         f"error: {cause}\n"
         "  fix: `devkit --list` lists the tasks, `devkit --help TASK` a task's arguments and flags\n"
     )
+
+
+def test_no_task_takes_h_for_one_of_its_flags():
+    """-h asks for help: no task's flag shadows it (--hook, --hold)."""
+    from devkit.tasks import namespace
+
+    ns = namespace()
+    taken = [
+        f"{name}: {arg.names}"
+        for name in ns.task_names
+        for arg in ns[name].get_arguments()
+        if "h" in arg.names
+    ]
+    assert taken == []
