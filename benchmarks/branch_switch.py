@@ -39,7 +39,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 # Importing the suite's conftest sends what setup remembers and links to a directory of this
 # run's (DEVKIT_STATE_FILE, DEVKIT_BIN_DIR: devkit/paths.py), never the user's.
-from conftest import forget_stack, remove_stack  # noqa: E402
+from conftest import remove_app_stack  # noqa: E402
 
 from devkit.envfile import read_env_file  # noqa: E402
 from devkit.paths import SAMPLE_APP  # noqa: E402
@@ -190,11 +190,7 @@ def main() -> None:
             subprocess.run([DEVKIT, "branches.prune", "--yes"], cwd=app, capture_output=True,
                            check=False)  # fmt: skip
     finally:
-        env_file = app / ".env.local"
-        project = read_env_file(env_file).get("DEVKIT_PROJECT_NAME")
-        remove_stack(env_file)
-        if project:
-            forget_stack(project)
+        remove_app_stack(app)
         shutil.rmtree(scratch, ignore_errors=True)
 
 

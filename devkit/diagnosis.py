@@ -288,7 +288,35 @@ def run_checks(config: Mapping[str, Any]) -> list[Check]:
         checks.append(check_snapshots(stack, low_disk=any(
             c.name == "disk" and c.status in (WARN, FAIL) for c in checks
         )))  # fmt: skip
+    if (pulled := check_pulled(stack)) is not None:
+        checks.append(pulled)
     return checks
+
+
+def check_pulled(stack: Stack) -> Check | None:
+    """Where the data last came from when it was pulled (db.pull), and whether db-pull.yaml's
+    rules changed since (the data was masked by the older ones); None when never pulled."""
+    from devkit.pull.run import last_pull
+
+    pulled = last_pull(stack.project)
+    if pulled is None:
+        return None
+    text = (
+        f"last pulled from {pulled.get('host')} ({pulled.get('inventory')}) at "
+        f"{str(pulled.get('time', ''))[:16].replace('T', ' ')}, rules {str(pulled.get('rules'))[:12]}"
+    )
+    from devkit.pull.rules import RulesError, load
+
+    try:
+        now = load(stack.app_dir).digest()
+    except RulesError:
+        now = ""
+    if now and now != pulled.get("rules"):
+        return Check(
+            "data source", WARN, text + "; db-pull.yaml's rules changed since",
+            f"pull again to apply them: devkit db.pull {Path(str(pulled.get('inventory'))).name}",
+        )  # fmt: skip
+    return Check("data source", OK, text)
 
 
 def check_snapshots(stack: Stack, low_disk: bool) -> Check:

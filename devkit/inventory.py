@@ -101,21 +101,27 @@ def wrong_vault(inventory: str) -> DevkitError:
     )
 
 
-def matched_hosts(
-    inventory: Path, shown: str, pattern: str, env: dict[str, str], group: str | None = None
-) -> set[str]:
-    """The inventory's hosts the pattern matches (of `group`, when given), read as Ansible and
-    testinfra will (ansible-inventory); `shown`: the inventory as the user named it."""
-    listed = subprocess.run(
+def listed(inventory: Path, shown: str, env: dict[str, str], pattern: str = "all") -> dict:
+    """ansible-inventory --list of the hosts PATTERN matches: the groups, and `_meta`'s variables
+    of each host, read as Ansible and testinfra will; `shown`: the inventory as the user named
+    it."""
+    done = subprocess.run(
         [str(Path(sys.executable).with_name("ansible-inventory")), "-i", str(inventory), "--list", "--limit", pattern],
         cwd=KIT_ROOT, env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
-    if "Decryption failed" in listed.stderr:
+    if "Decryption failed" in done.stderr:
         raise wrong_vault(shown)
-    if listed.returncode != 0:
-        last = (listed.stderr.strip().splitlines() or ["ansible-inventory failed"])[-1]
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["ansible-inventory failed"])[-1]
         raise BadArgument(f"cannot read {inventory}: {last}", "check the inventory")
-    groups = json.loads(listed.stdout)
+    return json.loads(done.stdout)
+
+
+def matched_hosts(
+    inventory: Path, shown: str, pattern: str, env: dict[str, str], group: str | None = None
+) -> set[str]:
+    """The inventory's hosts the pattern matches (of `group`, when given)."""
+    groups = listed(inventory, shown, env, pattern)
     hosts = set(groups.pop("_meta", {}).get("hostvars", {}))
     if group is not None:
         return members(groups, group)

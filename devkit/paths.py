@@ -28,7 +28,13 @@ def state_file() -> Path:
 def state_dir(home: Path | None = None) -> Path:
     """The kit's private state of the user whose home is HOME (this process's by default)."""
     override = os.environ.get("DEVKIT_STATE_DIR")
-    return Path(override) if override else (home or Path.home()) / ".local" / "state" / "devkit"
+    return Path(override) if override else home_state_dir(home or Path.home())
+
+
+def home_state_dir(home: Path) -> Path:
+    """state_dir of the user whose home is HOME on another machine (a server provision writes
+    to): no override of this process's applies."""
+    return home / ".local" / "state" / "devkit"
 
 
 def bin_dir(home: Path | None = None) -> Path:

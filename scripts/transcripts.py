@@ -36,7 +36,7 @@ sys.path[:0] = [str(KIT), str(KIT / "tests")]
 
 # Importing the suite's conftest sends what setup remembers and links to a directory of this
 # run's (DEVKIT_STATE_FILE, DEVKIT_BIN_DIR: devkit/paths.py), never the user's.
-from conftest import forget_stack, remove_stack  # noqa: E402
+from conftest import remove_app_stack  # noqa: E402
 
 DOCS = KIT / "docs" / "transcripts"
 # A fixed path: the stack's name (directory + a hash of the path) is the same on every run.
@@ -306,17 +306,11 @@ def remove_old_container() -> None:
 def cleanup() -> None:
     """Whatever a recording (also an interrupted one) started: the old container, the stack and
     what the kit keeps for it, the directory."""
-    from devkit.envfile import read_env_file
     from devkit.vscode_hooks import backup_dir
 
     remove_old_container()
     shutil.rmtree(backup_dir(APP, getpass.getuser()), ignore_errors=True)
-    env_file = APP / ".env.local"
-    if env_file.exists():
-        project = read_env_file(env_file).get("DEVKIT_PROJECT_NAME")
-        remove_stack(env_file)
-        if project:
-            forget_stack(project)
+    remove_app_stack(APP)
     shutil.rmtree(WORK, ignore_errors=True)
 
 

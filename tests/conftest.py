@@ -268,6 +268,21 @@ def forget_stack(project: str) -> None:
     admin_env_file(project).unlink(missing_ok=True)
     (state_dir() / f"env-backups/{project}.env.local.previous").unlink(missing_ok=True)
     shutil.rmtree(redis_dir(SimpleNamespace(project=project)), ignore_errors=True)
+    for record in (f"branches/{project}.json", f"pulls/{project}.json"):
+        (state_dir() / record).unlink(missing_ok=True)
+
+
+def remove_app_stack(app_dir: Path) -> None:
+    """remove_stack and forget_stack for the app in APP_DIR (nothing when it has no stack)."""
+    from devkit.envfile import read_env_file
+
+    env_file = app_dir / ".env.local"
+    if not env_file.exists():
+        return
+    project = read_env_file(env_file).get("DEVKIT_PROJECT_NAME")
+    remove_stack(env_file)
+    if project:
+        forget_stack(project)
 
 
 @contextlib.contextmanager
@@ -329,7 +344,7 @@ def run_invoke_fixture():
     return invoke
 
 
-@pytest.fixture(name="free_port")
+@pytest.fixture(name="free_port", scope="session")
 def free_port_fixture():
     return free_port
 
@@ -586,13 +601,9 @@ def developer_account(user: str = "devkit-dev"):
         assert made.returncode == 0, made.stdout[-2000:] + made.stderr[-2000:]
         yield person
     finally:
-        from devkit.envfile import read_env_file
-
         for env_file in home.glob("*/.env.local"):
-            project = read_env_file(env_file).get("DEVKIT_PROJECT_NAME")
-            remove_stack(env_file)
-            if project:  # what a kit that believed SUDO_USER kept in root's home
-                forget_stack(project)
+            # forget_stack too: what a kit that believed SUDO_USER kept in root's home
+            remove_app_stack(env_file.parent)
         sudoers.unlink(missing_ok=True)
         subprocess.run(["userdel", "-r", user], capture_output=True, check=False)
         shutil.rmtree(home, ignore_errors=True)

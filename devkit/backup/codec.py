@@ -9,6 +9,7 @@ of the earlier backup script may hold nested JSON (arrays, objects), which takes
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from decimal import Decimal
 
 from devkit.backup.catalog import Column, quote_ident
@@ -29,16 +30,18 @@ _QUOTE = b"\x02"
 _AS_TEXT = ("smallint", "integer", "bigint", "boolean")
 
 
-def _json_text(column: Column) -> str:
-    name = quote_ident(column.name)
+def _json_text(column: Column, value: str = "") -> str:
+    name = f"({value})" if value else quote_ident(column.name)
     if column.type in _AS_TEXT:
         return f"{name}::text"
     return f"to_json({name}{'::text' if column.as_text else ''})::text"
 
 
-def select_list(columns: list[Column]) -> str:
-    """The SELECT list whose COPY CSV output is the table's row lines."""
-    values = [_json_text(column) for column in columns]
+def select_list(columns: list[Column], computed: Mapping[str, str] | None = None) -> str:
+    """The SELECT list whose COPY CSV output is the table's row lines. COMPUTED: SQL computing
+    some columns instead of reading them (a pull's masks, devkit/pull/masks.py), of their type."""
+    computed = computed or {}
+    values = [_json_text(column, computed.get(column.name, "")) for column in columns]
     if not values:
         return "'[],'"
     values[-1] = f"coalesce({values[-1]}, 'null') || '],'"

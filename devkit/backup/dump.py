@@ -7,11 +7,12 @@ import contextlib
 import io
 import queue
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 from psycopg2 import errors, extensions
@@ -77,13 +78,35 @@ class BackupSummary:
 _WORKERS = 2
 
 
-def _copy_rows(cur, table: Table, out, progress: Progress | None) -> None:
+@dataclass(frozen=True)
+class Selection:
+    """What a backup reads when not every row of every table as it is (a pull, devkit/pull/):
+    statements each reading connection runs first (in the snapshot), columns computed (masked)
+    instead of read, and conditions on the rows of some tables (a subset). `leader_only`: the
+    rows are read on the connection that made the selection (its temporary tables)."""
+
+    session: tuple[tuple[str, tuple], ...] = ()
+    computed: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    rows: Mapping[str, str] = field(default_factory=dict)
+    leader_only: bool = False
+
+
+# Chooses the Selection, on the leader's connection inside the snapshot, from the tables in it.
+Selector = Callable[[Any, dict[str, Table]], Selection]
+
+
+def _copy_rows(
+    cur, table: Table, out, progress: Progress | None, selection: Selection = Selection()
+) -> None:
     """One table's rows, from COPY, into `out` (a BackupWriter or TableSpool)."""
     name = table.qualified
     sink = _RowSink(out, progress and (lambda rows: progress.advance(name, rows)))
+    columns = select_list(table.columns, selection.computed.get(name))
+    condition = selection.rows.get(name)
+    where = f" WHERE {condition}" if condition else ""
     with io.BufferedWriter(sink, buffer_size=BLOCK) as buffered:
         cur.copy_expert(
-            f"COPY (SELECT {select_list(table.columns)} FROM ONLY {sql_name(name)}) TO STDOUT {COPY_OUT}",
+            f"COPY (SELECT {columns} FROM ONLY {sql_name(name)}{where}) TO STDOUT {COPY_OUT}",
             buffered,
         )
     if sink.pending:
@@ -102,6 +125,7 @@ def _read_tables(
     sizes: dict[int, int],
     writer: BackupWriter,
     progress: Progress | None,
+    selection: Selection = Selection(),
 ) -> dict[str, int]:
     """Read the tables on the worker connections (each in the backup's snapshot, holding its
     locks), the largest first (so that no big table is left for one connection at the end);
@@ -114,7 +138,7 @@ def _read_tables(
         cur = idle.get()
         spool = TableSpool(writer.path.parent)
         try:
-            _copy_rows(cur, table, spool, progress)
+            _copy_rows(cur, table, spool, progress, selection)
         except BaseException:
             spool.close()
             raise
@@ -211,10 +235,13 @@ def create_backup(
     output_dir: Path,
     progress: Progress | None = None,
     lock_timeout_s: float = 10,
+    select: Selector | None = None,
 ) -> BackupSummary:
-    """Every table of the app's schemas, from one REPEATABLE READ READ ONLY snapshot, streamed to
+    """Every table of the app's schemas, from one REPEATABLE READ snapshot, streamed to
     backup_YYYYMMDD_HHMMSS.backup.gz (written atomically, mode 0600). Every table is locked
-    against TRUNCATE and DDL until the backup ends (see _locked_snapshot)."""
+    against TRUNCATE and DDL until the backup ends (see _locked_snapshot). SELECT: what to read
+    of them when not everything as it is (a pull); its transaction may write temporary tables,
+    every other backup's is READ ONLY."""
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -226,7 +253,7 @@ def create_backup(
             conns.append(connect(target))
         for conn in conns:
             conn.set_session(
-                isolation_level=extensions.ISOLATION_LEVEL_REPEATABLE_READ, readonly=True
+                isolation_level=extensions.ISOLATION_LEVEL_REPEATABLE_READ, readonly=select is None
             )
         tables = _locked_snapshot(conns, lock_timeout_s)
         conn = conns[0]
@@ -246,6 +273,12 @@ def create_backup(
             if progress:
                 progress.start(estimated_rows(cur, [t.oid for t in tables.values()]))
             sizes = table_sizes(cur, [t.oid for t in tables.values()])
+            selection = select(cur, tables) if select else Selection()
+        readers = [conn] if selection.leader_only else conns[1:]
+        for reader in readers:
+            with reader.cursor() as cur:
+                for statement, parameters in selection.session:
+                    cur.execute(statement, parameters)
         try:
             writer = BackupWriter(output_dir, metadata)
         except OSError as exc:
@@ -253,11 +286,12 @@ def create_backup(
         try:
             # Parents first, so that a restore can load in file order.
             counts = _read_tables(
-                [c.cursor() for c in conns[1:]],
+                [c.cursor() for c in readers],
                 [tables[n] for n in order],
                 sizes,
                 writer,
                 progress,
+                selection,
             )
             path = writer.finish()
         except OSError as exc:

@@ -9,7 +9,7 @@ from pathlib import Path
 from invoke import Collection, task
 
 from devkit.errors import BadArgument, DevkitError
-from devkit.tasks import db_admin, db_remote, db_restore, db_snapshot, migrations
+from devkit.tasks import db_admin, db_pull, db_remote, db_restore, db_snapshot, migrations
 from devkit.tasks._cli import follows_branch, reports_errors
 from devkit.tasks._output import RowProgress, kib, print_diff
 
@@ -196,3 +196,4 @@ for _task in (
 ):
     ns.add_task(_task)
 ns.add_collection(db_snapshot.ns)
+ns.add_collection(db_pull.ns)

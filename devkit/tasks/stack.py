@@ -233,6 +233,10 @@ def status(c):
         if found:
             size = human_size(sum(s.size for s in found))
             print(f"snapshots: {len(found)} ({size}), newest {found[0].name}: devkit db.snapshots")
+    from devkit.diagnosis import check_pulled
+
+    if (pulled := check_pulled(stack)) is not None:
+        print(f"data: {pulled.detail}" + (f" ({pulled.fix})" if pulled.fix else ""))
 
 
 @task(

@@ -6,6 +6,7 @@ devkit.passwords' rules, and its .env.local values computed on the controller by
 from devkit.envfile import env_values
 from devkit.errors import SettingsError
 from devkit.passwords import password_problem
+from devkit.pull.source import server_key_path
 from devkit.settings.model import load_settings, settings_problems
 from devkit.settings.table import PER_APP, SERVER_DEFAULTS, SERVER_SETTINGS
 
@@ -116,4 +117,5 @@ class FilterModule:
             "network_vars": network_vars,
             "destination_settings": destination_settings,
             "build_proxy": build_proxy,
+            "pull_key_path": server_key_path,
         }

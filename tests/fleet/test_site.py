@@ -4,13 +4,17 @@ from Debian's packages inside them (started by its init script, or enabled in sy
 controller's images shipped, the kit and the stack deployed, the backup scheduled (cron, or a
 systemd timer) with S3 upload to moto's server on this machine; then `devkit verify` proves
 both, a second run changes nothing, the timer's run lands in S3 and the other host restores it,
-and each host comes back from a reboot as the README says."""
+and each host comes back from a reboot as the README says; a workstation pulls a masked copy of
+one host's database (db.pull). One module: the hosts are one set, started once."""
 
+import gzip
 import re
 import shlex
 import shutil
 import subprocess
+from pathlib import Path
 
+import psycopg2
 import pytest
 
 import testhosts
@@ -206,7 +210,7 @@ def test_site_converges_on_both_hosts(first_run):
     assert "failed=0" in first_run.stdout and "failed=1" not in first_run.stdout
     # no_log wherever a secret passes: neither password appears in Ansible's output.
     secrets = vault_secrets()
-    assert len(secrets) == 4 and all(len(secret) >= 16 for secret in secrets)
+    assert len(secrets) == 5 and all(len(secret) >= 16 for secret in secrets)
     assert not any(secret in first_run.stdout + first_run.stderr for secret in secrets)
 
 
@@ -468,6 +472,202 @@ SCHEDULE_ALONE = """
   roles:
     - role: backup_schedule
 """
+
+
+# --- db.pull: a masked copy of a server's database on a workstation (devkit/pull/) ------------
+# The plain host plays staging: personal data in its stack's database, loaded through its kit.
+# This machine is the developer's laptop: an app of its own (set up by the kit), the same tables.
+PERSONAL_SCHEMA = """
+CREATE TABLE address (address_id int PRIMARY KEY, address text NOT NULL, city text,
+  phone varchar(20));
+CREATE TABLE customer (customer_id int PRIMARY KEY, first_name text NOT NULL,
+  last_name text NOT NULL, email varchar(80) UNIQUE NOT NULL, address_id int REFERENCES address,
+  birth date);
+CREATE TABLE payment (payment_id bigint PRIMARY KEY, customer_id int NOT NULL
+  REFERENCES customer, amount numeric(8,2));
+"""
+PERSONAL_ROWS = """
+INSERT INTO address SELECT g, g || ' Sakura Dori', 'Yokohama', '080-5555-' || lpad(g::text, 4, '0')
+  FROM generate_series(1, 300) g;
+INSERT INTO customer SELECT g, 'Hanako' || g, 'Yamada' || g, 'hanako.yamada' || g || '@mail.example',
+  g, date '1985-04-01' + g FROM generate_series(1, 300) g;
+INSERT INTO payment SELECT g, 1 + g % 300, g % 50 FROM generate_series(1, 1200) g;
+"""
+ORIGINALS = ("Hanako", "Yamada", "hanako.yamada", "Sakura Dori", "080-5555")
+PULL_RULES = """\
+tables:
+  address:
+    address_id: keep
+    address: {fake: address_ja}
+    city: {fake: city}
+    phone: {format: "090-xxxx-xxxx"}
+  customer:
+    customer_id: hash
+    first_name: {fake: first_name_ja}
+    last_name: {fake: last_name_ja}
+    email: {fake: email}
+    address_id: keep
+    birth: {shift: 30}
+  payment:
+    payment_id: keep
+    amount: keep
+"""
+
+
+@pytest.fixture(scope="module")
+def laptop(first_run, tmp_path_factory):
+    """Staging's personal data on the plain host; an app on this machine with the same tables
+    and the rules; its stack removed after."""
+    from devkit.envfile import read_env_file
+    from tests.conftest import devkit, remove_app_stack
+
+    sql = PERSONAL_SCHEMA + PERSONAL_ROWS
+    seeded = ssh(PLAIN, f"cd /tmp && {KIT_COMMAND} db.psql -c {shlex.quote(sql)}")
+    assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    app = Path(tmp_path_factory.mktemp("laptop")) / "shop"
+    app.mkdir()
+    try:
+        done = devkit("setup", "--no-vscode", cwd=app, env={}, timeout=900)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+        conn = psycopg2.connect(read_env_file(app / ".env.local")["DATABASE_URL_SYNC"])
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(PERSONAL_SCHEMA)
+            cur.execute("INSERT INTO address VALUES (1, 'local only', 'here', '1')")
+        conn.close()
+        (app / "db-pull.yaml").write_text(PULL_RULES)
+        yield app
+    finally:
+        remove_app_stack(app)
+
+
+def laptop_sql(app, query: str) -> list[tuple]:
+    from devkit.envfile import read_env_file
+
+    conn = psycopg2.connect(read_env_file(app / ".env.local")["DATABASE_URL_SYNC"])
+    try:
+        with conn.cursor() as cur:
+            cur.execute(query)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def laptop_rows(app) -> str:
+    """Every row of the laptop app's tables, as text (what a scan for personal data reads)."""
+    tables = ("address", "customer", "payment")
+    return "\n".join(
+        row
+        for table in tables
+        for (row,) in laptop_sql(app, f"SELECT t::text FROM {table} t ORDER BY 1")
+    )
+
+
+def pull(app, *args: str):
+    from tests.conftest import devkit
+
+    return devkit("db.pull", *args, *VAULT, cwd=app, env={}, timeout=600)
+
+
+def test_a_pull_brings_staging_masked_and_nothing_personal_reaches_the_laptop(laptop, argv_watch):
+    from devkit.paths import state_dir
+    from tests.conftest import devkit
+
+    with argv_watch(vault_secrets()) as leaks:
+        done = pull(laptop, "ci", "--host", PLAIN, "--yes")
+    assert leaks == []  # the masking key is in no command line, here or on the host
+    said = done.stdout + done.stderr
+    assert done.returncode == 0, said[-3000:]
+    line_with(said, "Pulled from", PLAIN, "3 tables", "1800 rows")
+    line_with(said, "snapshot pulled-ci", "db.snapshot.restore pulled-ci")
+    rows = laptop_rows(laptop)
+    assert rows.count("\n") + 1 == 1800
+    # Nothing personal anywhere on the laptop: its database, the pulled file, the kit's state
+    # (records, snapshots' Redis copies), the command's output.
+    places = {"database": rows, "output": said}
+    for backup in (laptop / "backups").glob("*.backup.gz"):
+        with gzip.open(backup, "rt", encoding="utf-8") as file:
+            places[backup.name] = file.read()
+    for path in state_dir().rglob("*"):
+        if path.is_file():
+            places[str(path)] = path.read_bytes().decode(errors="replace")
+    assert [(where, o) for where, text in places.items() for o in ORIGINALS if o in text] == []
+    assert not [p for p in Path("/tmp").glob("devkit-pull-*")]
+    # Masked the same way on both sides of the key: every payment has its customer.
+    joined = laptop_sql(laptop, "SELECT count(*) FROM payment JOIN customer USING (customer_id)")
+    assert joined == [(1200,)]
+    # status says where the data came from.
+    status = devkit("status", cwd=laptop, env={})
+    line_with(status.stdout, "data:", "last pulled from", PLAIN)
+    # A second pull with the same key gives the same masked values.
+    again = pull(laptop, "ci", "--host", PLAIN, "--yes")
+    assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
+    line_with(again.stdout, "snapshot pulled-ci", "replaced")
+    assert laptop_rows(laptop) == rows
+
+
+@pytest.mark.parametrize(
+    ("rules", "said"),
+    [
+        (PULL_RULES + "    note: keep\n", "no column public.payment.note"),
+        (PULL_RULES.replace("{fake: city}", "{fake: town}"), "line 5: unknown fake 'town'"),
+        (PULL_RULES.replace("  payment:", "payment"), "is not valid YAML"),
+        (
+            PULL_RULES.replace("    amount: keep\n", ""),
+            "1 column without a masking rule: public.payment.amount",
+        ),
+        (  # passes the server, collides on the laptop's unique index: the rule is named
+            PULL_RULES.replace("{fake: email}", "{fixed: same@example.com}"),
+            "public.customer.email",
+        ),
+    ],
+)
+def test_bad_rules_stop_the_pull_and_change_nothing(laptop, rules, said):
+    before = laptop_rows(laptop)
+    good = (laptop / "db-pull.yaml").read_text()
+    (laptop / "db-pull.yaml").write_text(rules)
+    try:
+        done = pull(laptop, "ci", "--host", PLAIN, "--yes")
+    finally:
+        (laptop / "db-pull.yaml").write_text(good)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and "Traceback" not in out, out[-3000:]
+    line_with(out, "error:", said)
+    assert laptop_rows(laptop) == before
+
+
+def test_the_servers_own_troubles_are_named_and_change_nothing(laptop, tmp_path):
+    before = laptop_rows(laptop)
+
+    def refused(*args: str) -> str:
+        done = pull(laptop, *args, "--yes")
+        out = done.stdout + done.stderr
+        assert done.returncode != 0 and "Traceback" not in out, out[-3000:]
+        assert laptop_rows(laptop) == before
+        return out
+
+    key = "/root/.local/state/devkit/pull.key"
+    assert ssh(PLAIN, f"mv {key} {key}.away").returncode == 0
+    try:
+        line_with(refused("ci", "--host", PLAIN), "error:", PLAIN, "no masking key")
+    finally:
+        ssh(PLAIN, f"mv {key}.away {key}")
+    assert ssh(SYSTEMD, "mv /usr/local/bin/devkit /usr/local/bin/devkit.away").returncode == 0
+    try:
+        line_with(refused("ci", "--host", SYSTEMD), "error:", SYSTEMD, "no devkit command")
+    finally:
+        ssh(SYSTEMD, "mv /usr/local/bin/devkit.away /usr/local/bin/devkit")
+    down = testhosts.KIT_ROOT / "inventories" / "ci-down-test"
+    down.mkdir(exist_ok=True)
+    try:
+        (down / "hosts.yml").write_text(
+            "all:\n  children:\n    servers:\n      hosts:\n        gone-host:\n"
+            "          ansible_host: 127.0.0.1\n          ansible_port: 1\n"
+        )
+        line_with(refused(str(down)), "error:", "cannot reach gone-host over SSH")
+    finally:
+        shutil.rmtree(down)
+    line_with(refused("no-such-env"), "error:", "no inventory or host named no-such-env")
 
 
 def test_switching_schedulers_leaves_exactly_one_and_absent_leaves_none(first_run, tmp_path):

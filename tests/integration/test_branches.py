@@ -110,7 +110,7 @@ class Repo:
 def repo(tmp_path_factory):
     """A git repository with the sample app in backend/ and a post-checkout hook of its own,
     set up with `devkit setup`; its stack (and a worktree's) removed after."""
-    from tests.conftest import devkit, forget_stack, remove_stack
+    from tests.conftest import devkit, remove_app_stack
 
     top = tmp_path_factory.mktemp("branches") / "repo"
     shutil.copytree(
@@ -132,12 +132,7 @@ def repo(tmp_path_factory):
         yield made
     finally:
         for app in (made.app, top.parent / "wt" / "backend"):
-            env_file = app / ".env.local"
-            if env_file.exists():
-                project = read_env_file(env_file).get("DEVKIT_PROJECT_NAME")
-                remove_stack(env_file)
-                if project:
-                    forget_stack(project)
+            remove_app_stack(app)
 
 
 def test_setup_records_the_branch_and_chains_the_apps_own_hook(repo):

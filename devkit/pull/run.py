@@ -1,0 +1,213 @@
+"""`devkit db.pull ENV` on the laptop: the masked copy fetched from the server's kit over SSH
+(remote.py, source.py) into the backup directory, restored like db.restore (kept first, one
+transaction, across migration versions: devkit/commands/restore.py), kept as the snapshot
+`pulled-ENV` that any branch can start from, and recorded (where, when, which rules) for
+status and doctor."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from devkit.errors import BadArgument, DevkitError
+from devkit.paths import KIT_ROOT, remove_kit_file, state_dir
+from devkit.pull.remote import Host
+
+
+@dataclass
+class Pulled:
+    host: str
+    inventory: str
+    file: Path
+    size: int
+    result: Any  # devkit.commands.restore.RestoreResult
+    snapshot: str
+    replaced: bool
+    rules: str  # the rules' digest
+
+
+def record_path(project: str) -> Path:
+    return state_dir() / "pulls" / f"{project}.json"
+
+
+def last_pull(project: str) -> dict | None:
+    """Where the stack's data last came from (db.pull's record), None when never pulled."""
+    try:
+        data = json.loads(record_path(project).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _record(project: str, data: dict) -> None:
+    path = record_path(project)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    partial = path.with_name(f".{path.name}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as file:
+        json.dump(data, file, indent=1)
+    os.replace(partial, path)
+
+
+def where_from(env: str) -> tuple[str, str | None]:
+    """ENV as an inventory (inventories/ENV or a path), or a host of one of the kit's
+    inventories: (the inventory, the host or None)."""
+    from devkit.inventory import kit_path
+
+    for candidate in (env, f"inventories/{env}"):
+        path = kit_path(candidate)
+        if path is not None and (path.is_dir() or path.suffix in (".yml", ".yaml", ".ini")):
+            return candidate, None
+    for hosts_file in sorted((KIT_ROOT / "inventories").glob("*/hosts.yml")):
+        if re.search(rf"^\s+{re.escape(env)}:", hosts_file.read_text(), re.MULTILINE):
+            return f"inventories/{hosts_file.parent.name}", env
+    known = sorted(p.name for p in (KIT_ROOT / "inventories").iterdir() if p.is_dir())
+    raise BadArgument(
+        f"no inventory or host named {env}",
+        f"name an inventory ({', '.join(known)}) or one of its hosts",
+    )
+
+
+def snapshot_name(inventory: str, host: str, several: bool) -> str:
+    name = Path(inventory).name + (f"-{host}" if several else "")
+    return ("pulled-" + re.sub(r"[^a-z0-9]+", "-", name.lower())).strip("-")[:40]
+
+
+def _not_unique(stack, rules, exc: DevkitError) -> DevkitError | None:
+    """A load refused for a unique index (masked values that collide) as the rule to change."""
+    found = re.search(r'violates unique constraint "([^"]+)"', exc.cause)
+    if not found:
+        return None
+    from devkit.backup.session import connect
+    from devkit.backup.target import stack_target
+
+    conn = connect(stack_target(stack.values))
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT n.nspname || '.' || c.relname, a.attname FROM pg_index i "
+                "JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_class c ON c.oid = i.indrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(i.indkey) "
+                "WHERE x.relname = %s",
+                (found[1],),
+            )
+            columns = cur.fetchall()
+    finally:
+        conn.close()
+    masked = [
+        f"{table}.{column} ({rules.tables[table][column].describe()}, {rules.where(table, column)})"
+        for table, column in columns
+        if column in rules.tables.get(table, {}) and rules.tables[table][column].kind != "keep"
+    ]
+    if not masked:
+        return None
+    return DevkitError(
+        f"the masked values of {', '.join(masked)} are not unique ({found[1]}); nothing was changed",
+        "give it a rule whose values stay distinct: hash, or {fake: email}",
+    )
+
+
+def pull(
+    config: Mapping[str, Any],
+    env: str,
+    host_name: str | None,
+    vault_password_file: str | None,
+    ask_vault_pass: bool,
+    say: Callable[[str], None] = print,
+    ask: Callable[[str], None] = lambda question: None,
+) -> Pulled:
+    """Pull (see the module); ASK is given the question before anything is fetched or changed
+    (it raises to stop)."""
+    from devkit import snapshots
+    from devkit.backup.files import backup_dir, new_backup_file, publish
+    from devkit.backup.target import check_local, resolve_target
+    from devkit.commands import restore
+    from devkit.envfile import load_stack
+    from devkit.inventory import ansible_env, inventory_path, vault
+    from devkit.pull import remote
+    from devkit.pull.rules import load
+
+    stack = load_stack(config)
+    check_local(stack, resolve_target(config), "db.pull")
+    rules = load(stack.app_dir)
+    inventory, named = where_from(env)
+    host_name = host_name or named
+    path = inventory_path(inventory)
+    with vault(path, vault_password_file, ask_vault_pass) as (_, vault_env):
+        servers = remote.hosts(path, inventory, ansible_env(vault_env))
+    if not servers:
+        raise BadArgument(
+            f"{inventory} has no servers", "add the host under servers: in its hosts.yml"
+        )
+    if host_name and host_name not in servers:
+        raise BadArgument(
+            f"{host_name} is not a server of {inventory} (its servers: {', '.join(servers)})",
+            "name one of them with --host",
+        )
+    host: Host = servers[host_name] if host_name else next(iter(servers.values()))
+    if not host_name and len(servers) > 1:
+        say(
+            f"{inventory} has {len(servers)} servers: pulling from {host.name} (--host picks another)"
+        )
+    ask(
+        f"Replace the data of {stack.pg_database} of the app in {stack.app_dir} (project "
+        f"{stack.project}) with a masked copy from {host.name}? What it holds now is kept first."
+    )
+    say(f"pulling from {host.name} ({inventory}): masked on the server by {rules.source}'s rules")
+    name = snapshot_name(inventory, host.name, len(servers) > 1)
+    directory = backup_dir(config)
+    earlier = sorted(directory.glob(f"{name}_*.backup.gz"))
+    made = new_backup_file(directory, datetime.now(UTC), ".backup.gz", prefix=name)
+    try:
+        with os.fdopen(made.fd, "wb") as out:  # the server's bytes go straight to the file
+            done = subprocess.run(
+                host.ssh("devkit", "db.pull.source"),
+                input=rules.as_json().encode(), stdout=out, stderr=subprocess.PIPE,
+                check=False,
+            )  # fmt: skip
+            if done.returncode != 0:
+                stderr = done.stderr.decode(errors="replace")
+                raise remote.explain(host, done.returncode, stderr, inventory)
+            os.fsync(out.fileno())
+        published = publish(made)
+    except BaseException:
+        made.partial.unlink(missing_ok=True)
+        raise
+    size = published.stat().st_size
+    say(f"received {size / 2**20:.1f} MiB: {published}")
+    try:
+        plan = restore.prepare(config, published, restore.RestoreOptions(exact=True))
+        result = restore.run(config, plan, say)
+    except BaseException as exc:
+        published.unlink(missing_ok=True)  # the copy that did not land: nothing is left of it
+        if isinstance(exc, DevkitError):
+            raise _not_unique(stack, rules, exc) or exc from None
+        raise
+    replaced = False
+    if any(s.name == name for s in snapshots.list_snapshots(stack)):
+        snapshots.drop(stack, name, say=lambda line: None)
+        replaced = True
+    snapshots.take(stack, name, say=lambda line: None)
+    for path in earlier:  # the previous pull's file: the new one replaces it
+        if remove_kit_file(path, directory):
+            say(f"removed the previous pull's file {path.name}")
+    _record(
+        stack.project,
+        {
+            "inventory": inventory,
+            "host": host.name,
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
+            "rules": rules.digest(),
+            "snapshot": name,
+            "file": str(published),
+        },
+    )
+    return Pulled(host.name, inventory, published, size, result, name, replaced, rules.digest())
