@@ -89,6 +89,11 @@ class Selection:
     computed: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     rows: Mapping[str, str] = field(default_factory=dict)
     leader_only: bool = False
+    # A WITH clause before every COPY's SELECT, and FROM items after a table that its computed
+    # columns read. A table read with any of these is aliased devkit_t (its conditions and
+    # computed columns name it so).
+    prefix: str = ""
+    joins: Mapping[str, str] = field(default_factory=dict)
 
 
 # Chooses the Selection, on the leader's connection inside the snapshot, from the tables in it.
@@ -104,11 +109,14 @@ def _copy_rows(
     columns = select_list(table.columns, selection.computed.get(name))
     condition = selection.rows.get(name)
     where = f" WHERE {condition}" if condition else ""
+    source, prefix = sql_name(name), ""
+    if name in selection.computed or name in selection.joins or condition:  # as devkit_t
+        source += f" AS devkit_t {selection.joins.get(name, '')}"
+    if name in selection.joins:
+        prefix = selection.prefix + " "
+    query = f"{prefix}SELECT {columns} FROM ONLY {source}{where}"
     with io.BufferedWriter(sink, buffer_size=BLOCK) as buffered:
-        cur.copy_expert(
-            f"COPY (SELECT {columns} FROM ONLY {sql_name(name)}{where}) TO STDOUT {COPY_OUT}",
-            buffered,
-        )
+        cur.copy_expert(f"COPY ({query}) TO STDOUT {COPY_OUT}", buffered)
     if sink.pending:
         raise BackupError(f"{name}: COPY ended inside a row", "run the backup again")
 

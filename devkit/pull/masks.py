@@ -37,12 +37,29 @@ def key_statement(key: bytes) -> tuple[str, tuple[str, str]]:
     )
 
 
+# The key's pads, decoded once per COPY (a materialized CTE: not once per row), and each masked
+# column's HMAC computed once per row in a LATERAL subquery (OFFSET 0 keeps the planner from
+# folding it into every reference: a fake reads several bytes of it).
+PADS = (
+    "WITH devkit_k AS MATERIALIZED (SELECT "
+    f"decode(current_setting('{INNER}'), 'hex') AS devkit_inner, "
+    f"decode(current_setting('{OUTER}'), 'hex') AS devkit_outer)"
+)
+
+
 def hmac_sql(value: str) -> str:
-    """HMAC-SHA256(key, VALUE::text) as bytea, the pads from the session."""
+    """HMAC-SHA256(key, VALUE::text) as bytea, the pads from devkit_k (PADS)."""
     return (
-        f"sha256(decode(current_setting('{OUTER}'), 'hex') || "
-        f"sha256(decode(current_setting('{INNER}'), 'hex') || convert_to(({value})::text, 'UTF8')))"
+        "sha256(devkit_k.devkit_outer || sha256(devkit_k.devkit_inner || "
+        f"convert_to(({value})::text, 'UTF8')))"
     )
+
+
+def hashes_join(columns: list[str]) -> str:
+    """The FROM items giving each of COLUMNS (quoted, of the table aliased devkit_t) its HMAC as
+    devkit_m.devkit_hN, N its position."""
+    made = ", ".join(f"{hmac_sql(f'devkit_t.{c}')} AS devkit_h{n}" for n, c in enumerate(columns))
+    return f"CROSS JOIN devkit_k CROSS JOIN LATERAL (SELECT {made} OFFSET 0) AS devkit_m"
 
 
 def _literal(text: str) -> str:
@@ -57,7 +74,7 @@ def _pick(h: str, words: tuple[str, ...], n: int) -> str:
     )
 
 
-def _digits(h: str, n: int, first: int, count: int) -> str:
+def _digits(h: str, first: int, count: int) -> str:
     """COUNT digits from the hash's bytes FIRST…"""
     return " || ".join(f"chr(48 + get_byte({h}, {first + i}) % 10)" for i in range(count))
 
@@ -83,9 +100,9 @@ def _fake(kind: str, h: str) -> str:
     if kind == "email":  # 12 hex digits: unique among millions (checked on load all the same)
         return f"lower({first} || '.' || {last}) || '.' || {_hex(h, 12)} || '@example.com'"
     if kind == "phone":
-        return f"'555-' || {_digits(h, 0, 4, 3)} || '-' || {_digits(h, 0, 7, 4)}"
+        return f"'555-' || {_digits(h, 4, 3)} || '-' || {_digits(h, 7, 4)}"
     if kind == "phone_ja":
-        return f"'090-' || {_digits(h, 0, 4, 4)} || '-' || {_digits(h, 0, 8, 4)}"
+        return f"'090-' || {_digits(h, 4, 4)} || '-' || {_digits(h, 8, 4)}"
     if kind == "address":
         number = f"(1 + (get_byte({h}, 10) * 256 + get_byte({h}, 11)) % 9999)::text"
         street = f"{_pick(h, fakes.STREETS, 2)} || ' ' || {_pick(h, fakes.STREET_KINDS, 3)}"
@@ -124,15 +141,16 @@ def _format(pattern: str, h: str) -> str:
     return " || ".join(parts)
 
 
-def expression(rule: Rule, column: str, type_: str, origin_type: str = "") -> str:
+def expression(rule: Rule, column: str, type_: str, origin_type: str = "", h: str = "") -> str:
     """The SQL value of COLUMN (quoted) under RULE, of the column's TYPE. ORIGIN_TYPE: the type of
     the key column a foreign key's rule came from (a hash of an integer key is made as that
-    column's integer, so parent and child values stay equal). NULL stays NULL."""
+    column's integer, so parent and child values stay equal). H: the SQL of the column's HMAC
+    (hashes_join), else computed here. NULL stays NULL."""
     if rule.kind == "keep":
         return column
     if rule.kind == "null":
         return f"NULL::{type_}"
-    h = hmac_sql(column)
+    h = h or hmac_sql(column)
     if rule.kind == "fixed":
         value = "NULL" if rule.argument is None else _literal(str(rule.argument))
         return f"CASE WHEN {column} IS NULL THEN NULL ELSE {value} END::{type_}"
@@ -164,6 +182,7 @@ class MaskPlan:
     """What the server's COPY of each table selects: the columns not kept, as SQL."""
 
     expressions: dict[str, dict[str, str]] = field(default_factory=dict)
+    joins: dict[str, str] = field(default_factory=dict)  # table → FROM items (hashes_join)
     rules: dict[str, dict[str, Rule]] = field(default_factory=dict)  # every column's, inherited too
     inherited: dict[str, str] = field(default_factory=dict)  # "t.c" → the key column it follows
 
@@ -252,6 +271,7 @@ def plan(cur, tables: dict[str, Table], keys: list[ForeignKey], rules: Rules) ->
         )
     not_null_columns = not_null(cur, [t.oid for t in tables.values()])
     result = MaskPlan()
+    hashed_columns: dict[str, list[str]] = {}
     for (t, c), rule in sorted(chosen.items()):
         result.rules.setdefault(t, {})[c] = rule
         if (t, c) in origin:
@@ -269,5 +289,14 @@ def plan(cur, tables: dict[str, Table], keys: list[ForeignKey], rules: Rules) ->
             )
         if rule.kind != "keep":
             basis = types[origin[(t, c)]] if (t, c) in origin else ""
-            result.expressions.setdefault(t, {})[c] = expression(rule, quote_ident(c), type_, basis)
+            hashed = hashed_columns.setdefault(t, [])
+            h = ""
+            if rule.kind not in ("null", "fixed"):
+                h = f"devkit_m.devkit_h{len(hashed)}"
+                hashed.append(quote_ident(c))
+            column = f"devkit_t.{quote_ident(c)}"
+            result.expressions.setdefault(t, {})[c] = expression(rule, column, type_, basis, h)
+    for t, hashed in hashed_columns.items():
+        if hashed:
+            result.joins[t] = hashes_join(hashed)
     return result

@@ -80,6 +80,8 @@ def selector(rules, key: bytes):
             computed=plan.expressions,
             rows=rows,
             leader_only=bool(rules.subset),
+            prefix=masks.PADS,
+            joins=plan.joins,
         )
 
     return select

@@ -97,4 +97,4 @@ def choose(cur, tables: dict[str, Table], keys: list[ForeignKey], rules: Rules) 
             grew += cur.rowcount
         if not grew:
             break
-    return {t: f"ctid IN (SELECT tid FROM {keep[t]})" for t in joined}
+    return {t: f"devkit_t.ctid IN (SELECT tid FROM {keep[t]})" for t in joined}
