@@ -127,7 +127,7 @@ def pull(
     """Pull (see the module); ASK is given the question before anything is fetched or changed
     (it raises to stop)."""
     from devkit import snapshots
-    from devkit.backup.files import backup_dir, new_backup_file, publish
+    from devkit.backup.files import backup_dir, new_backup_file, publish, write_failed
     from devkit.backup.target import check_local, resolve_target
     from devkit.commands import restore
     from devkit.envfile import load_stack
@@ -164,8 +164,12 @@ def pull(
     say(f"pulling from {host.name} ({inventory}): masked on the server by {rules.source}'s rules")
     name = snapshot_name(inventory, host.name, len(servers) > 1)
     directory = backup_dir(config)
-    earlier = sorted(directory.glob(f"{name}_*.backup.gz"))
-    made = new_backup_file(directory, datetime.now(UTC), ".backup.gz", prefix=name)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        earlier = sorted(directory.glob(f"{name}_*.backup.gz"))
+        made = new_backup_file(directory, datetime.now(UTC), ".backup.gz", prefix=name)
+    except OSError as exc:
+        raise write_failed(directory, exc) from None
     try:
         with os.fdopen(made.fd, "wb") as out:  # the server's bytes go straight to the file
             done = subprocess.run(
