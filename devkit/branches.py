@@ -126,11 +126,9 @@ def switch(
         if not catalog.exists(cur, coming):
             coming = ""
             import_ahead(stack.app_dir)  # to migrate after the copy: imported while it runs
-            from_base = catalog.database_of(stack, kept_name(base)) if base else ""
-            if base and base != current and catalog.exists(cur, from_base):
-                source = snapshots.copy_for_app(
-                    cur, stack, from_base, "copying the base branch's database"
-                )
+            from_base, origin = _base_database(cur, stack, base, current)
+            if from_base:
+                source = snapshots.copy_for_app(cur, stack, from_base, f"copying {origin}")
         switching = {**state, "switching": {"from": current, "to": branch}}
         _write_state(stack, switching)
         incoming = coming or source
@@ -181,9 +179,29 @@ def switch(
         say(f"branch {branch}: its database is in place (branch {current}'s is kept)")
         check_known(stack, branch, say)
     else:
-        say(f"branch {branch}: a new database, copied from branch {base if source else current}'s")
+        say(
+            f"branch {branch}: a new database, copied from {origin if source else f'branch {current}'}'s"
+        )
         _migrate_new(stack, branch, say)
     return Followed(branch, current, switched=True, created=not coming)
+
+
+def _base_database(cur, stack: Stack, base: str, current: str) -> tuple[str, str]:
+    """What a new branch's database is copied from when devkit.branch_base names it: that
+    branch's kept database, else the snapshot of that name (db.pull's `pulled-ENV`, say); the
+    database and how to name it, ("", "") for the database in place."""
+    from devkit import snapshot_catalog as catalog
+
+    if not base:
+        return "", ""
+    kept = catalog.database_of(stack, kept_name(base))
+    if base != current and catalog.exists(cur, kept):
+        return kept, f"branch {base}"
+    if catalog.NAME.fullmatch(base):
+        snapshot = catalog.database_of(stack, base)
+        if catalog.exists(cur, snapshot):
+            return snapshot, f"snapshot {base}"
+    return "", ""
 
 
 def _finish(stack: Stack, state: dict, say: Callable[[str], None]) -> dict:

@@ -232,6 +232,31 @@ def test_branch_names_git_allows_and_a_detached_head(repo):
     assert repo.current() == "feature-a"
 
 
+def test_a_new_branch_starts_from_branch_base_a_branch_or_a_snapshot(repo):
+    """devkit.branch_base names a branch (its kept database is copied, not the one in place) or a
+    snapshot (db.pull's pulled-ENV: every new branch starts from the pulled data)."""
+    from tests.conftest import devkit
+
+    assert repo.current() == "feature-a" and repo.users() == ["on-main", "on-a"]
+    said = repo.said("switch", "-c", "from-main", env={"INVOKE_DEVKIT_BRANCH_BASE": "main"})
+    line_with(said, "branch from-main", "copied from branch main's")
+    assert repo.users() == ["on-main"] and repo.revision() == NICK  # main's data, migrated
+    repo.add_user("seeded")
+    made = devkit("db.snapshot", "--name", "pulled-seed", cwd=repo.app)
+    assert made.returncode == 0, made.stdout + made.stderr
+    repo.git("switch", "-q", "feature-a")
+    said = repo.said("switch", "-c", "from-seed", env={"INVOKE_DEVKIT_BRANCH_BASE": "pulled-seed"})
+    line_with(said, "branch from-seed", "copied from snapshot pulled-seed's")
+    assert repo.users() == ["on-main", "seeded"]
+    repo.git("switch", "-q", "feature-a")
+    assert repo.users() == ["on-main", "on-a"]  # the branch left kept its own
+    for branch in ("from-main", "from-seed"):
+        repo.git("branch", "-q", "-D", branch)
+    pruned = devkit("branches.prune", "--yes", cwd=repo.app)
+    assert pruned.returncode == 0, pruned.stdout + pruned.stderr
+    assert devkit("db.snapshot.drop", "pulled-seed", "--yes", cwd=repo.app).returncode == 0
+
+
 def test_the_database_of_a_deleted_branch_is_listed_and_pruned_after_asking(repo):
     from tests.conftest import devkit
 
