@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import psycopg2
 from psycopg2 import errors, extensions
@@ -65,7 +65,7 @@ class _RowSink(io.RawIOBase):
 
 @dataclass(frozen=True)
 class BackupSummary:
-    path: Path
+    path: Path | None  # None: written to a stream
     migration_version: str | None
     tables: dict[str, int]
     uncompressed_bytes: int
@@ -150,7 +150,7 @@ def _read_tables(
 
     def dump(table: Table) -> TableSpool:
         cur = idle.get()
-        spool = TableSpool(writer.path.parent)
+        spool = TableSpool(writer.directory)
         try:
             _copy_rows(cur, table, spool, progress, selection)
         except BaseException:
@@ -250,12 +250,14 @@ def create_backup(
     progress: Progress | None = None,
     lock_timeout_s: float = 10,
     select: Selector | None = None,
+    stream: BinaryIO | None = None,
 ) -> BackupSummary:
     """Every table of the app's schemas, from one REPEATABLE READ snapshot, streamed to
     backup_YYYYMMDD_HHMMSS.backup.gz (written atomically, mode 0600). Every table is locked
     against TRUNCATE and DDL until the backup ends (see _locked_snapshot). SELECT: what to read
     of them when not everything as it is (a pull); its transaction may write temporary tables,
-    every other backup's is READ ONLY."""
+    every other backup's is READ ONLY. STREAM: the file is written there as the tables are read
+    (output_dir then only holds their spools), and the summary has no path."""
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -294,7 +296,7 @@ def create_backup(
                 for statement, parameters in selection.session:
                     cur.execute(statement, parameters)
         try:
-            writer = BackupWriter(output_dir, metadata)
+            writer = BackupWriter(output_dir, metadata, stream)
         except OSError as exc:
             raise write_failed(output_dir, exc) from None
         try:
@@ -328,6 +330,6 @@ def create_backup(
         metadata.migration_version,
         counts,
         writer.uncompressed,
-        path.stat().st_size,
+        path.stat().st_size if path else 0,
         writer.longest_line,
     )

@@ -29,7 +29,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from isal import igzip
 
@@ -174,11 +174,18 @@ class BackupWriter(_RowLines):
     """Writes a backup atomically into `directory`, named after the metadata's time: a hidden
     partial file of its own, fsync, then rename to its name."""
 
-    def __init__(self, directory: Path, metadata: BackupMetadata) -> None:
-        self._file = new_backup_file(directory, metadata.timestamp, ".backup.gz")
-        self.path = self._file.path
-        self.partial = self._file.partial
-        self._raw = os.fdopen(self._file.fd, "wb")
+    def __init__(
+        self, directory: Path, metadata: BackupMetadata, stream: BinaryIO | None = None
+    ) -> None:
+        # STREAM: written there instead (db.pull.source's stdout); DIRECTORY then only holds
+        # the tables' spools.
+        self.directory = directory
+        self._file = (
+            None if stream else new_backup_file(directory, metadata.timestamp, ".backup.gz")
+        )
+        self.path = self._file.path if self._file else None
+        self.partial = self._file.partial if self._file else None
+        self._raw = stream or os.fdopen(self._file.fd, "wb")
         self._gzip = igzip.GzipFile(
             filename="", mode="wb", fileobj=self._raw, compresslevel=COMPRESS_LEVEL, mtime=0
         )
@@ -240,7 +247,7 @@ class BackupWriter(_RowLines):
         self._write(("\n" if count else "").encode() + END_OF_ROWS + f"{count}}}".encode())
         return count
 
-    def finish(self) -> Path:
+    def finish(self) -> Path | None:
         self._write(b"},\n" if self._first_table else b"\n},\n")
         self._stop()
         if self._error is not None:
@@ -249,6 +256,8 @@ class BackupWriter(_RowLines):
         self._gzip.write(f'{SHA_PREFIX}{digest}"}}\n'.encode())
         self._gzip.close()
         self._raw.flush()
+        if self._file is None:  # a stream: its reader has every byte
+            return None
         os.fsync(self._raw.fileno())
         self._raw.close()
         return publish(self._file)
@@ -256,6 +265,8 @@ class BackupWriter(_RowLines):
     def abort(self) -> None:
         """Stop and remove the partial file (also after a failed write: disk full)."""
         self._stop()
+        if self._file is None:  # a stream: left open, its reader sees it end without the hash
+            return
         for close in (self._gzip.close, self._raw.close):
             with contextlib.suppress(OSError):
                 close()

@@ -13,6 +13,7 @@ from pathlib import Path
 from isal import igzip, isal_zlib
 
 from devkit.backup import fileformat
+from devkit.backup.arriving import open_backup
 from devkit.backup.fileformat import (
     DATA_OPEN,
     END_OF_ROWS,
@@ -52,7 +53,7 @@ class BackupReader:
         self.path = path
         self.limits = fileformat.LIMITS
         try:
-            self._raw = path.open("rb")
+            self._raw = open_backup(path)
         except FileNotFoundError:
             raise CorruptBackup(
                 f"no such backup: {path}", "check the path; `devkit db.list` lists backups"

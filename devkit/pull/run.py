@@ -6,10 +6,12 @@ status and doctor."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import subprocess
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -127,6 +129,7 @@ def pull(
     """Pull (see the module); ASK is given the question before anything is fetched or changed
     (it raises to stop)."""
     from devkit import snapshots
+    from devkit.backup.arriving import following
     from devkit.backup.files import backup_dir, new_backup_file, publish, write_failed
     from devkit.backup.target import check_local, resolve_target
     from devkit.commands import restore
@@ -170,31 +173,52 @@ def pull(
         made = new_backup_file(directory, datetime.now(UTC), ".backup.gz", prefix=name)
     except OSError as exc:
         raise write_failed(directory, exc) from None
+    # The server's bytes go straight to the file, and the restore loads it as it arrives (a
+    # reader that waits at its end while ssh runs: backup/reader.following), so the server's
+    # reading and the laptop's loading overlap; the SHA-256 at its end is checked before COMMIT.
+    errors: list[bytes] = []
+    process = None
     try:
-        with os.fdopen(made.fd, "wb") as out:  # the server's bytes go straight to the file
-            done = subprocess.run(
+        with os.fdopen(made.fd, "wb") as out:
+            process = subprocess.Popen(
                 host.ssh("devkit", "db.pull.source"),
-                input=rules.as_json().encode(), stdout=out, stderr=subprocess.PIPE,
-                check=False,
+                stdin=subprocess.PIPE, stdout=out, stderr=subprocess.PIPE,
             )  # fmt: skip
-            if done.returncode != 0:
-                stderr = done.stderr.decode(errors="replace")
-                raise remote.explain(host, done.returncode, stderr, inventory)
-            os.fsync(out.fileno())
+        reading = threading.Thread(target=lambda: errors.append(process.stderr.read()))
+        reading.start()
+        with contextlib.suppress(BrokenPipeError):  # ssh gone at once: its exit code says why
+            process.stdin.write(rules.as_json().encode())
+            process.stdin.close()
+
+        def writing() -> bool:
+            code = process.poll()
+            if code is None:
+                return True
+            if code != 0:
+                reading.join()
+                raise remote.explain(
+                    host, code, b"".join(errors).decode(errors="replace"), inventory
+                )
+            return False
+
+        with following(made.partial, writing):
+            plan = restore.prepare(config, made.partial, restore.RestoreOptions(exact=True))
+            result = restore.run(config, plan, say)
+        process.wait()
+        reading.join()
+        with made.partial.open("rb") as done:
+            os.fsync(done.fileno())
         published = publish(made)
-    except BaseException:
-        made.partial.unlink(missing_ok=True)
-        raise
-    size = published.stat().st_size
-    say(f"received {size / 2**20:.1f} MiB: {published}")
-    try:
-        plan = restore.prepare(config, published, restore.RestoreOptions(exact=True))
-        result = restore.run(config, plan, say)
     except BaseException as exc:
-        published.unlink(missing_ok=True)  # the copy that did not land: nothing is left of it
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+        made.partial.unlink(missing_ok=True)  # the copy that did not land: nothing is left of it
         if isinstance(exc, DevkitError):
             raise _not_unique(stack, rules, exc) or exc from None
         raise
+    size = published.stat().st_size
+    say(f"received {size / 2**20:.1f} MiB: {published}")
     replaced = False
     if any(s.name == name for s in snapshots.list_snapshots(stack)):
         snapshots.drop(stack, name, say=lambda line: None)

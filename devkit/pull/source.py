@@ -9,7 +9,6 @@ its primary message only (its DETAIL and CONTEXT may quote a row's values)."""
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import tempfile
 from collections.abc import Mapping
@@ -99,10 +98,12 @@ def serve(config: Mapping[str, Any], rules_text: str, out: BinaryIO) -> None:
     rules = from_json(rules_text)
     key = read_key()
     stack = load_stack(config)
+    # The file goes to OUT as the tables are read (the laptop loads while the server reads);
+    # the directory holds only the tables' spools.
     with tempfile.TemporaryDirectory(prefix="devkit-pull-") as work:
         try:
-            made = create_backup(
-                stack_target(stack.values), Path(work), select=selector(rules, key)
+            create_backup(
+                stack_target(stack.values), Path(work), select=selector(rules, key), stream=out
             )
         except psycopg2.Error as exc:
             primary = (exc.diag.message_primary or type(exc).__name__).strip().splitlines()[0]
@@ -110,6 +111,3 @@ def serve(config: Mapping[str, Any], rules_text: str, out: BinaryIO) -> None:
                 f"reading the database on the server failed ({exc.pgcode or 'no code'}: {primary[:200]})",
                 "check the rules (a fixed value must fit its column), then pull again",
             ) from None
-        with made.path.open("rb") as file:
-            shutil.copyfileobj(file, out, 1 << 20)
-        out.flush()

@@ -98,7 +98,7 @@ def server(stack, free_port):
         run(f"{url}/copy", SCHEMA)
         yield url
     finally:
-        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+        subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)
 
 
 def run(url: str, sql: str) -> list[tuple]:
@@ -228,3 +228,25 @@ def test_a_subset_holds_what_its_rows_reference_and_passes_every_key(server, tmp
     with pytest.raises(RulesError) as caught:
         masked_backup(server, bad, tmp_path)
     assert "the subset's where is not a condition on public.rental" in caught.value.cause
+
+
+def test_the_server_streams_the_same_file_as_the_tables_are_read(server, tmp_path):
+    """db.pull.source writes to its stdout as the tables are read (no file on the server): the
+    stream is a whole backup file, its SHA-256 included, masked the same way."""
+    import io
+
+    from devkit.backup.reader import verify
+
+    stream = io.BytesIO()
+    target = Target(f"{server}/source", "127.0.0.1", "source")
+    made = create_backup(
+        target, tmp_path, select=source.selector(from_plain(RULES), KEY), stream=stream
+    )
+    assert made.path is None and list(tmp_path.iterdir()) == []  # the spools are gone too
+    path = tmp_path / "streamed.backup.gz"
+    path.write_bytes(stream.getvalue())
+    assert verify(path).tables == made.tables
+    streamed = read(path)
+    filed = read(masked_backup(server, RULES, tmp_path).path)
+    rows = lambda t: t[t.index('"public.customer"') : t.rindex('"sha256"')]  # noqa: E731
+    assert rows(streamed) == rows(filed)

@@ -309,3 +309,51 @@ def test_a_row_split_over_many_reads_is_read_in_linear_time(tmp_path, limits):
     finally:
         reader.BackupReader._gather_line = original
     assert len(calls) <= 2  # the row gathered once (its 1 MiB reads joined once), not per read
+
+
+def test_a_file_still_being_written_reads_to_its_end_and_a_failed_writer_fails_the_read(tmp_path):
+    """db.pull loads its copy as it arrives: a reader of a file another writer still fills waits
+    at its end (backup/reader.following); the writer's failure reaches the reader."""
+    import threading
+
+    from devkit.backup.arriving import following
+
+    whole = write(tmp_path, {"public.t": [f'[{n},"row {n}"]' for n in range(2000)]}).read_bytes()
+    arriving = tmp_path / "arriving.backup.gz"
+    arriving.write_bytes(b"")
+    finished = threading.Event()
+
+    def writer(cut: int) -> None:
+        with arriving.open("ab") as out:
+            for start in range(0, cut, 97):  # small pieces, slowly
+                out.write(whole[start : min(start + 97, cut)])
+                out.flush()
+                time.sleep(0.001)
+        finished.set()
+
+    def still_writing() -> bool:
+        return not finished.is_set()
+
+    thread = threading.Thread(target=writer, args=(len(whole),))
+    thread.start()
+    with following(arriving, still_writing), BackupReader(arriving) as reader:
+        rows = [row for table in reader.tables() for row in table.rows()]
+    thread.join()
+    assert len(rows) == 2000 and rows[-1] == '[1999,"row 1999"]'
+
+    class ServerFailed(Exception):
+        pass
+
+    def failed() -> bool:
+        if finished.is_set():
+            raise ServerFailed("the server stopped")
+        return True
+
+    arriving.write_bytes(b"")
+    finished.clear()
+    thread = threading.Thread(target=writer, args=(len(whole) // 2,))
+    thread.start()
+    with pytest.raises(ServerFailed), following(arriving, failed), BackupReader(arriving) as reader:
+        for table in reader.tables():
+            list(table.rows())
+    thread.join()
