@@ -267,7 +267,7 @@ def plan(cur, tables: dict[str, Table], keys: list[ForeignKey], rules: Rules) ->
             f"{len(missing)} column{'s' if len(missing) > 1 else ''} without a masking rule: "
             f"{_listed(missing, 30)}",
             "give each a rule in db-pull.yaml (keep for what is not personal); "
-            "devkit db.pull.init --update adds them, guessed",
+            "devkit db.pull.init --print shows a guessed rule for each",
         )
     not_null_columns = not_null(cur, [t.oid for t in tables.values()])
     result = MaskPlan()

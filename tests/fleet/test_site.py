@@ -496,6 +496,7 @@ INSERT INTO payment SELECT g, 1 + g % 300, g % 50 FROM generate_series(1, 1200) 
 ORIGINALS = ("Hanako", "Yamada", "hanako.yamada", "Sakura Dori", "080-5555")
 PULL_RULES = """\
 tables:
+  fleet_probe: {id: keep, host: keep}
   address:
     address_id: keep
     address: {fake: address_ja}
@@ -515,9 +516,9 @@ tables:
 
 
 @pytest.fixture(scope="module")
-def laptop(first_run, tmp_path_factory):
-    """Staging's personal data on the plain host; an app on this machine with the same tables
-    and the rules; its stack removed after."""
+def laptop(probe_data, tmp_path_factory):
+    """Staging's personal data on the plain host (beside the probe table every host has); an app
+    on this machine with the same tables and the rules; its stack removed after."""
     from devkit.envfile import read_env_file
     from tests.conftest import devkit, remove_app_stack
 
@@ -533,6 +534,7 @@ def laptop(first_run, tmp_path_factory):
         conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute(PERSONAL_SCHEMA)
+            cur.execute("CREATE TABLE fleet_probe (id int PRIMARY KEY, host text)")
             cur.execute("INSERT INTO address VALUES (1, 'local only', 'here', '1')")
         conn.close()
         (app / "db-pull.yaml").write_text(PULL_RULES)
@@ -578,7 +580,7 @@ def test_a_pull_brings_staging_masked_and_nothing_personal_reaches_the_laptop(la
     assert leaks == []  # the masking key is in no command line, here or on the host
     said = done.stdout + done.stderr
     assert done.returncode == 0, said[-3000:]
-    line_with(said, "Pulled from", PLAIN, "3 tables", "1800 rows")
+    line_with(said, "Pulled from", PLAIN, "4 tables", "1802 rows")
     line_with(said, "snapshot pulled-ci", "db.snapshot.restore pulled-ci")
     rows = laptop_rows(laptop)
     assert rows.count("\n") + 1 == 1800
@@ -610,7 +612,7 @@ def test_a_pull_brings_staging_masked_and_nothing_personal_reaches_the_laptop(la
     ("rules", "said"),
     [
         (PULL_RULES + "    note: keep\n", "no column public.payment.note"),
-        (PULL_RULES.replace("{fake: city}", "{fake: town}"), "line 5: unknown fake 'town'"),
+        (PULL_RULES.replace("{fake: city}", "{fake: town}"), "line 6: unknown fake 'town'"),
         (PULL_RULES.replace("  payment:", "payment"), "is not valid YAML"),
         (
             PULL_RULES.replace("    amount: keep\n", ""),
