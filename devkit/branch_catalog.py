@@ -5,26 +5,20 @@ switch, each named; never the one in place nor the base branch's)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from devkit.envfile import Stack
+from devkit.paths import read_record, state_dir
 
 
 def state_path(stack: Stack) -> Path:
-    from devkit.paths import state_dir
-
     return state_dir() / "branches" / f"{stack.project}.json"
 
 
 def read_state(stack: Stack) -> dict:
-    try:
-        state = json.loads(state_path(stack).read_text())
-    except (OSError, ValueError):
-        return {}
-    return state if isinstance(state, dict) else {}
+    return read_record(state_path(stack))
 
 
 @dataclass(frozen=True)

@@ -28,10 +28,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import re
-import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,6 +39,7 @@ from devkit.branch_catalog import read_state, state_path
 from devkit.envfile import Stack
 from devkit.errors import DataConflict
 from devkit.git_head import Head, head_of
+from devkit.paths import write_record
 from devkit.snapshot_catalog import AdminUnreachable
 from devkit.snapshots import stamp
 
@@ -56,12 +55,7 @@ def kept_name(branch: str) -> str:
 
 
 def _write_state(stack: Stack, state: dict) -> None:
-    """Replace the state file in one step (a killed write leaves the previous one)."""
-    path = state_path(stack)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".partial") as f:
-        json.dump(state, f)
-    os.replace(f.name, path)
+    write_record(state_path(stack), state)
 
 
 @dataclass(frozen=True)
@@ -163,17 +157,15 @@ def switch(
                             f"CREATE DATABASE {q(leaving)} TEMPLATE {q(app)} STRATEGY FILE_COPY"
                         )
                         snapshots.mark(cur, leaving, meta())
-                failure = None
             except Exception as exc:
-                failure = exc
-        if failure is not None:  # the keys' thread is done: its copy can go
-            snapshots.cleanup(
-                stack,
-                *(f"DROP DATABASE IF EXISTS {q(name)}" for name in (leaving, source) if name),
-            )
-            snapshots.forget_redis(stack, kept_name(current))
-            _write_state(stack, state)
-            raise snapshots.failed(f"switching to branch {branch}'s database", failure) from None
+                keys.exception()  # the keys' copy is written (or failed) before it goes
+                snapshots.cleanup(
+                    stack,
+                    *(f"DROP DATABASE IF EXISTS {q(name)}" for name in (leaving, source) if name),
+                )
+                snapshots.forget_redis(stack, kept_name(current))
+                _write_state(stack, state)
+                raise snapshots.failed(f"switching to branch {branch}'s database", exc) from None
         _finish(stack, switching, say)
     if coming:
         say(f"branch {branch}: its database is in place (branch {current}'s is kept)")

@@ -37,6 +37,29 @@ def home_state_dir(home: Path) -> Path:
     return home / ".local" / "state" / "devkit"
 
 
+def read_record(path: Path) -> dict:
+    """A JSON record the kit keeps in its state directory; {} when absent or unreadable."""
+    import json
+
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_record(path: Path, data: dict) -> None:
+    """Replace a JSON record in the kit's state directory in one step (0600 from its first byte,
+    its directory 0700; a killed write leaves the previous record)."""
+    import json
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".partial") as f:
+        json.dump(data, f)
+    os.replace(f.name, path)
+
+
 def bin_dir(home: Path | None = None) -> Path:
     """Where setup puts the `devkit` command for the user whose home is HOME."""
     override = os.environ.get("DEVKIT_BIN_DIR")

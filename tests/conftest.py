@@ -230,6 +230,20 @@ def argv_watch(secrets: list[str]):
     assert len(rounds) > 10, "the watcher barely ran"
 
 
+def sql(url: str, query: str) -> list[tuple]:
+    """QUERY on its own autocommit connection to URL; the rows it returned ([] for none)."""
+    import psycopg2
+
+    conn = psycopg2.connect(url, connect_timeout=5)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(query)
+            return cur.fetchall() if cur.description else []
+    finally:
+        conn.close()
+
+
 def remove_stack(env_file: Path) -> None:
     """`docker compose down --volumes` for the project of a test's env file; then whatever of
     the project's containers and volumes is still there, found by Compose's label (a stack

@@ -183,8 +183,6 @@ class MaskPlan:
 
     expressions: dict[str, dict[str, str]] = field(default_factory=dict)
     joins: dict[str, str] = field(default_factory=dict)  # table → FROM items (hashes_join)
-    rules: dict[str, dict[str, Rule]] = field(default_factory=dict)  # every column's, inherited too
-    inherited: dict[str, str] = field(default_factory=dict)  # "t.c" → the key column it follows
 
 
 def not_null(cur, oids: list[int]) -> set[tuple[int, str]]:
@@ -232,24 +230,20 @@ def plan(cur, tables: dict[str, Table], keys: list[ForeignKey], rules: Rules) ->
             for child, parent in zip(key.child_columns, key.parent_columns, strict=True):
                 up, down = (key.parent, parent), (key.child, child)
                 rule, own = chosen.get(up), chosen.get(down)
-                if rule is not None and rule.kind == "keep" and own is None:
-                    chosen[down] = rule  # follows a kept key: kept
-                    origin[down] = origin.get(up, up)
-                    changed = True
+                if own is None:  # follows its key, kept or masked alike
+                    if rule is not None:
+                        chosen[down] = rule
+                        origin[down] = origin.get(up, up)
+                        changed = True
                     continue
                 if rule is None or rule.kind == "keep":
-                    if own is not None and own.kind != "keep" and down not in origin:
+                    if own.kind != "keep" and down not in origin:
                         raise RulesError(
                             f"{rules.where(*down)}: {key.child}.{child} is masked ({own.describe()}) "
                             f"but the key it references, {key.parent}.{parent}, is kept: "
                             f"foreign key {key.name} would point nowhere",
                             f"mask {key.parent}.{parent} the same way, or keep both",
                         )
-                    continue
-                if own is None:
-                    chosen[down] = rule
-                    origin[down] = origin.get(up, up)
-                    changed = True
                 elif own != rule:
                     raise RulesError(
                         f"{rules.where(*down)}: {key.child}.{child} references {key.parent}.{parent}, "
@@ -273,9 +267,6 @@ def plan(cur, tables: dict[str, Table], keys: list[ForeignKey], rules: Rules) ->
     result = MaskPlan()
     hashed_columns: dict[str, list[str]] = {}
     for (t, c), rule in sorted(chosen.items()):
-        result.rules.setdefault(t, {})[c] = rule
-        if (t, c) in origin:
-            result.inherited[f"{t}.{c}"] = ".".join(origin[(t, c)])
         type_ = types[(t, c)]
         if rule.kind == "null" and (tables[t].oid, c) in not_null_columns:
             raise RulesError(

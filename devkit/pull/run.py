@@ -7,7 +7,6 @@ status and doctor."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import subprocess
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from devkit.errors import BadArgument, DevkitError
-from devkit.paths import KIT_ROOT, remove_kit_file, state_dir
+from devkit.paths import KIT_ROOT, read_record, remove_kit_file, state_dir, write_record
 from devkit.pull.remote import Host
 
 
@@ -28,7 +27,6 @@ class Pulled:
     host: str
     inventory: str
     file: Path
-    size: int
     result: Any  # devkit.commands.restore.RestoreResult
     snapshot: str
     replaced: bool
@@ -41,21 +39,7 @@ def record_path(project: str) -> Path:
 
 def last_pull(project: str) -> dict | None:
     """Where the stack's data last came from (db.pull's record), None when never pulled."""
-    try:
-        data = json.loads(record_path(project).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _record(project: str, data: dict) -> None:
-    path = record_path(project)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    partial = path.with_name(f".{path.name}.partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w") as file:
-        json.dump(data, file, indent=1)
-    os.replace(partial, path)
+    return read_record(record_path(project)) or None
 
 
 def where_from(env: str) -> tuple[str, str | None]:
@@ -174,7 +158,7 @@ def pull(
     except OSError as exc:
         raise write_failed(directory, exc) from None
     # The server's bytes go straight to the file, and the restore loads it as it arrives (a
-    # reader that waits at its end while ssh runs: backup/reader.following), so the server's
+    # reader that waits at its end while ssh runs: backup/arriving.following), so the server's
     # reading and the laptop's loading overlap; the SHA-256 at its end is checked before COMMIT.
     errors: list[bytes] = []
     process = None
@@ -217,8 +201,7 @@ def pull(
         if isinstance(exc, DevkitError):
             raise _not_unique(stack, rules, exc) or exc from None
         raise
-    size = published.stat().st_size
-    say(f"received {size / 2**20:.1f} MiB: {published}")
+    say(f"received {published.stat().st_size / 2**20:.1f} MiB: {published}")
     replaced = False
     if any(s.name == name for s in snapshots.list_snapshots(stack)):
         snapshots.drop(stack, name, say=lambda line: None)
@@ -227,15 +210,16 @@ def pull(
     for path in earlier:  # the previous pull's file: the new one replaces it
         if remove_kit_file(path, directory):
             say(f"removed the previous pull's file {path.name}")
-    _record(
-        stack.project,
+    digest = rules.digest()
+    write_record(
+        record_path(stack.project),
         {
             "inventory": inventory,
             "host": host.name,
             "time": datetime.now(UTC).isoformat(timespec="seconds"),
-            "rules": rules.digest(),
+            "rules": digest,
             "snapshot": name,
             "file": str(published),
         },
     )
-    return Pulled(host.name, inventory, published, size, result, name, replaced, rules.digest())
+    return Pulled(host.name, inventory, published, result, name, replaced, digest)

@@ -14,7 +14,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import psycopg2
 import pytest
 
 import testhosts
@@ -519,24 +518,22 @@ tables:
 def laptop(probe_data, tmp_path_factory):
     """Staging's personal data on the plain host (beside the probe table every host has); an app
     on this machine with the same tables and the rules; its stack removed after."""
-    from devkit.envfile import read_env_file
     from tests.conftest import devkit, remove_app_stack
 
-    sql = PERSONAL_SCHEMA + PERSONAL_ROWS
-    seeded = ssh(PLAIN, f"cd /tmp && {KIT_COMMAND} db.psql -c {shlex.quote(sql)}")
+    seeded = ssh(
+        PLAIN, f"cd /tmp && {KIT_COMMAND} db.psql -c {shlex.quote(PERSONAL_SCHEMA + PERSONAL_ROWS)}"
+    )
     assert seeded.returncode == 0, seeded.stdout + seeded.stderr
     app = Path(tmp_path_factory.mktemp("laptop")) / "shop"
     app.mkdir()
     try:
         done = devkit("setup", "--no-vscode", cwd=app, env={}, timeout=900)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr
-        conn = psycopg2.connect(read_env_file(app / ".env.local")["DATABASE_URL_SYNC"])
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(PERSONAL_SCHEMA)
-            cur.execute("CREATE TABLE fleet_probe (id int PRIMARY KEY, host text)")
-            cur.execute("INSERT INTO address VALUES (1, 'local only', 'here', '1')")
-        conn.close()
+        laptop_sql(
+            app,
+            PERSONAL_SCHEMA + "CREATE TABLE fleet_probe (id int PRIMARY KEY, host text); "
+            "INSERT INTO address VALUES (1, 'local only', 'here', '1')",
+        )
         (app / "db-pull.yaml").write_text(PULL_RULES)
         yield app
     finally:
@@ -545,14 +542,9 @@ def laptop(probe_data, tmp_path_factory):
 
 def laptop_sql(app, query: str) -> list[tuple]:
     from devkit.envfile import read_env_file
+    from tests.conftest import sql
 
-    conn = psycopg2.connect(read_env_file(app / ".env.local")["DATABASE_URL_SYNC"])
-    try:
-        with conn.cursor() as cur:
-            cur.execute(query)
-            return cur.fetchall()
-    finally:
-        conn.close()
+    return sql(read_env_file(app / ".env.local")["DATABASE_URL_SYNC"], query)
 
 
 def laptop_rows(app) -> str:

@@ -77,14 +77,9 @@ class Repo:
         return read_env_file(self.app / ".env.local")
 
     def sql(self, query: str) -> list[tuple]:
-        conn = psycopg2.connect(self.values["DATABASE_URL_SYNC"], connect_timeout=5)
-        conn.autocommit = True
-        try:
-            with conn.cursor() as cur:
-                cur.execute(query)
-                return cur.fetchall() if cur.description else []
-        finally:
-            conn.close()
+        from tests.conftest import sql
+
+        return sql(self.values["DATABASE_URL_SYNC"], query)
 
     def users(self) -> list[str]:
         return [row[0] for row in self.sql("SELECT username FROM sample_users ORDER BY id")]

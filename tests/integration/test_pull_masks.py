@@ -17,6 +17,7 @@ from devkit.backup.load import restore_backup
 from devkit.backup.target import Target
 from devkit.pull import masks, source
 from devkit.pull.rules import RulesError, from_plain
+from tests.conftest import sql
 
 pytestmark = pytest.mark.docker
 
@@ -93,23 +94,12 @@ def server(stack, free_port):
                 break
             except psycopg2.OperationalError:
                 time.sleep(0.2)
-        run(f"{url}/source", "CREATE DATABASE copy")
-        run(f"{url}/source", SCHEMA + ROWS)
-        run(f"{url}/copy", SCHEMA)
+        sql(f"{url}/source", "CREATE DATABASE copy")
+        sql(f"{url}/source", SCHEMA + ROWS)
+        sql(f"{url}/copy", SCHEMA)
         yield url
     finally:
         subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)
-
-
-def run(url: str, sql: str) -> list[tuple]:
-    conn = psycopg2.connect(url)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-            return cur.fetchall() if cur.description else []
-    finally:
-        conn.close()
 
 
 def read(path) -> str:
@@ -152,20 +142,20 @@ def test_rows_leave_masked_and_keys_stay_consistent(server, tmp_path):
     restore_backup(Target(f"{server}/copy", "127.0.0.1", "copy"), made.path, exact=True)
     copy = f"{server}/copy"
     # Every foreign key holds (the restore checked them); the children follow the masked key.
-    assert run(copy, "SELECT count(*) FROM rental r JOIN customer c USING (customer_id)") == [
+    assert sql(copy, "SELECT count(*) FROM rental r JOIN customer c USING (customer_id)") == [
         (3000,)
     ]
-    assert run(copy, "SELECT count(*) FROM customer WHERE referred_by IS NOT NULL") == [(499,)]
-    assert run(copy, "SELECT count(*) FROM customer WHERE customer_id BETWEEN 1 AND 500") != [
+    assert sql(copy, "SELECT count(*) FROM customer WHERE referred_by IS NOT NULL") == [(499,)]
+    assert sql(copy, "SELECT count(*) FROM customer WHERE customer_id BETWEEN 1 AND 500") != [
         (500,)
     ]
-    assert run(copy, "SELECT count(DISTINCT email), count(*) FROM customer") == [(500, 500)]
-    assert run(copy, "SELECT count(*) FROM customer WHERE token IS NOT NULL") == [(0,)]
-    assert run(copy, "SELECT DISTINCT note FROM rental") == [("(masked)",)]
-    phones = run(copy, "SELECT phone FROM address")
+    assert sql(copy, "SELECT count(DISTINCT email), count(*) FROM customer") == [(500, 500)]
+    assert sql(copy, "SELECT count(*) FROM customer WHERE token IS NOT NULL") == [(0,)]
+    assert sql(copy, "SELECT DISTINCT note FROM rental") == [("(masked)",)]
+    phones = sql(copy, "SELECT phone FROM address")
     assert all(p.startswith("090-") and len(p) == 13 for (p,) in phones)
     # Dates move at most the rule's days either way.
-    shifted = run(
+    shifted = sql(
         copy,
         "SELECT max(abs(birth - (date '1980-01-01' + a.address_id))) FROM customer c "
         "JOIN address a USING (address_id)",
@@ -217,9 +207,9 @@ def test_a_subset_holds_what_its_rows_reference_and_passes_every_key(server, tmp
     # customer g refers to g - 1, so the 30 rentals' customers (2..31) pull in every one below.
     assert made.tables["public.customer"] == 31
     assert made.tables["public.store"] == 2 and made.tables["public.setting"] == 1
-    run(f"{server}/copy", "TRUNCATE rental, customer, address, store, setting")
+    sql(f"{server}/copy", "TRUNCATE rental, customer, address, store, setting")
     restore_backup(Target(f"{server}/copy", "127.0.0.1", "copy"), made.path, exact=True)
-    assert run(f"{server}/copy", "SELECT count(*) FROM rental") == [(30,)]
+    assert sql(f"{server}/copy", "SELECT count(*) FROM rental") == [(30,)]
     percent = {**RULES, "subset": {"root": "customer", "percent": 10, "children": 50}}
     sampled = masked_backup(server, percent, tmp_path)
     assert 0 < sampled.tables["public.customer"] < 500
