@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import io
-import queue
+import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -141,52 +141,81 @@ def _read_tables(
     progress: Progress | None,
     selection: Selection = Selection(),
 ) -> dict[str, int]:
-    """Read the tables on the worker connections (each in the backup's snapshot, holding its
-    locks), the longest first (so that no big table is left for one connection at the end);
-    write them in the given order."""
-    idle: queue.SimpleQueue = queue.SimpleQueue()
-    for cur in cursors:
-        idle.put(cur)
+    """Read the tables on the connections (each in the backup's snapshot, holding its locks) and
+    write them in the given order, from both ends: this thread takes the tables in file order on
+    the first connection and writes each straight into the file as it is read (a stream's reader
+    loads it meanwhile); each other connection takes the costliest table nobody has taken yet
+    into a spool (so that no big table is left for one connection at the end), which this thread
+    replays when the file reaches it."""
+    claimed: set[str] = set()
+    spooled: dict[str, Future] = {}  # the tables taken into spools, by name
+    lock = threading.Lock()
 
-    def dump(table: Table) -> TableSpool:
-        cur = idle.get()
-        spool = TableSpool(writer.directory)
-        try:
-            _copy_rows(cur, table, spool, progress, selection)
-        except BaseException:
-            spool.close()
-            raise
-        finally:
-            idle.put(cur)
-        return spool
+    def claim(table: Table, spool: bool) -> bool:
+        with lock:
+            if table.qualified in claimed:
+                return False
+            claimed.add(table.qualified)
+            if spool:
+                spooled[table.qualified] = Future()
+            return True
+
+    by_cost = sorted(tables, key=lambda t: _cost(t, sizes, selection), reverse=True)
+
+    def spool_next(cur) -> None:
+        """On a connection of its own: the costliest table not yet taken, and so on."""
+        for table in by_cost:
+            if not claim(table, spool=True):
+                continue
+            future = spooled[table.qualified]
+            spool = None
+            try:
+                spool = TableSpool(writer.directory)
+                _copy_rows(cur, table, spool, progress, selection)
+            except BaseException as exc:  # raised again when the file reaches the table
+                future.set_exception(exc)
+                if spool is not None:
+                    with contextlib.suppress(OSError):  # a full disk fails its close too
+                        spool.close()
+                return
+            future.set_result(spool)
 
     counts: dict[str, int] = {}
-    with ThreadPoolExecutor(max_workers=len(cursors), thread_name_prefix="backup-read") as pool:
-        started = {
-            t.qualified: pool.submit(dump, t)
-            for t in sorted(tables, key=lambda t: _cost(t, sizes, selection), reverse=True)
-        }
-        futures = [started[t.qualified] for t in tables]
-        try:
-            for table, future in zip(tables, futures, strict=True):
-                spool = future.result()
+    helpers = [
+        threading.Thread(target=spool_next, args=(cur,), name="backup-read", daemon=True)
+        for cur in cursors[1:]
+    ]
+    mine = {t.qualified for t in tables[:1] if claim(t, spool=False)}  # before the others start
+    for helper in helpers:
+        helper.start()
+    try:
+        for table in tables:
+            writer.begin_table(
+                table.qualified, [c.name for c in table.columns], [c.type for c in table.columns]
+            )
+            if table.qualified in mine or claim(table, spool=False):
+                _copy_rows(cursors[0], table, writer, progress, selection)
+            else:
+                spool = spooled[table.qualified].result()
                 try:
-                    writer.begin_table(
-                        table.qualified,
-                        [c.name for c in table.columns],
-                        [c.type for c in table.columns],
-                    )
                     writer.write_spool(spool)
-                    counts[table.qualified] = writer.end_table()
                 finally:
                     spool.close()
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            for future in futures:
-                if not future.cancelled() and future.exception() is None:
+            counts[table.qualified] = writer.end_table()
+    except BaseException:
+        for cur in cursors[1:]:  # a spool being read is not waited for to its end
+            with contextlib.suppress(psycopg2.Error):
+                cur.connection.cancel()
+        raise
+    finally:
+        with lock:  # nothing more is taken; what is being read ends, and its spool goes
+            claimed.update(t.qualified for t in tables)
+        for helper in helpers:
+            helper.join()
+        for name, future in spooled.items():
+            if name not in counts and future.exception() is None:
+                with contextlib.suppress(OSError):
                     future.result().close()
-            raise
     return counts
 
 
@@ -266,7 +295,7 @@ def create_backup(
     conns: list = []
     try:
         for _ in range(1 + _WORKERS):
-            conns.append(connect(target))
+            conns.append(connect(target, bulk=True))
         for conn in conns:
             conn.set_session(
                 isolation_level=extensions.ISOLATION_LEVEL_REPEATABLE_READ, readonly=select is None

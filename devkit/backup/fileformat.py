@@ -166,8 +166,10 @@ class TableSpool(_RowLines):
                 yield data
 
     def close(self) -> None:
-        self._gzip.close()
-        self._file.close()
+        try:
+            self._gzip.close()
+        finally:
+            self._file.close()
 
 
 class BackupWriter(_RowLines):

@@ -245,7 +245,7 @@ def restore_backup(
             diff.migration_version_backup, diff.migration_version_current, allow_other_version
         )
 
-    conn = connect(target)
+    conn = connect(target, bulk=True)
     try:
         with conn.cursor() as cur:
             cur.execute("SET LOCAL lock_timeout = %s", (f"{int(lock_timeout_s * 1000)}ms",))

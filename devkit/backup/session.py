@@ -30,9 +30,36 @@ class BackupError(DevkitError):
 PINNED = "-c search_path=pg_catalog,pg_temp"
 
 
-def connect(target: Target):
+def _direct(target: Target) -> dict[str, str | int]:
+    """The container's own address for the stack's published port (devkit/engine_address.py),
+    as connection parameters that override the DSN's host and port; {} when there is none."""
+    from urllib.parse import urlsplit
+
+    from devkit.engine_address import container_address
+
+    if not target.is_local or not target.dsn:
+        return {}
+    try:
+        port = urlsplit(target.dsn).port or 5432
+    except ValueError:
+        return {}
+    found = container_address(port)
+    return {"host": found[0], "port": found[1]} if found else {}
+
+
+def connect(target: Target, bulk: bool = False):
+    """A session on TARGET. BULK (backups, restores, pulls: the rows travel): to a local stack,
+    straight to its container's address when this machine can (no docker-proxy in between)."""
     import psycopg2
 
+    if bulk and (direct := _direct(target)):
+        try:
+            return psycopg2.connect(
+                target.dsn, application_name="devkit-backup", connect_timeout=2, options=PINNED,
+                **direct,
+            )  # fmt: skip
+        except psycopg2.OperationalError:
+            pass  # the published port below, and its error if it fails too
     try:
         return psycopg2.connect(
             target.dsn, application_name="devkit-backup", connect_timeout=10, options=PINNED

@@ -719,3 +719,88 @@ def test_a_file_that_lists_a_table_it_does_not_hold_changes_nothing(db, target, 
     finally:
         with db.cursor() as cur:
             cur.execute("DROP TABLE child_extra")
+
+
+def test_a_streamed_backup_sends_its_first_table_while_it_is_read(stack, tmp_path):
+    """The first table of a stream (db.pull.source's stdout) goes out as its rows are read, not
+    after the whole table: its last row is made to take 3 s, and most of the stream has left
+    before then. (Before: every table was spooled whole first, so nothing left until then.)"""
+    import io
+
+    from devkit.backup.dump import Selection
+
+    url = fresh_database(stack, "stream_test")
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "CREATE TABLE a_first (id int PRIMARY KEY, v int); CREATE TABLE b_second (id int);"
+            "INSERT INTO a_first SELECT g, (g::bigint * 7919) % 1000003 FROM generate_series(1, 300000) g;"
+            "INSERT INTO b_second SELECT generate_series(1, 10)"
+        )
+    conn.close()
+    slow_last_row = "CASE WHEN devkit_t.id = 300000 THEN (SELECT devkit_t.v FROM pg_sleep(3)) ELSE devkit_t.v END"
+
+    class Arrivals(io.RawIOBase):
+        def __init__(self):
+            self.writes: list[tuple[float, int]] = []
+
+        def writable(self):
+            return True
+
+        def write(self, data):
+            self.writes.append((time.monotonic(), len(data)))
+            return len(data)
+
+    stream = Arrivals()
+    target = resolve_target({}, environ={"DATABASE_URL": url})
+    create_backup(
+        target,
+        tmp_path,
+        select=lambda cur, tables: Selection(computed={"public.a_first": {"v": slow_last_row}}),
+        stream=stream,
+    )
+    end = stream.writes[-1][0]
+    early = sum(size for at, size in stream.writes if at < end - 2)
+    assert early > 0.5 * sum(size for _, size in stream.writes), stream.writes[:5]
+
+
+def test_bulk_sessions_reach_the_container_directly_else_the_published_port(
+    stack, target, database, monkeypatch
+):
+    """Backups and restores connect to the stack's container at its own address when this
+    machine reaches it (Docker Engine here), not through docker-proxy; anything else (no engine
+    API, a network that is not this machine's, as Docker Desktop's VM) uses the published port."""
+    from urllib.parse import urlsplit
+
+    from devkit import engine_address
+    from devkit.backup.session import connect
+
+    container = f"{stack.values()['DEVKIT_PROJECT_NAME']}-postgres-1"
+    address = subprocess.run(
+        ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+         container],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    port = urlsplit(database).port
+    engine_address.container_address.cache_clear()
+    try:
+        conn = connect(target, bulk=True)
+        assert (conn.info.host, conn.info.port) == (address, 5432)
+        conn.close()
+        conn = connect(target)  # everyday sessions: the published port, no engine call
+        assert (conn.info.host, conn.info.port) == ("127.0.0.1", port)
+        conn.close()
+        # The engine's own answer (GET /containers/json), with the network's gateway made an
+        # address this machine does not have (TEST-NET-1), as for Docker Desktop's networks.
+        listed = engine_address._running_containers("/var/run/docker.sock")
+        assert engine_address.published_at(listed, port) == (address, 5432)
+        for container_json in listed:
+            for network in container_json["NetworkSettings"]["Networks"].values():
+                network["Gateway"] = "192.0.2.1"
+        assert engine_address.published_at(listed, port) is None
+        monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        engine_address.container_address.cache_clear()
+        conn = connect(target, bulk=True)
+        assert (conn.info.host, conn.info.port) == ("127.0.0.1", port)
+        conn.close()
+    finally:
+        engine_address.container_address.cache_clear()
