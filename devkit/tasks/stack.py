@@ -230,9 +230,17 @@ def status(c):
             found = list_snapshots(stack)
         except DevkitError:
             return
-        if found:
-            size = human_size(sum(s.size for s in found))
-            print(f"snapshots: {len(found)} ({size}), newest {found[0].name}: devkit db.snapshots")
+        # The other git branches' databases are kept as snapshots too (devkit/branches.py).
+        snapshots = [s for s in found if not s.branch]
+        branches = [s for s in found if s.branch]
+        if snapshots:
+            size = human_size(sum(s.size for s in snapshots))
+            print(
+                f"snapshots: {len(snapshots)} ({size}), newest {snapshots[0].name}: devkit db.snapshots"
+            )
+        if branches:
+            size = human_size(sum(s.size for s in branches))
+            print(f"other branches' databases: {len(branches)} ({size}): devkit branches")
     from devkit.diagnosis import check_pulled
 
     if (pulled := check_pulled(stack)) is not None:

@@ -9,6 +9,7 @@ The tests run in order on one repository (the suite runs a file on one worker: -
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -171,6 +172,10 @@ def test_each_branch_has_its_own_database_and_redis_keys(repo):
     assert repo.redis().get("where") == b"feature-a"
     # The database keeps its name, port and password: .env.local never changes.
     assert repo.values["DATABASE_URL_SYNC"].endswith("/app_db")
+    # status names main's database, kept aside, as a branch's, not as a snapshot.
+    status = devkit("status", cwd=repo.app).stdout
+    line_with(status, "other branches' databases: 1", "devkit branches")
+    assert not re.search(r"^snapshots:.*branch-", status, re.MULTILINE), status
 
 
 def test_a_switch_made_without_the_hook_is_caught_by_a_database_task_and_by_up(repo):
