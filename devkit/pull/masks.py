@@ -236,7 +236,9 @@ def plan(cur, tables: dict[str, Table], keys: list[ForeignKey], rules: Rules) ->
                         origin[down] = origin.get(up, up)
                         changed = True
                     continue
-                if rule is None or rule.kind == "keep":
+                if rule is None:  # it may still come down the parent's own keys, else
+                    continue  # the parent is listed below among the columns without a rule
+                if rule.kind == "keep":
                     if own.kind != "keep" and down not in origin:
                         raise RulesError(
                             f"{rules.where(*down)}: {key.child}.{child} is masked ({own.describe()}) "

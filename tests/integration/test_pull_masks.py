@@ -193,6 +193,13 @@ def test_every_column_needs_a_rule_and_each_rule_must_fit(server, tmp_path):
     }
     said = refused(child)
     assert "public.rental.customer_id references public.customer.customer_id" in said
+    # A masked key whose parent has no rule yet: the parent is named as a column without a
+    # rule (it used to be called "kept").
+    unruled = {"tables": {t: dict(c) for t, c in RULES["tables"].items()}}
+    del unruled["tables"]["customer"]["customer_id"]
+    unruled["tables"]["rental"]["customer_id"] = "hash"
+    said = refused(unruled)
+    assert "columns without a masking rule: public.customer.customer_id" in said, said
     not_null = {"tables": {**RULES["tables"], "store": {"store_id": "keep", "name": None}}}
     assert "public.store.name is NOT NULL" in refused(not_null)
     shift = {"tables": {**RULES["tables"], "store": {"store_id": "keep", "name": {"shift": 3}}}}
