@@ -151,6 +151,7 @@ def pull(
     say(f"pulling from {host.name} ({inventory}): masked on the server by {rules.source}'s rules")
     name = snapshot_name(inventory, host.name, len(servers) > 1)
     directory = backup_dir(config)
+    made_directory = not directory.exists()
     try:
         directory.mkdir(parents=True, exist_ok=True)
         earlier = sorted(directory.glob(f"{name}_*.backup.gz"))
@@ -198,6 +199,10 @@ def pull(
             process.kill()
             process.wait()
         made.partial.unlink(missing_ok=True)  # the copy that did not land: nothing is left of it
+        if made_directory:  # nor of the backup directory it made (its .gitignore only)
+            with contextlib.suppress(OSError):
+                (directory / ".gitignore").unlink()
+                directory.rmdir()
         if isinstance(exc, DevkitError):
             raise _not_unique(stack, rules, exc) or exc from None
         raise

@@ -6,6 +6,7 @@ HMAC is checked against Python's hmac module (RFC 2104)."""
 import gzip
 import hashlib
 import hmac
+import shutil
 import subprocess
 import time
 
@@ -247,3 +248,32 @@ def test_the_server_streams_the_same_file_as_the_tables_are_read(server, tmp_pat
     filed = read(masked_backup(server, RULES, tmp_path).path)
     rows = lambda t: t[t.index('"public.customer"') : t.rindex('"sha256"')]  # noqa: E731
     assert rows(streamed) == rows(filed)
+
+
+def test_a_pull_that_fails_leaves_no_trace_on_the_laptop(stack, tmp_path):
+    """A host that does not answer: one line, exit non-zero, and nothing made on the laptop
+    (not even the backup directory the pull made for its file)."""
+    from devkit.paths import KIT_ROOT
+
+    from phrases import line_with
+
+    inventory = KIT_ROOT / "inventories" / f"pull-down-{tmp_path.name}"
+    rules = stack.app_dir / "db-pull.yaml"
+    inventory.mkdir()
+    try:
+        (inventory / "hosts.yml").write_text(
+            "all:\n  children:\n    servers:\n      hosts:\n        gone-host:\n"
+            "          ansible_host: 127.0.0.1\n          ansible_port: 1\n"
+        )
+        rules.write_text("tables:\n  customer:\n    id: keep\n")
+        backups = tmp_path / "not-yet"
+        done = stack.invoke(
+            "db.pull", str(inventory), "--yes", extra_env={"INVOKE_DEVKIT_BACKUP_DIR": str(backups)}
+        )
+        out = done.stdout + done.stderr
+        assert done.returncode != 0 and "Traceback" not in out, out
+        line_with(out, "error:", "cannot reach gone-host over SSH")
+        assert not backups.exists(), list(backups.iterdir())
+    finally:
+        shutil.rmtree(inventory)
+        rules.unlink(missing_ok=True)
