@@ -273,6 +273,10 @@ def run_checks(config: Mapping[str, Any]) -> list[Check]:
     if facts and (vhd := windows_path(facts.base_path, THIS_HOST.windows_drives)):
         disks["the Windows drive of WSL's virtual disk"] = vhd  # the virtual disk shows 1 TB
     checks += check_disk(disks)
+    from devkit.board import check_power
+
+    if (power := check_power()) is not None:
+        checks.append(power)
     if stack is None:
         return [*checks, Check("stack", FAIL, stack_error.args[0], stack_error.hint)]
     checks += check_ports(stack)
