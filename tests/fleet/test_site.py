@@ -218,6 +218,69 @@ def test_the_controller_keeps_one_image_archive(first_run):
     assert not STALE_ARCHIVE.exists() and len(archives) == 1
 
 
+def load_arm64_image(tag: str) -> None:
+    """An image made for arm64, as its config says (Architecture: arm64, what the engine and
+    docker_image_info report), holding one text file: loaded on this controller with
+    `docker load`, which takes an image of any architecture."""
+    import hashlib
+    import io
+    import json
+    import tarfile
+
+    def tar(members: dict[str, bytes]) -> bytes:
+        out = io.BytesIO()
+        with tarfile.open(fileobj=out, mode="w") as archive:
+            for name, content in members.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(content)
+                archive.addfile(info, io.BytesIO(content))
+        return out.getvalue()
+
+    layer = tar({"devkit-archprobe.txt": b"made for arm64\n"})
+    config = json.dumps({
+        "architecture": "arm64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]},
+    }).encode()  # fmt: skip
+    name = hashlib.sha256(config).hexdigest() + ".json"
+    manifest = json.dumps([{"Config": name, "RepoTags": [tag], "Layers": ["layer/layer.tar"]}])
+    archive = tar({name: config, "layer/layer.tar": layer, "manifest.json": manifest.encode()})
+    subprocess.run(["docker", "load"], input=archive, check=True, capture_output=True)
+
+
+def test_images_of_another_architecture_are_refused_before_any_change(first_run):
+    """An amd64 host is never sent the controller's arm64 image, nor provisioned again once it
+    was another architecture: one line naming both, and nothing changed on any host."""
+    from devkit.paths import KIT_ROOT, PLAYBOOKS
+    from devkit.playbook import run_playbook
+
+    assert first_run.returncode == 0
+    probe = "devkit-archprobe/postgres:arm64"
+    load_arm64_image(probe)
+
+    def site(extra: dict) -> str:
+        result = run_playbook(
+            PLAYBOOKS / "site.yml", KIT_ROOT / INVENTORY, extra, echo=False, local=False,
+            args=("--limit", PLAIN, "--vault-password-file", str(KIT_ROOT / VAULT[1])),
+            check=False,
+        )  # fmt: skip
+        assert result.returncode != 0 and result.changed == 0, result.output[-3000:]
+        return result.output
+
+    try:
+        said = site({"images_postgres_official": probe})
+        line_with(said, f"{PLAIN} is amd64 (x86_64)", f"controller's {probe} is arm64")
+    finally:
+        subprocess.run(["docker", "rmi", probe], capture_output=True, check=False)
+    record = "/var/lib/devkit/architecture"
+    assert ssh(PLAIN, f"cat {record}").stdout.strip() == "amd64"  # written by the first run
+    assert ssh(PLAIN, f"echo arm64 > {record}").returncode == 0  # as if it had been a Pi
+    try:
+        said = site({})
+        line_with(said, f"{PLAIN} was arm64 when it was last provisioned", "is amd64")
+    finally:
+        ssh(PLAIN, f"echo amd64 > {record}")
+
+
 def test_docker_came_from_debian_packages(first_run, servers):
     for name in servers:
         packages = ssh(name, "dpkg-query -W -f '${Package} ${Status}\\n' docker.io docker-compose")

@@ -1,0 +1,73 @@
+"""The machine architectures the kit's images are made for, in Docker's names, and the rule
+that a server only ever gets images of its own architecture (site.yml's check before any
+change, through playbooks/filter_plugins; the images role's record of each server's).
+
+A machine names its architecture as `uname -m` does (Ansible's ansible_architecture): x86_64,
+aarch64 (a Raspberry Pi 3, 4 or 5 with a 64-bit system), armv7l (a 32-bit one). Docker names
+an image's as amd64, arm64, arm.
+"""
+
+from __future__ import annotations
+
+from devkit.errors import DevkitError
+
+DOCKER_NAMES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+SUPPORTED = ("amd64", "arm64")
+
+
+class ArchitectureError(DevkitError):
+    """An architecture the kit makes no images for, or images of another one."""
+
+
+def docker_arch(machine: str) -> str:
+    """Docker's name for MACHINE (uname -m's or Docker's own); ArchitectureError for one the
+    kit's images are not made for."""
+    try:
+        return DOCKER_NAMES[machine.strip().lower()]
+    except KeyError:
+        raise ArchitectureError(
+            f"the architecture {machine or '(none)'} is not one the kit's images are made for "
+            f"({', '.join(SUPPORTED)})",
+            "use a 64-bit system on the board (Raspberry Pi OS 64-bit is arm64), or another host",
+        ) from None
+
+
+def image_problems(
+    host: str,
+    machine: str,
+    names: list[str],
+    listed: list[dict],
+    recorded: str = "",
+    record: str = "/var/lib/devkit/architecture",
+) -> list[str]:
+    """Why HOST (its uname -m: MACHINE) must not get the images NAMES, as the controller's
+    engine lists them (LISTED: community.docker.docker_image_info's `images`, each with its
+    RepoTags and Architecture), each one line naming both architectures; RECORDED: the
+    architecture it had when last provisioned ("" for none), kept in the file RECORD there.
+    [] when nothing is wrong."""
+    images = {
+        name: next(
+            (i.get("Architecture", "") for i in listed if name in (i.get("RepoTags") or [])), ""
+        )
+        for name in names
+    }
+    try:
+        own = docker_arch(machine)
+    except ArchitectureError as exc:
+        return [f"{host}: {exc.cause}; {exc.hint}"]
+    problems = []
+    if recorded and recorded != own:
+        problems.append(
+            f"{host} was {recorded} when it was last provisioned and is {own} ({machine}) now: "
+            f"another machine at its address? Its images, the kit's wheels and its database "
+            f"volume were made on {recorded}; back its data up from the old machine "
+            f"(devkit db.backup), then remove {record} on {host} and provision"
+        )
+    for name, arch in sorted(images.items()):
+        if arch != own:
+            problems.append(
+                f"{host} is {own} ({machine}) but the controller's {name} is {arch or 'unknown'}: "
+                f"refused before any change; set devkit_images_source: auto for {host} (it "
+                f"pulls the official images, which are made for {own} too)"
+            )
+    return problems

@@ -1,0 +1,48 @@
+"""A server gets images of its own architecture only (devkit/architectures.py, site.yml's check).
+
+Machines' names are `uname -m`'s (Ansible's ansible_architecture): x86_64 on this machine;
+aarch64 in a Debian bookworm arm64 rootfs run under qemu-user (as issue 31 records) and on a
+Raspberry Pi with a 64-bit system; armv7l on a Raspberry Pi with a 32-bit one. The image lists
+have the shape community.docker.docker_image_info returns (the engine's image inspect: RepoTags,
+Architecture); the fleet test feeds the controller's real ones.
+"""
+
+import pytest
+
+from devkit.architectures import ArchitectureError, docker_arch, image_problems
+
+AMD64 = [
+    {"RepoTags": ["devkit/postgres:16-bookworm"], "Architecture": "amd64"},
+    {"RepoTags": ["devkit/redis:7-bookworm", "devkit/redis:latest"], "Architecture": "amd64"},
+]
+NAMES = ["devkit/postgres:16-bookworm", "devkit/redis:7-bookworm"]
+
+
+def test_machine_names_map_to_dockers():
+    assert docker_arch("x86_64") == "amd64" and docker_arch("aarch64") == "arm64"
+    assert docker_arch("arm64") == "arm64"
+    with pytest.raises(ArchitectureError) as caught:
+        docker_arch("armv7l")
+    assert "armv7l" in caught.value.cause and "64-bit" in caught.value.hint
+
+
+def test_images_of_the_hosts_architecture_pass():
+    assert image_problems("pi", "x86_64", NAMES, AMD64) == []
+    assert image_problems("pi", "x86_64", NAMES, AMD64, recorded="amd64") == []
+
+
+def test_images_of_another_architecture_are_refused_naming_both():
+    problems = image_problems("pi", "aarch64", NAMES, AMD64)
+    assert len(problems) == 2
+    assert all("pi is arm64 (aarch64)" in p and "is amd64" in p for p in problems)
+    assert "devkit_images_source: auto" in problems[0]
+
+
+def test_an_unknown_architecture_and_a_changed_machine_are_refused():
+    (unknown,) = image_problems("pi", "armv7l", NAMES, AMD64)
+    assert "armv7l is not one the kit's images are made for" in unknown
+    (changed,) = image_problems("pi", "x86_64", NAMES, AMD64, recorded="arm64", record="/r")
+    assert "pi was arm64 when it was last provisioned and is amd64" in changed
+    assert "remove /r on pi" in changed
+    (missing,) = image_problems("pi", "x86_64", ["other:tag"], AMD64)
+    assert "other:tag is unknown" in missing
