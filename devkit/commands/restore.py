@@ -155,10 +155,13 @@ def run(
     plan: RestorePlan,
     say: Callable[[str], None] = print,
     progress: Progress = _no_progress,
+    kept: Any = None,
 ) -> RestoreResult:
     """Restore as planned: keep the database first (unless --no-backup), load in one
-    transaction, remove what was kept again when the load fails."""
+    transaction, remove what was kept again when the load fails. KEPT: a SafetyNet the caller
+    kept already, in its own safety_net.kept_around (db.pull keeps it while the server starts)."""
     if plan.is_dump:
+        assert kept is None, "a pg_dump file keeps its own"
         return _run_dump(config, plan, say)
     from devkit.backup.dump import create_backup
     from devkit.backup.load import restore_backup
@@ -170,10 +173,12 @@ def run(
 
     options = plan.options
     # One pass: the file is checked while it loads; any fault rolls the transaction back.
-    with (
-        kept_around(config, plan.target, "db.restore", options.no_backup, say, take) as safety,
-        progress("Restoring") as shown,
-    ):
+    keeping = (
+        contextlib.nullcontext(kept)
+        if kept is not None
+        else kept_around(config, plan.target, "db.restore", options.no_backup, say, take)
+    )
+    with keeping as safety, progress("Restoring") as shown:
         if safety:
             say(f"Kept first: {safety}")
 

@@ -121,9 +121,11 @@ def pull(
     from devkit.inventory import ansible_env, inventory_path, vault
     from devkit.pull import remote
     from devkit.pull.rules import load
+    from devkit.safety_net import kept_around
 
     stack = load_stack(config)
-    check_local(stack, resolve_target(config), "db.pull")
+    target = resolve_target(config)
+    check_local(stack, target, "db.pull")
     rules = load(stack.app_dir)
     inventory, named = where_from(env)
     host_name = host_name or named
@@ -186,9 +188,13 @@ def pull(
                 )
             return False
 
-        with following(made.partial, writing):
+        # What the database holds is kept (a snapshot) while the server starts and reads.
+        with (
+            following(made.partial, writing),
+            kept_around(config, target, "db.restore", say=say) as kept,
+        ):
             plan = restore.prepare(config, made.partial, restore.RestoreOptions(exact=True))
-            result = restore.run(config, plan, say)
+            result = restore.run(config, plan, say, kept=kept)
         process.wait()
         reading.join()
         with made.partial.open("rb") as done:

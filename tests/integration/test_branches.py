@@ -174,7 +174,7 @@ def test_each_branch_has_its_own_database_and_redis_keys(repo):
     assert repo.values["DATABASE_URL_SYNC"].endswith("/app_db")
     # status names main's database, kept aside, as a branch's, not as a snapshot.
     status = devkit("status", cwd=repo.app).stdout
-    line_with(status, "other branches' databases: 1", "devkit branches")
+    line_with(status, "other branches' databases:", "devkit branches")
     assert not re.search(r"^snapshots:.*branch-", status, re.MULTILINE), status
 
 

@@ -252,7 +252,7 @@ def test_the_server_streams_the_same_file_as_the_tables_are_read(server, tmp_pat
 
 def test_a_pull_that_fails_leaves_no_trace_on_the_laptop(stack, tmp_path):
     """A host that does not answer: one line, exit non-zero, and nothing made on the laptop
-    (not even the backup directory the pull made for its file)."""
+    (not even the backup directory the pull made for its file, nor a snapshot)."""
     from devkit.paths import KIT_ROOT
 
     from phrases import line_with
@@ -267,6 +267,7 @@ def test_a_pull_that_fails_leaves_no_trace_on_the_laptop(stack, tmp_path):
         )
         rules.write_text("tables:\n  customer:\n    id: keep\n")
         backups = tmp_path / "not-yet"
+        snapshots = stack.invoke("db.snapshots").stdout
         done = stack.invoke(
             "db.pull", str(inventory), "--yes", extra_env={"INVOKE_DEVKIT_BACKUP_DIR": str(backups)}
         )
@@ -274,6 +275,9 @@ def test_a_pull_that_fails_leaves_no_trace_on_the_laptop(stack, tmp_path):
         assert done.returncode != 0 and "Traceback" not in out, out
         line_with(out, "error:", "cannot reach gone-host over SSH")
         assert not backups.exists(), list(backups.iterdir())
+        # The snapshot kept while the server started is dropped again: no undo point is added
+        # (nor an older one pruned) by a pull that changed nothing.
+        assert stack.invoke("db.snapshots").stdout == snapshots
     finally:
         shutil.rmtree(inventory)
         rules.unlink(missing_ok=True)
