@@ -327,6 +327,7 @@ def check_snapshots(stack: Stack, low_disk: bool) -> Check:
     """The stack's snapshots (db.snapshot) and the space they take in Docker's disk: a WARN with
     the way to drop them when that disk runs low."""
     from devkit.errors import DevkitError
+    from devkit.snapshot_catalog import apart
     from devkit.snapshots import list_snapshots
     from devkit.volumes import human_size
 
@@ -336,9 +337,7 @@ def check_snapshots(stack: Stack, low_disk: bool) -> Check:
         return Check("snapshots", SKIP, exc.cause)
     if not found:
         return Check("snapshots", OK, "none")
-    # The other git branches' databases (devkit/branches.py) are kept as snapshots too.
-    branches = [s for s in found if s.branch]
-    snapshots = [s for s in found if not s.branch]
+    snapshots, branches = apart(found)
     text = f"{len(snapshots)}, {human_size(sum(s.size for s in snapshots))}" + (
         f"; other branches' databases: {len(branches)}, {human_size(sum(s.size for s in branches))}"
         if branches

@@ -7,6 +7,9 @@ row, so on 1.8 M rows it spent 0.86 s of CPU and a backup took 2.4 s instead of 
 30's note). The address comes from the engine's own API (the container publishing the port on
 127.0.0.1, its network's gateway an address of this machine); anything else (Docker Desktop,
 rootless Docker, no access to the engine) gives None and the published port is used as before.
+
+One GET on the engine's socket, with the standard library: docker-py (compose.docker_client)
+takes 0.10-0.14 s to import, a cost every backup and restore would pay for that one request.
 """
 
 from __future__ import annotations

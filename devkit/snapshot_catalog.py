@@ -195,3 +195,9 @@ def unused(cur, stack: Stack, name: str) -> str:
 def exists(cur, database: str) -> bool:
     cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
     return cur.fetchone() is not None
+
+
+def apart(found: list[Snapshot]) -> tuple[list[Snapshot], list[Snapshot]]:
+    """A listing as (the snapshots, the other git branches' databases): a branch's database set
+    aside is kept as a snapshot too (devkit/branches.py), listed by `devkit branches`."""
+    return [s for s in found if not s.branch], [s for s in found if s.branch]

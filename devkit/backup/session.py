@@ -52,18 +52,19 @@ def connect(target: Target, bulk: bool = False):
     straight to its container's address when this machine can (no docker-proxy in between)."""
     import psycopg2
 
+    def session(timeout: int, **where):
+        return psycopg2.connect(
+            target.dsn, application_name="devkit-backup", connect_timeout=timeout, options=PINNED,
+            **where,
+        )  # fmt: skip
+
     if bulk and (direct := _direct(target)):
         try:
-            return psycopg2.connect(
-                target.dsn, application_name="devkit-backup", connect_timeout=2, options=PINNED,
-                **direct,
-            )  # fmt: skip
+            return session(2, **direct)
         except psycopg2.OperationalError:
             pass  # the published port below, and its error if it fails too
     try:
-        return psycopg2.connect(
-            target.dsn, application_name="devkit-backup", connect_timeout=10, options=PINNED
-        )
+        return session(10)
     except psycopg2.ProgrammingError:  # libpq quotes the part it cannot parse: the password
         raise BackupError(
             "the database's connection settings cannot be parsed (their value is not shown: it holds the password)",

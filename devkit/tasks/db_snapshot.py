@@ -81,13 +81,13 @@ def snapshots(c):
 
     Name, time, migration version, size, Redis's copy, and the task that took it (automatic
     ones: the newest devkit.snapshot_keep are kept)."""
+    from devkit.snapshot_catalog import apart
     from devkit.snapshot_recovery import recover
     from devkit.snapshots import list_snapshots
 
     stack = local_stack(c, "db.snapshots")
     recover(stack, say=print)
-    # The databases of other git branches are snapshots too, listed by `devkit branches`.
-    found = [snapshot for snapshot in list_snapshots(stack) if not snapshot.branch]
+    found, _ = apart(list_snapshots(stack))  # the other branches': `devkit branches`
     if not found:
         print("no snapshots (devkit db.snapshot takes one)")
         return

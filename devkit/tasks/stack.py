@@ -223,16 +223,14 @@ def status(c):
     _console().print(table)
     if any(row.service == "postgres" and row.state == "running" for row in rows):
         from devkit.errors import DevkitError
+        from devkit.snapshot_catalog import apart
         from devkit.snapshots import list_snapshots
         from devkit.volumes import human_size
 
         try:
-            found = list_snapshots(stack)
+            snapshots, branches = apart(list_snapshots(stack))
         except DevkitError:
             return
-        # The other git branches' databases are kept as snapshots too (devkit/branches.py).
-        snapshots = [s for s in found if not s.branch]
-        branches = [s for s in found if s.branch]
         if snapshots:
             size = human_size(sum(s.size for s in snapshots))
             print(
