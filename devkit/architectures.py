@@ -13,6 +13,9 @@ from devkit.errors import DevkitError
 
 DOCKER_NAMES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 SUPPORTED = ("amd64", "arm64")
+# uname -m's name for each of Docker's: qemu-user-static's emulators are named by it
+# (qemu-aarch64), and so is what a machine of that architecture reports.
+MACHINES = {"amd64": "x86_64", "arm64": "aarch64"}
 
 
 class ArchitectureError(DevkitError):
@@ -30,6 +33,47 @@ def docker_arch(machine: str) -> str:
             f"({', '.join(SUPPORTED)})",
             "use a 64-bit system on the board (Raspberry Pi OS 64-bit is arm64), or another host",
         ) from None
+
+
+def machine(arch: str) -> str:
+    """uname -m's name for ARCH (Docker's or uname's): qemu-user-static's emulator and the
+    wheels' platform tags are named by it."""
+    return MACHINES[docker_arch(arch)]
+
+
+def arch_name(name: str, arch: str, own: str) -> str:
+    """The kit's name for its offline build NAME made for ARCH on a machine of OWN (Docker's
+    names): NAME itself for the machine's own architecture, NAME-ARCH for another one (built
+    under emulation by `devkit images.build --arch`), so both live in one engine."""
+    return name if arch == own else f"{name}-{arch}"
+
+
+def controller_candidates(official: str, local: str) -> list[str]:
+    """The controller's images that may be shipped for one service, in order of preference:
+    the official tag, the offline build of the controller's own architecture, and its offline
+    builds for the others."""
+    return [official, local, *(arch_name(local, arch, "") for arch in SUPPORTED)]
+
+
+def controller_choice(candidates: list[str], listed: list[dict], machine: str) -> str:
+    """Which of CANDIDATES (controller_candidates) to ship to a host whose uname -m is MACHINE,
+    as the controller's engine lists them (LISTED: docker_image_info's `images`): the first
+    made for the host's architecture; else the first the controller has (image_problems then
+    names both architectures); else the offline build's name (the images role then says the
+    controller has none)."""
+    try:
+        wanted = docker_arch(machine)
+    except ArchitectureError:
+        wanted = None
+    present = {
+        tag: image.get("Architecture", "")
+        for image in listed
+        for tag in image.get("RepoTags") or []
+    }
+    return next(
+        (name for name in candidates if name in present and present[name] == wanted),
+        next((name for name in candidates if name in present), candidates[1]),
+    )
 
 
 def image_problems(
@@ -67,7 +111,8 @@ def image_problems(
         if arch != own:
             problems.append(
                 f"{host} is {own} ({machine}) but the controller's {name} is {arch or 'unknown'}: "
-                f"refused before any change; set devkit_images_source: auto for {host} (it "
-                f"pulls the official images, which are made for {own} too)"
+                f"refused before any change; build {own} images on the controller first "
+                f"(devkit images.build --arch {own}), or set devkit_images_source: auto for "
+                f"{host} (it pulls the official images, which are made for {own} too)"
             )
     return problems

@@ -3,7 +3,6 @@
 devkit.passwords' rules, and its .env.local values computed on the controller by the code that
 `devkit setup` uses (devkit.envfile.env_values)."""
 
-from devkit.architectures import docker_arch, image_problems
 from devkit.envfile import env_values
 from devkit.errors import SettingsError
 from devkit.passwords import password_problem
@@ -119,6 +118,4 @@ class FilterModule:
             "destination_settings": destination_settings,
             "build_proxy": build_proxy,
             "pull_key_path": server_key_path,
-            "image_arch_problems": image_problems,
-            "docker_arch": docker_arch,
         }

@@ -267,7 +267,9 @@ def test_images_of_another_architecture_are_refused_before_any_change(first_run)
         return result.output
 
     try:
-        said = site({"images_postgres_official": probe})
+        # Both the official and the offline name arm64: the controller has nothing of the
+        # host's architecture for postgres (else it would ship that one: controller_choice).
+        said = site({"images_postgres_official": probe, "images_postgres_local": probe})
         line_with(said, f"{PLAIN} is amd64 (x86_64)", f"controller's {probe} is arm64")
     finally:
         subprocess.run(["docker", "rmi", probe], capture_output=True, check=False)

@@ -9,7 +9,15 @@ Architecture); the fleet test feeds the controller's real ones.
 
 import pytest
 
-from devkit.architectures import ArchitectureError, docker_arch, image_problems
+from devkit.architectures import (
+    ArchitectureError,
+    arch_name,
+    controller_candidates,
+    controller_choice,
+    docker_arch,
+    image_problems,
+    machine,
+)
 
 AMD64 = [
     {"RepoTags": ["devkit/postgres:16-bookworm"], "Architecture": "amd64"},
@@ -46,3 +54,39 @@ def test_an_unknown_architecture_and_a_changed_machine_are_refused():
     assert "remove /r on pi" in changed
     (missing,) = image_problems("pi", "x86_64", ["other:tag"], AMD64)
     assert "other:tag is unknown" in missing
+
+
+def test_builds_for_another_architecture_get_a_name_of_their_own():
+    assert (
+        arch_name("devkit/postgres:16-bookworm", "amd64", "amd64") == "devkit/postgres:16-bookworm"
+    )
+    assert (
+        arch_name("devkit/postgres:16-bookworm", "arm64", "amd64")
+        == "devkit/postgres:16-bookworm-arm64"
+    )
+    assert machine("arm64") == "aarch64" and machine("x86_64") == "x86_64"
+
+
+ARM64_BUILDS = [
+    *AMD64,
+    {"RepoTags": ["devkit/postgres:16-bookworm-arm64"], "Architecture": "arm64"},
+    {"RepoTags": ["devkit/redis:7-bookworm-arm64"], "Architecture": "arm64"},
+]
+
+
+def test_the_controller_ships_each_host_images_of_its_own_architecture():
+    postgres = controller_candidates("postgres:16-bookworm", "devkit/postgres:16-bookworm")
+    assert controller_choice(postgres, ARM64_BUILDS, "x86_64") == "devkit/postgres:16-bookworm"
+    assert (
+        controller_choice(postgres, ARM64_BUILDS, "aarch64") == "devkit/postgres:16-bookworm-arm64"
+    )
+    # An official image of the host's architecture comes first.
+    official = [{"RepoTags": ["postgres:16-bookworm"], "Architecture": "arm64"}, *ARM64_BUILDS]
+    assert controller_choice(postgres, official, "aarch64") == "postgres:16-bookworm"
+    # Nothing of the host's: the controller's own, which image_problems then refuses naming both.
+    chosen = controller_choice(postgres, AMD64, "aarch64")
+    assert chosen == "devkit/postgres:16-bookworm"
+    assert "images.build --arch arm64" in image_problems("pi", "aarch64", [chosen], AMD64)[0]
+    # Nothing at all: the offline build's name (the images role says the controller has none).
+    assert controller_choice(postgres, [], "aarch64") == "devkit/postgres:16-bookworm"
+    assert controller_choice(postgres, ARM64_BUILDS, "armv7l") == "devkit/postgres:16-bookworm"
