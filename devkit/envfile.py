@@ -18,6 +18,7 @@ from devkit import dotenv
 from devkit.app import resolve_app_dir
 from devkit.dotenv import EnvFileError
 from devkit.errors import SetupRequired
+from devkit.memory import ENV_KEYS as MEMORY_KEYS
 from devkit.passwords import new_password
 from devkit.paths import ENV_FILE_NAME
 from devkit.services import IMAGE_KEYS, PASSWORD_KEYS, SERVICES
@@ -42,6 +43,7 @@ MANAGED_KEYS = frozenset(
         "DB_NAME",
         "DEVKIT_APP_DIR",
         *IMAGE_KEYS,
+        *MEMORY_KEYS,
     }
 )
 
@@ -63,13 +65,19 @@ def parse_env(text: str, environ: Mapping[str, str] | None = None) -> dict[str, 
     return dotenv.parse_env(text, subprocess_environ() if environ is None else environ)
 
 
-def env_values(settings: Settings, existing: dict[str, str]) -> dict[str, str]:
+def env_values(
+    settings: Settings, existing: dict[str, str], memory_mb: int | None = None
+) -> dict[str, str]:
     """What .env.local must hold: the app's contract (docs/ARCHITECTURE.md, "The app's
-    .env.local") and compose.yaml's inputs.
+    .env.local") and compose.yaml's inputs, with the services' memory sized for the machine
+    (devkit/memory.py): the memory_mb setting, else MEMORY_MB (a server's, read there), else
+    this machine's.
 
     Passwords already in the file are kept: a volume initialised with one only accepts that one.
     The per-app settings must be settled first (devkit.stacks.settle).
     """
+    from devkit import memory
+
     unsettled = [name for name in PER_APP if not getattr(settings, name)]
     if unsettled:
         raise ValueError(f"settle {', '.join(unsettled)} before writing .env.local")
@@ -83,6 +91,7 @@ def env_values(settings: Settings, existing: dict[str, str]) -> dict[str, str]:
         **values,
         "DEVKIT_APP_DIR": str(settings.resolved_app_dir()),
         **{env_key: str(getattr(settings, key)) for key, env_key in RECORDED.items()},
+        **memory.sizing(settings.memory_mb or memory_mb or memory.machine_mb()).env(),
     }
 
 

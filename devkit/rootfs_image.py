@@ -11,7 +11,7 @@ read the wrong one. So the image is written in the format `docker save` makes an
 reads (manifest.json, the image's config, one layer: the root filesystem as GNU tar makes it,
 owners by number), with the architecture in the config.
 
-    python -m devkit.rootfs_image --arch arm64 --tag devkit/debian:bookworm-arm64 ROOTFS
+    python3 -m devkit.rootfs_image --arch arm64 --tag devkit/debian:bookworm-arm64 ROOTFS
 """
 
 from __future__ import annotations

@@ -110,6 +110,9 @@ SETTINGS: dict[str, Setting] = {
     # What reading one backup file may hold in memory, in MiB: one line of the kit's files (a
     # row), and a whole file of the earlier backup script (read at once, about 8x its size as objects).
     # A larger one is refused with the setting to raise.
+    # The memory the stack is sized for, in MiB (devkit/memory.py: PostgreSQL's buffers, Redis's
+    # ceiling); 0: the machine's own (MemTotal). Below 700 a server is refused.
+    "memory_mb": Setting(0, {"ge": 0, "le": 16 * 2**20}, server=True),
     "backup_max_line_mb": Setting(8, MEBIBYTES),
     "backup_max_document_mb": Setting(8, MEBIBYTES),
     # Where db.upload and friends copy backups to (devkit/destinations): `s3` (the s3_* settings

@@ -3,6 +3,7 @@
 devkit.passwords' rules, and its .env.local values computed on the controller by the code that
 `devkit setup` uses (devkit.envfile.env_values)."""
 
+from devkit import memory
 from devkit.envfile import env_values
 from devkit.errors import SettingsError
 from devkit.passwords import password_problem
@@ -36,18 +37,29 @@ def server_passwords(host_vars):
     }
 
 
-def server_env(settings, passwords):
+def server_env(settings, passwords, memory_mb=0):
     """`settings`: the kit's settings (project_name, app_dir, bind_address, ports, user, db);
-    `passwords`: server_passwords."""
+    `passwords`: server_passwords; `memory_mb`: the server's memory (its /proc/meminfo, read by
+    site.yml's check), what the services are sized for unless devkit_memory_mb says."""
     try:
         validated = load_settings(settings)
     except SettingsError as exc:
         # AnsibleFilterError without importing Ansible here: a ValueError becomes a task failure.
         raise ValueError(f"{exc.cause} ({exc.hint})") from None
-    values = env_values(validated, passwords)
+    values = env_values(validated, passwords, int(memory_mb) or None)
     # The server's own path, as written: not resolved against the controller's filesystem.
     values["DEVKIT_APP_DIR"] = str(settings["app_dir"])
     return values
+
+
+def memory_problems(settings, host, memory_mb):
+    """Why a server with MEMORY_MB MiB (its /proc/meminfo) is refused, unless its inventory
+    says how much the stack may plan for (devkit_memory_mb): devkit/memory.py's floor."""
+    return memory.problems(host, int(settings.get("memory_mb") or 0) or int(memory_mb))
+
+
+def memory_warning(settings, host, memory_mb):
+    return memory.warning(host, int(settings.get("memory_mb") or 0) or int(memory_mb))
 
 
 def inventory_problems(settings, passwords):
@@ -118,4 +130,7 @@ class FilterModule:
             "destination_settings": destination_settings,
             "build_proxy": build_proxy,
             "pull_key_path": server_key_path,
+            "memory_problems": memory_problems,
+            "memory_warning": memory_warning,
+            "meminfo_mb": memory.meminfo_mb,
         }

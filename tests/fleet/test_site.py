@@ -283,6 +283,23 @@ def test_images_of_another_architecture_are_refused_before_any_change(first_run)
         ssh(PLAIN, f"echo amd64 > {record}")
 
 
+def test_a_board_with_too_little_memory_is_refused_before_any_change(first_run):
+    """A server below the stack's floor (devkit/memory.py; a 512 MB Pi Zero 2 W reports about
+    430 MiB) is refused in site.yml's check, naming the host and its memory, and no host changes.
+    The host's memory here is stood in for by devkit_memory_mb, the inventory's say over it."""
+    from devkit.paths import KIT_ROOT, PLAYBOOKS
+    from devkit.playbook import run_playbook
+
+    assert first_run.returncode == 0
+    result = run_playbook(
+        PLAYBOOKS / "site.yml", KIT_ROOT / INVENTORY, {"devkit_memory_mb": 430}, echo=False,
+        local=False, args=("--vault-password-file", str(KIT_ROOT / VAULT[1])), check=False,
+    )  # fmt: skip
+    assert result.returncode != 0 and result.changed == 0, result.output[-3000:]
+    for host in (PLAIN, SYSTEMD):
+        line_with(result.output, f"{host} has 430 MiB of memory, below the 700 MiB")
+
+
 def test_docker_came_from_debian_packages(first_run, servers):
     for name in servers:
         packages = ssh(name, "dpkg-query -W -f '${Package} ${Status}\\n' docker.io docker-compose")
@@ -437,6 +454,40 @@ def test_a_reboot_brings_each_kind_of_host_back_as_the_readme_says(probe_data, i
     for name in HOSTS:
         rows = ssh(name, f"cd /tmp && {KIT_COMMAND} db.psql -c 'SELECT count(*) FROM fleet_probe'")
         assert rows.returncode == 0 and " 2\n" in rows.stdout, rows.stdout + rows.stderr
+
+
+def test_a_nearly_full_disk_loses_its_expired_backups_first_never_the_newest(probe_data, s3):
+    """The scheduled job on a disk with no room for one more backup (a Raspberry Pi's SD card,
+    stood in for by an 8 MiB tmpfs over the host's backup directory): the expired backups go
+    first, except the newest intact one, so the new backup fits; then that one goes too. Was:
+    the backup failed for want of space before the prune ran, every night."""
+    host, job, backups = PLAIN, "/usr/local/sbin/devkit-backup-devkit", "/srv/devkit/backups"
+    first = ssh(
+        host, f"mkdir -p {backups} && mount -t tmpfs -o size=8m devkit-sd {backups} && {job}"
+    )
+    try:
+        assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+        [kept] = ssh(host, f"cd {backups} && ls backup_*.backup.gz").stdout.split()
+        fill = (
+            f"cd {backups} && size=$(stat -c %s {kept}) && "
+            f"cp -p {kept} backup_20250101_000000.backup.gz && "
+            f"touch -d '40 days ago' backup_20250101_000000.backup.gz && "
+            f"touch -d '30 days ago' {kept} && "
+            # Room for half a backup: the new one fits only once an expired one is gone.
+            "free=$(df -B1 --output=avail . | tail -1) && "
+            "head -c $((free - size / 2)) /dev/zero > filler 2>/dev/null; df -B1 --output=avail ."
+        )
+        assert ssh(host, fill).returncode == 0
+        run = ssh(host, job)
+        assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+        left = ssh(host, f"cd {backups} && ls -A").stdout.split()
+        assert (
+            "filler" in left and kept not in left and "backup_20250101_000000.backup.gz" not in left
+        )
+        assert [n for n in left if n.startswith("backup_")], left
+        assert not [n for n in left if n.endswith(".partial")], left
+    finally:
+        ssh(host, f"umount {backups}")
 
 
 def test_verify_passes_on_both_hosts(probe_data, servers, invoke, argv_watch, s3):

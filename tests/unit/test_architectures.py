@@ -19,6 +19,8 @@ from devkit.architectures import (
     machine,
 )
 
+pytestmark = pytest.mark.unit
+
 AMD64 = [
     {"RepoTags": ["devkit/postgres:16-bookworm"], "Architecture": "amd64"},
     {"RepoTags": ["devkit/redis:7-bookworm", "devkit/redis:latest"], "Architecture": "amd64"},

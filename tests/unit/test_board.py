@@ -21,6 +21,8 @@ import pytest
 from devkit.board import check_power
 from devkit.findings import FAIL, OK, SKIP, WARN
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(
     ("output", "status", "words"),

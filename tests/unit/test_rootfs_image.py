@@ -8,7 +8,11 @@ import io
 import json
 import tarfile
 
+import pytest
+
 from devkit.rootfs_image import config, write_archive
+
+pytestmark = pytest.mark.unit
 
 
 def test_the_archive_carries_the_architecture_and_the_layers_digest(tmp_path):
