@@ -30,16 +30,7 @@ PLAIN, SYSTEMD = testhosts.PLAIN, testhosts.SYSTEMD
 KIT_COMMAND = "devkit"
 
 
-def ssh(name: str, command: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    options = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "LogLevel=ERROR"]
-    options += ["-o", "UserKnownHostsFile=/dev/null", "-i", str(testhosts.KEY)]
-    return subprocess.run(
-        ["ssh", *options, "-p", str(testhosts.HOSTS[name]), "root@127.0.0.1", command],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+ssh = testhosts.ssh
 
 
 def vault_secrets() -> list[str]:

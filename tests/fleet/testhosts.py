@@ -15,6 +15,11 @@ container is its reboot.
 
     python3 tests/fleet/testhosts.py up      # build the image, start both hosts, wait for SSH
     python3 tests/fleet/testhosts.py down    # remove the hosts and their Docker volumes
+
+A third host, devkit-ci-arm64 (inventories/ci-arm64), is a Raspberry Pi's system: Debian bookworm
+arm64, the plain kind, run under qemu-user on this machine (its base is the one `devkit
+images.build --arch arm64` makes, which registers the emulator). tests/fleet/test_arm64.py
+starts and removes it (`up-arm64`, `down-arm64`), apart from the other two.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ BASE = "devkit/debian:bookworm"
 PLAIN, SYSTEMD = "devkit-ci-1", "devkit-ci-2"
 HOSTS = {PLAIN: 2221, SYSTEMD: 2222}
 KINDS = {PLAIN: "plain", SYSTEMD: "systemd"}
+# The arm64 host: its name, port and base.
+ARM64, ARM64_PORT, ARM64_BASE = "devkit-ci-arm64", 2223, "devkit/debian:bookworm-arm64"
 # /run is a tmpfs on every host, as on a real one: a reboot starts it empty (no stale pid files).
 RUN = ["--tmpfs", "/run", "--tmpfs", "/run/lock"]
 SYSTEMD_INIT = ["-e", "container=docker"]
@@ -89,11 +96,26 @@ def _port_free(port: int, address: str = "127.0.0.1") -> bool:
         return sock.connect_ex((address, port)) != 0
 
 
+# OpenSSH's client options for the hosts (recreated with new host keys on every run).
+SSH_OPTIONS = [
+    "-i", str(KEY), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+    "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+]  # fmt: skip
+
+
+def ssh(name: str, command: str, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
+    """COMMAND on the host NAME as root (text output captured, unless KWARGS say otherwise)."""
+    port = {**HOSTS, ARM64: ARM64_PORT}[name]
+    options = {"capture_output": True, "text": True, "timeout": timeout, "check": False, **kwargs}
+    return subprocess.run(
+        ["ssh", *SSH_OPTIONS, "-p", str(port), "root@127.0.0.1", command], **options
+    )
+
+
 def _wait_for_ssh(name: str, port: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     command = [
-        "ssh", "-i", str(KEY), "-p", str(port), "-o", "BatchMode=yes", "-o", "ConnectTimeout=2",
-        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+        "ssh", *SSH_OPTIONS, "-p", str(port), "-o", "ConnectTimeout=2",
         "root@127.0.0.1", "python3 -c 'print(1)'",
     ]  # fmt: skip
     while time.monotonic() < deadline:
@@ -136,20 +158,45 @@ def up() -> None:
             "build", "-q", "-t", image(kind), "--target", kind, "--build-arg", f"BASE={BASE}",
             str(Path(__file__).parent),
         )  # fmt: skip
-    public_key = _key()
     for name, port in HOSTS.items():
-        if not _port_free(port):
-            raise RuntimeError(f"127.0.0.1:{port} is taken: free it for {name} (inventories/ci)")
-        init = SYSTEMD_INIT if KINDS[name] == "systemd" else []
-        _docker(
-            "run", "-d", "--name", name, "--hostname", name, *RUN, *init,
-            "--add-host", "host.docker.internal:host-gateway",
-            "-v", f"{public_key}:/root/.ssh/authorized_keys:ro",
-            "-p", f"127.0.0.1:{port}:22", *NESTED_DOCKER, "-v", f"{name}-docker:/var/lib/docker",
-            *_kit_mounts(), "--label", "io.devkit.ci-host=1", image(KINDS[name]),
-        )  # fmt: skip
+        _start(name, port, KINDS[name], image(KINDS[name]), _kit_mounts())
     for name, port in HOSTS.items():
         _wait_for_ssh(name, port)
+
+
+def _start(name: str, port: int, kind: str, ref: str, mounts: list[str]) -> None:
+    if not _port_free(port):
+        raise RuntimeError(f"127.0.0.1:{port} is taken: free it for {name} (inventories/ci)")
+    init = SYSTEMD_INIT if kind == "systemd" else []
+    _docker(
+        "run", "-d", "--name", name, "--hostname", name, *RUN, *init,
+        "--add-host", "host.docker.internal:host-gateway",
+        "-v", f"{_key()}:/root/.ssh/authorized_keys:ro",
+        "-p", f"127.0.0.1:{port}:22", *NESTED_DOCKER, "-v", f"{name}-docker:/var/lib/docker",
+        *mounts, "--label", "io.devkit.ci-host=1", ref,
+    )  # fmt: skip
+
+
+def up_arm64() -> None:
+    """Build the arm64 host's image from the arm64 base and start it fresh (programs run under
+    emulation: its first SSH answer takes seconds more)."""
+    _ssh_client()
+    down_arm64()
+    if _docker("image", "inspect", ARM64_BASE, check=False).returncode != 0:
+        raise RuntimeError(f"no {ARM64_BASE} image: run `devkit images.build --arch arm64` first")
+    ref = "devkit/testhost-arm64:bookworm"
+    _docker(
+        "build", "-q", "-t", ref, "--target", "plain", "--build-arg", f"BASE={ARM64_BASE}",
+        str(Path(__file__).parent),
+    )  # fmt: skip
+    # Not the controller's kit nor its (amd64) Python: the kit role ships its own for aarch64.
+    _start(ARM64, ARM64_PORT, "plain", ref, [])
+    _wait_for_ssh(ARM64, ARM64_PORT, timeout=180)
+
+
+def down_arm64() -> None:
+    _docker("rm", "-f", "-v", ARM64, check=False)
+    _docker("volume", "rm", "-f", f"{ARM64}-docker", check=False)
 
 
 # moto's S3 server for the hosts' scheduled backups (inventories/ci: devkit_s3_endpoint_url).
@@ -201,4 +248,5 @@ def down() -> None:
 
 
 if __name__ == "__main__":
-    {"up": up, "down": down}[sys.argv[1] if len(sys.argv) > 1 else "up"]()
+    actions = {"up": up, "down": down, "up-arm64": up_arm64, "down-arm64": down_arm64}
+    actions[sys.argv[1] if len(sys.argv) > 1 else "up"]()
