@@ -45,6 +45,9 @@ class SetupResult:
     changed: int
     seconds: float
     loopback: Check  # whether 127.0.0.1 ports stay on this machine with this engine
+    # The playbook was skipped: nothing it manages changed since the last full setup
+    # (devkit/setup_record.py).
+    skipped: bool = False
     chosen: str = ""  # what was chosen anew for the app's stack (project, ports)
     moved_from: str = ""  # the app's old directory, when it moved and kept its data
     command: str = ""  # where the `devkit` command is, or why it was not linked
@@ -126,8 +129,10 @@ def setup(
     echo: bool = True,
     install_vscode: bool = True,
     host: HostFiles = THIS_HOST,
+    full: bool = False,
 ) -> SetupResult:
-    """`host`: where to read what kind of host this is (tests give recorded files)."""
+    """`host`: where to read what kind of host this is (tests give recorded files). `full`: run
+    the playbook even when nothing it manages changed since the last full setup."""
     started = time.monotonic()
     refuse_unready_wsl(settings.vscode_wsl_distro or default_distro(), host)
     network = of_settings(settings)
@@ -146,8 +151,8 @@ def setup(
         print(f"{ENV_FILE_NAME} is a copy of {main}'s: this git worktree gets a stack of its own")
     start_engine(install_docker, echo, network)
     with one_setup_at_a_time():
-        settings, chosen, result, moved_from = _settle_and_apply(
-            settings, app_dir, existing, install_docker, install_vscode, echo, network
+        settings, chosen, result, moved_from, recorded = _settle_and_apply(
+            settings, app_dir, existing, install_docker, install_vscode, echo, network, full
         )
     if app_dir_flag or app_of_directory() == app_dir or not settings_app_dir:
         # Remembered for tasks run outside any app; one set in the settings stays set there.
@@ -157,6 +162,8 @@ def setup(
 
     stack = load_stack(settings.model_dump())
     versions = wait_ready(stack, settings.ready_timeout)
+    if recorded:
+        recorded()  # a full run whose stack is ready: the next setup may skip what it did
     engine = subprocess.run(
         ["docker", "version", "--format", "{{.Server.Version}}"],
         capture_output=True,
@@ -167,6 +174,7 @@ def setup(
         stack=stack,
         versions=versions,
         changed=result.changed,
+        skipped=recorded is None,
         seconds=time.monotonic() - started,
         loopback=check_loopback_publishing(engine, settings.bind_address),
         chosen=chosen,
@@ -220,8 +228,15 @@ def one_setup_at_a_time(say=print) -> Iterator[None]:
         os.close(fd)
 
 
-def _settle_and_apply(settings, app_dir, existing, install_docker, install_vscode, echo, network):
-    """The app's project and ports settled, its data's owner checked, the playbook applied."""
+def _settle_and_apply(
+    settings, app_dir, existing, install_docker, install_vscode, echo, network, full=False
+):
+    """The app's project and ports settled, its data's owner checked, the playbook applied
+    unless nothing it manages changed since the last full setup (devkit/setup_record.py). The
+    last value: what records this run once its stack is ready, None when it was skipped."""
+    from devkit import setup_record
+    from devkit.playbook import PlaybookResult
+
     settings, chosen = settle(
         settings.model_copy(update={"app_dir": str(app_dir)}), app_dir, existing
     )
@@ -238,8 +253,16 @@ def _settle_and_apply(settings, app_dir, existing, install_docker, install_vscod
         raise conflict
     variables["stack_moved_from"] = moved_from
     check_ports(published_ports(env), project)
-    result = run_playbook(PLAYBOOKS / "dev.yml", LOCAL_INVENTORY, variables, echo=echo)
-    return settings, chosen, result, moved_from
+    digest = setup_record.inputs_digest(variables)
+    if not full and setup_record.unchanged(project, digest):
+        skipped = PlaybookResult(ok=0, changed=0, output="", returncode=0)
+        return settings, chosen, skipped, moved_from, None
+    setup_record.forget(project)  # a run that fails half-way leaves nothing to skip by
+    with setup_record.files_named() as (env_vars, paths):
+        result = run_playbook(
+            PLAYBOOKS / "dev.yml", LOCAL_INVENTORY, variables, echo=echo, env=env_vars
+        )
+    return settings, chosen, result, moved_from, lambda: setup_record.save(project, digest, paths)
 
 
 def start_engine(install_docker: bool, echo: bool, network=None) -> None:

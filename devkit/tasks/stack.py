@@ -24,21 +24,32 @@ def _console():
         "no-docker-install": "Do not install or start Docker; use the engine already there",
         "no-migrate": "Do not run the app's Alembic migrations (alembic upgrade head)",
         "no-vscode": "Leave the app's .vscode alone (no F5 hooks)",
+        "full": "Run the whole playbook even when nothing it manages changed since the last setup",
     }
 )
 @reports_errors
-def setup(c, app_dir=None, no_docker_install=False, no_migrate=False, no_vscode=False):
+def setup(c, app_dir=None, no_docker_install=False, no_migrate=False, no_vscode=False, full=False):
     """Set up this machine: Docker, images, PostgreSQL 16, Redis 7, .env.local, migrations."""
     from devkit.workstation import setup as run_setup
 
     settings = settings_of(c)
     result = run_setup(
-        settings, app_dir, install_docker=not no_docker_install, install_vscode=not no_vscode
+        settings,
+        app_dir,
+        install_docker=not no_docker_install,
+        install_vscode=not no_vscode,
+        full=full,
     )
     stack = result.stack
     out = _console()
     out.print()
-    out.print(f"[bold green]Ready[/] in {result.seconds:.1f}s (Ansible: {result.changed} changed)")
+    how = (
+        "Ansible: 0 changed; its playbook skipped, as nothing it manages changed since the last "
+        "setup: --full runs it"
+        if result.skipped
+        else f"Ansible: {result.changed} changed"
+    )
+    out.print(f"[bold green]Ready[/] in {result.seconds:.1f}s ({how})")
     out.print(f"  app      {stack.env_file.parent}  stack={stack.project}")
     if result.chosen:
         out.print(f"  {result.chosen}")

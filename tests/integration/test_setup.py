@@ -268,3 +268,34 @@ def test_the_kits_scram_verifiers_are_postgresqls(stack):
     admin.close()
     assert verifier_matches(made_by_server, "clear-text-probe-1")
     assert not verifier_matches(made_by_server, "clear-text-probe-2")
+
+
+def test_a_second_setup_skips_its_playbook_until_something_it_manages_changes(stack):
+    """Nothing the playbook manages changed since the last full setup: it is skipped (a second
+    setup took 12-16 s of Ansible finding nothing to do). A file it wrote removed, a container
+    stopped, or --full: it runs again, and puts back what was undone."""
+
+    def setup(*args: str) -> str:
+        result = stack.invoke("setup", "--no-docker-install", *args)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+        return result.stdout
+
+    setup()  # a full run, or one skipped after the session's own: either way recorded
+    skipped = setup()
+    assert "Ansible: 0 changed; its playbook skipped" in skipped and "PLAY [" not in skipped
+    hook = stack.app_dir / ".vscode" / "devkit-services.sh"
+    written = hook.read_bytes()
+    hook.unlink()
+    again = setup()
+    assert "PLAY [" in again and hook.read_bytes() == written
+    assert "its playbook skipped" in setup()
+    subprocess.run(["docker", "stop", stack.container("redis")], capture_output=True, check=True)
+    again = setup()
+    assert "PLAY [" in again and "Ansible: 1 changed" in again
+    state = subprocess.run(
+        ["docker", "inspect", "-f", "{{.State.Status}}", stack.container("redis")],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert state.strip() == "running"
+    full = setup("--full")
+    assert "PLAY [" in full and "(Ansible: 0 changed)" in full

@@ -152,7 +152,8 @@ def test_image_tags_are_written_once():
     found = [
         name
         for name in tracked
-        if re.search(r"(postgres:16|redis:7)-bookworm", (KIT_ROOT / name).read_text())
+        if (KIT_ROOT / name).is_file()  # not inventories/ci-arm64's link to ci's group_vars
+        and re.search(r"(postgres:16|redis:7)-bookworm", (KIT_ROOT / name).read_text())
     ]
     assert [name for name in found if not name.endswith(".md")] == [
         "roles/images/defaults/main.yml"
