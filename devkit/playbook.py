@@ -57,13 +57,19 @@ _HOST_FAILED = re.compile(r"^(?:fatal|failed): \[([^\]]+)\]")
 
 
 def host_causes(output: str) -> dict[str, str]:
-    """Per host, the cause of its last failure (a failed task, or UNREACHABLE)."""
+    """Per host, the cause of its last failure (a failed task, or UNREACHABLE): what its own
+    `fatal: [HOST]` record says, the indented lines under it. Ansible 2.19 prints a failure's
+    `[ERROR]: Task failed: ...` summary before the host's record, so the summary after one host's
+    record is the next host's (was: each host's line named the next one's cause)."""
     lines = output.splitlines()
-    starts = [(i, m[1]) for i, line in enumerate(lines) if (m := _HOST_FAILED.match(line))]
     causes = {}
-    for n, (start, host) in enumerate(starts):
-        end = starts[n + 1][0] if n + 1 < len(starts) else len(lines)
-        causes[host] = failure_cause(lines[start:end])
+    for start, line in enumerate(lines):
+        if m := _HOST_FAILED.match(line):
+            end = next(
+                (i for i in range(start + 1, len(lines)) if lines[i][:1] not in ("", " ")),
+                len(lines),
+            )
+            causes[m[1]] = failure_cause(lines[start:end])
     return causes
 
 

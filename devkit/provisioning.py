@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from devkit.errors import DevkitError
+from devkit.errors import DevkitError, SettingsError
 
 # The name of site.yml's play that changes the servers (after the one that checks them).
 PROVISION_PLAY = "Provision servers"
@@ -75,12 +75,13 @@ def provision(
         return Provisioned(
             lines, playbook_failed("site.yml", result.output.splitlines(), result.returncode)
         )
-    if not started:
+    if not started:  # refused before any host changed: bad input, exit 2 as the README says
         return Provisioned(
             lines,
-            DevkitError(
+            SettingsError(
                 f"the inventory's settings were refused for {', '.join(bad)}; no host was changed",
-                "correct the inventory variable named on the host's line, then run provision again",
+                "correct what each host's line names (an inventory variable, its images, its "
+                "memory), then run provision again",
             ),
         )
     listed = ", ".join(f"{host} ({state})" for host, state in bad.items())

@@ -136,7 +136,8 @@ def test_a_wrong_vault_password_typed_at_the_prompt_is_named(servers, operator):
 
 def test_bad_settings_on_one_host_change_no_host(servers, operator, tmp_path):
     """A bad inventory value is refused before any task changes anything on any host, naming
-    the inventory variable and the host (was: caught mid-play, after invoke.yaml was written)."""
+    the inventory variable and the host (was: caught mid-play, after invoke.yaml was written),
+    with exit code 2 (bad settings, as the README says; was 1)."""
     inventory = tmp_path / "bad-port"
     shutil.copytree(f"{testhosts.KIT_ROOT}/{INVENTORY}", inventory)
     (inventory / "host_vars").mkdir()
@@ -145,7 +146,7 @@ def test_bad_settings_on_one_host_change_no_host(servers, operator, tmp_path):
     for output, code in without_and_with_a_terminal(
         operator, "provision", "--inventory", str(inventory), password
     ):
-        assert code == 1, output[-3000:]
+        assert code == 2, output[-3000:]
         assert "devkit-ci-2: FAILED: devkit_postgres_port=" in output and "99999" in output
         assert "host_vars/devkit-ci-2.yml" in output and "invoke.yaml" not in output
         line_with(output, "devkit-ci-1: not changed")
@@ -154,12 +155,31 @@ def test_bad_settings_on_one_host_change_no_host(servers, operator, tmp_path):
     assert all(ssh(name, "command -v dockerd").returncode != 0 for name in servers)
 
 
+def test_two_hosts_with_two_bad_settings_each_name_their_own(servers, invoke, tmp_path):
+    """Each host's line carries that host's cause (was: ci-2's line named ci-1's port, as
+    Ansible prints a failure's summary before the host's own record)."""
+    inventory = tmp_path / "two-bad"
+    shutil.copytree(f"{testhosts.KIT_ROOT}/{INVENTORY}", inventory)
+    (inventory / "host_vars").mkdir()
+    (inventory / "host_vars" / "devkit-ci-1.yml").write_text("devkit_postgres_port: 99999\n")
+    (inventory / "host_vars" / "devkit-ci-2.yml").write_text("devkit_redis_port: abc\n")
+    result = invoke(
+        "provision", "--inventory", str(inventory),
+        f"--vault-password-file={inventory}/vault-password.txt",
+    )  # fmt: skip
+    out = result.stdout + result.stderr
+    assert result.returncode == 2, out[-3000:]
+    one, two = line_with(out, "devkit-ci-1: FAILED:"), line_with(out, "devkit-ci-2: FAILED:")
+    assert "devkit_postgres_port=99999" in one and "devkit_redis_port" not in one
+    assert "devkit_redis_port='abc'" in two and "devkit_postgres_port" not in two
+
+
 def test_passwords_must_come_from_the_vault(servers, invoke, tmp_path):
     inventory = tmp_path / "no-vault"
     shutil.copytree(f"{testhosts.KIT_ROOT}/{INVENTORY}", inventory)
     (inventory / "group_vars" / "servers" / "vault.yml").unlink()
     result = invoke("provision", "--inventory", str(inventory))
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "must come from the inventory's vault" in result.stdout + result.stderr
     # Refused before anything was installed.
     assert all(ssh(name, "command -v dockerd").returncode != 0 for name in servers)
@@ -175,7 +195,7 @@ def test_the_examples_placeholder_passwords_are_refused(servers, invoke, tmp_pat
         (example / "vault.yml.example").read_text()
     )
     result = invoke("provision", "--inventory", str(inventory))
-    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.returncode == 2, result.stdout + result.stderr
     assert "is still the example's CHANGE-ME placeholder" in result.stdout + result.stderr
     assert all(ssh(name, "command -v dockerd").returncode != 0 for name in servers)
 

@@ -4,7 +4,7 @@ import pytest
 
 from devkit.compose import docker_failure
 from devkit.errors import CommandFailed, DockerUnavailable, ImageMissing, PortInUse
-from devkit.playbook import failure_cause, parse_recap
+from devkit.playbook import failure_cause, host_causes, parse_recap
 
 from phrases import line_with
 
@@ -204,3 +204,53 @@ def test_no_task_takes_h_for_one_of_its_flags():
         if "h" in arg.names
     ]
     assert taken == []
+
+
+# `devkit provision` of inventories/ci with devkit_postgres_port: 99999 in host_vars/devkit-ci-1.yml
+# and devkit_redis_port: 'abc' in host_vars/devkit-ci-2.yml: site.yml's settings check, as
+# ansible-core 2.19.14 printed it on this machine (2026-12-05), from its first PLAY to the recap.
+TWO_HOSTS_TWO_CAUSES = """\
+PLAY [Check every server's settings] *******************************************
+
+TASK [Require valid settings, and the passwords from the vault] ****************
+[ERROR]: Task failed: Action failed: devkit_redis_port='abc': Input should be a valid integer, unable to parse string as an integer; fix it in the inventory (host_vars/devkit-ci-2.yml or group_vars/servers; passwords in group_vars/servers/vault.yml, see README "Provisioning servers")
+Origin: /work/main/playbooks/site.yml:13:7
+
+11   any_errors_fatal: true
+12   tasks:
+13     - name: Require valid settings, and the passwords from the vault
+         ^ column 7
+
+fatal: [devkit-ci-2]: FAILED! =>
+    assertion: __problems | length == 0
+    changed: false
+    evaluated_to: false
+    msg: 'devkit_redis_port=''abc'': Input should be a valid integer, unable to parse
+        string as an integer; fix it in the inventory (host_vars/devkit-ci-2.yml or group_vars/servers;
+        passwords in group_vars/servers/vault.yml, see README "Provisioning servers")'
+[ERROR]: Task failed: Action failed: devkit_postgres_port=99999: Input should be less than or equal to 65535; fix it in the inventory (host_vars/devkit-ci-1.yml or group_vars/servers; passwords in group_vars/servers/vault.yml, see README "Provisioning servers")
+Origin: /work/main/playbooks/site.yml:13:7
+
+11   any_errors_fatal: true
+12   tasks:
+13     - name: Require valid settings, and the passwords from the vault
+         ^ column 7
+
+fatal: [devkit-ci-1]: FAILED! =>
+    assertion: __problems | length == 0
+    changed: false
+    evaluated_to: false
+    msg: 'devkit_postgres_port=99999: Input should be less than or equal to 65535; fix
+        it in the inventory (host_vars/devkit-ci-1.yml or group_vars/servers; passwords
+        in group_vars/servers/vault.yml, see README "Provisioning servers")'
+
+"""
+
+
+def test_each_hosts_line_carries_its_own_cause():
+    """Ansible prints a failure's [ERROR] summary before the host's own record: the summary
+    after devkit-ci-2's record is devkit-ci-1's (was: ci-2's line named ci-1's port)."""
+    causes = host_causes(TWO_HOSTS_TWO_CAUSES)
+    assert sorted(causes) == ["devkit-ci-1", "devkit-ci-2"]
+    assert causes["devkit-ci-1"].startswith("devkit_postgres_port=99999: ")
+    assert causes["devkit-ci-2"].startswith("devkit_redis_port='abc': ")
