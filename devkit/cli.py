@@ -85,7 +85,17 @@ def bad_command(problem: str) -> str:
     return error_text(problem, fix) + "\n"
 
 
+def help_first(argv: list[str]) -> list[str]:
+    """`devkit TASK ... --help` (or -h) as `devkit --help TASK`: Invoke gives a task's argument
+    without a default the next word, whatever it is (`devkit provision --help` said "no
+    inventory at --help", `db.restore-s3 --help` "'--help' is not a backup name")."""
+    if argv and not argv[0].startswith("-") and any(word in ("--help", "-h") for word in argv):
+        return ["--help", argv[0]]
+    return argv
+
+
 def main() -> None:
+    sys.argv[1:] = help_first(sys.argv[1:])
     if follow_early(sys.argv[1:]):
         return
     start_up_early(sys.argv[1:])

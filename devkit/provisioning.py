@@ -22,9 +22,11 @@ def provision(
     check: bool,
     vault_password_file: str | None,
     ask_vault_pass: bool,
+    diff: bool = False,
 ) -> Provisioned:
     """Apply site.yml to the inventory's `servers` (or those `limit` matches), which are known
-    before anything connects; `check`: --check --diff, nothing changed."""
+    before anything connects; `check`: --check --diff, nothing changed; `diff`: Ansible's
+    --diff (with check, what it is anyway; alone, the changes shown as they are made)."""
     from devkit.inventory import (
         ansible_env,
         inventory_path,
@@ -46,6 +48,8 @@ def provision(
             args.append(f"--limit={limit}")
         if check:
             args += ["--check", "--diff"]
+        elif diff:
+            args.append("--diff")
         result = run_playbook(
             PLAYBOOKS / "site.yml", path, {}, args=tuple(args), local=False, env=env, check=False
         )

@@ -18,19 +18,26 @@ VAULT_HELP = {
         "inventory": "An Ansible inventory: its `servers` group gets playbooks/site.yml",
         "limit": "Only this host (or pattern) of the inventory",
         "check": "Show what would change (--check --diff), change nothing",
+        "diff": "Show each file's changes (Ansible's --diff; --check shows them anyway)",
         **VAULT_HELP,
     }
 )
 @reports_errors
 def provision(
-    c, inventory, limit=None, check=False, vault_password_file=None, ask_vault_pass=False
+    c,
+    inventory,
+    limit=None,
+    check=False,
+    vault_password_file=None,
+    ask_vault_pass=False,
+    diff=False,
 ):
     """Provision servers over SSH: Docker, images, the kit, the stack, the scheduled backup.
 
     playbooks/site.yml through the inventory. Idempotent: a second run changes nothing."""
     from devkit.provisioning import provision as apply
 
-    result = apply(inventory, limit, check, vault_password_file, ask_vault_pass)
+    result = apply(inventory, limit, check, vault_password_file, ask_vault_pass, diff)
     for line in result.lines:
         print(line)
     if result.failure:

@@ -165,6 +165,7 @@ def test_vscode_hooks_for_an_app_never_set_up_are_refused_before_anything_is_wri
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("command", ["devkit", "scripts/devkit"])
 @pytest.mark.parametrize(
     ("args", "cause"),
     [
@@ -174,14 +175,17 @@ def test_vscode_hooks_for_an_app_never_set_up_are_refused_before_anything_is_wri
         (["logs", "--tail"], "--tail needs a value"),
     ],
 )
-def test_a_command_line_devkit_cannot_parse_is_a_bad_argument(tmp_path, args, cause):
+def test_a_command_line_devkit_cannot_parse_is_a_bad_argument(tmp_path, command, args, cause):
     """What Invoke's parser refuses ends as every bad argument does: cause, fix, exit 2 (Invoke
-    alone printed the cause and exited 1). Nothing runs: the parser stops first."""
+    alone printed the cause and exited 1), by the README's `scripts/devkit` too (was Invoke's
+    bare line and 1). Nothing runs: the parser stops first."""
     import subprocess
     import sys
     from pathlib import Path
 
-    devkit = Path(sys.executable).with_name("devkit")
+    from devkit.paths import KIT_ROOT
+
+    devkit = Path(sys.executable).with_name("devkit") if command == "devkit" else KIT_ROOT / command
     refused = subprocess.run(
         [devkit, *args], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
     )
@@ -254,3 +258,21 @@ def test_each_hosts_line_carries_its_own_cause():
     assert sorted(causes) == ["devkit-ci-1", "devkit-ci-2"]
     assert causes["devkit-ci-1"].startswith("devkit_postgres_port=99999: ")
     assert causes["devkit-ci-2"].startswith("devkit_redis_port='abc': ")
+
+
+@pytest.mark.parametrize("task", ["provision", "db.restore-s3", "db.restore", "setup"])
+def test_help_works_after_any_task(tmp_path, task):
+    """`devkit TASK --help`: the task's help, also for a task whose argument has no default (was:
+    "no inventory at --help", "'--help' is not a backup name")."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    devkit = Path(sys.executable).with_name("devkit")
+    for flag in ("--help", "-h"):
+        shown = subprocess.run(
+            [devkit, task, flag], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+            check=False,
+        )  # fmt: skip
+        assert shown.returncode == 0, shown.stderr
+        assert shown.stdout.startswith(f"Usage: devkit [--core-opts] {task} ")
