@@ -147,9 +147,18 @@ def daemon_start_hint() -> str:
         return "start Docker Desktop on Windows (WSL integration)"
     if THIS_HOST.systemd.is_dir():
         return "sudo systemctl start docker"
+    from devkit.paths import server_name
+
+    # A server is set up by provision from the controller (`devkit setup` is a workstation's).
+    server = server_name()
+    starts_it = (
+        f"`devkit provision --inventory INVENTORY --limit {server}` on the controller starts it"
+        if server
+        else "`devkit setup` starts it"
+    )
     if Path("/etc/init.d/docker").exists():
-        return "`devkit setup` starts it (no systemd here), or: sudo service docker start"
-    return "`devkit setup` starts it (no systemd here), or: sudo sh -c 'nohup dockerd >>/var/log/dockerd.log 2>&1 &'"
+        return f"{starts_it} (no systemd here), or: sudo service docker start"
+    return f"{starts_it} (no systemd here), or: sudo sh -c 'nohup dockerd >>/var/log/dockerd.log 2>&1 &'"
 
 
 def no_permission(host=None) -> DockerForbidden:

@@ -17,6 +17,8 @@ COMPOSE_FILE = COMPOSE_DIR / "compose.yaml"
 PLAYBOOKS = KIT_ROOT / "playbooks"
 LOCAL_INVENTORY = KIT_ROOT / "inventories" / "local" / "hosts.yml"
 ANSIBLE_CFG = KIT_ROOT / "ansible.cfg"
+# Written by the kit role on a server: the server's name in its inventory.
+SERVER_MARK = KIT_ROOT / ".devkit-server"
 ENV_FILE_NAME = ".env.local"
 
 
@@ -82,3 +84,11 @@ def remove_kit_file(path: Path, directory: Path) -> bool:
     except FileNotFoundError:
         return False
     return True
+
+
+def server_name() -> str:
+    """The server this kit was provisioned on as (its inventory name), "" on a workstation."""
+    try:
+        return SERVER_MARK.read_text().strip()
+    except OSError:
+        return ""

@@ -65,7 +65,7 @@ def provision(
         state = "UNREACHABLE" if counts["unreachable"] else "FAILED" if counts["failed"] else ""
         if state:
             bad[host] = state.lower()
-            lines.append(f"{host}: {state}: {causes.get(host, '')}")
+            lines.append(f"{host}: {state}: {silent(causes.get(host, ''))}")
         elif not started:
             lines.append(f"{host}: not changed (another host's settings were refused)")
         else:
@@ -97,3 +97,26 @@ def provision(
             "SSH answer?), then run provision again: it is idempotent, hosts done stay done",
         ),
     )
+
+
+def keepalive_seconds() -> int:
+    """How long a silent host is waited for: ServerAliveInterval x ServerAliveCountMax of the
+    kit's ansible.cfg (its ssh_args); 0 when it sets none."""
+    import configparser
+    import re
+
+    from devkit.paths import ANSIBLE_CFG
+
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(ANSIBLE_CFG)
+    args = config.get("ssh_connection", "ssh_args", fallback="")
+    interval = re.search(r"ServerAliveInterval=(\d+)", args)
+    count = re.search(r"ServerAliveCountMax=(\d+)", args)
+    return int(interval[1]) * int(count[1]) if interval and count else 0
+
+
+def silent(cause: str) -> str:
+    """ssh's words for a host that stopped answering, led by what they mean."""
+    if "not responding" in cause or "Timeout, server" in cause:
+        return f"no answer for {keepalive_seconds()} s (is it up, paused, out of memory?): {cause}"
+    return cause

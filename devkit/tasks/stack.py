@@ -30,8 +30,15 @@ def _console():
 @reports_errors
 def setup(c, app_dir=None, no_docker_install=False, no_migrate=False, no_vscode=False, full=False):
     """Set up this machine: Docker, images, PostgreSQL 16, Redis 7, .env.local, migrations."""
+    from devkit.paths import server_name
     from devkit.workstation import setup as run_setup
 
+    if server := server_name():
+        raise BadArgument(
+            f"this is the server {server}: `devkit setup` sets up a workstation, and a server "
+            "is set up from the controller",
+            f"on the controller: devkit provision --inventory INVENTORY --limit {server}",
+        )
     settings = settings_of(c)
     result = run_setup(
         settings,

@@ -311,6 +311,41 @@ def test_a_board_with_too_little_memory_is_refused_before_any_change(first_run):
         line_with(result.output, f"{host} has 430 MiB of memory, below the 700 MiB")
 
 
+def test_a_host_that_stops_answering_ends_unreachable_while_the_other_finishes(probe_data, invoke):
+    """devkit-ci-1 paused (`docker pause`: it accepts connections, then says nothing) a few
+    seconds into a provision: the run ends within the SSH keep-alives' bound after the pause,
+    that host UNREACHABLE with what it means, the other provisioned (was: the run waited 538 s,
+    printing nothing, until the host came back)."""
+    import threading
+    import time
+
+    from devkit.provisioning import keepalive_seconds
+
+    done: dict = {}
+
+    def run() -> None:
+        done["result"] = invoke("provision", "--inventory", INVENTORY, *VAULT, timeout=900)
+        done["at"] = time.monotonic()
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    time.sleep(12)
+    subprocess.run(["docker", "pause", PLAIN], capture_output=True, check=True)
+    paused = time.monotonic()
+    try:
+        worker.join(timeout=600)
+    finally:
+        subprocess.run(["docker", "unpause", PLAIN], capture_output=True, check=False)
+    assert not worker.is_alive(), "provision still waiting for the paused host"
+    result = done["result"]
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out[-3000:]
+    assert done["at"] - paused < keepalive_seconds() + 180, out[-3000:]
+    line_with(out, f"{PLAIN}: UNREACHABLE: no answer for {keepalive_seconds()} s")
+    line_with(out, f"{SYSTEMD}: ok=")
+    assert ssh(PLAIN, "true").returncode == 0  # back once unpaused
+
+
 def test_docker_came_from_debian_packages(first_run, servers):
     for name in servers:
         packages = ssh(name, "dpkg-query -W -f '${Package} ${Status}\\n' docker.io docker-compose")
@@ -457,6 +492,13 @@ def test_a_reboot_brings_each_kind_of_host_back_as_the_readme_says(probe_data, i
     down = ssh(PLAIN, f"cd /tmp && {KIT_COMMAND} up")
     assert down.returncode == 1 and "Traceback" not in down.stdout + down.stderr
     assert "service docker start" in down.stderr, down.stdout + down.stderr
+    # A server's hint names what sets a server up (was: "`devkit setup` starts it", and setup
+    # on a server failed).
+    line_with(down.stderr, f"devkit provision --inventory INVENTORY --limit {PLAIN}", "controller")
+    assert "devkit setup" not in down.stderr
+    refused = ssh(PLAIN, f"cd /tmp && {KIT_COMMAND} setup")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    line_with(refused.stderr, f"--limit {PLAIN}")
     assert ssh(PLAIN, "pgrep -x cron").returncode == 1  # the schedule would not run either
     started = invoke("provision", "--inventory", INVENTORY, *VAULT, "--limit", PLAIN)
     assert started.returncode == 0, started.stdout[-3000:] + started.stderr
