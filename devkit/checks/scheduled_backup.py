@@ -29,6 +29,19 @@ def test_backup_is_scheduled(host, deployment, schedule):
         )
 
 
+def test_its_last_run_did_not_fail(host, deployment, schedule):
+    """What the job left when it last ran on its own (before the run below replaces it): a
+    failed night is a failed check, with when and the exit code."""
+    from devkit.backup.last_run import parse, status_file
+
+    status = host.file(str(status_file(deployment.project)))
+    assert status.exists, f"{status.path} is missing: provision the host again"
+    run = parse(status.content_string)
+    if run is None:
+        pytest.skip("the scheduled backup has not run yet")
+    assert run.ok, f"the last scheduled backup failed (exit {run.code}) at {run.at.isoformat()}"
+
+
 def test_running_it_once_writes_a_backup_that_verifies(host, deployment, schedule):
     # As cron runs it: a bare environment, no terminal.
     ran = host.run(f"env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root {schedule} </dev/null")
@@ -42,3 +55,7 @@ def test_running_it_once_writes_a_backup_that_verifies(host, deployment, schedul
     )
     assert verified.rc == 0, verified.stdout + verified.stderr
     assert ": OK — " in verified.stdout and "SHA-256 verified" in verified.stdout
+    from devkit.backup.last_run import parse, status_file
+
+    left = parse(host.file(str(status_file(deployment.project))).content_string)
+    assert left is not None and left.ok and left.code == 0

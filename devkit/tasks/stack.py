@@ -239,6 +239,13 @@ def status(c):
             row.volume_size,
         )
     _console().print(table)
+    from devkit.paths import server_name
+
+    if server_name():  # the scheduled backup's last run (devkit/backup/last_run.py)
+        from devkit.backup.last_run import describe
+
+        if line := describe(stack.project):
+            print(line)
     if any(row.service == "postgres" and row.state == "running" for row in rows):
         from devkit.errors import DevkitError
         from devkit.snapshot_catalog import apart

@@ -543,6 +543,26 @@ def test_a_nearly_full_disk_loses_its_expired_backups_first_never_the_newest(pro
         ssh(host, f"umount {backups}")
 
 
+def test_a_failed_scheduled_backup_is_visible(probe_data, s3):
+    """A night whose backup fails leaves its result where status, verify and a monitoring
+    system read it (was: only a line in a log file)."""
+    job = "/usr/local/sbin/devkit-backup-devkit"
+    stopped = ssh(PLAIN, f"docker stop devkit-postgres-1 >/dev/null && {job}")
+    try:
+        assert stopped.returncode != 0, stopped.stdout + stopped.stderr
+        status = ssh(PLAIN, "cat /var/lib/devkit/backup-devkit.status").stdout
+        assert status.startswith("failed ") and status.split()[2] == str(stopped.returncode)
+        shown = ssh(PLAIN, f"cd /tmp && {KIT_COMMAND} status")
+        line_with(shown.stdout, "scheduled backup: last run FAILED", "its log says why")
+    finally:
+        ssh(PLAIN, "docker start devkit-postgres-1")
+        assert healthy(PLAIN)
+    again = ssh(PLAIN, job)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert ssh(PLAIN, "cat /var/lib/devkit/backup-devkit.status").stdout.startswith("ok ")
+    line_with(ssh(PLAIN, f"cd /tmp && {KIT_COMMAND} status").stdout, "last run ok")
+
+
 def test_verify_passes_on_both_hosts(probe_data, servers, invoke, argv_watch, s3):
     """After the reboot (the systemd host has had no provision since), the kit's checks pass on
     both hosts, the scheduled backup's run among them: its file holds the host's data and went

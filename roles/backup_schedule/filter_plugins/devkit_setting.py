@@ -5,6 +5,13 @@ from devkit.settings.model import setting_problem
 from devkit.settings.table import DEFAULTS, DESTINATION, SETTINGS
 
 
+def backup_status_file(name):
+    """Where the job leaves its last run's result (devkit/backup/last_run.py)."""
+    from devkit.backup.last_run import status_file
+
+    return str(status_file(name))
+
+
 def role_settings(prefix):
     """{role variable: setting} for the role variables starting with `prefix`."""
     return {
@@ -54,4 +61,5 @@ class FilterModule:
             "setting_problem": role_setting_problem,
             "destination_problem": destination_problem,
             "destination_env": destination_env,
+            "backup_status_file": backup_status_file,
         }
