@@ -94,8 +94,32 @@ def help_first(argv: list[str]) -> list[str]:
     return argv
 
 
+def server_job_settings() -> None:
+    """On a server: the scheduled backup's destination settings and credentials (its job's env
+    file, root's or the job user's only) for the S3 chores typed there (db.list-remote,
+    db.restore-s3: was "Unable to locate credentials"), one source with the job. Values already
+    in the environment win; a file this user cannot read, or several apps' files, change
+    nothing."""
+    from devkit.paths import server_name
+
+    if not server_name():
+        return
+    files = sorted(Path("/etc").glob("devkit-backup-*.env"))
+    if len(files) != 1:
+        return
+    from devkit.dotenv import EnvFileError, read_env_file
+
+    try:
+        values = read_env_file(files[0], {})
+    except (OSError, EnvFileError):
+        return
+    for key, value in values.items():
+        os.environ.setdefault(key, value)
+
+
 def main() -> None:
     sys.argv[1:] = help_first(sys.argv[1:])
+    server_job_settings()
     if follow_early(sys.argv[1:]):
         return
     start_up_early(sys.argv[1:])

@@ -15,12 +15,16 @@ from devkit.errors import SettingsError
 __all__ = ["Destination", "DestinationError", "check_name", "destination_of"]
 
 
-def destination_of(config: Mapping[str, Any]) -> Destination:
+def destination_of(config: Mapping[str, Any], from_host: str | None = None) -> Destination:
     """The destination the kit's settings (Invoke's `devkit` config) name, validated
-    (SettingsError naming a bad or missing one)."""
+    (SettingsError naming a bad or missing one). FROM_HOST: another server's backups, on a
+    server whose S3 prefix names itself (an inventory's `backups/{{ inventory_hostname }}/`):
+    that prefix with the other host's name."""
     from devkit.settings.model import load_settings
 
     settings = load_settings(config)
+    if from_host:
+        settings = settings.model_copy(update={"s3_prefix": _hosts_prefix(settings, from_host)})
     chosen = settings.backup_destination or ("s3" if settings.s3_bucket else "")
     if chosen == "s3":
         from devkit.destinations.s3 import S3
@@ -42,3 +46,17 @@ def destination_of(config: Mapping[str, Any]) -> Destination:
         "set devkit.s3_bucket in invoke.yaml or INVOKE_DEVKIT_S3_BUCKET, or "
         "devkit.backup_destination to a directory (a NAS mount)",
     )
+
+
+def _hosts_prefix(settings, host: str) -> str:
+    from devkit.paths import server_name
+
+    own = server_name()
+    parts = settings.s3_prefix.split("/")
+    if not own or own not in parts or (settings.backup_destination not in ("", "s3")):
+        raise SettingsError(
+            f"--from-host {host}: this kit's S3 prefix ({settings.s3_prefix!r}) does not name "
+            f"its own server{f' ({own})' if own else ''}, so another host's cannot be derived",
+            "set the other host's prefix instead: INVOKE_DEVKIT_S3_PREFIX=backups/HOST/",
+        )
+    return "/".join(host if part == own else part for part in parts)

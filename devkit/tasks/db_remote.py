@@ -22,14 +22,20 @@ def upload(c, file):
     print(f"uploaded to {destination.upload(backup_to_read(c.config.devkit, file))}")
 
 
+FROM_HOST_HELP = {
+    "from-host": "On a server: another server's backups (its S3 prefix: this one's with that host's name)",
+}
+
+
 @task(
     help={
         "name": "The backup's name in the destination",
         "output-dir": "Where to save it (default: the backup directory)",
+        **FROM_HOST_HELP,
     }
 )
 @reports_errors
-def download(c, name, output_dir=None):
+def download(c, name, output_dir=None, from_host=None):
     """Fetch a backup from the backup destination, checked against its SHA-256, into the backup directory."""
     from devkit.backup.fileformat import apply_limits
     from devkit.backup.files import backup_dir
@@ -37,16 +43,16 @@ def download(c, name, output_dir=None):
 
     apply_limits(c.config.devkit)
     directory = Path(output_dir).expanduser() if output_dir else backup_dir(c.config.devkit)
-    print(destination_of(c.config.devkit).download(name, directory))
+    print(destination_of(c.config.devkit, from_host).download(name, directory))
 
 
-@task(name="list-remote")
+@task(name="list-remote", help=FROM_HOST_HELP)
 @reports_errors
-def list_remote(c):
+def list_remote(c, from_host=None):
     """List the backups in the backup destination, newest first."""
     from devkit.destinations import destination_of
 
-    destination = destination_of(c.config.devkit)
+    destination = destination_of(c.config.devkit, from_host)
     backups = destination.list()
     if not backups:
         print(f"no backups in {destination.label}")

@@ -147,7 +147,11 @@ def restore(
 @task(
     name="restore-s3",
     aliases=["restore-remote"],
-    help={"name": "The backup's name in the backup destination", **_RESTORE_HELP},
+    help={
+        "name": "The backup's name in the backup destination",
+        "from-host": "On a server: another server's backup (its S3 prefix: this one's with that host's name)",
+        **_RESTORE_HELP,
+    },
 )
 @reports_errors
 @follows_branch
@@ -160,6 +164,7 @@ def restore_s3(
     exact=False,
     no_backup=False,
     to_head=False,
+    from_host=None,
 ):
     """Fetch a backup from the backup destination (S3 or a directory), checked, then restore it like db.restore."""
     from devkit.backup.fileformat import apply_limits
@@ -167,7 +172,7 @@ def restore_s3(
     from devkit.destinations import destination_of
 
     apply_limits(c.config.devkit)
-    path = destination_of(c.config.devkit).download(name, backup_dir(c.config.devkit))
+    path = destination_of(c.config.devkit, from_host).download(name, backup_dir(c.config.devkit))
     _restore(c, path, dry_run, yes, _options(allow_other_version, exact, no_backup, to_head))
 
 

@@ -642,11 +642,13 @@ def test_the_timer_runs_the_backup_to_s3_and_the_other_host_restores_it(probe_da
     local_sum = ssh(SYSTEMD, f"sha256sum {written}").stdout.split()[0]
     assert local_sum in head["Metadata"].values(), head["Metadata"]
 
-    # On the other host: its S3 settings and credentials (root-only file), the first host's prefix.
+    # On the other host, as typed there: the job's settings and credentials are the chores'
+    # too (was: "Unable to locate credentials" unless its env file was sourced), and
+    # --from-host names the first host's prefix (was: an INVOKE_DEVKIT_S3_PREFIX override).
+    listed = ssh(PLAIN, f"cd /tmp && {KIT_COMMAND} db.list-remote --from-host {SYSTEMD}")
+    assert listed.returncode == 0 and name in listed.stdout, listed.stdout + listed.stderr
     restored = ssh(
-        PLAIN,
-        "set -a && . /etc/devkit-backup-devkit.env && set +a && cd /tmp && "
-        f"INVOKE_DEVKIT_S3_PREFIX=backups/{SYSTEMD}/ {KIT_COMMAND} db.restore-s3 {name} --yes",
+        PLAIN, f"cd /tmp && {KIT_COMMAND} db.restore-s3 {name} --from-host {SYSTEMD} --yes"
     )
     assert restored.returncode == 0, restored.stdout[-3000:] + restored.stderr
     rows = ssh(PLAIN, f"cd /tmp && {KIT_COMMAND} db.psql -c 'SELECT host FROM fleet_probe'")
