@@ -60,6 +60,27 @@ def recap(output: str) -> dict[str, tuple[int, int]]:
     return {host: (int(ok), int(changed)) for host, ok, changed in lines}
 
 
+def test_up_leaves_alone_a_container_that_is_not_a_test_host():
+    """`testhosts.py up` replaced any container named devkit-ci-1 or -2; one without the test
+    hosts' label is now left as it is, with one line saying why (run before the hosts start)."""
+    name = testhosts.PLAIN
+    subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+    subprocess.run(
+        ["docker", "create", "--name", name, testhosts.BASE, "true"],
+        capture_output=True,
+        check=True,
+    )
+    try:
+        with pytest.raises(
+            RuntimeError, match=f"a container named {name} exists that is not a test host"
+        ):
+            testhosts.up()
+        kept = subprocess.run(["docker", "inspect", name], capture_output=True, check=False)
+        assert kept.returncode == 0
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+
+
 @pytest.fixture(scope="module")
 def s3():
     """moto's S3 server the hosts' scheduled backups upload to (a boto3 client for it)."""

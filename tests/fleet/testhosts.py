@@ -40,6 +40,8 @@ BASE = "devkit/debian:bookworm"
 PLAIN, SYSTEMD = "devkit-ci-1", "devkit-ci-2"
 HOSTS = {PLAIN: 2221, SYSTEMD: 2222}
 KINDS = {PLAIN: "plain", SYSTEMD: "systemd"}
+# Every test host carries it; nothing without it is ever removed.
+LABEL = "io.devkit.ci-host"
 # The arm64 host: its name, port and base.
 ARM64, ARM64_PORT, ARM64_BASE = "devkit-ci-arm64", 2223, "devkit/debian:bookworm-arm64"
 # /run is a tmpfs on every host, as on a real one: a reboot starts it empty (no stale pid files).
@@ -158,10 +160,14 @@ def up() -> None:
             "build", "-q", "-t", image(kind), "--target", kind, "--build-arg", f"BASE={BASE}",
             str(Path(__file__).parent),
         )  # fmt: skip
-    for name, port in HOSTS.items():
-        _start(name, port, KINDS[name], image(KINDS[name]), _kit_mounts())
-    for name, port in HOSTS.items():
-        _wait_for_ssh(name, port)
+    try:
+        for name, port in HOSTS.items():
+            _start(name, port, KINDS[name], image(KINDS[name]), _kit_mounts())
+        for name, port in HOSTS.items():
+            _wait_for_ssh(name, port)
+    except RuntimeError:
+        down()  # none left running half set up
+        raise
 
 
 def _start(name: str, port: int, kind: str, ref: str, mounts: list[str]) -> None:
@@ -171,9 +177,15 @@ def _start(name: str, port: int, kind: str, ref: str, mounts: list[str]) -> None
     _docker(
         "run", "-d", "--name", name, "--hostname", name, *RUN, *init,
         "--add-host", "host.docker.internal:host-gateway",
-        "-v", f"{_key()}:/root/.ssh/authorized_keys:ro",
         "-p", f"127.0.0.1:{port}:22", *NESTED_DOCKER, "-v", f"{name}-docker:/var/lib/docker",
-        *mounts, "--label", "io.devkit.ci-host=1", ref,
+        *mounts, "--label", f"{LABEL}=1", ref,
+    )  # fmt: skip
+    # Copied in, root's and 0600, not mounted: sshd refuses a key file its user does not own
+    # (mounted from a docker-group user's checkout it was that user's).
+    _docker(
+        "exec", "-i", name, "sh", "-c",
+        "umask 077 && cat > /root/.ssh/authorized_keys && chown root:root /root/.ssh/authorized_keys",
+        input=_key().read_text(),
     )  # fmt: skip
 
 
@@ -190,13 +202,16 @@ def up_arm64() -> None:
         str(Path(__file__).parent),
     )  # fmt: skip
     # Not the controller's kit nor its (amd64) Python: the kit role ships its own for aarch64.
-    _start(ARM64, ARM64_PORT, "plain", ref, [])
-    _wait_for_ssh(ARM64, ARM64_PORT, timeout=180)
+    try:
+        _start(ARM64, ARM64_PORT, "plain", ref, [])
+        _wait_for_ssh(ARM64, ARM64_PORT, timeout=180)
+    except RuntimeError:
+        down_arm64()
+        raise
 
 
 def down_arm64() -> None:
-    _docker("rm", "-f", "-v", ARM64, check=False)
-    _docker("volume", "rm", "-f", f"{ARM64}-docker", check=False)
+    _remove(ARM64)
 
 
 # moto's S3 server for the hosts' scheduled backups (inventories/ci: devkit_s3_endpoint_url).
@@ -215,7 +230,14 @@ def bridge_gateway() -> str:
     ).stdout.split(" ", 1)  # fmt: skip
     # An engine that found docker0 already addressed records no gateway (seen with Debian's
     # 20.10.24): the bridge's own address is then its subnet's first, as Docker assigns it.
-    return gateway or str(next(ipaddress.ip_network(subnet.strip()).hosts()))
+    # Never "" (which a server binds as every address).
+    if gateway:
+        return gateway
+    if not subnet.strip():
+        raise RuntimeError(
+            "Docker's bridge network has no gateway nor subnet: the S3 test server has no address"
+        )
+    return str(next(ipaddress.ip_network(subnet.strip()).hosts()))
 
 
 @contextlib.contextmanager
@@ -241,12 +263,32 @@ def s3_server():
         server.stop()
 
 
+def _remove(*names: str) -> None:
+    """Remove the test hosts NAMES and their Docker data volumes; a container of such a name
+    that is not a test host (no LABEL) is left alone, and refused."""
+    for name in names:
+        shown = _docker(
+            "inspect", "-f", f'{{{{index .Config.Labels "{LABEL}"}}}}', name, check=False
+        )
+        if shown.returncode != 0:
+            continue  # none of that name
+        if shown.stdout.strip() != "1":
+            raise RuntimeError(
+                f"a container named {name} exists that is not a test host (no {LABEL} label): "
+                "rename or remove it, the fleet tests need the name"
+            )
+        _docker("rm", "-f", "-v", name, check=False)
+    _docker("volume", "rm", "-f", *(f"{name}-docker" for name in names), check=False)
+
+
 def down() -> None:
     """Remove the hosts and the volumes holding their Docker data (all hosts at once)."""
-    _docker("rm", "-f", "-v", *HOSTS, check=False)
-    _docker("volume", "rm", "-f", *(f"{name}-docker" for name in HOSTS), check=False)
+    _remove(*HOSTS)
 
 
 if __name__ == "__main__":
     actions = {"up": up, "down": down, "up-arm64": up_arm64, "down-arm64": down_arm64}
-    actions[sys.argv[1] if len(sys.argv) > 1 else "up"]()
+    try:
+        actions[sys.argv[1] if len(sys.argv) > 1 else "up"]()
+    except RuntimeError as exc:  # one line, no traceback
+        sys.exit(f"error: {exc}")
