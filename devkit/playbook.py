@@ -136,12 +136,49 @@ def playbook_failed(name: str, lines: list[str], returncode: int) -> CommandFail
     )
 
 
+_TASK = re.compile(r"^TASK \[(?:[\w.-]+ : )?(.*?)\] \**$")
+_RESULT = re.compile(r"^(changed|fatal|failed): \[([^\]]+)\]")
+_WARNING = re.compile(r"^\s*msg: '?(warning: .*?)'?$")
+
+
+class Quiet:
+    """Ansible's output as one line per task that changed or failed something, naming the
+    task and its hosts (`changed: Install the engine (web1, web2)`), plus the `warning:` lines
+    the kit's checks print: `provision`'s default on a terminal and on a pipe alike (the same
+    plain lines feed it); the per-host result lines come after, from the recap. `-v` shows
+    Ansible's own output instead."""
+
+    def __init__(self, write) -> None:
+        self.write = write
+        self.task = ""
+        self.hosts: dict[str, list[str]] = {}
+
+    def line(self, text: str) -> None:
+        task = _TASK.match(text)
+        if task or text.startswith("PLAY "):
+            self.flush()
+            self.task = task[1] if task else ""
+        elif m := _RESULT.match(text):
+            state = "failed" if m[1] == "fatal" else m[1]
+            self.hosts.setdefault(state, [])
+            if m[2] not in self.hosts[state]:
+                self.hosts[state].append(m[2])
+        elif m := _WARNING.match(text):
+            self.write(m[1] + "\n")
+
+    def flush(self) -> None:
+        for state, hosts in self.hosts.items():
+            self.write(f"{state}: {self.task} ({', '.join(hosts)})\n")
+        self.hosts = {}
+
+
 def run_playbook(
     playbook: Path,
     inventory: Path,
     extra_vars: dict[str, Any],
     *,
     echo: bool = True,
+    quiet: bool = False,
     args: tuple[str, ...] = (),
     local: bool = True,
     env: dict[str, str] | None = None,
@@ -150,6 +187,7 @@ def run_playbook(
     """Run `ansible-playbook`; the variables go through a 0600 file (they carry secrets).
     `local`: the play becomes root on this machine (sudo's password is asked when needed).
     `check`: a failed run raises CommandFailed; else the result carries its return code.
+    `quiet`: one line per task that changed or failed (Quiet) instead of Ansible's output.
     It runs as `.venv/bin/python -m devkit.ansible_playbook`: the filters' modules imported first."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="devkit-vars.") as vars_file:
         json.dump(extra_vars, vars_file)
@@ -180,12 +218,17 @@ def run_playbook(
         )
         lines = []
         assert process.stdout is not None
+        view = Quiet(lambda text: (sys.stdout.write(text), sys.stdout.flush())) if quiet else None
         for line in process.stdout:
             lines.append(plain(line))
-            if echo:
+            if view:
+                view.line(lines[-1].rstrip("\n"))
+            elif echo:
                 sys.stdout.write(line)
                 sys.stdout.flush()
         process.wait()
+        if view:
+            view.flush()
     output = "".join(lines)
     if process.returncode != 0 and check:
         raise playbook_failed(playbook.name, lines, process.returncode)

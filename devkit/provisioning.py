@@ -23,10 +23,12 @@ def provision(
     vault_password_file: str | None,
     ask_vault_pass: bool,
     diff: bool = False,
+    verbose: bool = False,
 ) -> Provisioned:
     """Apply site.yml to the inventory's `servers` (or those `limit` matches), which are known
     before anything connects; `check`: --check --diff, nothing changed; `diff`: Ansible's
-    --diff (with check, what it is anyway; alone, the changes shown as they are made)."""
+    --diff (with check, what it is anyway; alone, the changes shown as they are made);
+    `verbose`: Ansible's own output, not one line per task that changed or failed."""
     from devkit.inventory import (
         ansible_env,
         inventory_path,
@@ -51,8 +53,9 @@ def provision(
         elif diff:
             args.append("--diff")
         result = run_playbook(
-            PLAYBOOKS / "site.yml", path, {}, args=tuple(args), local=False, env=env, check=False
-        )
+            PLAYBOOKS / "site.yml", path, {}, args=tuple(args), local=False, env=env, check=False,
+            quiet=not verbose,
+        )  # fmt: skip
     if "Decryption failed" in result.output:
         raise wrong_vault(inventory)
     hosts = recap_by_host(result.output)

@@ -19,6 +19,7 @@ VAULT_HELP = {
         "limit": "Only this host (or pattern) of the inventory",
         "check": "Show what would change (--check --diff), change nothing",
         "diff": "Show each file's changes (Ansible's --diff; --check shows them anyway)",
+        "verbose": "Ansible's whole output (default: one line per task that changed or failed)",
         **VAULT_HELP,
     }
 )
@@ -31,13 +32,14 @@ def provision(
     vault_password_file=None,
     ask_vault_pass=False,
     diff=False,
+    verbose=False,
 ):
     """Provision servers over SSH: Docker, images, the kit, the stack, the scheduled backup.
 
     playbooks/site.yml through the inventory. Idempotent: a second run changes nothing."""
     from devkit.provisioning import provision as apply
 
-    result = apply(inventory, limit, check, vault_password_file, ask_vault_pass, diff)
+    result = apply(inventory, limit, check, vault_password_file, ask_vault_pass, diff, verbose)
     for line in result.lines:
         print(line)
     if result.failure:

@@ -276,3 +276,40 @@ def test_help_works_after_any_task(tmp_path, task):
         )  # fmt: skip
         assert shown.returncode == 0, shown.stderr
         assert shown.stdout.startswith(f"Usage: devkit [--core-opts] {task} ")
+
+
+def test_the_quiet_view_is_one_line_per_task_that_changed_or_failed():
+    """provision's default output (devkit/playbook.py's Quiet) of the recorded two-host run
+    above, and of result lines in Ansible's shapes (a loop's items, ok lines, a debug task's
+    warning)."""
+    from devkit.playbook import Quiet
+
+    shown: list[str] = []
+    view = Quiet(shown.append)
+    for line in TWO_HOSTS_TWO_CAUSES.splitlines():
+        view.line(line)
+    view.flush()
+    assert shown == [
+        "failed: Require valid settings, and the passwords from the vault (devkit-ci-2, devkit-ci-1)\n"
+    ]
+    shown.clear()
+    for line in [
+        "TASK [docker : Install the engine and Compose v2] ***********************************",
+        "changed: [web1]",
+        "changed: [web2]",
+        "TASK [kit : Make the kit's directories] **********************************************",
+        "changed: [web1] => (item=/opt/devkit)",
+        "changed: [web1] => (item=/opt/devkit/.archive)",
+        "ok: [web2] => (item=/opt/devkit)",
+        "TASK [Say when the server's memory is tight] ******************************************",
+        "ok: [pi] => ",
+        "    msg: 'warning: pi has 906 MiB of memory: PostgreSQL gets 112 MiB'",
+        "PLAY RECAP *********************************************************************",
+    ]:
+        view.line(line)
+    view.flush()
+    assert shown == [
+        "changed: Install the engine and Compose v2 (web1, web2)\n",
+        "changed: Make the kit's directories (web1)\n",
+        "warning: pi has 906 MiB of memory: PostgreSQL gets 112 MiB\n",
+    ]
