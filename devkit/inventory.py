@@ -41,15 +41,11 @@ def vault(
 ) -> Iterator[tuple[list[str], dict[str, str]]]:
     """ansible-playbook's vault arguments, and the environment for the tools without them
     (ansible-inventory, testinfra). Refuses, before connecting anywhere, an encrypted
-    inventory with no way to open it. A password asked for (--ask-vault-pass, or an encrypted
-    inventory on a terminal) is asked once, here, and handed on in a file only this user can
+    inventory with no way to open it, on a terminal too (was: a `Vault password:` prompt that
+    a run left on a terminal waited at for ever; the README says refused). A password asked
+    for (--ask-vault-pass) is asked once, here, and handed on in a file only this user can
     read, removed afterwards: every tool then reads the same one."""
-    if ask or (
-        not password_file
-        and not os.environ.get("ANSIBLE_VAULT_PASSWORD_FILE")
-        and encrypted_files(inventory)
-        and sys.stdin.isatty()
-    ):
+    if ask:
         import getpass
 
         if not sys.stdin.isatty():

@@ -103,12 +103,16 @@ def invoke(operator):
     return operator.invoke
 
 
-def test_an_encrypted_inventory_needs_its_vault_password(servers, invoke):
+def test_an_encrypted_inventory_needs_its_vault_password(servers, invoke, operator):
     for task in ("provision", "verify"):
         result = invoke(task, "--inventory", INVENTORY)
         assert result.returncode == 2, result.stdout + result.stderr
         line_with(result.stderr, "group_vars/servers/vault.yml", "ansible-vault")
         assert "fix: pass --vault-password-file FILE" in result.stderr
+        # On a terminal too (was: a `Vault password:` prompt, waited at for ever).
+        shown, code = on_a_terminal(operator, task, "--inventory", INVENTORY)
+        assert code == 2 and "Vault password:" not in shown, shown[-2000:]
+        line_with(shown, "group_vars/servers/vault.yml", "ansible-vault")
 
 
 def test_a_wrong_vault_password_is_named(servers, invoke, tmp_path):
