@@ -159,7 +159,9 @@ class Quiet:
             self.flush()
             self.task = task[1] if task else ""
         elif m := _RESULT.match(text):
-            state = "failed" if m[1] == "fatal" else m[1]
+            state = (
+                "unreachable" if "UNREACHABLE!" in text else "failed" if m[1] == "fatal" else m[1]
+            )
             self.hosts.setdefault(state, [])
             if m[2] not in self.hosts[state]:
                 self.hosts[state].append(m[2])

@@ -119,7 +119,9 @@ def keepalive_seconds() -> int:
 
 
 def silent(cause: str) -> str:
-    """ssh's words for a host that stopped answering, led by what they mean."""
-    if "not responding" in cause or "Timeout, server" in cause:
+    """ssh's words for a host that stopped answering, led by what they mean: its keep-alives
+    unanswered, or (through the shared connection) nothing said after "reached over ssh:"."""
+    said = cause.rstrip()
+    if "not responding" in said or "Timeout, server" in said or said.endswith("over ssh:"):
         return f"no answer for {keepalive_seconds()} s (is it up, paused, out of memory?): {cause}"
     return cause

@@ -313,3 +313,18 @@ def test_the_quiet_view_is_one_line_per_task_that_changed_or_failed():
         "changed: Make the kit's directories (web1)\n",
         "warning: pi has 906 MiB of memory: PostgreSQL gets 112 MiB\n",
     ]
+
+
+def test_a_host_gone_silent_is_named_so():
+    """The line Ansible 2.19 gave for devkit-ci-1 paused mid-provision (the fleet's
+    test_a_host_that_stops_answering_..., CI run of 2026-12-05): ssh said nothing after
+    "over ssh:" through the shared connection, after its keep-alives went unanswered."""
+    from devkit.provisioning import keepalive_seconds, silent
+
+    said = silent(
+        'Task failed: Data could not be sent to remote host "127.0.0.1". Make sure this host '
+        "can be reached over ssh:"
+    )
+    assert said.startswith(f"no answer for {keepalive_seconds()} s") and keepalive_seconds() == 30
+    refused = "ssh: connect to host 127.0.0.1 port 60011: Connection refused"
+    assert silent(refused) == refused
