@@ -102,26 +102,40 @@ def provision(
     )
 
 
-def keepalive_seconds() -> int:
-    """How long a silent host is waited for: ServerAliveInterval x ServerAliveCountMax of the
-    kit's ansible.cfg (its ssh_args); 0 when it sets none."""
+def _ansible_cfg():
     import configparser
-    import re
 
     from devkit.paths import ANSIBLE_CFG
 
     config = configparser.ConfigParser(interpolation=None)
     config.read(ANSIBLE_CFG)
-    args = config.get("ssh_connection", "ssh_args", fallback="")
+    return config
+
+
+def keepalive_seconds() -> int:
+    """How long a silent host is waited for on an open connection: ServerAliveInterval x
+    ServerAliveCountMax of the kit's ansible.cfg (its ssh_args); 0 when it sets none."""
+    import re
+
+    args = _ansible_cfg().get("ssh_connection", "ssh_args", fallback="")
     interval = re.search(r"ServerAliveInterval=(\d+)", args)
     count = re.search(r"ServerAliveCountMax=(\d+)", args)
     return int(interval[1]) * int(count[1]) if interval and count else 0
 
 
+def connect_seconds() -> int:
+    """How long a new connection waits for the host's answer (ansible.cfg's timeout, which
+    Ansible gives ssh as ConnectTimeout: the TCP connection and the SSH banner)."""
+    return _ansible_cfg().getint("defaults", "timeout", fallback=10)
+
+
 def silent(cause: str) -> str:
     """ssh's words for a host that stopped answering, led by what they mean: its keep-alives
-    unanswered, or (through the shared connection) nothing said after "reached over ssh:"."""
+    unanswered on an open connection, or (through the shared one) nothing said after "reached
+    over ssh:"; or a new connection's banner that never came."""
     said = cause.rstrip()
+    if "during banner exchange" in said or "Connection timed out" in said:
+        return f"no answer for {connect_seconds()} s (is it up, paused, out of memory?): {cause}"
     if "not responding" in said or "Timeout, server" in said or said.endswith("over ssh:"):
         return f"no answer for {keepalive_seconds()} s (is it up, paused, out of memory?): {cause}"
     return cause

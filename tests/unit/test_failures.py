@@ -328,3 +328,8 @@ def test_a_host_gone_silent_is_named_so():
     assert said.startswith(f"no answer for {keepalive_seconds()} s") and keepalive_seconds() == 30
     refused = "ssh: connect to host 127.0.0.1 port 60011: Connection refused"
     assert silent(refused) == refused
+    # The same pause met by a new connection (a later run): its banner never came.
+    from devkit.provisioning import connect_seconds
+
+    banner = silent("Connection timed out during banner exchange")
+    assert banner.startswith(f"no answer for {connect_seconds()} s") and connect_seconds() == 10
