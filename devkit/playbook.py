@@ -145,8 +145,8 @@ class Quiet:
     """Ansible's output as one line per task that changed or failed something, naming the
     task and its hosts (`changed: Install the engine (web1, web2)`), plus the `warning:` lines
     the kit's checks print: `provision`'s default on a terminal and on a pipe alike (the same
-    plain lines feed it); the per-host result lines come after, from the recap. `-v` shows
-    Ansible's own output instead."""
+    plain lines feed it); the per-host result lines come after, from the recap. `--verbose`
+    shows Ansible's own output instead."""
 
     def __init__(self, write) -> None:
         self.write = write

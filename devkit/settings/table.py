@@ -107,12 +107,12 @@ SETTINGS: dict[str, Setting] = {
     "branch_keep": Setting(10, {"ge": 0, "le": 1000}),
     # ... and how much they may take together, in MiB (0: no limit).
     "branch_max_mb": Setting(0, {"ge": 0, "le": 16 * 2**20}),
-    # What reading one backup file may hold in memory, in MiB: one line of the kit's files (a
-    # row), and a whole file of the earlier backup script (read at once, about 8x its size as objects).
-    # A larger one is refused with the setting to raise.
     # The memory the stack is sized for, in MiB (devkit/memory.py: PostgreSQL's buffers, Redis's
     # ceiling); 0: the machine's own (MemTotal). Below 700 a server is refused.
     "memory_mb": Setting(0, {"ge": 0, "le": 16 * 2**20}, server=True),
+    # What reading one backup file may hold in memory, in MiB: one line of the kit's files (a
+    # row), and a whole file of the earlier backup script (read at once, about 8x its size as objects).
+    # A larger one is refused with the setting to raise.
     "backup_max_line_mb": Setting(8, MEBIBYTES),
     "backup_max_document_mb": Setting(8, MEBIBYTES),
     # Where db.upload and friends copy backups to (devkit/destinations): `s3` (the s3_* settings
