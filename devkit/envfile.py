@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from devkit import dotenv
+from devkit import dotenv, memory
 from devkit.app import resolve_app_dir
 from devkit.dotenv import EnvFileError
 from devkit.errors import SetupRequired
-from devkit.memory import ENV_KEYS as MEMORY_KEYS
 from devkit.passwords import new_password
 from devkit.paths import ENV_FILE_NAME
 from devkit.services import IMAGE_KEYS, PASSWORD_KEYS, SERVICES
@@ -43,7 +42,7 @@ MANAGED_KEYS = frozenset(
         "DB_NAME",
         "DEVKIT_APP_DIR",
         *IMAGE_KEYS,
-        *MEMORY_KEYS,
+        *memory.ENV_KEYS,
     }
 )
 
@@ -76,8 +75,6 @@ def env_values(
     Passwords already in the file are kept: a volume initialised with one only accepts that one.
     The per-app settings must be settled first (devkit.stacks.settle).
     """
-    from devkit import memory
-
     unsettled = [name for name in PER_APP if not getattr(settings, name)]
     if unsettled:
         raise ValueError(f"settle {', '.join(unsettled)} before writing .env.local")
@@ -91,7 +88,7 @@ def env_values(
         **values,
         "DEVKIT_APP_DIR": str(settings.resolved_app_dir()),
         **{env_key: str(getattr(settings, key)) for key, env_key in RECORDED.items()},
-        **memory.sizing(settings.memory_mb or memory_mb or memory.machine_mb()).env(),
+        **memory.sizing(memory.planned_mb(settings.memory_mb, memory_mb)).env(),
     }
 
 

@@ -78,6 +78,12 @@ def machine_mb() -> int:
         return UNKNOWN_MB
 
 
+def planned_mb(setting_mb: int | str | None, measured_mb: int | str | None = None) -> int:
+    """What the stack is sized for: the memory_mb setting when set, else the memory measured
+    (a server's /proc/meminfo, read by site.yml), else this machine's."""
+    return int(setting_mb or 0) or int(measured_mb or 0) or machine_mb()
+
+
 def problems(host: str, total_mb: int) -> list[str]:
     """Why HOST with TOTAL_MB MiB of memory is refused, one line each; [] when it is not."""
     if total_mb and total_mb < FLOOR_MB:

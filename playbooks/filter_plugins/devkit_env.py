@@ -46,7 +46,7 @@ def server_env(settings, passwords, memory_mb=0):
     except SettingsError as exc:
         # AnsibleFilterError without importing Ansible here: a ValueError becomes a task failure.
         raise ValueError(f"{exc.cause} ({exc.hint})") from None
-    values = env_values(validated, passwords, int(memory_mb) or None)
+    values = env_values(validated, passwords, int(memory_mb))
     # The server's own path, as written: not resolved against the controller's filesystem.
     values["DEVKIT_APP_DIR"] = str(settings["app_dir"])
     return values
@@ -55,11 +55,12 @@ def server_env(settings, passwords, memory_mb=0):
 def memory_problems(settings, host, memory_mb):
     """Why a server with MEMORY_MB MiB (its /proc/meminfo) is refused, unless its inventory
     says how much the stack may plan for (devkit_memory_mb): devkit/memory.py's floor."""
-    return memory.problems(host, int(settings.get("memory_mb") or 0) or int(memory_mb))
+    return memory.problems(host, memory.planned_mb(settings.get("memory_mb"), memory_mb))
 
 
 def memory_warning(settings, host, memory_mb):
-    return memory.warning(host, int(settings.get("memory_mb") or 0) or int(memory_mb))
+    """The line for a server whose memory fits, tightly (devkit/memory.py's rule)."""
+    return memory.warning(host, memory.planned_mb(settings.get("memory_mb"), memory_mb))
 
 
 def inventory_problems(settings, passwords):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from devkit.memory import FLOOR_MB, meminfo_mb, problems, sizing, warning
+from devkit.memory import FLOOR_MB, machine_mb, meminfo_mb, planned_mb, problems, sizing, warning
 
 pytestmark = pytest.mark.unit
 
@@ -47,3 +47,8 @@ def test_meminfo_is_read_as_the_kernel_writes_it():
     kib = int(next(line for line in text.splitlines() if line.startswith("MemTotal:")).split()[1])
     assert meminfo_mb(text) == kib // 1024 > 0
     assert meminfo_mb("MemFree: 1 kB\n") == 0 and meminfo_mb("") == 0
+
+
+def test_the_setting_wins_over_the_measured_memory_which_wins_over_this_machines():
+    assert planned_mb(512, 3796) == 512 and planned_mb("0", "3796") == 3796
+    assert planned_mb(0, 0) == planned_mb(None) == machine_mb()
