@@ -75,15 +75,17 @@ def fingerprint(path: str) -> str:
     return f"other {stat.S_IFMT(info.st_mode):o} {owner}"
 
 
-def containers(project: str) -> dict[str, str]:
-    """The project's containers: name -> "ID image-ID state" ({} when the engine does not say)."""
+def engine_state(project: str) -> dict[str, dict[str, str]]:
+    """The project's containers (name -> "ID image-ID state") and the image IDs their image
+    names give now (a rebuilt image: the playbook would recreate them); empty maps when the
+    engine does not say."""
     listed = subprocess.run(
         ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={project}"],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     ids = listed.stdout.split()
     if listed.returncode != 0 or not ids:
-        return {}
+        return {"containers": {}, "images": {}}
     shown = subprocess.run(
         ["docker", "inspect", "--format",
          "{{.Name}} {{.Config.Image}} {{.Id}} {{.Image}} {{.State.Status}}", *ids],
@@ -93,15 +95,14 @@ def containers(project: str) -> dict[str, str]:
         name.lstrip("/"): (tag, " ".join(rest))
         for name, tag, *rest in (line.split() for line in shown.stdout.splitlines() if line)
     }
-    # The images their names now give (a rebuilt image: the playbook would recreate them).
     tags = sorted({tag for tag, _ in found.values()})
     images = subprocess.run(
         ["docker", "image", "inspect", "--format", "{{.Id}}", *tags],
         capture_output=True, text=True, check=False,
     ).stdout.split()  # fmt: skip
     return {
-        **{name: seen for name, (_, seen) in found.items()},
-        **{f"image {tag}": image for tag, image in zip(tags, images, strict=False)},
+        "containers": {name: seen for name, (_, seen) in found.items()},
+        "images": dict(zip(tags, images, strict=False)),
     }
 
 
@@ -127,7 +128,7 @@ def save(project: str, digest: str, paths: list[str]) -> None:
     record = {
         "inputs": digest,
         "paths": {path: fingerprint(path) for path in watched},
-        "containers": containers(project),
+        **engine_state(project),
     }
     target = _record_path(project)
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -154,9 +155,9 @@ def unchanged(project: str, digest: str) -> bool:
     paths = record.get("paths") or {}
     if any(fingerprint(path) != seen for path, seen in paths.items()):
         return False
-    now = containers(project)
+    now = engine_state(project)
     return (
-        bool(now)
-        and now == record.get("containers")
-        and all(seen.endswith(" running") for name, seen in now.items() if " " not in name)
+        bool(now["containers"])
+        and now == {key: record.get(key) for key in now}
+        and all(seen.endswith(" running") for seen in now["containers"].values())
     )

@@ -10,6 +10,7 @@ from invoke import task
 
 from devkit.tasks._cli import confirm, follows_branch, of_app, reports_errors
 from devkit.tasks._output import RowProgress, print_diff
+from devkit.tasks.db_remote import FROM_HOST_HELP
 
 _RESTORE_HELP = {
     "dry-run": "Only check the file and show the diff; change nothing",
@@ -149,7 +150,7 @@ def restore(
     aliases=["restore-remote"],
     help={
         "name": "The backup's name in the backup destination",
-        "from-host": "On a server: another server's backup (its S3 prefix: this one's with that host's name)",
+        **FROM_HOST_HELP,
         **_RESTORE_HELP,
     },
 )
