@@ -35,7 +35,12 @@ KIT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(KIT), str(KIT / "tests")]
 
 # Importing the suite's conftest sends what setup remembers and links to a directory of this
-# run's (DEVKIT_STATE_FILE, DEVKIT_BIN_DIR: devkit/paths.py), never the user's.
+# run's (DEVKIT_STATE_FILE, DEVKIT_BIN_DIR: devkit/paths.py), never the user's, nor those of the
+# test worker that runs this script (test_transcripts.py): conftest keeps a value it inherits,
+# and this run's app, remembered there and then removed, was what that worker's later tests
+# found as the last app set up ("the app last set up, /tmp/devkit-transcripts/backend, is gone").
+os.environ.pop("DEVKIT_STATE_FILE", None)
+os.environ.pop("DEVKIT_BIN_DIR", None)
 from conftest import remove_app_stack  # noqa: E402
 
 DOCS = KIT / "docs" / "transcripts"
