@@ -72,6 +72,17 @@ def _host_ports(bindings: dict | None) -> tuple[int, ...]:
     )
 
 
+def _inspected(client, container_id: str) -> dict | None:
+    """The container's details; None when it was removed since it was listed (another stack's
+    `down` between the two calls: CI once saw setup fail with the engine's 404)."""
+    from docker.errors import NotFound
+
+    try:
+        return client.api.inspect_container(container_id)
+    except NotFound:
+        return None
+
+
 def machine_stacks() -> list[MachineStack]:
     """Every devkit stack Docker knows, running or not, sorted by app directory. Raises
     DockerUnavailable when the daemon does not answer."""
@@ -80,8 +91,9 @@ def machine_stacks() -> list[MachineStack]:
     with docker_client() as client:
         volumes = client.api.volumes(filters={"label": OWNER_LABEL}).get("Volumes") or []
         containers = [
-            client.api.inspect_container(summary["Id"])
+            container
             for summary in client.api.containers(all=True, filters={"label": PROJECT_LABEL})
+            if (container := _inspected(client, summary["Id"])) is not None
         ]
     stacks: dict[str, MachineStack] = {}
     for volume in volumes:

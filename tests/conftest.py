@@ -257,8 +257,12 @@ def remove_stack(env_file: Path) -> None:
     from devkit.envfile import read_env_file
 
     project = read_env_file(env_file).get("DEVKIT_PROJECT_NAME") if env_file.exists() else None
-    if not project:
-        return
+    if project:
+        remove_project(project)
+
+
+def remove_project(project: str) -> None:
+    """The containers and volumes Compose labelled with PROJECT."""
     label = f"label=com.docker.compose.project={project}"
     for listing, removal in (
         (["ps", "-a", "-q"], ["rm", "-f", "-v"]),
@@ -526,6 +530,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> SessionStack:
         "INVOKE_DEVKIT_POSTGRES_PORT": str(pg_port),
         "INVOKE_DEVKIT_REDIS_PORT": str(redis_port),
     }
+    # A run killed before its teardown (CI's time limit, a restart) left this worker's stack,
+    # made for an app directory of that run: setup rightly refuses a volume of another app.
+    remove_project(TEST_PROJECT)
+    forget_stack(TEST_PROJECT)
     try:
         with machine_lock(shared=True):
             result = invoke("setup", env=env, timeout=1800)

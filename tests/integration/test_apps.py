@@ -245,3 +245,43 @@ def test_two_setups_at_once_pick_different_ports(tmp_path, apps_made, run_devkit
     assert {left["PGPORT"], left["REDIS_PORT"]}.isdisjoint({right["PGPORT"], right["REDIS_PORT"]})
     for values in (left, right):
         mark(values, "concurrent")
+
+
+def test_stacks_are_listed_while_another_stack_removes_its_containers():
+    """A container removed between Docker's listing and its inspection (another app's `down`,
+    the other test worker's teardown) is not an error: CI once saw setup end in the engine's
+    `404 No such container` traceback. Containers of a project of this test come and go in a
+    loop while the stacks are listed."""
+    import threading
+    import uuid
+
+    import docker
+
+    from devkit.stacks import PROJECT_LABEL
+    from devkit.volumes import OWNER_LABEL
+
+    client = docker.from_env()
+    image = next(tag for i in client.images.list("devkit/redis") for tag in i.tags)
+    project = f"devkit-race-{uuid.uuid4().hex[:8]}"
+    labels = {PROJECT_LABEL: project, OWNER_LABEL: "/nonexistent/race"}
+    stop = threading.Event()
+
+    def churn() -> None:
+        while not stop.is_set():
+            made = [client.api.create_container(image, labels=labels)["Id"] for _ in range(5)]
+            for container in made:
+                client.api.remove_container(container, force=True)
+
+    worker = threading.Thread(target=churn)
+    worker.start()
+    try:
+        for _ in range(150):
+            machine_stacks()
+    finally:
+        stop.set()
+        worker.join()
+        for container in client.api.containers(
+            all=True, filters={"label": f"{PROJECT_LABEL}={project}"}
+        ):
+            client.api.remove_container(container["Id"], force=True)
+        client.close()

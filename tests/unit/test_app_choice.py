@@ -49,12 +49,29 @@ def test_project_names_are_readable_valid_and_differ_by_path():
     assert project_for(Path("/x/My App (v2)!")).startswith("my-app-v2-")
 
 
+def quiet_ports(count: int) -> tuple[int, int]:
+    """A pair of ports (port, other) whose next `count` ports each are free, below the kernel's
+    range for ephemeral ports: a port of that range, free when looked at, can be taken a moment
+    later by any connection on this machine (CI once saw port + 1 go to the other worker)."""
+    import random
+
+    from devkit.ports import port_free
+
+    ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(100):
+        port = random.randrange(10000, ephemeral - 1000 - count)
+        other = port + 1000 - count  # below the ephemeral range too
+        if all(port_free("127.0.0.1", p + i) for p in (port, other) for i in range(count)):
+            return port, other
+    raise AssertionError("no quiet pair of ports found")
+
+
 def test_ports_skip_a_busy_pair_and_those_other_stacks_took():
+    port, other = quiet_ports(3)
     with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        busy.bind(("127.0.0.1", port))
         busy.listen()
-        port = busy.getsockname()[1]
-        other = port + 1000 if port < 60000 else port - 1000
         # The first port of the pair is taken by a process: the next pair.
         assert pick_ports("127.0.0.1", set(), (port, other)) == (port + 1, other + 1)
         # The next is another devkit stack's (stopped, say): the one after.
