@@ -23,6 +23,9 @@ from devkit.paths import KIT_ROOT
 
 # What a server needs of the kit: the tasks (db.backup, db.prune, ...) and the compose file.
 CONTENT = ("tasks.py", "pyproject.toml", "compose/compose.yaml", "devkit")
+# The unpacked files' checksums, in `sha256sum --check`'s format: the kit role finds a file of
+# the kit changed on a server (compose.yaml edited by hand) and unpacks the archive again.
+MANIFEST = "MANIFEST.sha256"
 # glibc 2.17 and later: every manylinux wheel a Debian 11+ or Ubuntu 20.04+ server can load.
 MANYLINUX = ("manylinux2014", "manylinux_2_17", "manylinux_2_28", "manylinux_2_31")
 
@@ -114,6 +117,11 @@ def _files() -> list[tuple[str, Path]]:
     return found
 
 
+def manifest(files: list[tuple[str, bytes]]) -> str:
+    """`sha256sum`'s lines for FILES (name, content)."""
+    return "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in files)
+
+
 def _inputs_digest(files: list[tuple[str, bytes]], reqs: list[str], wheels: list[Path]) -> str:
     """What the archive is made of: the kit's files, its requirements, the wheels' names (a
     wheel's name carries its version and build)."""
@@ -141,9 +149,10 @@ def build(python: str, arch: str, out: Path) -> tuple[Path, bool]:
         gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as compressed,
         tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as archive,
     ):
-        for name, data in files:
+        requirements_txt = ("requirements.txt", ("\n".join(reqs) + "\n").encode())
+        for name, data in [*files, requirements_txt]:
             _add(archive, name, data)
-        _add(archive, "requirements.txt", ("\n".join(reqs) + "\n").encode())
+        _add(archive, MANIFEST, manifest([*files, requirements_txt]).encode())
         for wheel in wheels:
             _add(archive, f"wheels/{wheel.name}", wheel.read_bytes())
     data = buffer.getvalue()

@@ -138,7 +138,8 @@ def playbook_failed(name: str, lines: list[str], returncode: int) -> CommandFail
 
 _TASK = re.compile(r"^TASK \[(?:[\w.-]+ : )?(.*?)\] \**$")
 _RESULT = re.compile(r"^(changed|fatal|failed): \[([^\]]+)\]")
-_WARNING = re.compile(r"^\s*msg: '?(warning: .*?)'?$")
+# A debug task's `msg: 'warning: …'`, which the YAML callback folds over more-indented lines.
+_WARNING = re.compile(r"^( *)msg: ('?)(warning: .*)$")
 
 
 class Quiet:
@@ -152,8 +153,15 @@ class Quiet:
         self.write = write
         self.task = ""
         self.hosts: dict[str, list[str]] = {}
+        self.warning: list[str] = []  # a warning's lines so far
+        self.warning_indent = 0
 
     def line(self, text: str) -> None:
+        if self.warning:
+            if text.strip() and len(text) - len(text.lstrip(" ")) > self.warning_indent:
+                self.warning.append(text.strip())
+                return
+            self._say_warning()
         task = _TASK.match(text)
         if task or text.startswith("PLAY "):
             self.flush()
@@ -166,9 +174,18 @@ class Quiet:
             if m[2] not in self.hosts[state]:
                 self.hosts[state].append(m[2])
         elif m := _WARNING.match(text):
-            self.write(m[1] + "\n")
+            self.warning, self.warning_indent = [m[2] + m[3]], len(m[1])
+
+    def _say_warning(self) -> None:
+        said = " ".join(self.warning)
+        if said.startswith("'"):  # YAML's single quotes, where '' stands for '
+            said = said[1:].removesuffix("'").replace("''", "'")
+        self.write(said + "\n")
+        self.warning = []
 
     def flush(self) -> None:
+        if self.warning:
+            self._say_warning()
         for state, hosts in self.hosts.items():
             self.write(f"{state}: {self.task} ({', '.join(hosts)})\n")
         self.hosts = {}

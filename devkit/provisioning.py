@@ -24,11 +24,14 @@ def provision(
     ask_vault_pass: bool,
     diff: bool = False,
     verbose: bool = False,
+    serial: str | None = None,
 ) -> Provisioned:
     """Apply site.yml to the inventory's `servers` (or those `limit` matches), which are known
     before anything connects; `check`: --check --diff, nothing changed; `diff`: Ansible's
     --diff (with check, what it is anyway; alone, the changes shown as they are made);
-    `verbose`: Ansible's own output, not one line per task that changed or failed."""
+    `verbose`: Ansible's own output, not one line per task that changed or failed; `serial`:
+    so many hosts at a time (`2`, `25%`), each batch's stack answering before the next starts,
+    and a failed batch stops the run (a rolling upgrade)."""
     from devkit.inventory import (
         ansible_env,
         inventory_path,
@@ -40,10 +43,12 @@ def provision(
     from devkit.paths import PLAYBOOKS
     from devkit.playbook import host_causes, playbook_failed, recap_by_host, run_playbook
 
+    extra_vars = {"devkit_serial": serial_value(serial)} if serial else {}
     path = inventory_path(inventory)
     with vault(path, vault_password_file, ask_vault_pass) as (args, env):
         tools_env = ansible_env(env)
-        if not matched_hosts(path, inventory, limit or "all", tools_env, group="servers"):
+        matched = matched_hosts(path, inventory, limit or "all", tools_env, group="servers")
+        if not matched:
             servers = matched_hosts(path, inventory, "all", tools_env, group="servers")
             raise no_host_matched(inventory, limit, servers, "servers group")
         if limit:
@@ -53,7 +58,8 @@ def provision(
         elif diff:
             args.append("--diff")
         result = run_playbook(
-            PLAYBOOKS / "site.yml", path, {}, args=tuple(args), local=False, env=env, check=False,
+            PLAYBOOKS / "site.yml", path, extra_vars, args=tuple(args), local=False, env=env,
+            check=False,
             quiet=not verbose,
         )  # fmt: skip
     if "Decryption failed" in result.output:
@@ -76,6 +82,10 @@ def provision(
                 f"{host}: ok={counts['ok']} changed={counts['changed']}"
                 + (" (check mode)" if check else "")
             )
+    # --serial: the servers of the batches after a failed one were never reached.
+    for host in sorted(set(matched) - set(hosts)) if started else ():
+        bad[host] = "not reached"
+        lines.append(f"{host}: not changed (a batch before it failed: --serial stops there)")
     if result.returncode == 0 and not bad:
         return Provisioned(lines, None)
     if not bad:
@@ -100,6 +110,22 @@ def provision(
             "SSH answer?), then run provision again: it is idempotent, hosts done stay done",
         ),
     )
+
+
+def serial_value(serial: str) -> int | str:
+    """--serial's value as Ansible's `serial` takes it: a number of hosts (1 or more) or a share
+    of them (1% to 100%)."""
+    import re
+
+    from devkit.errors import BadArgument
+
+    found = re.fullmatch(r"\s*([0-9]+)\s*(%?)\s*", serial)
+    if not found or not 1 <= int(found[1]) <= (100 if found[2] else 10_000):
+        raise BadArgument(
+            f"--serial {serial!r} is not a number of hosts nor a share of them",
+            "give how many servers at a time, e.g. --serial 1 or --serial 25%",
+        )
+    return f"{int(found[1])}%" if found[2] else int(found[1])
 
 
 def _ansible_cfg():

@@ -34,6 +34,28 @@ def test_container_becomes_healthy(host, deployment, service):
 
 
 @pytest.mark.parametrize("service", SERVICES)
+def test_container_restarts_and_stops_as_compose_yaml_says(host, deployment, service):
+    """The kit's compose.yaml (this checkout's: the one definition of the services) against the
+    container's settings. A server's copy edited to `restart: "no"` was applied by provision and
+    passed verify; after a reboot the stack stayed down."""
+    import yaml
+
+    from devkit.paths import KIT_ROOT
+
+    wanted = yaml.safe_load((KIT_ROOT / "compose" / "compose.yaml").read_text())["services"]
+    grace = str(wanted[service]["stop_grace_period"])
+    assert grace.endswith("s"), grace  # the form compose.yaml uses: seconds
+    runs = host.check_output(
+        "docker inspect -f '{{.HostConfig.RestartPolicy.Name}} {{.Config.StopTimeout}}' %s",
+        f"{deployment.project}-{service}-1",
+    )
+    assert runs == f"{wanted[service]['restart']} {grace.removesuffix('s')}", (
+        f"the container runs with restart policy and stop timeout {runs!r}, compose.yaml says "
+        f"{wanted[service]['restart']} and {grace}: provision the host again (or `devkit setup`)"
+    )
+
+
+@pytest.mark.parametrize("service", SERVICES)
 def test_port_published_on_loopback_only(host, deployment, service):
     port = deployment.ports[service]
     assert host.socket(f"tcp://127.0.0.1:{port}").is_listening

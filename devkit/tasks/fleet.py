@@ -20,6 +20,7 @@ VAULT_HELP = {
         "check": "Show what would change (--check --diff), change nothing",
         "diff": "Show each file's changes (Ansible's --diff; --check shows them anyway)",
         "verbose": "Ansible's whole output (default: one line per task that changed or failed)",
+        "serial": "A rolling upgrade: N servers (or N%) at a time, each batch answering before the next",
         **VAULT_HELP,
     }
 )
@@ -33,13 +34,16 @@ def provision(
     ask_vault_pass=False,
     diff=False,
     verbose=False,
+    serial=None,
 ):
     """Provision servers over SSH: Docker, images, the kit, the stack, the scheduled backup.
 
     playbooks/site.yml through the inventory. Idempotent: a second run changes nothing."""
     from devkit.provisioning import provision as apply
 
-    result = apply(inventory, limit, check, vault_password_file, ask_vault_pass, diff, verbose)
+    result = apply(
+        inventory, limit, check, vault_password_file, ask_vault_pass, diff, verbose, serial
+    )
     for line in result.lines:
         print(line)
     if result.failure:

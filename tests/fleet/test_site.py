@@ -7,11 +7,13 @@ both, a second run changes nothing, the timer's run lands in S3 and the other ho
 and each host comes back from a reboot as the README says; a workstation pulls a masked copy of
 one host's database (db.pull). One module: the hosts are one set, started once."""
 
+import contextlib
 import gzip
 import re
 import shlex
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -222,6 +224,22 @@ def test_the_examples_placeholder_passwords_are_refused(servers, invoke, tmp_pat
     result = invoke("provision", "--inventory", str(inventory))
     assert result.returncode == 2, result.stdout + result.stderr
     assert "is still the example's CHANGE-ME placeholder" in result.stdout + result.stderr
+    assert all(ssh(name, "command -v dockerd").returncode != 0 for name in servers)
+
+
+def test_check_on_fresh_hosts_shows_what_would_change(servers, invoke):
+    """The README's first command against new servers, on one of each kind (was: `FAILED:
+    python3-apt must be installed to use check mode` on every host, exit 1). It installs
+    python3-apt, and nothing else."""
+    result = invoke("provision", "--inventory", INVENTORY, *VAULT, "--check", timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    found = dict(re.findall(r"^(\S+): ok=\d+ changed=(\d+) \(check mode\)$", result.stdout, re.M))
+    assert sorted(found) == HOSTS and all(int(n) > 0 for n in found.values()), result.stdout
+    for host in HOSTS:
+        line_with(
+            result.stdout, f"warning: {host}: the Docker daemon is not running (not installed"
+        )
+    line_with(result.stdout, "changed: Install the distribution's engine")
     assert all(ssh(name, "command -v dockerd").returncode != 0 for name in servers)
 
 
@@ -444,6 +462,58 @@ def test_drift_is_shown_without_passwords_and_a_second_run_changes_only_it(
     assert "drifted-by-hand" not in ssh(drifted, "cat /srv/devkit/.env.local").stdout
     assert ssh(drifted, "test -e /opt/devkit/devkit/dropped_module.py").returncode == 1
     assert ssh(drifted, f"cd /tmp && {KIT_COMMAND} db.list").returncode == 0
+
+
+def restart_policies(host: str) -> str:
+    return ssh(
+        host,
+        "docker inspect -f '{{.Name}} {{.HostConfig.RestartPolicy.Name}}' "
+        "devkit-postgres-1 devkit-redis-1",
+    ).stdout
+
+
+def test_drift_in_the_kits_files_units_and_daemon_is_shown_by_check_and_repaired(first_run, invoke):
+    """The systemd server's compose.yaml edited to `restart: "no"` and applied (as provision
+    applied it before) and its backup timer removed; the other server's daemon stopped. verify
+    fails on the containers' policy; --check names the file, shows the timer and the daemon as
+    changes (it failed on both); provision unpacks the kit's files again, the containers are
+    made anew with compose.yaml's policy, and the next --check changes nothing (was: --check
+    changed=0 for the edit, verify passed 14/14, provision kept it, and after a reboot the
+    stack stayed down)."""
+    edited = ssh(
+        SYSTEMD,
+        "cd /opt/devkit/compose && sed -i 's/restart: unless-stopped/restart: \"no\"/' "
+        "compose.yaml && docker compose --env-file /srv/devkit/.env.local -f compose.yaml "
+        "up -d --wait && rm /etc/systemd/system/devkit-backup-devkit.timer && "
+        "systemctl daemon-reload",
+        timeout=300,
+    )
+    assert edited.returncode == 0, edited.stdout + edited.stderr
+    assert restart_policies(SYSTEMD) == "/devkit-postgres-1 no\n/devkit-redis-1 no\n"
+    stopped = ssh(PLAIN, "pkill -x dockerd; while pgrep -x dockerd; do sleep 0.5; done")
+    assert stopped.returncode == 0 and ssh(PLAIN, "docker info").returncode != 0
+
+    verified = invoke("verify", "--inventory", INVENTORY, *VAULT, "--limit", SYSTEMD)
+    assert verified.returncode == 1, verified.stdout[-3000:]
+    line_with(verified.stdout, "restart policy and stop timeout 'no 30'", "unless-stopped")
+
+    checked = invoke("provision", "--inventory", INVENTORY, *VAULT, "--check")
+    assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr
+    line_with(checked.stdout, f"warning: {SYSTEMD}:", "differ from", "compose/compose.yaml")
+    line_with(checked.stdout, "changed: Write the backup service and timer", SYSTEMD)
+    line_with(checked.stdout, f"warning: {PLAIN}: the Docker daemon is not running:")
+    assert all(changed >= 1 for _, changed in recap(checked.stdout).values()), checked.stdout
+    assert 'restart: "no"' in ssh(SYSTEMD, "cat /opt/devkit/compose/compose.yaml").stdout
+
+    repaired = invoke("provision", "--inventory", INVENTORY, *VAULT)
+    assert repaired.returncode == 0, repaired.stdout[-3000:] + repaired.stderr
+    assert 'restart: "no"' not in ssh(SYSTEMD, "cat /opt/devkit/compose/compose.yaml").stdout
+    for host in HOSTS:
+        wanted = "/devkit-postgres-1 unless-stopped\n/devkit-redis-1 unless-stopped\n"
+        assert restart_policies(host) == wanted
+    assert ssh(SYSTEMD, "systemctl is-active devkit-backup-devkit.timer").returncode == 0
+    again = invoke("provision", "--inventory", INVENTORY, *VAULT, "--check")
+    assert all(changed == 0 for _, changed in recap(again.stdout).values()), again.stdout[-3000:]
 
 
 def test_a_host_down_is_named_and_the_others_are_done(first_run, servers, operator, tmp_path):
@@ -927,6 +997,105 @@ def test_switching_schedulers_leaves_exactly_one_and_absent_leaves_none(first_ru
         assert result.returncode == 0, result.output[-3000:]
         shown = ssh(SYSTEMD, state).stdout.split()
         assert shown == wanted["systemd" if method == "auto" else method], (method, shown)
+
+
+# Run on a host with its kit's virtualenv: an authenticated query and a PING every 0.1 s with
+# the app's passwords, one line each (`TIME ok` or `TIME error CAUSE`), until /tmp/probe.stop.
+APP_PROBE = """
+import os, time
+from pathlib import Path
+import psycopg2, redis
+from devkit.envfile import read_env_file
+values = read_env_file(Path("/srv/devkit/.env.local"))
+print("started", flush=True)
+while not os.path.exists("/tmp/probe.stop"):
+    began = time.time()
+    try:
+        with psycopg2.connect(values["DATABASE_URL_SYNC"], connect_timeout=1) as conn:
+            conn.cursor().execute("SELECT count(*) FROM fleet_probe")
+        conn.close()
+        cache = redis.Redis.from_url(values["REDIS_URL"], socket_timeout=1)
+        cache.ping()
+        cache.close()
+        print(f"{began:.2f} ok", flush=True)
+    except Exception as error:
+        print(f"{began:.2f} error {type(error).__name__}", flush=True)
+    time.sleep(max(0.0, 0.1 - (time.time() - began)))
+"""
+
+
+@contextlib.contextmanager
+def app_probes(hosts):
+    """While the block runs, APP_PROBE on each host; yields host -> the times its probe failed
+    (filled when the block ends)."""
+    import threading
+
+    failures: dict[str, list[float]] = {}
+    outputs: dict[str, str] = {}
+
+    def probe(host: str) -> None:
+        outputs[host] = ssh(
+            host, "rm -f /tmp/probe.stop; PYTHONPATH=/opt/devkit /opt/devkit/.venv/bin/python -",
+            timeout=1500, input=APP_PROBE,
+        ).stdout  # fmt: skip
+
+    threads = [threading.Thread(target=probe, args=(host,)) for host in hosts]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(3)
+        yield failures
+    finally:
+        for host in hosts:
+            ssh(host, "touch /tmp/probe.stop")
+        for thread in threads:
+            thread.join()
+        for host in hosts:
+            lines = outputs.get(host, "").splitlines()
+            assert lines[:1] == ["started"] and len(lines) > 20, (host, lines[:5])
+            failures[host] = [float(line.split()[0]) for line in lines if " error " in line]
+
+
+def test_a_rolling_upgrade_takes_one_server_at_a_time(probe_data, invoke, tmp_path):
+    """`provision --serial 1` with a change that makes both stacks anew (their memory sizes):
+    each host's app-visible errors (an authenticated query + PING every 0.1 s) end before the
+    next host's begin; the next batch starts once the first one's stack answers. Without
+    --serial both hosts were down at the same moment."""
+    inventory = tmp_path / "rolling"
+    shutil.copytree(f"{testhosts.KIT_ROOT}/{INVENTORY}", inventory)
+    (inventory / "group_vars" / "servers" / "memory.yml").write_text("devkit_memory_mb: 1200\n")
+    password = f"--vault-password-file={inventory}/vault-password.txt"
+    with app_probes(HOSTS) as failures:
+        result = invoke("provision", "--inventory", str(inventory), password, "--serial", "1")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert all(changed > 0 for _, changed in recap(result.stdout).values()), result.stdout
+    first, second = HOSTS  # the batches follow the inventory's order
+    # The second host's containers were made after the first host's had started (the kernel's
+    # clock is the hosts' one clock), and what the app saw agrees.
+    assert max(container_times(first, "StartedAt")) < min(container_times(second, "Created"))
+    assert failures[first] or failures[second], failures  # a stack was made anew under the app
+    if failures[first] and failures[second]:
+        assert max(failures[first]) < min(failures[second]), failures
+    for host in HOSTS:
+        window = max(failures[host]) - min(failures[host]) if failures[host] else 0
+        print(f"{host}: {len(failures[host])} failed probes over {window:.1f} s")
+
+
+def container_times(host: str, field: str) -> list[float]:
+    """The Unix times of FIELD (Created, StartedAt) of the host's stack containers."""
+    from datetime import datetime
+
+    shown = ssh(
+        host,
+        f"docker inspect -f '{{{{.{'State.' if field == 'StartedAt' else ''}{field}}}}}' "
+        "devkit-postgres-1 devkit-redis-1",
+    ).stdout.split()
+    assert len(shown) == 2, shown
+    # RFC 3339 with nanoseconds: Python takes microseconds.
+    return [
+        datetime.fromisoformat(re.sub(r"(\.\d{6})\d*", r"\1", t).replace("Z", "+00:00")).timestamp()
+        for t in shown
+    ]
 
 
 def test_setup_with_the_daemon_down_leaves_the_ports_of_the_stacks_it_brings_back(first_run):

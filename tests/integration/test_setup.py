@@ -180,6 +180,23 @@ def test_verify_checks_this_machine_with_testinfra(stack, argv_watch):
 
 
 @pytest.mark.infra
+def test_verify_fails_on_a_restart_policy_other_than_compose_yamls(stack):
+    """A container that would not come back after a reboot (its policy changed by hand) is a
+    failed check naming the policy and the fix; it passed before."""
+    redis = stack.container("redis")
+    subprocess.run(["docker", "update", "--restart=no", redis], check=True, capture_output=True)
+    try:
+        result = stack.invoke("verify")
+    finally:
+        subprocess.run(
+            ["docker", "update", "--restart=unless-stopped", redis], check=True, capture_output=True
+        )
+    assert result.returncode != 0, result.stdout[-3000:]
+    assert re.search(r"^this machine: \d+ passed, 1 failed, \d+ skipped$", result.stdout, re.M)
+    line_with(result.stdout, "restart policy and stop timeout 'no 30'", "unless-stopped")
+
+
+@pytest.mark.infra
 def test_verify_through_an_inventory_reports_per_host(stack):
     # The per-host summary comes from pytest's JUnit report: the same on a terminal (where
     # Ansible and pytest colour their output) as piped (test_verify_checks_this_machine...).

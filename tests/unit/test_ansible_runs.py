@@ -59,3 +59,35 @@ def test_the_kits_archive_is_made_again_only_when_its_inputs_change(tmp_path, mo
     # An archive whose inputs record is gone is compared byte for byte: the same bytes.
     archive.with_name(f"{archive.name}.inputs").unlink()
     assert bundle.build("3.11.2", "x86_64", out) == (archive, False)
+
+
+def test_the_kits_archive_carries_the_checksums_sha256sum_checks(tmp_path, monkeypatch):
+    """The kit role runs `sha256sum --check` on a server's unpacked kit (roles/kit): the archive's
+    manifest passes on the files as unpacked, and names a file edited by hand."""
+    import subprocess
+    import tarfile
+
+    compose = tmp_path / "compose.yaml"
+    compose.write_text("restart: unless-stopped\n")
+    monkeypatch.setattr(bundle, "_files", lambda: [("compose/compose.yaml", compose)])
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    monkeypatch.setattr(bundle, "download_wheels", lambda *args: wheels)
+    (tmp_path / "out").mkdir()
+    archive, _ = bundle.build("3.11.2", "x86_64", tmp_path / "out")
+    unpacked = tmp_path / "kit"
+    with tarfile.open(archive) as tar:
+        tar.extractall(unpacked, filter="data")
+
+    def check() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["sha256sum", "--check", "--quiet", bundle.MANIFEST],
+            cwd=unpacked, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+
+    assert check().returncode == 0
+    (unpacked / "compose" / "compose.yaml").write_text('restart: "no"\n')
+    edited = check()
+    assert edited.returncode == 1 and edited.stdout == "compose/compose.yaml: FAILED\n"
+    (unpacked / "requirements.txt").unlink()
+    assert "requirements.txt: FAILED open or read" in check().stdout

@@ -304,6 +304,13 @@ def test_the_quiet_view_is_one_line_per_task_that_changed_or_failed():
         "TASK [Say when the server's memory is tight] ******************************************",
         "ok: [pi] => ",
         "    msg: 'warning: pi has 906 MiB of memory: PostgreSQL gets 112 MiB'",
+        # Folded by the YAML callback (recorded: `provision --check --verbose` on a fresh host).
+        "TASK [docker : Say that provision would start the daemon, and that --check ends here for this host] ***",
+        "changed: [devkit-ci-1] => ",
+        "    msg: 'warning: devkit-ci-1: the Docker daemon is not running (not installed yet):",
+        "        provision starts it; --check cannot tell what the images, the kit and the stack",
+        "        would change before it''s running'",
+        "",
         "PLAY RECAP *********************************************************************",
     ]:
         view.line(line)
@@ -312,6 +319,11 @@ def test_the_quiet_view_is_one_line_per_task_that_changed_or_failed():
         "changed: Install the engine and Compose v2 (web1, web2)\n",
         "changed: Make the kit's directories (web1)\n",
         "warning: pi has 906 MiB of memory: PostgreSQL gets 112 MiB\n",
+        "warning: devkit-ci-1: the Docker daemon is not running (not installed yet): provision "
+        "starts it; --check cannot tell what the images, the kit and the stack would change "
+        "before it's running\n",
+        "changed: Say that provision would start the daemon, and that --check ends here for "
+        "this host (devkit-ci-1)\n",
     ]
 
 
@@ -333,3 +345,16 @@ def test_a_host_gone_silent_is_named_so():
 
     banner = silent("Connection timed out during banner exchange")
     assert banner.startswith(f"no answer for {connect_seconds()} s") and connect_seconds() == 10
+
+
+def test_serial_takes_a_number_of_hosts_or_a_share_of_them():
+    """`provision --serial`: what Ansible's `serial` takes, else exit 2 before anything runs."""
+    from devkit.errors import BadArgument
+    from devkit.provisioning import serial_value
+
+    assert serial_value("1") == 1 and serial_value(" 3 ") == 3
+    assert serial_value("25%") == "25%" and serial_value("100%") == "100%"
+    for bad in ("0", "0%", "101%", "-1", "two", "1.5", "", "%", "5 %x"):
+        with pytest.raises(BadArgument) as refused:
+            serial_value(bad)
+        assert refused.value.exit_code == 2 and "--serial 1 or --serial 25%" in refused.value.hint
