@@ -110,6 +110,10 @@ SETTINGS: dict[str, Setting] = {
     # The memory the stack is sized for, in MiB (devkit/memory.py: PostgreSQL's buffers, Redis's
     # ceiling); 0: the machine's own (MemTotal). Below 700 a server is refused.
     "memory_mb": Setting(0, {"ge": 0, "le": 16 * 2**20}, server=True),
+    # provision: the time limit of one step on a server, in seconds (the images' transfer or
+    # build: 4 times as long). A step over it fails its host with `Timed out after N second(s)`
+    # while the others go on (playbooks/site.yml). setup on a workstation has none.
+    "step_timeout": Setting(900, {"ge": 10, "le": 86400}, server=True),
     # What reading one backup file may hold in memory, in MiB: one line of the kit's files (a
     # row), and a whole file of the earlier backup script (read at once, about 8x its size as objects).
     # A larger one is refused with the setting to raise.

@@ -516,6 +516,27 @@ def test_drift_in_the_kits_files_units_and_daemon_is_shown_by_check_and_repaired
     assert all(changed == 0 for _, changed in recap(again.stdout).values()), again.stdout[-3000:]
 
 
+def test_a_step_that_hangs_fails_its_host_at_the_time_limit_and_the_other_finishes(
+    first_run, invoke, tmp_path
+):
+    """A wedged Docker daemon on one server (stopped by SIGSTOP: `docker info` never returns):
+    that host fails at the step, naming the time limit, and the other host finishes (was: the
+    run waited as long as the daemon did; here, until the test's own 10 minutes)."""
+    inventory = tmp_path / "short-steps"
+    shutil.copytree(f"{testhosts.KIT_ROOT}/{INVENTORY}", inventory)
+    (inventory / "group_vars" / "servers" / "steps.yml").write_text("devkit_step_timeout: 20\n")
+    password = f"--vault-password-file={inventory}/vault-password.txt"
+    assert ssh(PLAIN, "kill -STOP $(pidof dockerd)").returncode == 0
+    try:
+        result = invoke("provision", "--inventory", str(inventory), password, timeout=600)
+    finally:
+        ssh(PLAIN, "kill -CONT $(pidof dockerd)")
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr
+    line_with(result.stdout, f"{PLAIN}: FAILED:", "Timed out after 20 second(s)")
+    # Done, with the new setting written to its invoke.yaml (the next run puts it back).
+    assert re.search(rf"^{SYSTEMD}: ok=\d+ changed=\d+$", result.stdout, re.M), result.stdout
+
+
 def test_a_host_down_is_named_and_the_others_are_done(first_run, servers, operator, tmp_path):
     """provision (on a terminal, where Ansible colours its output) and verify (piped) with one
     host down (its SSH port refuses): one line per host with its state, the cause for the
