@@ -7,7 +7,6 @@ both, a second run changes nothing, the timer's run lands in S3 and the other ho
 and each host comes back from a reboot as the README says; a workstation pulls a masked copy of
 one host's database (db.pull). One module: the hosts are one set, started once."""
 
-import contextlib
 import gzip
 import re
 import shlex
@@ -364,7 +363,6 @@ def test_a_host_that_stops_answering_ends_unreachable_while_the_other_finishes(p
     that host UNREACHABLE with what it means, the other provisioned (was: the run waited 538 s,
     printing nothing, until the host came back)."""
     import threading
-    import time
 
     from devkit.provisioning import connect_seconds, keepalive_seconds
 
@@ -1020,63 +1018,6 @@ def test_switching_schedulers_leaves_exactly_one_and_absent_leaves_none(first_ru
         assert shown == wanted["systemd" if method == "auto" else method], (method, shown)
 
 
-# Run on a host with its kit's virtualenv: an authenticated query and a PING every 0.1 s with
-# the app's passwords, one line each (`TIME ok` or `TIME error CAUSE`), until /tmp/probe.stop.
-APP_PROBE = """
-import os, time
-from pathlib import Path
-import psycopg2, redis
-from devkit.envfile import read_env_file
-values = read_env_file(Path("/srv/devkit/.env.local"))
-print("started", flush=True)
-while not os.path.exists("/tmp/probe.stop"):
-    began = time.time()
-    try:
-        with psycopg2.connect(values["DATABASE_URL_SYNC"], connect_timeout=1) as conn:
-            conn.cursor().execute("SELECT count(*) FROM fleet_probe")
-        conn.close()
-        cache = redis.Redis.from_url(values["REDIS_URL"], socket_timeout=1)
-        cache.ping()
-        cache.close()
-        print(f"{began:.2f} ok", flush=True)
-    except Exception as error:
-        print(f"{began:.2f} error {type(error).__name__}", flush=True)
-    time.sleep(max(0.0, 0.1 - (time.time() - began)))
-"""
-
-
-@contextlib.contextmanager
-def app_probes(hosts):
-    """While the block runs, APP_PROBE on each host; yields host -> the times its probe failed
-    (filled when the block ends)."""
-    import threading
-
-    failures: dict[str, list[float]] = {}
-    outputs: dict[str, str] = {}
-
-    def probe(host: str) -> None:
-        outputs[host] = ssh(
-            host, "rm -f /tmp/probe.stop; PYTHONPATH=/opt/devkit /opt/devkit/.venv/bin/python -",
-            timeout=1500, input=APP_PROBE,
-        ).stdout  # fmt: skip
-
-    threads = [threading.Thread(target=probe, args=(host,)) for host in hosts]
-    for thread in threads:
-        thread.start()
-    try:
-        time.sleep(3)
-        yield failures
-    finally:
-        for host in hosts:
-            ssh(host, "touch /tmp/probe.stop")
-        for thread in threads:
-            thread.join()
-        for host in hosts:
-            lines = outputs.get(host, "").splitlines()
-            assert lines[:1] == ["started"] and len(lines) > 20, (host, lines[:5])
-            failures[host] = [float(line.split()[0]) for line in lines if " error " in line]
-
-
 def test_a_rolling_upgrade_takes_one_server_at_a_time(probe_data, invoke, tmp_path):
     """`provision --serial 1` with a change that makes both stacks anew (their memory sizes):
     each host's app-visible errors (an authenticated query + PING every 0.1 s) end before the
@@ -1086,7 +1027,7 @@ def test_a_rolling_upgrade_takes_one_server_at_a_time(probe_data, invoke, tmp_pa
     shutil.copytree(f"{testhosts.KIT_ROOT}/{INVENTORY}", inventory)
     (inventory / "group_vars" / "servers" / "memory.yml").write_text("devkit_memory_mb: 1200\n")
     password = f"--vault-password-file={inventory}/vault-password.txt"
-    with app_probes(HOSTS) as failures:
+    with testhosts.app_probes(HOSTS) as failures:
         result = invoke("provision", "--inventory", str(inventory), password, "--serial", "1")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert all(changed > 0 for _, changed in recap(result.stdout).values()), result.stdout

@@ -281,6 +281,64 @@ def _remove(*names: str) -> None:
     _docker("volume", "rm", "-f", *(f"{name}-docker" for name in names), check=False)
 
 
+# Run on a host with its kit's virtualenv: an authenticated query and a PING every 0.1 s with
+# the app's passwords, one line each (`TIME ok` or `TIME error CAUSE`), until /tmp/probe.stop.
+APP_PROBE = """
+import os, time
+from pathlib import Path
+import psycopg2, redis
+from devkit.envfile import read_env_file
+values = read_env_file(Path("/srv/devkit/.env.local"))
+print("started", flush=True)
+while not os.path.exists("/tmp/probe.stop"):
+    began = time.time()
+    try:
+        with psycopg2.connect(values["DATABASE_URL_SYNC"], connect_timeout=1) as conn:
+            conn.cursor().execute("SELECT count(*) FROM fleet_probe")
+        conn.close()
+        cache = redis.Redis.from_url(values["REDIS_URL"], socket_timeout=1)
+        cache.ping()
+        cache.close()
+        print(f"{began:.2f} ok", flush=True)
+    except Exception as error:
+        print(f"{began:.2f} error {type(error).__name__}", flush=True)
+    time.sleep(max(0.0, 0.1 - (time.time() - began)))
+"""
+
+
+@contextlib.contextmanager
+def app_probes(hosts: list[str]):
+    """While the block runs, APP_PROBE on each host; yields host -> the times its probe failed
+    (filled when the block ends)."""
+    import threading
+
+    failures: dict[str, list[float]] = {}
+    outputs: dict[str, str] = {}
+
+    def probe(host: str) -> None:
+        outputs[host] = ssh(
+            host, "rm -f /tmp/probe.stop; PYTHONPATH=/opt/devkit /opt/devkit/.venv/bin/python -",
+            timeout=1500, input=APP_PROBE,
+        ).stdout  # fmt: skip
+
+    threads = [threading.Thread(target=probe, args=(host,)) for host in hosts]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(3)
+        yield failures
+    finally:
+        for host in hosts:
+            ssh(host, "touch /tmp/probe.stop")
+        for thread in threads:
+            thread.join()
+        for host in hosts:
+            lines = outputs.get(host, "").splitlines()
+            if lines[:1] != ["started"] or len(lines) < 20:
+                raise RuntimeError(f"the probe on {host} did not run: {lines[:5]}")
+            failures[host] = [float(line.split()[0]) for line in lines if " error " in line]
+
+
 def down() -> None:
     """Remove the hosts and the volumes holding their Docker data (all hosts at once)."""
     _remove(*HOSTS)
