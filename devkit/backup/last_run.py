@@ -17,6 +17,12 @@ def status_file(project: str) -> Path:
     return STATUS_DIR / f"backup-{project}.status"
 
 
+def log_file(project: str) -> Path:
+    """Where the job's output goes unless the inventory moves it (the role's backup_schedule_log
+    defaults to it)."""
+    return Path(f"/var/log/devkit-backup-{project}.log")
+
+
 @dataclass(frozen=True)
 class LastRun:
     ok: bool
@@ -55,5 +61,5 @@ def describe(project: str, now: datetime | None = None) -> str:
         return f"scheduled backup: last run ok, {when}"
     return (
         f"scheduled backup: last run FAILED (exit {run.code}), {when}: its log says why "
-        f"(/var/log/devkit-backup-{project}.log unless the inventory moved it)"
+        f"({log_file(project)} unless the inventory moved it)"
     )

@@ -15,7 +15,9 @@ def schedule(deployment):
 
 def test_backup_is_scheduled(host, deployment, schedule):
     assert host.file(schedule).is_file and host.file(schedule).mode == 0o755
-    assert host.file(f"/var/log/devkit-backup-{deployment.project}.log").mode == 0o600
+    from devkit.backup.last_run import log_file
+
+    assert host.file(str(log_file(deployment.project))).mode == 0o600
     timer = host.file(f"/etc/systemd/system/devkit-backup-{deployment.project}.timer")
     if timer.exists:
         assert host.run(f"systemctl is-active devkit-backup-{deployment.project}.timer").rc == 0
@@ -23,10 +25,7 @@ def test_backup_is_scheduled(host, deployment, schedule):
         assert host.process.filter(comm="cron"), "cron is not running"
         entries = host.check_output("crontab -l")
         assert f"#Ansible: devkit backup {deployment.project}\n" in entries + "\n"
-        assert (
-            f"umask 077; {schedule} >> /var/log/devkit-backup-{deployment.project}.log 2>&1"
-            in entries
-        )
+        assert f"umask 077; {schedule} >> {log_file(deployment.project)} 2>&1" in entries
 
 
 def test_its_last_run_did_not_fail(host, deployment, schedule):

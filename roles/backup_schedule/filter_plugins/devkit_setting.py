@@ -12,6 +12,13 @@ def backup_status_file(name):
     return str(status_file(name))
 
 
+def backup_log_file(name):
+    """Where the job's output goes by default (devkit/backup/last_run.py)."""
+    from devkit.backup.last_run import log_file
+
+    return str(log_file(name))
+
+
 def role_settings(prefix):
     """{role variable: setting} for the role variables starting with `prefix`."""
     return {
@@ -62,4 +69,5 @@ class FilterModule:
             "destination_problem": destination_problem,
             "destination_env": destination_env,
             "backup_status_file": backup_status_file,
+            "backup_log_file": backup_log_file,
         }
