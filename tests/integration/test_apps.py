@@ -270,7 +270,7 @@ def test_stacks_are_listed_while_another_stack_removes_its_containers():
         while not stop.is_set():
             made = [client.api.create_container(image, labels=labels)["Id"] for _ in range(5)]
             for container in made:
-                client.api.remove_container(container, force=True)
+                client.api.remove_container(container, force=True, v=True)
 
     worker = threading.Thread(target=churn)
     worker.start()
@@ -283,5 +283,5 @@ def test_stacks_are_listed_while_another_stack_removes_its_containers():
         for container in client.api.containers(
             all=True, filters={"label": f"{PROJECT_LABEL}={project}"}
         ):
-            client.api.remove_container(container["Id"], force=True)
+            client.api.remove_container(container["Id"], force=True, v=True)
         client.close()
