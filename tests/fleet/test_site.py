@@ -1018,17 +1018,51 @@ def test_switching_schedulers_leaves_exactly_one_and_absent_leaves_none(first_ru
         assert shown == wanted["systemd" if method == "auto" else method], (method, shown)
 
 
-def test_a_rolling_upgrade_takes_one_server_at_a_time(probe_data, invoke, tmp_path):
-    """`provision --serial 1` with a change that makes both stacks anew (their memory sizes):
-    each host's app-visible errors (an authenticated query + PING every 0.1 s) end before the
-    next host's begin; the next batch starts once the first one's stack answers. Without
-    --serial both hosts were down at the same moment."""
-    inventory = tmp_path / "rolling"
-    shutil.copytree(f"{testhosts.KIT_ROOT}/{INVENTORY}", inventory)
-    (inventory / "group_vars" / "servers" / "memory.yml").write_text("devkit_memory_mb: 1200\n")
-    password = f"--vault-password-file={inventory}/vault-password.txt"
-    with testhosts.app_probes(HOSTS) as failures:
-        result = invoke("provision", "--inventory", str(inventory), password, "--serial", "1")
+# The main both servers are upgraded from: the last one that landed before --serial, the
+# stack's memory settings (compose.yaml's command: its containers are made anew by the upgrade)
+# and the kit's manifest.
+PREVIOUS_MAIN = "dae4d7a"
+SERVER_PROVISIONING = "/opt/devkit/devkit/provisioning.py"  # the kit's code on a server
+
+
+def test_a_serial_upgrade_from_the_previous_main_takes_one_server_at_a_time(
+    probe_data, invoke, tmp_path
+):
+    """Both servers provisioned by the previous main (its own code, a git worktree of this
+    repository's history), then upgraded with `provision --serial 1`: each host's app-visible
+    errors (an authenticated query and a PING every 0.1 s) end before the next host's begin,
+    the second host's containers are made only after the first's answer, and the data stays.
+    (Without --serial both hosts were down at the same moment: benchmarks/README.md.)"""
+    import sys
+
+    previous = tmp_path / "previous-kit"
+    subprocess.run(
+        ["git", "-C", str(testhosts.KIT_ROOT), "worktree", "add", "--detach", str(previous),
+         PREVIOUS_MAIN],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    try:
+        # The inventory names the controller's key relative to the kit's directory.
+        keys = previous / ".devkit" / "ci-hosts"
+        keys.mkdir(parents=True)
+        for key in (testhosts.KEY, testhosts.KEY.with_suffix(".pub")):
+            shutil.copy2(key, keys / key.name)
+        older = subprocess.run(
+            [str(Path(sys.executable).with_name("invoke")), "--search-root", str(previous),
+             "provision", "--inventory", INVENTORY, *VAULT],
+            cwd=previous, capture_output=True, text=True, timeout=1500, check=False,
+        )  # fmt: skip
+        assert older.returncode == 0, older.stdout[-3000:] + older.stderr[-2000:]
+        for host in HOSTS:  # the previous kit's code runs there
+            assert ssh(host, f"grep -c serial_value {SERVER_PROVISIONING}").stdout.strip() == "0"
+
+        with testhosts.app_probes(HOSTS) as failures:
+            result = invoke("provision", "--inventory", INVENTORY, *VAULT, "--serial", "1")
+    finally:
+        subprocess.run(
+            ["git", "-C", str(testhosts.KIT_ROOT), "worktree", "remove", "--force", str(previous)],
+            capture_output=True, check=False,
+        )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert all(changed > 0 for _, changed in recap(result.stdout).values()), result.stdout
     first, second = HOSTS  # the batches follow the inventory's order
@@ -1041,6 +1075,9 @@ def test_a_rolling_upgrade_takes_one_server_at_a_time(probe_data, invoke, tmp_pa
     for host in HOSTS:
         window = max(failures[host]) - min(failures[host]) if failures[host] else 0
         print(f"{host}: {len(failures[host])} failed probes over {window:.1f} s")
+        kept = ssh(host, f"cd /tmp && {KIT_COMMAND} db.psql -c 'SELECT count(*) FROM fleet_probe'")
+        assert kept.returncode == 0 and " 2\n" in kept.stdout, kept.stdout + kept.stderr
+        assert ssh(host, f"grep -c serial_value {SERVER_PROVISIONING}").stdout.strip() != "0"
 
 
 def container_times(host: str, field: str) -> list[float]:
