@@ -76,43 +76,47 @@ def controller_choice(candidates: list[str], listed: list[dict], machine: str) -
     )
 
 
-def image_problems(
-    host: str,
-    machine: str,
-    names: list[str],
-    listed: list[dict],
-    recorded: str = "",
-    record: str = "/var/lib/devkit/architecture",
+def machine_problems(
+    host: str, machine: str, recorded: str = "", record: str = "/var/lib/devkit/architecture"
 ) -> list[str]:
-    """Why HOST (its uname -m: MACHINE) must not get the images NAMES, as the controller's
-    engine lists them (LISTED: community.docker.docker_image_info's `images`, each with its
-    RepoTags and Architecture), each one line naming both architectures; RECORDED: the
+    """Why HOST (its uname -m: MACHINE) must not be provisioned at all, whatever its images'
+    source: an architecture the kit makes no images for, or another one than RECORDED, the
     architecture it had when last provisioned ("" for none), kept in the file RECORD there.
     [] when nothing is wrong."""
+    try:
+        own = docker_arch(machine)
+    except ArchitectureError as exc:
+        return [f"{host}: {exc.cause}; {exc.hint}"]
+    if recorded and recorded != own:
+        return [
+            f"{host} was {recorded} when it was last provisioned and is {own} ({machine}) now: "
+            f"another machine at its address? Its images, the kit's wheels and its database "
+            f"volume were made on {recorded}; back its data up from the old machine "
+            f"(devkit db.backup), then remove {record} on {host} and provision"
+        ]
+    return []
+
+
+def image_problems(host: str, machine: str, names: list[str], listed: list[dict]) -> list[str]:
+    """Why HOST (its uname -m: MACHINE) must not get the images NAMES, as the controller's
+    engine lists them (LISTED: community.docker.docker_image_info's `images`, each with its
+    RepoTags and Architecture), each one line naming both architectures (the machine itself:
+    machine_problems). [] when nothing is wrong."""
+    unserved = machine_problems(host, machine)
+    if unserved:
+        return unserved
+    own = docker_arch(machine)
     images = {
         name: next(
             (i.get("Architecture", "") for i in listed if name in (i.get("RepoTags") or [])), ""
         )
         for name in names
     }
-    try:
-        own = docker_arch(machine)
-    except ArchitectureError as exc:
-        return [f"{host}: {exc.cause}; {exc.hint}"]
-    problems = []
-    if recorded and recorded != own:
-        problems.append(
-            f"{host} was {recorded} when it was last provisioned and is {own} ({machine}) now: "
-            f"another machine at its address? Its images, the kit's wheels and its database "
-            f"volume were made on {recorded}; back its data up from the old machine "
-            f"(devkit db.backup), then remove {record} on {host} and provision"
-        )
-    for name, arch in sorted(images.items()):
-        if arch != own:
-            problems.append(
-                f"{host} is {own} ({machine}) but the controller's {name} is {arch or 'unknown'}: "
-                f"refused before any change; build {own} images on the controller first "
-                f"(devkit images.build --arch {own}), or set devkit_images_source: auto for "
-                f"{host} (it pulls the official images, which are made for {own} too)"
-            )
-    return problems
+    return [
+        f"{host} is {own} ({machine}) but the controller's {name} is {arch or 'unknown'}: "
+        f"refused before any change; build {own} images on the controller first "
+        f"(devkit images.build --arch {own}), or set devkit_images_source: auto for "
+        f"{host} (it pulls the official images, which are made for {own} too)"
+        for name, arch in sorted(images.items())
+        if arch != own
+    ]

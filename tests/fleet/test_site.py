@@ -357,6 +357,46 @@ def test_a_board_with_too_little_memory_is_refused_before_any_change(first_run):
         line_with(result.output, f"{host} has 430 MiB of memory, below the 700 MiB")
 
 
+def test_a_32_bit_system_is_refused_before_any_change_whatever_its_images_source(
+    first_run, invoke, tmp_path
+):
+    """A server the kit makes no images for (a 32-bit system: armv7l on a Raspberry Pi) is
+    refused in site.yml's check with its own line, and no host changes, also when its images
+    come from the registry (was: with images_source auto the check let it through, the other
+    hosts were changed, and it failed mid-run on the docker_arch filter). The host's Python
+    runs under `setarch linux32`, so its `uname -m` (Ansible's architecture fact) is i686: a
+    real 32-bit personality, as a 32-bit kernel reports, and one the kit does not serve."""
+    assert first_run.returncode == 0
+    python32 = "/usr/local/bin/python3-linux32"  # Ansible takes an interpreter's path only
+    made = ssh(PLAIN, f"printf '#!/bin/sh\\nexec setarch linux32 /usr/bin/python3 \"$@\"\\n' "
+                      f"> {python32} && chmod 755 {python32} && {python32} -c "
+                      "'import platform; print(platform.machine())'")  # fmt: skip
+    assert made.stdout.strip() == "i686", made.stdout + made.stderr
+    inventory = tmp_path / "thirty-two"
+    shutil.copytree(f"{testhosts.KIT_ROOT}/{INVENTORY}", inventory)
+    (inventory / "host_vars").mkdir()
+    (inventory / "host_vars" / f"{PLAIN}.yml").write_text(
+        f"devkit_images_source: auto\nansible_python_interpreter: {python32}\n"
+    )
+    # A change the other host would get, were the run to go on past the check.
+    (inventory / "host_vars" / f"{SYSTEMD}.yml").write_text("devkit_memory_mb: 1600\n")
+    before = ssh(SYSTEMD, "docker inspect -f '{{.Id}}' devkit-postgres-1").stdout
+    assert before.strip()
+    try:
+        result = invoke(
+            "provision", "--inventory", str(inventory),
+            f"--vault-password-file={inventory}/vault-password.txt",
+        )  # fmt: skip
+    finally:
+        ssh(PLAIN, f"rm -f {python32}")
+    out = result.stdout + result.stderr
+    assert result.returncode == 2, out[-3000:]
+    line_with(out, f"{PLAIN}: FAILED:", "the architecture i386 is not one the kit's images")
+    line_with(out, f"{SYSTEMD}: not changed")
+    assert "no host was changed" in out and "Traceback" not in out
+    assert ssh(SYSTEMD, "docker inspect -f '{{.Id}}' devkit-postgres-1").stdout == before
+
+
 def test_a_host_that_stops_answering_ends_unreachable_while_the_other_finishes(probe_data, invoke):
     """devkit-ci-1 paused (`docker pause`: it accepts connections, then says nothing) a few
     seconds into a provision: the run ends within the SSH keep-alives' bound after the pause,
