@@ -72,9 +72,9 @@ def keep_first(
     are pruned by SafetyNet.prune_older once the change succeeded), or a backup file written
     by `to_file(directory)` (default: the kit's JSON backup; see the module). Raises when
     neither can be kept: the change must not go ahead without it."""
-    from devkit.settings.model import load_settings
+    from devkit.settings.table import setting
 
-    keep = load_settings(config).snapshot_keep
+    keep = setting(config, "snapshot_keep")
     stack = None if backup_file or keep == 0 else own_stack(config, target)
     if stack is not None:
         from devkit import snapshots

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from devkit import snapshot_catalog as catalog
 from devkit.envfile import Stack
@@ -46,6 +47,8 @@ from devkit.snapshot_catalog import (
     sessions,
 )
 from devkit.snapshot_recovery import changing
+
+T = TypeVar("T")
 
 
 def cleanup(stack: Stack, *statements: str) -> None:
@@ -158,6 +161,28 @@ def load_redis(stack: Stack, path: str, previous: str) -> None:
         ) from None
 
 
+def beside_redis_copy(stack: Stack, name: str, work: Callable[[], T]) -> tuple[T, str]:
+    """WORK() (a database's file-level copy) run while Redis's keys are saved as snapshot NAME's
+    copy (save_redis) on another thread: the two copies overlap instead of adding up. WORK's
+    result and the Redis copy's path ("" when Redis does not answer); when either fails, that
+    Redis copy is removed and the error raised."""
+    from concurrent.futures import ThreadPoolExecutor, wait
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        saving = pool.submit(save_redis, stack, name)
+        try:
+            result = work()
+        except BaseException:
+            wait([saving])
+            forget_redis(stack, name)
+            raise
+        try:
+            return result, saving.result()
+        except BaseException:
+            forget_redis(stack, name)
+            raise
+
+
 def now() -> str:
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}"
 
@@ -185,17 +210,19 @@ def take(
                 f"choose another name, or drop it first: devkit db.snapshot.drop {name}",
             )
         revision = app_revision(stack)
-        redis = save_redis(stack, name)
-        meta = snapshot_meta(name, revision, redis, auto)
         started = time.monotonic()
-        try:
+
+        def copy() -> float:
             with closed(cur, stack, stack.pg_database, say):
                 cur.execute(
                     f"CREATE DATABASE {catalog.quote(cur, database)} TEMPLATE "
                     f"{catalog.quote(cur, stack.pg_database)} STRATEGY FILE_COPY"
                 )
-            cut_off = time.monotonic() - started
-            mark(cur, database, meta)
+            return time.monotonic() - started
+
+        try:
+            cut_off, redis = beside_redis_copy(stack, name, copy)
+            mark(cur, database, snapshot_meta(name, revision, redis, auto))
         except Exception as exc:
             # A copy that failed half-way (a full disk, a session ended) is removed by the
             # server itself; one made but not marked is removed here.
@@ -318,9 +345,11 @@ def restore(stack: Stack, name: str, say: Callable[[str], None] = print) -> Snap
         snapshot = catalog.find(cur, stack, name)
         undo_name = catalog.unused(cur, stack, f"undo-{now()}")
         undo = database_of(stack, undo_name)
-        restoring = copy_for_app(cur, stack, database, "copying the snapshot")
-        revision = app_revision(stack)
-        redis_undo = save_redis(stack, undo_name)
+
+        def copy() -> tuple[str, str]:
+            return copy_for_app(cur, stack, database, "copying the snapshot"), app_revision(stack)
+
+        (restoring, revision), redis_undo = beside_redis_copy(stack, undo_name, copy)
         meta = snapshot_meta(undo_name, revision, redis_undo, "db.snapshot.restore")
         app = catalog.quote(cur, stack.pg_database)
         started = time.monotonic()

@@ -72,18 +72,14 @@ LIMITS = ReadLimits()
 
 
 def apply_limits(config) -> None:
-    """Take the limits from Invoke's `devkit` config. Values other than the defaults are
-    validated by devkit.settings.model (SettingsError naming the bad one); the defaults need no
-    pydantic at start-up, as in devkit.envfile.load_stack."""
+    """Take the limits from Invoke's `devkit` config (devkit.settings.table.setting: a value
+    other than the default is validated, SettingsError naming a bad one)."""
     global LIMITS
-    keys = ("backup_max_line_mb", "backup_max_document_mb")
-    if all(config.get(key, DEFAULTS[key]) == DEFAULTS[key] for key in keys):
-        LIMITS = ReadLimits()
-        return
-    from devkit.settings.model import load_settings
+    from devkit.settings.table import setting
 
-    settings = load_settings(config)
-    LIMITS = ReadLimits(settings.backup_max_line_mb, settings.backup_max_document_mb)
+    LIMITS = ReadLimits(
+        setting(config, "backup_max_line_mb"), setting(config, "backup_max_document_mb")
+    )
 
 
 def too_large(path: Path, what: str, limit_mb: int, setting: str) -> CorruptBackup:

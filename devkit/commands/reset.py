@@ -78,7 +78,7 @@ def run(config, plan: ResetPlan, say: Callable[[str], None] = print) -> ResetRes
     """The reset `plan` describes, with the app's migrations run to head and its seed step."""
     from devkit.alembic_api import has_migrations, migrate_app
     from devkit.backup.files import backup_dir
-    from devkit.settings.model import load_settings
+    from devkit.settings.table import setting
     from devkit.snapshots import forget_redis_copies
 
     stack, options = plan.stack, plan.options
@@ -96,7 +96,7 @@ def run(config, plan: ResetPlan, say: Callable[[str], None] = print) -> ResetRes
         say,
         volumes=options.volumes,
         keep=not options.no_backup,
-        snapshot_keep=load_settings(config).snapshot_keep,
+        snapshot_keep=setting(config, "snapshot_keep"),
     )
     forget_redis_copies(stack, plan.doomed)
     return result

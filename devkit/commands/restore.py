@@ -221,9 +221,9 @@ def _run_dump(config: Mapping[str, Any], plan: RestorePlan, say: Callable[[str],
     stack = plan.stack
     if plan.options.clean:
         from devkit.safety_net import set_aside_around
-        from devkit.settings.model import load_settings
+        from devkit.settings.table import setting
 
-        keep = load_settings(config).snapshot_keep
+        keep = setting(config, "snapshot_keep")
         with set_aside_around(stack, "db.restore", keep) as safety:
             say(f"Kept first: {safety} (the database as it was; an empty one takes its place)")
             pgdump.restore(stack, plan.path)

@@ -45,10 +45,10 @@ def take(c, name=None):
 def restore(c, name, yes=False):
     """Put a snapshot back (the database and Redis's data); what it replaces is kept as a snapshot."""
     from devkit.commands import snapshot_restore
-    from devkit.tasks._cli import settings_of
+    from devkit.settings.table import setting
 
     stack = local_stack(c, "db.snapshot.restore")
-    keep = settings_of(c).snapshot_keep
+    keep = setting(c.config.devkit, "snapshot_keep")
     confirm(
         yes,
         "the restore replaces the app's database",

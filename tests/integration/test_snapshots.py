@@ -316,6 +316,13 @@ def test_a_restore_whose_copy_fails_leaves_the_database_as_it_was(stack, snaps):
     assert "error: copying the snapshot failed" in err and "fix:" in err and "Traceback" not in err
     assert databases(stack) == [f"{stack.values()['PGDATABASE']}.snapshot.big"]  # no .restoring
     assert stack.fingerprint() == before
+    # The undo's copy of Redis's keys, made while the database was copied, went with it.
+    from types import SimpleNamespace
+
+    from devkit.snapshot_catalog import redis_dir
+
+    kept = redis_dir(SimpleNamespace(project=stack.project))
+    assert sorted(path.name for path in kept.glob("*.keys.gz")) == ["big.keys.gz"]
 
 
 def test_a_snapshot_that_fills_the_disk_leaves_nothing_half_made(stack, snaps):

@@ -193,3 +193,29 @@ def test_the_server_settings_are_read_from_the_inventory_variables():
     # closes the database while it copies), unless its inventory asks for them.
     assert settings["snapshot_keep"] == 0 and DEFAULTS["snapshot_keep"] == 5
     assert plugin.devkit_settings({"devkit_snapshot_keep": 3})["snapshot_keep"] == 3
+
+
+def test_one_setting_is_read_without_pydantic_unless_it_was_changed():
+    """devkit.settings.table.setting: a task needing one setting (db.snapshot.restore's
+    snapshot_keep) takes its default without loading pydantic (~0.1 s of start-up); any other
+    value is validated as setup validates it, and a key that is no setting is refused."""
+    import sys
+
+    from devkit.settings.table import setting
+
+    probe = (
+        "import sys; from devkit.settings.table import setting; "
+        "assert setting({'postgres_port': 5433}, 'snapshot_keep') == 5; "
+        "print('devkit.settings.model' in sys.modules, 'pydantic' in sys.modules)"
+    )
+    said = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert said.stdout.split() == ["False", "False"], said.stderr
+    assert setting({"snapshot_keep": "3"}, "snapshot_keep") == 3  # as the environment gives it
+    assert setting({"snapshot_keep": 0}, "snapshot_keep") == 0
+    with pytest.raises(SettingsError, match="snapshot_keep=-1"):
+        setting({"snapshot_keep": -1}, "snapshot_keep")
+    with pytest.raises(SettingsError, match=r"devkit\.snapshot_kep is no setting"):
+        setting({"snapshot_kep": 0}, "snapshot_keep")
+    # Another setting's bad value is named too, once this one was changed (all are validated).
+    with pytest.raises(SettingsError, match="postgres_port=70000"):
+        setting({"snapshot_keep": 3, "postgres_port": 70000}, "snapshot_keep")
