@@ -12,7 +12,6 @@ before the first fork, they are already in every task's process.
 
 from __future__ import annotations
 
-import ast
 import importlib
 import sys
 from pathlib import Path
@@ -22,20 +21,11 @@ from devkit.paths import KIT_ROOT
 
 def filter_imports(root: Path = KIT_ROOT) -> list[str]:
     """The kit's modules that the playbooks' and roles' filter plugins import."""
-    modules: set[str] = set()
-    for plugin in sorted(root.glob("playbooks/filter_plugins/*.py")) + sorted(
-        root.glob("roles/*/filter_plugins/*.py")
-    ):
-        for node in ast.walk(ast.parse(plugin.read_text(), str(plugin))):
-            names = (
-                [node.module or ""]
-                if isinstance(node, ast.ImportFrom)
-                else [alias.name for alias in node.names]
-                if isinstance(node, ast.Import)
-                else []
-            )
-            modules.update(name for name in names if name.split(".")[0] == "devkit")
-    return sorted(modules)
+    from devkit.kit_code import imported
+
+    plugins = sorted(root.glob("playbooks/filter_plugins/*.py"))
+    plugins += sorted(root.glob("roles/*/filter_plugins/*.py"))
+    return sorted({name for plugin in plugins for name in imported(plugin)})
 
 
 def main() -> None:

@@ -98,7 +98,7 @@ def switch(
     """Put BRANCH's database in place: its kept one; else, for a branch seen for the first time,
     a copy of BASE's (devkit.branch_base; empty: the branch in place), migrated."""
     from devkit import snapshot_catalog as catalog
-    from devkit import snapshots
+    from devkit import snapshot_redis, snapshots
     from devkit.alembic_api import import_ahead
     from devkit.snapshot_recovery import changing
 
@@ -130,7 +130,7 @@ def switch(
         # servers: neither waits for the other); the kept database's comment records them.
         revision = snapshots.app_revision(stack)  # on the app's login: before it is closed
         with ThreadPoolExecutor(1, "redis-keys") as pool:
-            keys = pool.submit(snapshots.save_redis, stack, kept_name(current))
+            keys = pool.submit(snapshot_redis.save_redis, stack, kept_name(current))
             meta = lambda: {  # noqa: E731
                 **snapshots.snapshot_meta(kept_name(current), revision, keys.result(), BRANCH),
                 "branch": current,
@@ -163,7 +163,7 @@ def switch(
                     stack,
                     *(f"DROP DATABASE IF EXISTS {q(name)}" for name in (leaving, source) if name),
                 )
-                snapshots.forget_redis(stack, kept_name(current))
+                snapshot_redis.forget_redis(stack, kept_name(current))
                 _write_state(stack, state)
                 raise snapshots.failed(f"switching to branch {branch}'s database", exc) from None
         _finish(stack, switching, say)
@@ -200,7 +200,7 @@ def _finish(stack: Stack, state: dict, say: Callable[[str], None]) -> dict:
     """After the swap: Redis gets the keys kept with the branch's database (when it was kept),
     the state records the branch, then the copy of the keys is removed (in that order: killed
     between two steps, doing them again gives the same result)."""
-    from devkit import redis_keys, snapshots
+    from devkit import redis_keys, snapshot_redis
     from devkit import snapshot_catalog as catalog
 
     branch = state["switching"]["to"]
@@ -213,7 +213,7 @@ def _finish(stack: Stack, state: dict, say: Callable[[str], None]) -> dict:
     done = {k: v for k, v in state.items() if k != "switching"}
     done["current"] = branch
     _write_state(stack, done)
-    snapshots.forget_redis(stack, kept_name(branch))
+    snapshot_redis.forget_redis(stack, kept_name(branch))
     return done
 
 

@@ -72,7 +72,7 @@ def keep_first(
     are pruned by SafetyNet.prune_older once the change succeeded), or a backup file written
     by `to_file(directory)` (default: the kit's JSON backup; see the module). Raises when
     neither can be kept: the change must not go ahead without it."""
-    from devkit.settings.table import setting
+    from devkit.settings import setting
 
     keep = setting(config, "snapshot_keep")
     stack = None if backup_file or keep == 0 else own_stack(config, target)

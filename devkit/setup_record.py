@@ -5,7 +5,8 @@ manages could have changed (a second setup took 12-16 s, nearly all of it Ansibl
 The playbook is skipped only when all of these are as the last full run left them:
 - its inputs: the playbook's variables (settings, .env.local's values, passwords: only their
   digest is kept), the kit's provisioning sources (playbooks/, roles/, compose/, the VS Code
-  templates, and devkit/'s code, which the roles' filters and the stack role run), ansible.cfg
+  templates, and the modules of devkit/ that these can run: those the roles' filters import,
+  those a task runs with `-m`, and everything they import, devkit/kit_code.py), ansible.cfg
   and Ansible's version;
 - every path the run's tasks wrote or looked at, as Ansible named them
   (playbooks/callback_plugins/devkit_files.py): content, mode and owner, or its absence; plus
@@ -31,9 +32,12 @@ from pathlib import Path
 
 from devkit.paths import KIT_ROOT, state_dir
 
-# The kit's files whose change may change what the playbook does.
-SOURCES = ("playbooks", "roles", "compose", "vscode-templates", "devkit")
+# The kit's files whose change may change what the playbook does; of devkit/'s code, the modules
+# these name and what those import (devkit/kit_code.py), and the code that prepares and runs the
+# playbook.
+SOURCES = ("playbooks", "roles", "compose", "vscode-templates")
 SOURCE_FILES = ("ansible.cfg", "pyproject.toml")
+RUNNERS = ("devkit.workstation", "devkit.playbook", "devkit.ansible_playbook")
 # Paths no task names but the playbook's result depends on.
 ALSO_WATCHED = ("/etc/group", "/var/lib/dpkg/status")
 
@@ -45,10 +49,14 @@ def inputs_digest(variables: dict, root: Path = KIT_ROOT) -> str:
     digest.update(json.dumps(variables, sort_keys=True, default=str).encode())
     with contextlib.suppress(metadata.PackageNotFoundError):
         digest.update(metadata.version("ansible-core").encode())
+    from devkit.kit_code import closure, mentioned
+
     files = [root / name for name in SOURCE_FILES]
     for top in SOURCES:
         files += [p for p in (root / top).rglob("*") if "__pycache__" not in p.parts]
-    for path in sorted(files):
+    named = set(RUNNERS).union(*(mentioned(path) for path in files if path.is_file()))
+    files += closure(named, root)
+    for path in sorted(set(files)):
         if path.is_file():
             digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()

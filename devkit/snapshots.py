@@ -30,25 +30,19 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import TypeVar
 
 from devkit import snapshot_catalog as catalog
 from devkit.envfile import Stack
 from devkit.errors import DataConflict, DevkitError
-from devkit.paths import remove_kit_file
 from devkit.snapshot_catalog import (
     Snapshot,
     SnapshotError,
     check_name,
     database_of,
-    redis_copy,
-    redis_dir,
     sessions,
 )
 from devkit.snapshot_recovery import changing
-
-T = TypeVar("T")
+from devkit.snapshot_redis import beside_redis_copy, forget_redis, load_redis, save_redis
 
 
 def cleanup(stack: Stack, *statements: str) -> None:
@@ -126,61 +120,6 @@ def list_snapshots(stack: Stack) -> list[Snapshot]:
     command left)."""
     with catalog.admin_cursor(stack) as cur:
         return catalog.listed(cur, stack)
-
-
-def save_redis(stack: Stack, name: str) -> str:
-    """Redis's keys as redis_copy (0600, devkit/redis_keys.py); "" when Redis does not answer."""
-    import os
-
-    from devkit import redis_keys
-
-    directory = redis_dir(stack)
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(directory, 0o700)
-    path = redis_copy(stack, name)
-    try:
-        redis_keys.save(stack, path)
-    except redis_keys.RedisKeysError:  # Redis does not answer: the snapshot says it has no copy
-        return ""
-    return str(path)
-
-
-def load_redis(stack: Stack, path: str, previous: str) -> None:
-    """Put the snapshot's keys back; when that fails half-way, the keys Redis had (PREVIOUS)."""
-    from devkit import redis_keys
-
-    try:
-        redis_keys.load(stack, Path(path))
-    except DevkitError as exc:
-        if previous:
-            redis_keys.load(stack, Path(previous))
-        raise SnapshotError(
-            f"the database was restored, but Redis's keys were not: {exc.cause}"
-            + ("; Redis has the keys it had" if previous else ""),
-            exc.hint,
-        ) from None
-
-
-def beside_redis_copy(stack: Stack, name: str, work: Callable[[], T]) -> tuple[T, str]:
-    """WORK() (a database's file-level copy) run while Redis's keys are saved as snapshot NAME's
-    copy (save_redis) on another thread: the two copies overlap instead of adding up. WORK's
-    result and the Redis copy's path ("" when Redis does not answer); when either fails, that
-    Redis copy is removed and the error raised."""
-    from concurrent.futures import ThreadPoolExecutor, wait
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        saving = pool.submit(save_redis, stack, name)
-        try:
-            result = work()
-        except BaseException:
-            wait([saving])
-            forget_redis(stack, name)
-            raise
-        try:
-            return result, saving.result()
-        except BaseException:
-            forget_redis(stack, name)
-            raise
 
 
 def now() -> str:
@@ -407,16 +346,6 @@ def drop(stack: Stack, name: str, say: Callable[[str], None] = print) -> Snapsho
         cur.execute(f"DROP DATABASE {catalog.quote(cur, database)}")
         forget_redis(stack, name)
         return snapshot
-
-
-def forget_redis(stack: Stack, name: str) -> None:
-    remove_kit_file(redis_copy(stack, name), redis_dir(stack))
-
-
-def forget_redis_copies(stack: Stack, gone: list[Snapshot]) -> None:
-    """The Redis copies of snapshots whose database is gone (a reset deleted the volume)."""
-    for snapshot in gone:
-        forget_redis(stack, snapshot.name)
 
 
 def failed(what: str, exc: Exception) -> SnapshotError:

@@ -72,10 +72,10 @@ LIMITS = ReadLimits()
 
 
 def apply_limits(config) -> None:
-    """Take the limits from Invoke's `devkit` config (devkit.settings.table.setting: a value
+    """Take the limits from Invoke's `devkit` config (devkit.settings.setting: a value
     other than the default is validated, SettingsError naming a bad one)."""
     global LIMITS
-    from devkit.settings.table import setting
+    from devkit.settings import setting
 
     LIMITS = ReadLimits(
         setting(config, "backup_max_line_mb"), setting(config, "backup_max_document_mb")

@@ -78,8 +78,8 @@ def run(config, plan: ResetPlan, say: Callable[[str], None] = print) -> ResetRes
     """The reset `plan` describes, with the app's migrations run to head and its seed step."""
     from devkit.alembic_api import has_migrations, migrate_app
     from devkit.backup.files import backup_dir
-    from devkit.settings.table import setting
-    from devkit.snapshots import forget_redis_copies
+    from devkit.settings import setting
+    from devkit.snapshot_redis import forget_redis_copies
 
     stack, options = plan.stack, plan.options
 

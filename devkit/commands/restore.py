@@ -221,7 +221,7 @@ def _run_dump(config: Mapping[str, Any], plan: RestorePlan, say: Callable[[str],
     stack = plan.stack
     if plan.options.clean:
         from devkit.safety_net import set_aside_around
-        from devkit.settings.table import setting
+        from devkit.settings import setting
 
         keep = setting(config, "snapshot_keep")
         with set_aside_around(stack, "db.restore", keep) as safety:

@@ -10,7 +10,6 @@ devkit.settings.model's, applied where settings are used: setup, images.build, p
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -195,19 +194,3 @@ def check_known(config: dict[str, Any]) -> None:
             (f"did you mean devkit.{close[0]}? " if close else "")
             + "README's Settings table lists them",
         )
-
-
-def setting(config: Mapping[str, Any], name: str) -> Any:
-    """Setting NAME from the `devkit` section of Invoke's config, for a task that needs only it:
-    its default is taken as it is, any other value is validated with all the settings
-    (devkit.settings.model.load_settings, which names a bad one), so the everyday path needs no
-    pydantic (~0.1 s of start-up). A key that is no setting is refused either way."""
-    values = dict(config)
-    check_known(values)
-    default = DEFAULTS[name]
-    value = values.get(name, default)
-    if value == default and type(value) is type(default):
-        return value
-    from devkit.settings.model import load_settings
-
-    return getattr(load_settings(values), name)

@@ -45,7 +45,7 @@ def take(c, name=None):
 def restore(c, name, yes=False):
     """Put a snapshot back (the database and Redis's data); what it replaces is kept as a snapshot."""
     from devkit.commands import snapshot_restore
-    from devkit.settings.table import setting
+    from devkit.settings import setting
 
     stack = local_stack(c, "db.snapshot.restore")
     keep = setting(c.config.devkit, "snapshot_keep")

@@ -196,15 +196,15 @@ def test_the_server_settings_are_read_from_the_inventory_variables():
 
 
 def test_one_setting_is_read_without_pydantic_unless_it_was_changed():
-    """devkit.settings.table.setting: a task needing one setting (db.snapshot.restore's
+    """devkit.settings.setting: a task needing one setting (db.snapshot.restore's
     snapshot_keep) takes its default without loading pydantic (~0.1 s of start-up); any other
     value is validated as setup validates it, and a key that is no setting is refused."""
     import sys
 
-    from devkit.settings.table import setting
+    from devkit.settings import setting
 
     probe = (
-        "import sys; from devkit.settings.table import setting; "
+        "import sys; from devkit.settings import setting; "
         "assert setting({'postgres_port': 5433}, 'snapshot_keep') == 5; "
         "print('devkit.settings.model' in sys.modules, 'pydantic' in sys.modules)"
     )
