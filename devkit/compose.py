@@ -23,6 +23,20 @@ from devkit.errors import (
 from devkit.paths import COMPOSE_FILE
 
 
+def runs_otherwise(definition: dict, restart_policy: str, stop_timeout: object) -> str:
+    """Why a container runs otherwise than its service's DEFINITION in compose.yaml says: its
+    restart policy and stop timeout, as `docker inspect` gives them (HostConfig.RestartPolicy.Name,
+    Config.StopTimeout); "" when it runs as said. `docker update --restart=no` changes a running
+    container behind Compose, whose config hash does not see it (so `up` keeps the container):
+    `devkit verify` names it and the stack role makes the container anew (the one rule)."""
+    restart = str(definition.get("restart", "no"))
+    grace = str(definition.get("stop_grace_period", "10s"))
+    runs, wanted = f"{restart_policy} {stop_timeout}", f"{restart} {grace.removesuffix('s')}"
+    if runs == wanted:
+        return ""
+    return f"runs with restart policy and stop timeout {runs!r}, compose.yaml says {restart} and {grace}"
+
+
 def compose_command(env_file: Path, *args: str) -> list[str]:
     return ["docker", "compose", "--env-file", str(env_file), "-f", str(COMPOSE_FILE), *args]
 

@@ -11,7 +11,8 @@ The playbook is skipped only when all of these are as the last full run left the
 - every path the run's tasks wrote or looked at, as Ansible named them
   (playbooks/callback_plugins/devkit_files.py): content, mode and owner, or its absence; plus
   /etc/group (the docker group's members) and dpkg's status (packages added or removed);
-- the app's containers (the same ones, running) and the images they run.
+- the app's containers (the same ones, running, with the restart policy and stop timeout
+  compose.yaml gives them) and the images they run.
 Otherwise, or with `setup --full`, the playbook runs, and its changed=N is what it says.
 
 The record is private (0600) in the user's state directory: stacks/<project>.setup.json.
@@ -84,7 +85,8 @@ def fingerprint(path: str) -> str:
 
 
 def engine_state(project: str) -> dict[str, dict[str, str]]:
-    """The project's containers (name -> "ID image-ID state") and the image IDs their image
+    """The project's containers (name -> "ID image-ID restart-policy stop-timeout state": a
+    policy changed behind Compose is the playbook's to put back) and the image IDs their image
     names give now (a rebuilt image: the playbook would recreate them); empty maps when the
     engine does not say."""
     listed = subprocess.run(
@@ -96,7 +98,8 @@ def engine_state(project: str) -> dict[str, dict[str, str]]:
         return {"containers": {}, "images": {}}
     shown = subprocess.run(
         ["docker", "inspect", "--format",
-         "{{.Name}} {{.Config.Image}} {{.Id}} {{.Image}} {{.State.Status}}", *ids],
+         "{{.Name}} {{.Config.Image}} {{.Id}} {{.Image}} {{.HostConfig.RestartPolicy.Name}} "
+         "{{.Config.StopTimeout}} {{.State.Status}}", *ids],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     found = {

@@ -554,6 +554,30 @@ def test_drift_in_the_kits_files_units_and_daemon_is_shown_by_check_and_repaired
     assert all(changed == 0 for _, changed in recap(again.stdout).values()), again.stdout[-3000:]
 
 
+def test_a_policy_changed_behind_compose_is_shown_by_check_and_made_anew(first_run, invoke):
+    """`docker update --restart=no` on a server's container (not through compose.yaml): verify
+    names it, --check shows the container to be made anew, provision makes it so, and the
+    next --check changes nothing (was: verify failed, and provision kept the container as it
+    was, Compose's config hash being unchanged)."""
+    assert first_run.returncode == 0
+    updated = ssh(SYSTEMD, "docker update --restart=no devkit-redis-1")
+    assert updated.returncode == 0, updated.stderr
+    assert restart_policies(SYSTEMD) == "/devkit-postgres-1 unless-stopped\n/devkit-redis-1 no\n"
+    verified = invoke("verify", "--inventory", INVENTORY, *VAULT, "--limit", SYSTEMD)
+    assert verified.returncode == 1, verified.stdout[-3000:]
+    line_with(verified.stdout, "restart policy and stop timeout 'no 30'", "unless-stopped")
+    checked = invoke("provision", "--inventory", INVENTORY, *VAULT, "--check", "--limit", SYSTEMD)
+    assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr
+    line_with(checked.stdout, "changed: Make anew the containers that run otherwise", SYSTEMD)
+    assert restart_policies(SYSTEMD).endswith("/devkit-redis-1 no\n")  # --check changed nothing
+    repaired = invoke("provision", "--inventory", INVENTORY, *VAULT, "--limit", SYSTEMD)
+    assert repaired.returncode == 0, repaired.stdout[-3000:] + repaired.stderr
+    wanted = "/devkit-postgres-1 unless-stopped\n/devkit-redis-1 unless-stopped\n"
+    assert restart_policies(SYSTEMD) == wanted
+    again = invoke("provision", "--inventory", INVENTORY, *VAULT, "--check", "--limit", SYSTEMD)
+    assert recap(again.stdout)[SYSTEMD][1] == 0, again.stdout[-3000:]
+
+
 def test_a_step_that_hangs_fails_its_host_at_the_time_limit_and_the_other_finishes(
     first_run, invoke, tmp_path
 ):

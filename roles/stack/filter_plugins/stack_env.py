@@ -1,7 +1,9 @@
 """The stack role's filters over the kit's own rules (devkit.dotenv, devkit.volumes,
 devkit.passwords, devkit.services): the env file merged by the one .env parser, the volume-owner
-rule, the password policy, what each service needs in the env file."""
+rule, the password policy, what each service needs in the env file, and which containers run
+otherwise than compose.yaml says (devkit.compose)."""
 
+from devkit.compose import runs_otherwise
 from devkit.dotenv import env_keys, merge_env
 from devkit.envfile import COMPOSE_INPUTS
 from devkit.passwords import password_problem
@@ -55,6 +57,23 @@ def stack_volume_conflict(volume_info, stack_env, current_text, container_info=N
     return f"{conflict.cause}; fix: {conflict.hint}" if conflict else ""
 
 
+def stack_runs_otherwise(inspected, services):
+    """The services whose container runs otherwise than compose.yaml's SERVICES say
+    (devkit.compose.runs_otherwise), from docker_container_info's results looped over the
+    compose project's containers."""
+    drifted = []
+    for result in inspected or []:
+        container = result.get("container") or {}
+        service = (result.get("item") or {}).get("Service", "")
+        if not container or service not in services:
+            continue
+        policy = container.get("HostConfig", {}).get("RestartPolicy", {}).get("Name", "")
+        timeout = container.get("Config", {}).get("StopTimeout")
+        if runs_otherwise(services[service], policy, timeout):
+            drifted.append(service)
+    return sorted(drifted)
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -64,4 +83,5 @@ class FilterModule:
             "image_env": stack_image_env,
             "missing_inputs": stack_missing_inputs,
             "password_keys": stack_password_keys,
+            "runs_otherwise": stack_runs_otherwise,
         }
