@@ -23,6 +23,16 @@ from devkit.errors import (
 from devkit.paths import COMPOSE_FILE
 
 
+def whole_seconds(duration: str) -> int:
+    """A Compose duration of whole seconds ("30s", "1m30s", "1h") as the seconds Docker keeps
+    (Config.StopTimeout); ValueError for any other form, which no container could match."""
+    found = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", duration.strip())
+    if not duration.strip() or not found:
+        raise ValueError(f"{duration!r} is not a duration of whole seconds (such as 30s or 1m30s)")
+    hours, minutes, seconds = (int(part or 0) for part in found.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
 def runs_otherwise(definition: dict, restart_policy: str, stop_timeout: object) -> str:
     """Why a container runs otherwise than its service's DEFINITION in compose.yaml says: its
     restart policy and stop timeout, as `docker inspect` gives them (HostConfig.RestartPolicy.Name,
@@ -31,7 +41,7 @@ def runs_otherwise(definition: dict, restart_policy: str, stop_timeout: object) 
     `devkit verify` names it and the stack role makes the container anew (the one rule)."""
     restart = str(definition.get("restart", "no"))
     grace = str(definition.get("stop_grace_period", "10s"))
-    runs, wanted = f"{restart_policy} {stop_timeout}", f"{restart} {grace.removesuffix('s')}"
+    runs, wanted = f"{restart_policy} {stop_timeout}", f"{restart} {whole_seconds(grace)}"
     if runs == wanted:
         return ""
     return f"runs with restart policy and stop timeout {runs!r}, compose.yaml says {restart} and {grace}"

@@ -8,7 +8,7 @@ import importlib.util
 import pytest
 import yaml
 
-from devkit.compose import runs_otherwise
+from devkit.compose import runs_otherwise, whole_seconds
 from devkit.paths import KIT_ROOT
 
 pytestmark = pytest.mark.unit
@@ -48,3 +48,11 @@ def test_the_roles_filter_names_the_services_to_make_anew():
     gone = {"item": {"Service": "redis"}, "container": None, "exists": False}
     assert drifted([gone, result("other", "no")], SERVICES) == []
     assert drifted([], SERVICES) == [] and drifted(None, SERVICES) == []
+
+
+def test_compose_durations_are_read_as_dockers_seconds_or_refused():
+    assert [whole_seconds(d) for d in ("30s", "1m30s", "2m", "1h", "0s")] == [30, 90, 120, 3600, 0]
+    assert runs_otherwise({"restart": "always", "stop_grace_period": "1m30s"}, "always", 90) == ""
+    for bad in ("", "30", "1.5s", "500ms", "s"):
+        with pytest.raises(ValueError, match="not a duration of whole seconds"):
+            whole_seconds(bad)
