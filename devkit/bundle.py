@@ -28,6 +28,9 @@ CONTENT = ("tasks.py", "pyproject.toml", "compose/compose.yaml", "devkit")
 MANIFEST = "MANIFEST.sha256"
 # glibc 2.17 and later: every manylinux wheel a Debian 11+ or Ubuntu 20.04+ server can load.
 MANYLINUX = ("manylinux2014", "manylinux_2_17", "manylinux_2_28", "manylinux_2_31")
+# Every distribution the kit installs, at one version: what a server gets is what CI ran with,
+# not what PyPI holds on the day (a new release of a dependency of a dependency changes nothing).
+CONSTRAINTS = KIT_ROOT / "constraints.txt"
 
 
 def requirements(pyproject: Path = KIT_ROOT / "pyproject.toml") -> list[str]:
@@ -38,7 +41,8 @@ def requirements(pyproject: Path = KIT_ROOT / "pyproject.toml") -> list[str]:
 def download_wheels(reqs: list[str], python: str, arch: str, cache: Path) -> Path:
     """Wheels for `python` (X.Y.Z: markers such as python_full_version < "3.11.3" depend on the
     patch level) on `arch`, downloaded once per requirement set into `cache`."""
-    key = hashlib.sha256("\n".join([python, arch, *reqs]).encode()).hexdigest()[:16]
+    pins = CONSTRAINTS.read_text()
+    key = hashlib.sha256("\n".join([python, arch, *reqs, pins]).encode()).hexdigest()[:16]
     wheels = cache / f"wheels-py{python}-{arch}-{key}"
     if (wheels / ".complete").exists():
         return wheels
@@ -49,7 +53,7 @@ def download_wheels(reqs: list[str], python: str, arch: str, cache: Path) -> Pat
         "--only-binary=:all:", "--python-version", python, "--implementation", "cp",
         "--abi", f"cp{tag}", "--abi", "abi3", "--abi", "none",
         "--platform", "any", *(f"--platform={p}_{arch}" for p in MANYLINUX),
-        "--dest", str(wheels), *reqs,
+        "--constraint", str(CONSTRAINTS), "--dest", str(wheels), *reqs,
     ]  # fmt: skip
     _pip(command, python, arch)
     # pip evaluates markers such as python_full_version with its own interpreter's version, not

@@ -37,7 +37,7 @@ from devkit.paths import KIT_ROOT, state_dir
 # these name and what those import (devkit/kit_code.py), and the code that prepares and runs the
 # playbook.
 SOURCES = ("playbooks", "roles", "compose", "vscode-templates")
-SOURCE_FILES = ("ansible.cfg", "pyproject.toml")
+SOURCE_FILES = ("ansible.cfg", "pyproject.toml", "constraints.txt")
 RUNNERS = ("devkit.workstation", "devkit.playbook", "devkit.ansible_playbook")
 # Paths no task names but the playbook's result depends on.
 ALSO_WATCHED = ("/etc/group", "/var/lib/dpkg/status")
