@@ -1,5 +1,5 @@
 """The row codec, both ways, pure: COPY's output as the backup file's row lines (dump), and row
-lines as the CSV that COPY FROM reads (load).
+lines as the rows COPY FROM takes (load).
 
 A row line is a JSON array with one value per column, followed by ",\\n" (the table's last by
 "\\n"). This kit's files hold scalars only (arrays and other types print as their text); files
@@ -56,55 +56,67 @@ def json_lines(lines: bytes) -> bytes:
     return lines.translate(None, _QUOTE) if _QUOTE in lines else lines
 
 
-# --- Load: row lines as CSV -------------------------------------------------------------------
-# COPY's CSV format reads this kit's row lines almost as they are: top-level commas separate the
-# values, JSON strings are quoted fields whose \" and \\ escapes CSV reads with ESCAPE '\', and an
-# unquoted null is NULL while a quoted "null" stays a string.
+# --- Load: row lines as the rows COPY FROM takes ---------------------------------------------
+# A block of row lines is parsed at once, at C speed, by msgspec: each column as its type here
+# (integers as int, booleans as bool, numeric and floating point as Decimal from the number's
+# own digits, the rest as str: JSON's escapes, \\u included, decoded by the parser). The rows go
+# to psycopg 3's Copy.write_row, which writes COPY's text format in C, as pg_restore feeds it.
+# (Was: the row lines as CSV, made by bytes.replace passes over every escape: twice pg_restore's
+# time on text with tabs, quotes and backslashes.)
 # FREEZE: the tables were truncated in the restore's transaction, so rows can be written frozen,
 # and the foreign-key checks and ANALYZE that read them next set no hint bits (TRUNCATE already
 # is not MVCC-safe for transactions older than the restore, FREEZE adds nothing to that).
-COPY_IN = "(FORMAT csv, NULL 'null', ESCAPE '\\', FREEZE)"
+COPY_IN = "(FREEZE)"
+_INTEGERS = ("smallint", "integer", "bigint")
+_NUMBERS = ("numeric", "real", "double precision")  # format_type's: numeric(10,2) too
+_FLOATS = ("real", "double precision")
 
 
-def plain(block: bytes) -> bool:
-    """True when the JSON strings in `block` use no escapes but \\" and \\\\ (CSV reads those)."""
-    return b"\\" not in block or b"\\" not in block.replace(b"\\\\", b"").replace(b'\\"', b"")
+def kind(type_: str) -> type:
+    """The Python type a column's JSON values are read as (format_type's name of its type)."""
+    if type_ in _INTEGERS:
+        return int
+    if type_ == "boolean":
+        return bool
+    if type_.split("(")[0] in _NUMBERS:
+        return Decimal
+    return str
 
 
-# JSON's short escapes other than \" and \\, and the characters they stand for: in a quoted CSV
-# field these characters are taken as they are (a newline too).
-_SHORT_ESCAPES = (
-    (b"\\n", b"\n"), (b"\\t", b"\t"), (b"\\r", b"\r"), (b"\\b", b"\b"), (b"\\f", b"\f"),
-    (b"\\/", b"/"),
-)  # fmt: skip
+class RowParser:
+    """One table's blocks of row lines as rows of values for Copy.write_row.
+
+    TYPES: the columns' types here, in the file's column order; ARRAYS: which are arrays;
+    SCALARS: the file holds scalars only (this kit's files; the earlier script's may nest)."""
+
+    def __init__(self, types: list[str], arrays: list[bool], scalars: bool) -> None:
+        import msgspec
+
+        self.arrays = arrays
+        self.refused = (msgspec.ValidationError, msgspec.DecodeError)
+        kinds = tuple(kind(t) | None for t in types)
+        self.typed = msgspec.json.Decoder(list[tuple[kinds]]) if scalars and kinds else None
+        self.one = msgspec.json.Decoder(tuple[kinds]) if self.typed else None
+        # -0 of a float column: msgspec reads it as the integer 0, the sign lost.
+        self.signed_zero = any(t in _FLOATS for t in types)
+
+    def rows(self, block: bytes) -> list:
+        """The rows of BLOCK (whole row lines). ValueError for a damaged row."""
+        if self.typed is not None and not (
+            self.signed_zero and (b"-0," in block or b"-0]" in block)
+        ):
+            end = -2 if block.endswith(b",\n") else -1
+            try:
+                if block.count(b"\n") == 1:  # a long line: its row, the line not copied
+                    return [self.one.decode(memoryview(block)[:end])]
+                return self.typed.decode(b"[" + block[:end] + b"]")
+            except self.refused:
+                pass  # a value not of its column's type, or damage: each row on its own says
+        return [row_values(line, self.arrays) for line in block.splitlines()]
 
 
-def unescaped(lines: bytes) -> bytes | None:
-    """CSV lines made from row lines (csv_lines), with JSON's short escapes (\\n, \\t …) turned
-    into their characters, in bulk (bytes.replace, C speed): PostgreSQL's text output escapes
-    tabs and newlines this way, and rows holding them took a per-row path (json.loads) that made
-    a restore five times slower than pg_restore. \\\\ and \\" stay (CSV's ESCAPE reads them).
-    Every \\\\ is set aside first, left to right as JSON reads them, as a NUL byte (which JSON
-    text never holds raw): each backslash left then starts an escape, since no escape but
-    \\\\ has a backslash as its second character. None when a \\uXXXX escape is there (the
-    per-row path decodes those) or the text holds a NUL."""
-    if b"\\" not in lines:
-        return lines
-    if b"\0" in lines:
-        return None
-    text = lines.replace(b"\\\\", b"\0")
-    if b"\\u" in text:
-        return None
-    for escape, character in _SHORT_ESCAPES:
-        if escape in text:
-            text = text.replace(escape, character)
-    return text.replace(b"\0", b"\\\\")
-
-
-def csv_lines(block: bytes) -> bytes:
-    """Row lines of scalars, '[1,"a"],' and '[2,"b"]', as the CSV lines '1,"a"' and '2,"b"'."""
-    body = block[1:-2] if block.endswith(b"]\n") else block[1:-3]
-    return body.replace(b"],\n[", b"\n") + b"\n"
+def _integer(text: str) -> int | Decimal:
+    return Decimal(text) if text == "-0" else int(text)  # a float column's -0 keeps its sign
 
 
 def _quoted(text: str) -> str:
@@ -134,37 +146,21 @@ def _text(value) -> str:
     return json.dumps(value, ensure_ascii=False, default=float)  # objects into json columns
 
 
-def csv_row(line: bytes, arrays: list[bool]) -> str:
-    """One row line parsed, for values CSV cannot take as they are (escapes like \\n, nesting).
-    ValueError for a line that is not a JSON array of one value per column."""
+def row_values(line: bytes, arrays: list[bool]) -> list[str | None]:
+    """One row line parsed on its own: values not of their column's type, nested JSON (arrays,
+    objects) of the earlier script's files. ValueError for a line that is not a JSON array of
+    one value per column."""
     try:
-        values = json.loads(line.rstrip(b",\n"), parse_float=Decimal)
+        values = json.loads(line.rstrip(b",\n"), parse_float=Decimal, parse_int=_integer)
     except RecursionError:
         raise ValueError("nested too deeply") from None
     if not isinstance(values, list):
         raise ValueError("not a JSON array")
-    fields = []
-    for value, is_array in zip(values, arrays, strict=True):
-        if value is None:
-            fields.append("null")
-        elif isinstance(value, list) and is_array:
-            fields.append(_quoted(array_literal(value)))
-        else:
-            fields.append(_quoted(_text(value)))
-    return ",".join(fields) + "\n"
-
-
-def to_csv(block: bytes, arrays: list[bool], scalars: bool) -> bytes:
-    """A block of row lines as COPY CSV lines. `arrays`: which columns are arrays here;
-    `scalars`: the lines hold scalars only (this kit's files). ValueError for a damaged row."""
-    if scalars:
-        # After csv_lines: the row boundaries it finds hold no newline of a value yet.
-        converted = unescaped(csv_lines(block))
-        if converted is not None:
-            return converted
-    if block.count(b"\n") == 1:  # one row (a long one has a block of its own): no copies
-        return csv_row(block, arrays).encode()
-    return "".join(
-        csv_lines(line).decode() if scalars and plain(line) else csv_row(line, arrays)
-        for line in block.splitlines(keepends=True)
-    ).encode()
+    return [
+        None
+        if value is None
+        else array_literal(value)
+        if isinstance(value, list) and is_array
+        else _text(value)
+        for value, is_array in zip(values, arrays, strict=True)
+    ]

@@ -1,19 +1,19 @@
 """restore_backup: a backup's tables loaded in ONE transaction (docs/ARCHITECTURE.md, "Restore").
 
 The plan (which tables are emptied, in which order they load) is made and checked before the
-first change; the rows go through COPY FROM STDIN as CSV (devkit.backup.codec).
+first change; the rows go through COPY FROM STDIN: parsed by devkit.backup.codec's RowParser,
+written by psycopg 3's Copy.write_row.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-import psycopg2
 
 from devkit.backup.catalog import (
     ForeignKey,
@@ -31,78 +31,76 @@ from devkit.backup.catalog import (
     sequence_owners,
     sql_name,
 )
-from devkit.backup.codec import COPY_IN, to_csv
+from devkit.backup.codec import COPY_IN, RowParser
 from devkit.backup.diff import calculate_diff, restored_summary
 from devkit.backup.fileformat import CorruptBackup, TableStream
 from devkit.backup.models import DiffSummary, RestoreResult
 from devkit.backup.reader import BackupReader
-from devkit.backup.session import BLOCK, BackupError, Progress, connect
+from devkit.backup.session import BackupError, Progress, connect
 from devkit.backup.target import Target
 
 
-class _CsvInput:
-    """The file COPY FROM STDIN reads: a table's row blocks turned into CSV, rows counted.
+class _RowBlocks:
+    """A table's row blocks as rows of values, for Copy.write_row; rows counted.
 
-    A thread reads, checks and converts the next blocks (decompression and hashing release the
-    GIL) while psycopg2 sends the previous ones; a few blocks wait in between at most.
+    A thread reads, checks and parses the next blocks (decompression and hashing release the GIL)
+    while psycopg sends the previous ones; one piece waits in between at most, and after a long
+    line nothing more is read until its row has been sent (the row is in memory three times:
+    its line, its values, the text psycopg sends).
     """
 
-    def __init__(
-        self,
-        stream: TableStream,
-        arrays: list[bool],
-        on_rows: Callable[[int], None] | None,
-        where: str,
-    ) -> None:
+    def __init__(self, stream: TableStream, parser: RowParser, where: str) -> None:
         self.where = where
-        self.arrays = arrays
-        self.scalars = stream.scalars
-        self.on_rows = on_rows
+        self.parser = parser
         self.count = 0
-        self._done = False
         self._stop = threading.Event()
-        self._queue: queue.Queue = queue.Queue(maxsize=4)
+        self._queue: queue.Queue = queue.Queue(maxsize=1)
+        self._sent = 0  # pieces written to COPY, counted under _written
+        self._written = threading.Condition()
         self._thread = threading.Thread(
             target=self._produce, args=(stream.blocks,), name="restore-reader", daemon=True
         )
         self._thread.start()
 
     def _produce(self, blocks: Iterator[bytes]) -> None:
+        put = 0
         try:
             for block in blocks:
                 if self._stop.is_set():
                     return
-                if block:
-                    rows = block.count(b"\n")
+                pieces = list(_pieces(block))
+                del block  # not held while the parsed rows wait to be sent
+                while pieces:
+                    piece = pieces.pop(0)
+                    long = len(piece) > PIECE
                     try:
-                        converted = to_csv(block, self.arrays, self.scalars)
+                        rows = self.parser.rows(piece)
                     except ValueError as exc:
                         raise CorruptBackup(
                             f"{self.where}: a row is damaged ({exc})", "use another backup"
                         ) from None
-                    del block  # not held while the converted rows wait to be sent
-                    self._queue.put((converted, rows))
+                    del piece
+                    self._queue.put(rows)
+                    put += 1
+                    del rows
+                    if long:  # nothing more read until its row has been sent
+                        with self._written:
+                            while self._sent < put and not self._stop.is_set():
+                                self._written.wait(0.1)
             self._queue.put(None)
         except BaseException as exc:  # raised again in the thread that reads
             self._queue.put(exc)
 
-    def read(self, size: int = -1) -> bytes:
-        if self._done:
-            return b""
-        item = self._queue.get()
-        if item is None:
-            self._done = True
-            return b""
-        if isinstance(item, BaseException):
-            self._done = True
-            raise item
-        data, rows = item
-        self.count += rows
-        if self.on_rows:
-            self.on_rows(rows)
-        return data
-
-    readline = read
+    def __iter__(self) -> Iterator[list]:
+        while (item := self._queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            self.count += len(item)
+            yield item
+            del item
+            with self._written:
+                self._sent += 1
+                self._written.notify()
 
     def close(self) -> None:
         """Stop the reading thread (after a failure, before the file is closed)."""
@@ -110,6 +108,21 @@ class _CsvInput:
         while self._thread.is_alive():
             with contextlib.suppress(queue.Empty):
                 self._queue.get(timeout=0.1)
+
+
+# Row lines parsed at once: their values as Python objects take up to ~15 times the bytes of
+# the lines (small integers, short strings), and a few such pieces wait in the queue.
+PIECE = 1 << 18
+
+
+def _pieces(block: bytes) -> Iterator[bytes]:
+    """BLOCK's whole row lines in pieces of about PIECE bytes (a longer line is a piece)."""
+    start = 0
+    while start < len(block):
+        end = block.find(b"\n", start + PIECE)
+        end = len(block) if end < 0 else end + 1
+        yield block[start:end]
+        start = end
 
 
 def _check_version(backup: str | None, current: str | None, allow_other_version: bool) -> None:
@@ -168,17 +181,21 @@ def _load_table(
             f"{name} has no column {', '.join(missing)} here",
             "migrate the database to the backup's version first",
         )
-    source = _CsvInput(
-        stream,
-        [types[c].endswith("[]") for c in stream.header.columns],
-        progress and (lambda rows: progress.advance(name, rows)),
-        f"{where}, table {name}",
-    )
+    in_file = [types[c] for c in stream.header.columns]
+    parser = RowParser(in_file, [t.endswith("[]") for t in in_file], stream.scalars)
+    source = _RowBlocks(stream, parser, f"{where}, table {name}")
     columns = ", ".join(quote_ident(c) for c in stream.header.columns)
     try:
-        cur.copy_expert(
-            f"COPY {sql_name(name)} ({columns}) FROM STDIN WITH {COPY_IN}", source, BLOCK
-        )
+        with cur.copy(f"COPY {sql_name(name)} ({columns}) FROM STDIN WITH {COPY_IN}") as copy:
+            for rows in source:
+                for row in rows:
+                    copy.write_row(row)
+                if progress:
+                    progress.advance(name, len(rows))
+    except UnicodeEncodeError as exc:  # a \\u escape of half a character (a surrogate)
+        raise CorruptBackup(
+            f"{where}, table {name}: a row is damaged ({exc.reason})", "use another backup"
+        ) from None
     finally:
         source.close()
     # The server's count of rows loaded (the tables are locked since TRUNCATE).
@@ -245,7 +262,11 @@ def restore_backup(
             diff.migration_version_backup, diff.migration_version_current, allow_other_version
         )
 
-    conn = connect(target, bulk=True)
+    import psycopg
+
+    # psycopg logs what it ignores while it ends a broken COPY; the error raised says it all.
+    logging.getLogger("psycopg").addHandler(logging.NullHandler())
+    conn = connect(target, bulk=True, rows_in=True)
     try:
         with conn.cursor() as cur:
             cur.execute("SET LOCAL lock_timeout = %s", (f"{int(lock_timeout_s * 1000)}ms",))
@@ -299,23 +320,19 @@ def restore_backup(
                     cur, [k for k in keys if k.child in emptied or k.parent in emptied]
                 )
         conn.commit()
-    except CorruptBackup:
-        conn.rollback()
-        raise
-    except psycopg2.errors.LockNotAvailable:
-        conn.rollback()
-        raise BackupError(
-            f"a table stayed locked by another session for {lock_timeout_s:g}s",
-            "stop the app (or its long transaction) and retry",
-        ) from None
-    except psycopg2.Error as exc:
-        conn.rollback()
-        raise BackupError(
-            f"restore failed, nothing was changed: {(exc.pgerror or str(exc)).strip().splitlines()[0]}",
-            "see the message; the backup may not fit this schema",
-        ) from None
-    except BaseException:
-        conn.rollback()
+    except BaseException as exc:
+        with contextlib.suppress(psycopg.Error):  # a lost connection: the server rolled back
+            conn.rollback()
+        if isinstance(exc, psycopg.errors.LockNotAvailable):
+            raise BackupError(
+                f"a table stayed locked by another session for {lock_timeout_s:g}s",
+                "stop the app (or its long transaction) and retry",
+            ) from None
+        if isinstance(exc, psycopg.Error):
+            raise BackupError(
+                f"restore failed, nothing was changed: {str(exc).strip().splitlines()[0]}",
+                "see the message; the backup may not fit this schema",
+            ) from None
         raise
     finally:
         conn.close()

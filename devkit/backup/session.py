@@ -47,30 +47,39 @@ def _direct(target: Target) -> dict[str, str | int]:
     return {"host": found[0], "port": found[1]} if found else {}
 
 
-def connect(target: Target, bulk: bool = False):
+def connect(target: Target, bulk: bool = False, rows_in: bool = False):
     """A session on TARGET. BULK (backups, restores, pulls: the rows travel): to a local stack,
-    straight to its container's address when this machine can (no docker-proxy in between)."""
-    import psycopg2
+    straight to its container's address when this machine can (no docker-proxy in between).
+    ROWS_IN (a restore's transaction): a psycopg 3 session, whose Copy.write_row formats rows
+    for COPY FROM in C; its cursors bind parameters on the client, as psycopg2's do."""
+    if rows_in:
+        import psycopg as driver
+
+        extra = {"cursor_factory": driver.ClientCursor}
+    else:
+        import psycopg2 as driver
+
+        extra = {}
 
     def session(timeout: int, **where):
-        return psycopg2.connect(
+        return driver.connect(
             target.dsn, application_name="devkit-backup", connect_timeout=timeout, options=PINNED,
-            **where,
+            **extra, **where,
         )  # fmt: skip
 
     if bulk and (direct := _direct(target)):
         try:
             return session(2, **direct)
-        except psycopg2.OperationalError:
+        except driver.OperationalError:
             pass  # the published port below, and its error if it fails too
     try:
         return session(10)
-    except psycopg2.ProgrammingError:  # libpq quotes the part it cannot parse: the password
+    except driver.ProgrammingError:  # libpq quotes the part it cannot parse: the password
         raise BackupError(
             "the database's connection settings cannot be parsed (their value is not shown: it holds the password)",
             "check DATABASE_URL / PG* variables (or run `devkit setup` to rewrite .env.local)",
         ) from None
-    except psycopg2.OperationalError as exc:
+    except driver.OperationalError as exc:
         if "not currently accepting connections" in str(exc):
             raise BackupError(
                 f"database {target.database} is closed to connections: a snapshot command is "

@@ -467,7 +467,8 @@ def test_cut_connection_leaves_the_data_as_it_was(db, target, big_backup):
     with db.cursor() as cur:
         cur.execute("SELECT pg_terminate_backend(%s)", (pid,))
     thread.join(60)
-    assert isinstance(outcome.get("error"), (BackupError, psycopg2.Error))
+    # One line for the user, whatever the driver raised (was: the driver's error, a traceback).
+    assert isinstance(outcome.get("error"), BackupError), outcome
     assert checksums(db, tables) == before
 
 
