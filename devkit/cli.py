@@ -117,7 +117,29 @@ def server_job_settings() -> None:
         os.environ.setdefault(key, value)
 
 
+def stale_environment(root: Path = KIT_ROOT, prefix: str = sys.prefix) -> bool:
+    """Whether this runs in the kit's own .venv and the packages there predate pyproject.toml or
+    constraints.txt: a `git pull` changed them and `devkit …` was typed from the PATH. The
+    digest is scripts/devkit's (sha256 over both files); a .venv scripts/devkit did not make
+    (a server's, built by the kit role) is never stale here."""
+    venv = root / ".venv"
+    try:
+        if Path(prefix).resolve() != venv.resolve():
+            return False
+        installed = (venv / ".devkit-installed").read_text().strip()
+        import hashlib
+
+        wanted = hashlib.sha256(
+            (root / "pyproject.toml").read_bytes() + (root / "constraints.txt").read_bytes()
+        ).hexdigest()
+    except OSError:
+        return False
+    return installed != wanted
+
+
 def main() -> None:
+    if stale_environment():  # scripts/devkit installs them again, then runs this command
+        os.execvp("bash", ["bash", str(KIT_ROOT / "scripts" / "devkit"), *sys.argv[1:]])
     sys.argv[1:] = help_first(sys.argv[1:])
     server_job_settings()
     if follow_early(sys.argv[1:]):
