@@ -107,7 +107,7 @@ class RowParser:
         ):
             end = -2 if block.endswith(b",\n") else -1
             try:
-                if block.count(b"\n") == 1:  # a long line: its row, the line not copied
+                if block.find(b"\n") == len(block) - 1:  # one line: its row, the line not copied
                     return [self.one.decode(memoryview(block)[:end])]
                 return self.typed.decode(b"[" + block[:end] + b"]")
             except self.refused:

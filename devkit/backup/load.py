@@ -39,6 +39,10 @@ from devkit.backup.reader import BackupReader
 from devkit.backup.session import BackupError, Progress, connect
 from devkit.backup.target import Target
 
+# psycopg logs what it ignores while it ends a broken COPY; the error raised says it all. Once,
+# here: a handler added per restore would pile up in a process that restores many times.
+logging.getLogger("psycopg").addHandler(logging.NullHandler())
+
 
 class _RowBlocks:
     """A table's row blocks as rows of values, for Copy.write_row; rows counted.
@@ -264,8 +268,6 @@ def restore_backup(
 
     import psycopg
 
-    # psycopg logs what it ignores while it ends a broken COPY; the error raised says it all.
-    logging.getLogger("psycopg").addHandler(logging.NullHandler())
     conn = connect(target, bulk=True, rows_in=True)
     try:
         with conn.cursor() as cur:

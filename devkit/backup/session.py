@@ -8,7 +8,8 @@ from typing import Protocol
 from devkit.backup.target import Target
 from devkit.errors import DevkitError
 
-# Bytes of rows handed on at once, both ways: few large writes instead of one per row.
+# Bytes of rows handed on at once: few large writes instead of one per row (COPY TO's rows into
+# the file; a restore reads the file in blocks of its own, devkit/backup/fileformat.py).
 BLOCK = 1 << 20
 
 

@@ -59,10 +59,6 @@ typed_table = st.lists(st.sampled_from(sorted(KINDS)), min_size=1, max_size=5).f
 )
 
 
-def decimal_json(value):
-    return float(value) if isinstance(value, Decimal) else value
-
-
 @given(typed_table)
 def test_rows_of_their_columns_types_reach_copy_as_the_values_they_hold(table):
     types, rows = table
