@@ -1,9 +1,11 @@
-"""The row codec, both ways, pure: COPY's output as the backup file's row lines (dump), and row
-lines as the rows COPY FROM takes (load).
+"""The row codec, both ways, pure: what the server's COPY prints for the backup file (dump), and
+the row lines of earlier files as the rows COPY FROM takes (load).
 
-A row line is a JSON array with one value per column, followed by ",\\n" (the table's last by
-"\\n"). This kit's files hold scalars only (arrays and other types print as their text); files
-of the earlier backup script may hold nested JSON (arrays, objects), which takes the slower per-row path.
+Since format 2 (devkit-backup/2) a table's rows are COPY's own text format, one row a line, as
+pg_dump stores them and pg_restore feeds them: written and restored as they are. Files of
+format 1 (devkit-backup/1) hold a JSON array per row line, followed by ",\\n" (the table's
+last by "\\n"), scalars only (arrays and other types as their text); files of the earlier
+backup script may hold nested JSON (arrays, objects), which takes the slower per-row path.
 """
 
 from __future__ import annotations
@@ -15,17 +17,43 @@ from decimal import Decimal
 from devkit.backup.catalog import Column, quote_ident
 
 # --- Dump: the server prints each row as the file's row line ---------------------------------
-# Session settings that make the JSON of every value exact and independent of the server's defaults.
+# Session settings that make the text of every value exact and independent of the server's
+# defaults (as pg_dump's session): UTF-8, dates in ISO, floats' shortest exact text, bytea in hex.
 EXACT_OUTPUT = (
-    "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; "
-    "SET extra_float_digits = 1; SET bytea_output = 'hex'"
+    "SET client_encoding = 'UTF8'; SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; "
+    "SET IntervalStyle = 'postgres'; SET extra_float_digits = 1; SET bytea_output = 'hex'"
 )
-# COPY's CSV output, ',' between columns and null for NULL, where every column prints as JSON:
-# integers and booleans as their text, everything else through to_json (whose output holds no
-# control character), the first column opening the array and the last closing it with "],". The
-# quote character is \x02, which never occurs in that output: CSV wraps the fields holding a
-# comma in it, and json_lines deletes it.
-COPY_OUT = "(FORMAT csv, QUOTE E'\\x02', NULL 'null')"
+# The line that ends a table's rows in the file: COPY's own end-of-data marker, which no row
+# line can be (a backslash in a value prints as two).
+END_OF_DATA = b"\\.\n"
+
+
+def select_list(
+    columns: list[Column], computed: Mapping[str, str] | None = None, json_rows: bool = False
+) -> str:
+    """The SELECT list whose COPY output (copy_out's options) is the table's rows. COMPUTED: SQL
+    computing some columns instead of reading them (a pull's masks, devkit/pull/masks.py), of
+    their type. JSON_ROWS: format 1's row lines (`db.backup --format json`)."""
+    computed = computed or {}
+    if json_rows:
+        return _json_select_list(columns, computed)
+    return ", ".join(
+        f"({computed[column.name]})" if column.name in computed else quote_ident(column.name)
+        for column in columns
+    )
+
+
+def copy_out(json_rows: bool) -> str:
+    """COPY TO's options: its text format, or format 1's (below)."""
+    return _JSON_COPY_OUT if json_rows else ""
+
+
+# Format 1: COPY's CSV output, ',' between columns and null for NULL, where every column prints
+# as JSON: integers and booleans as their text, everything else through to_json (whose output
+# holds no control character), the first column opening the array and the last closing it with
+# "],". The quote character is \x02, which never occurs in that output: CSV wraps the fields
+# holding a comma in it, and json_lines deletes it.
+_JSON_COPY_OUT = "(FORMAT csv, QUOTE E'\\x02', NULL 'null')"
 _QUOTE = b"\x02"
 _AS_TEXT = ("smallint", "integer", "bigint", "boolean")
 
@@ -37,10 +65,7 @@ def _json_text(column: Column, value: str = "") -> str:
     return f"to_json({name}{'::text' if column.as_text else ''})::text"
 
 
-def select_list(columns: list[Column], computed: Mapping[str, str] | None = None) -> str:
-    """The SELECT list whose COPY CSV output is the table's row lines. COMPUTED: SQL computing
-    some columns instead of reading them (a pull's masks, devkit/pull/masks.py), of their type."""
-    computed = computed or {}
+def _json_select_list(columns: list[Column], computed: Mapping[str, str]) -> str:
     values = [_json_text(column, computed.get(column.name, "")) for column in columns]
     if not values:
         return "'[],'"
@@ -52,7 +77,7 @@ def select_list(columns: list[Column], computed: Mapping[str, str] | None = None
 
 
 def json_lines(lines: bytes) -> bytes:
-    """COPY's rows as the file's row lines: only the quote characters go."""
+    """Format 1: COPY's rows as the file's row lines: only the quote characters go."""
     return lines.translate(None, _QUOTE) if _QUOTE in lines else lines
 
 

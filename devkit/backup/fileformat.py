@@ -1,20 +1,25 @@
 """The backup file: its layout, the limits of what reading one may hold, and its writer
 (devkit/backup/reader.py reads it).
 
-Layout written by this kit (one row a line, so readers never hold a table in memory):
+Layout written by this kit (format devkit-backup/2; one row a line, so readers never hold a
+table in memory):
 
     {"metadata": {...},
     "tables": {
     "public.users": {"columns": [...], "column_types": [...], "data": [
-    [1,"Alice"],
-    [2,"Bob"]
+    1<TAB>Alice
+    2<TAB>\\N
+    \\.
     ], "row_count": 2},
     ...
     },
     "sha256": "<hex of every byte above this line>"}
 
-Any other valid JSON of the earlier backup script's shape (`metadata`, `tables` -> `columns`,
-`data`) is read whole, as that script wrote it, and normalised on reading.
+A table's rows are COPY's text format, as the server prints them (and pg_dump stores them),
+ended by COPY's end-of-data line. Format devkit-backup/1 (files of this kit before) had the
+same lines around rows that were JSON arrays, each but the last followed by a comma, and no
+end-of-data line. Any other valid JSON of the earlier backup script's shape (`metadata`,
+`tables` -> `columns`, `data`) is read whole, as that script wrote it, and normalised on reading.
 """
 
 from __future__ import annotations
@@ -33,8 +38,9 @@ from typing import Any, BinaryIO
 
 from isal import igzip
 
+from devkit.backup.codec import END_OF_DATA
 from devkit.backup.files import backup_path, new_backup_file, publish
-from devkit.backup.models import FORMAT, BackupMetadata, TableHeader
+from devkit.backup.models import FORMAT, FORMAT_JSON_ROWS, BackupMetadata, TableHeader
 from devkit.errors import DevkitError
 from devkit.settings.table import DEFAULTS
 
@@ -92,31 +98,37 @@ def too_large(path: Path, what: str, limit_mb: int, setting: str) -> CorruptBack
 
 @dataclass
 class TableStream:
-    """One table of a backup. `blocks` are whole row lines as in the file: JSON array text, each
-    line ending in ",\n" but the table's last, which ends in "\n"."""
+    """One table of a backup. `blocks` are whole row lines as in the file: COPY text (format 2),
+    or JSON array text each line ending in ",\\n" but the table's last, which ends in "\\n"."""
 
     name: str
     header: TableHeader
     blocks: Iterator[bytes]
-    # The values are scalars (this kit's files); an earlier backup script's may nest (arrays, objects).
+    # The rows are COPY's text format (format 2); else JSON arrays (format 1, the earlier script).
+    copy_text: bool = True
+    # JSON rows: the values are scalars (this kit's files); an earlier backup script's may nest.
     scalars: bool = True
 
     def rows(self) -> Iterator[str]:
-        """Row by row (JSON array text each): for small tables and tests; restore uses blocks."""
+        """Row by row (each line's text): for small tables and tests; restore uses blocks."""
         for block in self.blocks:
-            for line in block.decode().splitlines():
-                yield line.removesuffix(",")
+            for line in block.decode().split("\n")[:-1]:
+                yield line if self.copy_text else line.removesuffix(",")
 
 
-def rows_block(rows: list[str]) -> bytes:
-    """Rows (JSON array text each) as one block for BackupWriter.write_block."""
-    return "".join(row + ",\n" for row in rows).encode()
+def rows_block(rows: list[str], json_rows: bool = False) -> bytes:
+    """Rows (COPY text or JSON array text each, without the line end) as one block for
+    BackupWriter.write_block."""
+    end = ",\n" if json_rows else "\n"
+    return "".join(row + end for row in rows).encode()
 
 
 class _RowLines:
-    """Rows in the file's layout: JSON array text each, separated by ",\n"."""
+    """Rows in the file's layout: COPY text, one row a line (format 1: JSON array text each,
+    separated by ",\\n")."""
 
     _rows_in_table = 0
+    json_rows = False
     # The longest row line written, when one is longer than what readers take by default
     # (LIMITS.line_mb): db.backup then says which setting restoring the file needs.
     longest_line = 0
@@ -129,13 +141,16 @@ class _RowLines:
         raise NotImplementedError
 
     def write_block(self, block: bytes, rows: int) -> None:
-        """Append `rows` rows: JSON array text each, each followed by ",\n". The last comma is
+        """Append `rows` rows: whole lines. JSON rows each end in ",\\n", and the last comma is
         never written: each block's is held back until more rows follow."""
         if rows:
             self._note_length(block)
-            if self._rows_in_table:
-                self._write(b",\n")
-            self._write(memoryview(block)[:-2])
+            if not self.json_rows:
+                self._write(block)
+            else:
+                if self._rows_in_table:
+                    self._write(b",\n")
+                self._write(memoryview(block)[:-2])
             self._rows_in_table += rows
 
 
@@ -143,7 +158,8 @@ class TableSpool(_RowLines):
     """A table's rows read while an earlier table is still being written: kept compressed
     (ISA-L level 1) in an anonymous temporary file beside the backup, then replayed into it."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, json_rows: bool = False) -> None:
+        self.json_rows = json_rows
         self._file = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115  (closed by close())
         self._gzip = igzip.GzipFile(fileobj=self._file, mode="wb", compresslevel=1, mtime=0)
 
@@ -173,11 +189,16 @@ class BackupWriter(_RowLines):
     partial file of its own, fsync, then rename to its name."""
 
     def __init__(
-        self, directory: Path, metadata: BackupMetadata, stream: BinaryIO | None = None
+        self,
+        directory: Path,
+        metadata: BackupMetadata,
+        stream: BinaryIO | None = None,
+        json_rows: bool = False,
     ) -> None:
         # STREAM: written there instead (db.pull.source's stdout); DIRECTORY then only holds
-        # the tables' spools.
+        # the tables' spools. JSON_ROWS: format 1 (`db.backup --format json`).
         self.directory = directory
+        self.json_rows = json_rows
         self._file = (
             None if stream else new_backup_file(directory, metadata.timestamp, ".backup.gz")
         )
@@ -197,7 +218,9 @@ class BackupWriter(_RowLines):
         self._error: BaseException | None = None
         self._worker = threading.Thread(target=self._drain, name="backup-writer", daemon=True)
         self._worker.start()
-        meta = metadata.model_dump(mode="json") | {"format": FORMAT}
+        meta = metadata.model_dump(mode="json") | {
+            "format": FORMAT_JSON_ROWS if json_rows else FORMAT
+        }
         self._write(
             ('{"metadata": ' + json.dumps(meta, ensure_ascii=False) + ',\n"tables": {\n').encode()
         )
@@ -231,18 +254,19 @@ class BackupWriter(_RowLines):
         self._rows_in_table = 0
 
     def write_spool(self, spool: TableSpool) -> None:
-        """The open table's rows, all of them, from a spool."""
+        """Rows of the open table (all of them, or a part's after those before it), from a spool."""
         for chunk in spool.chunks():
             self._write(chunk)
-        self._rows_in_table = spool.rows
+        self._rows_in_table += spool.rows
         self.longest_line = max(self.longest_line, spool.longest_line)
 
     def write_rows(self, rows: list[str]) -> None:
-        self.write_block(rows_block(rows), len(rows))
+        self.write_block(rows_block(rows, self.json_rows), len(rows))
 
     def end_table(self) -> int:
         count = self._rows_in_table
-        self._write(("\n" if count else "").encode() + END_OF_ROWS + f"{count}}}".encode())
+        end = (b"\n" if count else b"") if self.json_rows else END_OF_DATA
+        self._write(end + END_OF_ROWS + f"{count}}}".encode())
         return count
 
     def finish(self) -> Path | None:

@@ -1,8 +1,8 @@
 """restore_backup: a backup's tables loaded in ONE transaction (docs/ARCHITECTURE.md, "Restore").
 
 The plan (which tables are emptied, in which order they load) is made and checked before the
-first change; the rows go through COPY FROM STDIN: parsed by devkit.backup.codec's RowParser,
-written by psycopg 3's Copy.write_row.
+first change; the rows go through COPY FROM STDIN: COPY text as it is in the file, or (format 1
+files) parsed by devkit.backup.codec's RowParser and written by psycopg 3's Copy.write_row.
 """
 
 from __future__ import annotations
@@ -45,15 +45,16 @@ logging.getLogger("psycopg").addHandler(logging.NullHandler())
 
 
 class _RowBlocks:
-    """A table's row blocks as rows of values, for Copy.write_row; rows counted.
+    """A table's row blocks as COPY takes them, each with its number of rows.
 
-    A thread reads, checks and parses the next blocks (decompression and hashing release the GIL)
-    while psycopg sends the previous ones; one piece waits in between at most, and after a long
-    line nothing more is read until its row has been sent (the row is in memory three times:
-    its line, its values, the text psycopg sends).
+    A thread reads, checks and (JSON rows, format 1) parses the next blocks (decompression and
+    hashing release the GIL) while the session sends the previous ones. COPY text (format 2) goes
+    on as it is, whole blocks; parsed rows go in pieces: one piece waits in between at most, and
+    after a long line nothing more is read until its row has been sent (the row is in memory
+    three times: its line, its values, the text psycopg sends).
     """
 
-    def __init__(self, stream: TableStream, parser: RowParser, where: str) -> None:
+    def __init__(self, stream: TableStream, parser: RowParser | None, where: str) -> None:
         self.where = where
         self.parser = parser
         self.count = 0
@@ -72,6 +73,9 @@ class _RowBlocks:
             for block in blocks:
                 if self._stop.is_set():
                     return
+                if self.parser is None:  # COPY text, as it is
+                    self._queue.put((block, block.count(b"\n")))
+                    continue
                 pieces = list(_pieces(block))
                 del block  # not held while the parsed rows wait to be sent
                 while pieces:
@@ -84,7 +88,7 @@ class _RowBlocks:
                             f"{self.where}: a row is damaged ({exc})", "use another backup"
                         ) from None
                     del piece
-                    self._queue.put(rows)
+                    self._queue.put((rows, len(rows)))
                     put += 1
                     del rows
                     if long:  # nothing more read until its row has been sent
@@ -95,11 +99,12 @@ class _RowBlocks:
         except BaseException as exc:  # raised again in the thread that reads
             self._queue.put(exc)
 
-    def __iter__(self) -> Iterator[list]:
+    def __iter__(self) -> Iterator[tuple[bytes | list, int]]:
+        """(a block of COPY text or a list of rows, its number of rows)"""
         while (item := self._queue.get()) is not None:
             if isinstance(item, BaseException):
                 raise item
-            self.count += len(item)
+            self.count += item[1]
             yield item
             del item
             with self._written:
@@ -186,16 +191,24 @@ def _load_table(
             "migrate the database to the backup's version first",
         )
     in_file = [types[c] for c in stream.header.columns]
-    parser = RowParser(in_file, [t.endswith("[]") for t in in_file], stream.scalars)
+    parser = (
+        None
+        if stream.copy_text
+        else RowParser(in_file, [t.endswith("[]") for t in in_file], stream.scalars)
+    )
     source = _RowBlocks(stream, parser, f"{where}, table {name}")
     columns = ", ".join(quote_ident(c) for c in stream.header.columns)
+    listed = f" ({columns})" if columns else ""
     try:
-        with cur.copy(f"COPY {sql_name(name)} ({columns}) FROM STDIN WITH {COPY_IN}") as copy:
-            for rows in source:
-                for row in rows:
-                    copy.write_row(row)
+        with cur.copy(f"COPY {sql_name(name)}{listed} FROM STDIN WITH {COPY_IN}") as copy:
+            for rows, count in source:
+                if parser is None:
+                    copy.write(rows)
+                else:
+                    for row in rows:
+                        copy.write_row(row)
                 if progress:
-                    progress.advance(name, len(rows))
+                    progress.advance(name, count)
     except UnicodeEncodeError as exc:  # a \\u escape of half a character (a surrogate)
         raise CorruptBackup(
             f"{where}, table {name}: a row is damaged ({exc.reason})", "use another backup"

@@ -7,7 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-FORMAT = "devkit-backup/1"
+# The format this kit writes: a table's rows in COPY's text format (devkit/backup/fileformat.py).
+FORMAT = "devkit-backup/2"
+# Format 1: the same layout, each row a JSON array (this kit's files before 2026-12-06).
+FORMAT_JSON_ROWS = "devkit-backup/1"
 
 
 class BackupMetadata(BaseModel):

@@ -14,6 +14,7 @@ from isal import igzip, isal_zlib
 
 from devkit.backup import fileformat
 from devkit.backup.arriving import open_backup
+from devkit.backup.codec import END_OF_DATA
 from devkit.backup.fileformat import (
     DATA_OPEN,
     END_OF_ROWS,
@@ -24,7 +25,7 @@ from devkit.backup.fileformat import (
     TableStream,
     too_large,
 )
-from devkit.backup.models import FORMAT, BackupMetadata, TableHeader
+from devkit.backup.models import FORMAT, FORMAT_JSON_ROWS, BackupMetadata, TableHeader
 
 
 def _document_blocks(rows: list) -> Iterator[bytes]:
@@ -71,6 +72,7 @@ class BackupReader:
         self._buf = b""
         self._pos = 0
         self._started = False
+        self.copy_text = False
         self._hash = hashlib.sha256()
         try:
             self._open()
@@ -87,7 +89,16 @@ class BackupReader:
         try:
             if self.streamed:
                 meta = json.loads(first[len('{"metadata": ') : -2])
-                self.streamed = isinstance(meta, dict) and meta.get("format") == FORMAT
+                written = meta.get("format") if isinstance(meta, dict) else None
+                kits = isinstance(written, str) and written.startswith("devkit-backup/")
+                if kits and written not in (FORMAT, FORMAT_JSON_ROWS):
+                    raise CorruptBackup(
+                        f"{path.name} is in format {written[:40]}, which a newer kit writes",
+                        "update the kit (`git pull`, then `devkit setup`) and run this again",
+                    )
+                self.streamed = written in (FORMAT, FORMAT_JSON_ROWS)
+                # Rows in COPY's text format; format 1 had JSON arrays.
+                self.copy_text = written == FORMAT
             if not self.streamed:
                 self._document = self._read_document(first, document_max)
                 meta = self._document["metadata"]
@@ -243,7 +254,7 @@ class BackupReader:
         tables = {str(name): table for name, table in self._document["tables"].items()}
         for name in order or list(tables):
             header, rows = tables[name]
-            yield TableStream(name, header, _document_blocks(rows), scalars=False)
+            yield TableStream(name, header, _document_blocks(rows), False, scalars=False)
 
     def _table(self, line: bytes) -> TableStream:
         try:
@@ -257,19 +268,23 @@ class BackupReader:
             raise CorruptBackup(
                 f"{self.path.name} is damaged near a table header ({exc})", "use another backup"
             ) from None
-        return TableStream(name, header, self._blocks(name, header))
+        return TableStream(name, header, self._blocks(name, header), self.copy_text)
 
     def _blocks(self, name: str, header: TableHeader) -> Iterator[bytes]:
         count = 0
+        # Format 2: the end-of-data line ends the rows (no row line starts with a backslash and
+        # a dot). Format 1: row lines start with "[" and JSON holds no raw newline: "\n]" does.
+        last, end_of_rows = (END_OF_DATA, b"\n" + END_OF_DATA) if self.copy_text else (b"]", b"\n]")
         while True:
             if self._pos >= len(self._buf) and not self._fill():
                 raise CorruptBackup(
                     f"{self.path.name} is truncated (in table {name})", "use another backup"
                 )
-            if self._buf.startswith(b"]", self._pos):
+            if self._buf.startswith(last, self._pos):
+                if self.copy_text:
+                    self._line(f"table {name}")
                 break
-            # Row lines start with "[" and JSON holds no raw newline: "\n]" ends the rows.
-            end = self._buf.find(b"\n]", self._pos)
+            end = self._buf.find(end_of_rows, self._pos)
             cut = end + 1 if end >= 0 else self._buf.rfind(b"\n", self._pos) + 1
             if cut <= self._pos:  # a row longer than the buffer: read on to its end
                 self._gather_line(f"table {name}", False)
@@ -314,20 +329,29 @@ class VerifyReport:
     checksum: bool  # False for files written by another tool (no SHA-256 inside)
 
 
+def _rows_shaped(block: bytes, rows: int, width: int, copy_text: bool) -> bool:
+    """Whether BLOCK's lines are rows of WIDTH values, counted over the block: COPY text has a
+    tab between values and none inside one; each JSON array line starts with "[" and ends with
+    "]" (and a comma)."""
+    if copy_text:
+        return block.count(b"\t") == rows * max(width - 1, 0)
+    return (
+        block.startswith(b"[")
+        and block.count(b"\n[") == rows - 1
+        and block.count(b"],\n") + block.endswith(b"]\n") == rows
+    )
+
+
 def verify(path: Path) -> VerifyReport:
     """Read the whole file: gzip CRC, JSON shape, row counts and (this kit's files) SHA-256."""
     counts: dict[str, int] = {}
     with BackupReader(path) as reader:
         for table in reader.tables():
             count = 0
+            width = len(table.header.columns)
             for block in table.blocks:
                 rows = block.count(b"\n")
-                # Every line is one JSON array: "[" starts each, "]" (and a comma) ends each.
-                if not (
-                    block.startswith(b"[")
-                    and block.count(b"\n[") == rows - 1
-                    and block.count(b"],\n") + block.endswith(b"]\n") == rows
-                ):
+                if not _rows_shaped(block, rows, width, table.copy_text):
                     raise CorruptBackup(
                         f"{path.name}: a row of {table.name} is damaged", "use another backup"
                     )

@@ -56,7 +56,8 @@ def connect(target: Target, bulk: bool = False, rows_in: bool = False):
     if rows_in:
         import psycopg as driver
 
-        extra = {"cursor_factory": driver.ClientCursor}
+        # The file's COPY text is UTF-8, as the backup's session printed it (codec.EXACT_OUTPUT).
+        extra = {"cursor_factory": driver.ClientCursor, "client_encoding": "UTF8"}
     else:
         import psycopg2 as driver
 

@@ -67,7 +67,7 @@ def read_key() -> bytes:
 def selector(rules, key: bytes):
     """The backup's Selection for RULES (devkit/backup/dump.py), chosen in its snapshot."""
     from devkit.backup.catalog import foreign_keys
-    from devkit.backup.dump import Selection
+    from devkit.backup.readers import Selection
     from devkit.pull import masks, subset
 
     def select(cur, tables) -> Selection:

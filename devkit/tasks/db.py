@@ -29,12 +29,14 @@ def _backup_file(c, file: str) -> Path:
 @task(
     help={
         "output-dir": "Directory for the file (default: devkit.backup_dir, else <app>/backups)",
-        "format": "json (default: the kit's gzip JSON) or sql (pg_dump's custom format, by the stack's container)",
+        "format": "copy (default: the kit's file, rows in COPY's text format), json (the kit's file, "
+        "each row a JSON array: the earlier backup script's shape) or sql (pg_dump's custom "
+        "format, by the stack's container)",
     }
 )
 @reports_errors
 @follows_branch
-def backup(c, output_dir=None, format="json"):
+def backup(c, output_dir=None, format="copy"):
     """Back up every table to backup_YYYYMMDD_HHMMSS.backup.gz; the last line printed is its path."""
     from devkit.backup.dump import create_backup
     from devkit.backup.fileformat import apply_limits
@@ -42,8 +44,10 @@ def backup(c, output_dir=None, format="json"):
 
     apply_limits(c.config.devkit)
     directory = Path(output_dir).expanduser() if output_dir else backup_dir(c.config.devkit)
-    if format not in ("json", "sql"):
-        raise BadArgument(f"unknown format {format!r}", "use --format json or --format sql")
+    if format not in ("copy", "json", "sql"):
+        raise BadArgument(
+            f"unknown format {format!r}", "use --format copy (the default), json or sql"
+        )
     if format == "sql":
         from devkit.backup.pgdump import dump
         from devkit.envfile import load_stack
@@ -61,7 +65,7 @@ def backup(c, output_dir=None, format="json"):
         file=sys.stderr,
     )
     with RowProgress("Backing up") as progress:
-        summary = create_backup(target, directory, progress=progress)
+        summary = create_backup(target, directory, progress=progress, json_rows=format == "json")
     for name, rows in summary.tables.items():
         print(f"- {name}: {rows} rows", file=sys.stderr)
     print(f"Migration version: {summary.migration_version or '(none)'}", file=sys.stderr)
@@ -87,7 +91,7 @@ def backup(c, output_dir=None, format="json"):
 @task(help={"file": "The backup file (a path, or a name in the backup directory)"})
 @reports_errors
 def verify(c, file):
-    """Check a backup: gzip, JSON shape, row counts, SHA-256 (pg_dump files: pg_restore --list)."""
+    """Check a backup: gzip, shape, row counts, SHA-256 (pg_dump files: pg_restore --list)."""
     from devkit.backup.pgdump import describe, kind_of
     from devkit.backup.reader import verify as check
 

@@ -109,10 +109,11 @@ def checksums(conn, tables=TABLES):
     return out
 
 
+@pytest.mark.parametrize("json_rows", [False, True], ids=["copy-text", "json-rows"])
 @pytest.mark.parametrize("check_first", [True, False], ids=["checked-first", "one-pass"])
-def test_round_trip_is_exact_and_sequences_continue(db, target, tmp_path, check_first):
+def test_round_trip_is_exact_and_sequences_continue(db, target, tmp_path, check_first, json_rows):
     before = checksums(db)
-    summary = create_backup(target, tmp_path)
+    summary = create_backup(target, tmp_path, json_rows=json_rows)
     assert summary.path.name.startswith("backup_") and summary.path.name.endswith(".backup.gz")
     assert oct(summary.path.stat().st_mode & 0o777) == "0o600"
     assert not list(tmp_path.glob(".*partial"))
@@ -141,8 +142,28 @@ def test_round_trip_is_exact_and_sequences_continue(db, target, tmp_path, check_
         assert cur.fetchone() == (4,)
 
 
-def test_file_is_the_seeds_json_shape(db, target, tmp_path):
+def test_rows_are_copy_text_between_the_files_json_lines(db, target, tmp_path):
+    """Format 2: the metadata and each table's header are JSON lines as before; the rows are the
+    lines COPY prints, ended by COPY's end-of-data line."""
     path = create_backup(target, tmp_path).path
+    text = gzip.decompress(path.read_bytes()).decode()
+    head, rest = text.split("\n", 1)
+    assert json.loads(head.removeprefix('{"metadata": ').removesuffix(","))["format"] == (
+        "devkit-backup/2"
+    )
+    parent = rest.split('"public.parent": ', 1)[1]
+    header, rows = parent.split("\n", 1)
+    assert json.loads(header.removesuffix(', "data": [') + "}")["columns"][:2] == ["id", "n"]
+    lines = rows.split("\n")
+    assert lines[3] == "\\." and lines[4].startswith('], "row_count": 3}')
+    first = lines[0].split("\t")
+    assert first[1] == "12345678901234567890.0123456789"  # numeric from its own digits
+    assert first[-2] == "tab\\there\\nnl \\\\ back \x01"  # COPY's escapes, \x01 as it is
+
+
+def test_file_is_the_seeds_json_shape(db, target, tmp_path):
+    """`db.backup --format json`: the earlier backup script's shape (format 1)."""
+    path = create_backup(target, tmp_path, json_rows=True).path
     document = json.loads(gzip.decompress(path.read_bytes()))
     assert set(document["metadata"]) >= {
         "timestamp",
@@ -244,6 +265,38 @@ def test_a_failing_load_rolls_everything_back(db, target, tmp_path):
     before = checksums(db)
     with pytest.raises(BackupError, match="nothing was changed"):
         restore_backup(target, path)
+    assert checksums(db) == before
+
+
+@pytest.mark.parametrize("check_first", [True, False], ids=["checked-first", "one-pass"])
+@pytest.mark.parametrize(
+    "rows",
+    [["1\tc1\textra", "2"], ["1\tc1", "x\tc2"], ["\\N\tc1"], ["1\tc1\\", "1\tc2"]],
+    ids=["shifted-tab", "not-an-integer", "null-into-not-null", "backslash-joins-lines"],
+)
+def test_copy_rows_the_table_refuses_change_nothing(db, target, tmp_path, rows, check_first):
+    """Rows that pass the file's own checks (SHA-256, the count of tabs) but not the table's
+    types: COPY's error ends the restore, rolled back, in one line."""
+    from devkit.backup.fileformat import BackupWriter
+    from devkit.backup.models import BackupMetadata
+
+    with db.cursor() as cur:
+        cur.execute("DELETE FROM child; INSERT INTO child (parent_id) VALUES (1)")
+    before = checksums(db)
+    metadata = BackupMetadata(
+        timestamp="2026-12-06T00:00:00Z",
+        migration_version="0aa2828fc065",
+        database_name="d",
+        database_host="h",
+        tables=["public.child"],
+    )
+    writer = BackupWriter(tmp_path, metadata)
+    writer.begin_table("public.child", ["parent_id", "select"], ["integer", "text"])
+    writer.write_rows(rows)
+    writer.end_table()
+    path = writer.finish()
+    with pytest.raises((BackupError, CorruptBackup), match=r"nothing was changed|damaged"):
+        restore_backup(target, path, check_first=check_first)
     assert checksums(db) == before
 
 
@@ -375,6 +428,60 @@ def test_row_level_security_never_hides_rows(db, target, tmp_path, database):
     finally:
         with db.cursor() as cur:
             cur.execute("DROP TABLE secret; DROP OWNED BY limited; DROP ROLE limited")
+
+
+# The main before format 2: its backups hold each row as a JSON array (format 1).
+FORMAT_1_MAIN = "1df9a56"
+
+
+def test_a_backup_the_previous_main_wrote_restores_exactly(stack, db, database, tmp_path):
+    """Upgrades lose no backup: a file the previous main's own code wrote (format 1, JSON rows;
+    run from a git worktree of it) restores with this kit to the same rows."""
+    worktree = tmp_path / "previous-kit"
+    subprocess.run(
+        ["git", "-C", str(KIT_ROOT), "worktree", "add", "--detach", str(worktree), FORMAT_1_MAIN],
+        capture_output=True,
+        check=True,
+    )
+    env = {"DATABASE_URL": database, "INVOKE_DEVKIT_BACKUP_DIR": str(tmp_path / "backups")}
+    try:
+        made = subprocess.run(
+            [sys.executable, "-m", "devkit.cli", "db.backup"],
+            cwd=worktree,
+            env={**os.environ, **stack.env, **env, "PYTHONPATH": str(worktree)},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    finally:
+        subprocess.run(
+            ["git", "-C", str(KIT_ROOT), "worktree", "remove", "--force", str(worktree)],
+            capture_output=True,
+            check=False,
+        )
+    assert made.returncode == 0, made.stderr
+    path = made.stdout.strip().splitlines()[-1]
+    assert b'"format": "devkit-backup/1"' in gzip.decompress(Path(path).read_bytes())[:4096]
+    before = checksums(db)
+    with db.cursor() as cur:
+        cur.execute("DELETE FROM child; DELETE FROM parent WHERE id > 1; UPDATE parent SET t = 'x'")
+    checked = stack.invoke("db.verify", path, extra_env=env)
+    assert checked.returncode == 0 and "SHA-256 verified" in checked.stdout, checked.stderr
+    done = stack.invoke("db.restore", path, "--yes", "--no-backup", extra_env=env)
+    assert done.returncode == 0, done.stderr
+    assert checksums(db) == before
+
+
+def test_a_file_of_a_newer_format_is_named_as_such(stack, tmp_path):
+    path = tmp_path / "backup_20261206_000000.backup.gz"
+    meta = {"timestamp": "2026-12-06T00:00:00Z", "database_name": "d", "database_host": "h"}
+    head = '{"metadata": ' + json.dumps({**meta, "format": "devkit-backup/3"}) + ',\n"tables": {\n'
+    path.write_bytes(gzip.compress(head.encode() + b'},\n"sha256": "0"}\n'))
+    checked = stack.invoke("db.verify", str(path))
+    assert checked.returncode == 1 and "Traceback" not in checked.stderr
+    assert "in format devkit-backup/3, which a newer kit writes" in checked.stderr
+    assert "fix: update the kit" in checked.stderr
 
 
 def test_tasks_backup_verify_restore_from_the_command_line(stack, db, database, tmp_path):
@@ -629,7 +736,7 @@ def test_backup_waits_for_a_lock_only_up_to_its_timeout(db, target, tmp_path, da
     assert kit_files(tmp_path) == []
 
 
-@pytest.mark.parametrize("format_", ["json", "sql"])
+@pytest.mark.parametrize("format_", ["copy", "json", "sql"])
 def test_a_full_disk_leaves_no_partial_file_and_says_why(stack, db, database, tmp_path, format_):
     """RLIMIT_FSIZE stands in for a full disk (writes past it fail with EFBIG)."""
     import resource
@@ -641,7 +748,7 @@ def test_a_full_disk_leaves_no_partial_file_and_says_why(stack, db, database, tm
         "INVOKE_DEVKIT_BACKUP_DIR": str(tmp_path),
     }
     # --format sql dumps the stack's own database (pg_dump in its container).
-    conn = db if format_ == "json" else stack.connect()
+    conn = stack.connect() if format_ == "sql" else db
     with conn.cursor() as cur:
         cur.execute(
             "CREATE TABLE filler AS SELECT g, md5(g::text) AS m FROM generate_series(1, 200000) g"
@@ -728,17 +835,19 @@ def test_a_streamed_backup_sends_its_first_table_while_it_is_read(stack, tmp_pat
     before then. (Before: every table was spooled whole first, so nothing left until then.)"""
     import io
 
-    from devkit.backup.dump import Selection
+    from devkit.backup.readers import Selection
 
     url = fresh_database(stack, "stream_test")
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
         cur.execute(
             "CREATE TABLE a_first (id int PRIMARY KEY, v int); CREATE TABLE b_second (id int);"
-            "INSERT INTO a_first SELECT g, (g::bigint * 7919) % 1000003 FROM generate_series(1, 300000) g;"
+            "INSERT INTO a_first SELECT g, (g::bigint * 7919) % 1000003 FROM generate_series(1, 200000) g;"
             "INSERT INTO b_second SELECT generate_series(1, 10)"
         )
     conn.close()
-    slow_last_row = "CASE WHEN devkit_t.id = 300000 THEN (SELECT devkit_t.v FROM pg_sleep(3)) ELSE devkit_t.v END"
+    # 7 MB: read whole on the stream's own connection (from 8 MiB on, a table is read in parts
+    # on both, test_a_big_table_is_read_in_parts_on_both_connections_each_row_once).
+    slow_last_row = "CASE WHEN devkit_t.id = 200000 THEN (SELECT devkit_t.v FROM pg_sleep(3)) ELSE devkit_t.v END"
 
     class Arrivals(io.RawIOBase):
         def __init__(self):
@@ -805,3 +914,38 @@ def test_bulk_sessions_reach_the_container_directly_else_the_published_port(
         conn.close()
     finally:
         engine_address.container_address.cache_clear()
+
+
+def test_a_big_table_is_read_in_parts_on_both_connections_each_row_once(
+    db, target, tmp_path, monkeypatch
+):
+    """A table of 8 MiB or more is read as ranges of its pages on both reading connections at
+    once (TID range scans), the second part spooled and written after the first: each row once,
+    the count in the header the table's."""
+    from devkit.backup import readers
+
+    with db.cursor() as cur:
+        cur.execute("CREATE TABLE bulk (id int PRIMARY KEY, payload text)")
+        cur.execute("INSERT INTO bulk SELECT g, md5(g::text) FROM generate_series(1, 300000) g")
+    read = []
+    copy_rows = readers.copy_rows
+
+    def recorded(cur, part, *args, **kwargs):
+        read.append((part.table.qualified, part.pages, threading.current_thread().name))
+        return copy_rows(cur, part, *args, **kwargs)
+
+    monkeypatch.setattr(readers, "copy_rows", recorded)
+    try:
+        before = checksums(db, [*TABLES, "public.bulk"])
+        summary = create_backup(target, tmp_path)
+        parts = sorted((pages, thread) for name, pages, thread in read if name == "public.bulk")
+        assert [pages for pages, _ in parts] == [(0, parts[1][0][0]), (parts[1][0][0], None)]
+        assert {thread for _, thread in parts} == {"MainThread", "backup-read"}
+        assert summary.tables["public.bulk"] == 300000
+        with db.cursor() as cur:
+            cur.execute("DELETE FROM bulk WHERE id % 2 = 0")
+        restore_backup(target, summary.path)
+        assert checksums(db, [*TABLES, "public.bulk"]) == before
+    finally:
+        with db.cursor() as cur:
+            cur.execute("DROP TABLE bulk")

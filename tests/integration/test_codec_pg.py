@@ -1,7 +1,9 @@
 """The row codec against PostgreSQL itself: rows the server prints through codec.select_list
-come back, through codec.RowParser and psycopg 3's Copy.write_row into COPY FROM (as a restore
-loads them), as the same rows, compared by the server: a float's -0, NaN and infinities, every
-code point of text, numerics with their scale, jsonb, arrays, bytea and timestamps."""
+come back into COPY FROM (as a restore loads them) as the same rows, compared by the server: a
+float's -0, NaN and infinities, every code point of text, numerics with their scale, jsonb,
+arrays, bytea and timestamps. Format 2's COPY text goes back as it is; format 1's JSON row lines
+(`--format json`, and every file of the kit before format 2) through codec.RowParser and
+psycopg 3's Copy.write_row."""
 
 import io
 import json
@@ -15,9 +17,9 @@ from hypothesis import strategies as st
 from devkit.backup.catalog import app_tables
 from devkit.backup.codec import (
     COPY_IN,
-    COPY_OUT,
     EXACT_OUTPUT,
     RowParser,
+    copy_out,
     json_lines,
     select_list,
 )
@@ -74,8 +76,8 @@ def conn(stack):
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(st.lists(row, min_size=1, max_size=8))
-def test_rows_printed_by_the_server_load_back_as_the_same_rows(conn, loader, rows):
+@given(st.lists(row, min_size=1, max_size=8), st.booleans())
+def test_rows_printed_by_the_server_load_back_as_the_same_rows(conn, loader, rows, json_rows):
     names = list(COLUMNS)
     with conn.cursor() as cur:
         cur.execute("TRUNCATE codec.source, codec.copy")
@@ -86,21 +88,27 @@ def test_rows_printed_by_the_server_load_back_as_the_same_rows(conn, loader, row
             )
         [table] = [t for t in app_tables(cur) if t.qualified == "codec.source"]
         out = io.BytesIO()
+        columns = select_list(table.columns, json_rows=json_rows)
         cur.copy_expert(
-            f"COPY (SELECT {select_list(table.columns)} FROM codec.source) TO STDOUT {COPY_OUT}",
-            out,
+            f"COPY (SELECT {columns} FROM codec.source) TO STDOUT {copy_out(json_rows)}", out
         )
-        lines = json_lines(out.getvalue())
-        # The file's layout: one JSON array per line, the last closed without a comma.
-        block = lines[:-2] + b"\n"
-        for line in block.splitlines():
-            assert isinstance(json.loads(line.removesuffix(b",")), list)
-        types = [column.type for column in table.columns]
-        parser = RowParser(types, [t.endswith("[]") for t in types], scalars=True)
         assert COPY_IN == "(FREEZE)"  # FREEZE needs the table emptied in the same transaction
         with loader.cursor() as load, load.copy("COPY codec.copy FROM STDIN") as copy:
-            for values in parser.rows(block):
-                copy.write_row(values)
+            if json_rows:
+                lines = json_lines(out.getvalue())
+                # Format 1's layout: one JSON array per line, the last closed without a comma.
+                block = lines[:-2] + b"\n"
+                for line in block.splitlines():
+                    assert isinstance(json.loads(line.removesuffix(b",")), list)
+                types = [column.type for column in table.columns]
+                parser = RowParser(types, [t.endswith("[]") for t in types], scalars=True)
+                for values in parser.rows(block):
+                    copy.write_row(values)
+            else:
+                block = out.getvalue()
+                # Format 2: one line per row, never the end-of-data line.
+                assert block.count(b"\n") == len(rows) and b"\n\\.\n" not in b"\n" + block
+                copy.write(block)
         cur.execute(
             "SELECT (SELECT count(*) FROM (SELECT s::text FROM codec.source s EXCEPT ALL SELECT c::text FROM codec.copy c) x),"
             " (SELECT count(*) FROM (SELECT c::text FROM codec.copy c EXCEPT ALL SELECT s::text FROM codec.source s) y)"

@@ -33,13 +33,13 @@ def write(directory, tables):
 
 
 def test_written_file_reads_back_row_by_row(tmp_path):
-    path = write(tmp_path, {"public.t": ['[1,"x"]', '[2,"y\\n"]'], "public.empty": []})
+    path = write(tmp_path, {"public.t": ["1\tx", "2\ty\\n"], "public.empty": []})
     assert path.name == "backup_20251101_000000.backup.gz"
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     with BackupReader(path) as reader:
         assert reader.streamed and reader.metadata.migration_version == "0aa2"
         got = {t.name: list(t.rows()) for t in reader.tables()}
-    assert got == {"public.t": ['[1,"x"]', '[2,"y\\n"]'], "public.empty": []}
+    assert got == {"public.t": ["1\tx", "2\ty\\n"], "public.empty": []}
     assert verify(path).tables == {"public.t": 2, "public.empty": 0}
 
 
@@ -51,7 +51,7 @@ def test_a_database_without_tables_makes_a_readable_backup(tmp_path):
 def test_an_aborted_write_leaves_nothing_under_a_backup_name(tmp_path):
     writer = BackupWriter(tmp_path, META)
     writer.begin_table("public.t", ["a"], ["integer"])
-    writer.write_rows(["[1]"])
+    writer.write_rows(["1"])
     writer.abort()
     # What stays is the directory's .gitignore (backups are never committed).
     assert [path.name for path in tmp_path.iterdir()] == [".gitignore"]
@@ -60,14 +60,14 @@ def test_an_aborted_write_leaves_nothing_under_a_backup_name(tmp_path):
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        (lambda text: text.replace('[2,"y"]', '[3,"y"]'), r"SHA-256"),
+        (lambda text: text.replace("2\ty", "3\ty"), r"SHA-256"),
         (lambda text: text.replace('"row_count": 2', '"row_count": 5'), "header says 5"),
-        (lambda text: text[: len(text) // 2], r"truncated|damaged"),
+        (lambda text: text[: text.index("2\ty") + 2], r"truncated|damaged"),
     ],
     ids=["changed-row", "wrong-count", "truncated"],
 )
 def test_damage_is_detected(tmp_path, damage, message):
-    path = write(tmp_path, {"public.t": ['[1,"x"]', '[2,"y"]']})
+    path = write(tmp_path, {"public.t": ["1\tx", "2\ty"]})
     path.write_bytes(gzip.compress(damage(gzip.decompress(path.read_bytes()).decode()).encode()))
     with pytest.raises(CorruptBackup, match=message):
         verify(path)
@@ -129,7 +129,7 @@ def test_two_backups_of_the_same_second_each_get_a_file_of_their_own(tmp_path):
     shared by both)."""
     first, second = BackupWriter(tmp_path, META), BackupWriter(tmp_path, META)
     assert first.partial != second.partial
-    for writer, row in ((first, '[1,"first"]'), (second, '[2,"second"]')):
+    for writer, row in ((first, "1\tfirst"), (second, "2\tsecond")):
         writer.begin_table("public.t", ["a", "b"], ["integer", "text"])
         writer.write_rows([row])
         writer.end_table()
@@ -139,16 +139,16 @@ def test_two_backups_of_the_same_second_each_get_a_file_of_their_own(tmp_path):
         "backup_20251101_000000_2.backup.gz",
     ]
     with BackupReader(paths[1]) as reader:
-        assert [list(t.rows()) for t in reader.tables()] == [['[1,"first"]']]
+        assert [list(t.rows()) for t in reader.tables()] == [["1\tfirst"]]
     with BackupReader(paths[0]) as reader:
-        assert [list(t.rows()) for t in reader.tables()] == [['[2,"second"]']]
+        assert [list(t.rows()) for t in reader.tables()] == [["2\tsecond"]]
 
 
 def test_a_link_at_the_partial_name_is_never_written_through(tmp_path):
     victim = tmp_path / "victim"
     victim.write_text("keep me")
     (tmp_path / ".backup_20251101_000000.backup.gz.partial").symlink_to(victim)
-    path = write(tmp_path, {"public.t": ["[1]"]})
+    path = write(tmp_path, {"public.t": ["1\tx"]})
     assert path.name == "backup_20251101_000000_2.backup.gz"
     assert victim.read_text() == "keep me"
 
@@ -211,7 +211,7 @@ def test_prune_goes_on_past_a_damaged_newest_backup(tmp_path):
     from devkit.backup.reader import is_intact
 
     now = time.time()
-    good = write(tmp_path, {"public.t": ["[1]"]})
+    good = write(tmp_path, {"public.t": ["1\tx"]})
     _aged(good, 20, now)
     for name, data in (
         ("backup_20251102_000000.backup.gz", gzip.compress(b'{"metadata": [1, 2]}')),
@@ -250,8 +250,8 @@ def refused_until_raised(limits, path, setting: str, low: int, high: int, cause:
 
 
 def test_a_row_longer_than_the_line_limit_is_refused_until_the_setting_allows_it(tmp_path, limits):
-    big = '[1,"' + "x" * (3 << 20) + '"]'  # a 3 MiB row
-    path = write(tmp_path, {"public.t": ['[0,"a"]', big, '[2,"b"]']})
+    big = "1\t" + "x" * (3 << 20)  # a 3 MiB row
+    path = write(tmp_path, {"public.t": ["0\ta", big, "2\tb"]})
     cause = r"is larger than 2 MiB \(devkit.backup_max_line_mb\)"
     report = refused_until_raised(limits, path, "backup_max_line_mb", 2, 4, cause)
     assert report.tables == {"public.t": 3}
@@ -293,7 +293,7 @@ def test_a_row_split_over_many_reads_is_read_in_linear_time(tmp_path, limits):
     """Was: each read of a long row copied all of it again (a 256 MiB row took 58 s)."""
     from devkit.backup import reader
 
-    big = '[1,"' + "x" * (24 << 20) + '"]'
+    big = "1\t" + "x" * (24 << 20)
     path = write(tmp_path, {"public.t": [big]})
     limits({"backup_max_line_mb": 32})
     calls = []
@@ -318,7 +318,7 @@ def test_a_file_still_being_written_reads_to_its_end_and_a_failed_writer_fails_t
 
     from devkit.backup.arriving import following
 
-    whole = write(tmp_path, {"public.t": [f'[{n},"row {n}"]' for n in range(2000)]}).read_bytes()
+    whole = write(tmp_path, {"public.t": [f"{n}\trow {n}" for n in range(2000)]}).read_bytes()
     arriving = tmp_path / "arriving.backup.gz"
     arriving.write_bytes(b"")
     finished = threading.Event()
@@ -339,7 +339,7 @@ def test_a_file_still_being_written_reads_to_its_end_and_a_failed_writer_fails_t
     with following(arriving, still_writing), BackupReader(arriving) as reader:
         rows = [row for table in reader.tables() for row in table.rows()]
     thread.join()
-    assert len(rows) == 2000 and rows[-1] == '[1999,"row 1999"]'
+    assert len(rows) == 2000 and rows[-1] == "1999\trow 1999"
 
     class ServerFailed(Exception):
         pass
@@ -357,3 +357,30 @@ def test_a_file_still_being_written_reads_to_its_end_and_a_failed_writer_fails_t
         for table in reader.tables():
             list(table.rows())
     thread.join()
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (["1\tx", "\\.", "2\ty"], "damaged after the rows of public.t"),
+        (["1\tx\ty"], "a row of public.t is damaged"),
+        (["1"], "a row of public.t is damaged"),
+    ],
+    ids=["end-of-data-inside", "a-tab-too-many", "a-value-missing"],
+)
+def test_copy_rows_that_are_not_the_tables_are_refused_whatever_the_checksum(
+    tmp_path, rows, message
+):
+    """Format 2 with its SHA-256 intact (written so): a line that would end COPY early and rows
+    of the wrong width are refused by verify, so a restore's check before COPY refuses them too."""
+    path = write(tmp_path, {"public.t": rows})
+    with pytest.raises(CorruptBackup, match=message):
+        verify(path)
+
+
+def test_a_value_holding_a_backslash_and_a_dot_is_a_row_like_any_other(tmp_path):
+    # COPY prints a backslash as two: "\\." is a value, never the end-of-data line.
+    path = write(tmp_path, {"public.t": ["1\t\\\\.", "2\t\\\\.\\\\."]})
+    assert verify(path).tables == {"public.t": 2}
+    with BackupReader(path) as reader:
+        assert [list(t.rows()) for t in reader.tables()] == [["1\t\\\\.", "2\t\\\\.\\\\."]]

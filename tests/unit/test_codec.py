@@ -1,4 +1,5 @@
-"""The row codec (devkit.backup.codec) without a database: row lines -> the rows COPY FROM takes.
+"""The row codec (devkit.backup.codec) without a database: format 1's JSON row lines (this kit's
+files before format 2, and the earlier backup script's) -> the rows COPY FROM takes.
 
 What the server receives is the text psycopg's Copy.write_row writes for each value: an int or a
 Decimal as str(), a bool as t/f, a str as it is, None as NULL. `received` puts both paths' rows
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from devkit.backup.codec import RowParser, array_literal, json_lines, row_values
+from devkit.backup.codec import RowParser, array_literal, row_values
 
 pytestmark = pytest.mark.unit
 
@@ -187,11 +188,6 @@ def test_seed_rows_with_nesting_parse_per_row(array, obj):
     assert number == "1"
     assert read_array(literal) == texts_of(array)
     assert json.loads(text, parse_float=Decimal) == json.loads(json.dumps(obj), parse_float=Decimal)
-
-
-def test_copy_quote_bytes_are_deleted_and_nothing_else():
-    assert json_lines(b'\x02[1,"a,b"],\x02\n') == b'[1,"a,b"],\n'
-    assert json_lines(b"[1],\n") == b"[1],\n"
 
 
 @pytest.mark.parametrize(

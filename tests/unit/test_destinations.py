@@ -28,7 +28,7 @@ def backup(directory, when: datetime):
         ),
     )
     writer.begin_table("public.t", ["a"], ["integer"])
-    writer.write_rows(["[1]", "[2]"])
+    writer.write_rows(["1", "2"])
     writer.end_table()
     return writer.finish()
 
