@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 # The format this kit writes: a table's rows in COPY's text format (devkit/backup/fileformat.py).
 FORMAT = "devkit-backup/2"
-# Format 1: the same layout, each row a JSON array (this kit's files before 2026-12-06).
+# Format 1: the same layout, each row a JSON array (this kit's files before commit 0a6b987, 2026-12-05).
 FORMAT_JSON_ROWS = "devkit-backup/1"
 
 
