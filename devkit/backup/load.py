@@ -33,7 +33,7 @@ from devkit.backup.catalog import (
 )
 from devkit.backup.codec import COPY_IN, RowParser
 from devkit.backup.diff import calculate_diff, restored_summary
-from devkit.backup.fileformat import CorruptBackup, TableStream
+from devkit.backup.fileformat import READ_SIZE, CorruptBackup, TableStream
 from devkit.backup.models import DiffSummary, RestoreResult
 from devkit.backup.reader import BackupReader
 from devkit.backup.session import BackupError, Progress, connect
@@ -74,7 +74,12 @@ class _RowBlocks:
                 if self._stop.is_set():
                     return
                 if self.parser is None:  # COPY text, as it is
+                    long = len(block) > 2 * READ_SIZE  # a long line in it
                     self._queue.put((block, block.count(b"\n")))
+                    put += 1
+                    del block
+                    if long:
+                        self._wait_sent(put)
                     continue
                 pieces = list(_pieces(block))
                 del block  # not held while the parsed rows wait to be sent
@@ -91,13 +96,17 @@ class _RowBlocks:
                     self._queue.put((rows, len(rows)))
                     put += 1
                     del rows
-                    if long:  # nothing more read until its row has been sent
-                        with self._written:
-                            while self._sent < put and not self._stop.is_set():
-                                self._written.wait(0.1)
+                    if long:
+                        self._wait_sent(put)
             self._queue.put(None)
         except BaseException as exc:  # raised again in the thread that reads
             self._queue.put(exc)
+
+    def _wait_sent(self, put: int) -> None:
+        """After a long line: nothing more read until everything put has been sent."""
+        with self._written:
+            while self._sent < put and not self._stop.is_set():
+                self._written.wait(0.1)
 
     def __iter__(self) -> Iterator[tuple[bytes | list, int]]:
         """(a block of COPY text or a list of rows, its number of rows)"""

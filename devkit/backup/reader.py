@@ -72,6 +72,7 @@ class BackupReader:
         self._buf = b""
         self._pos = 0
         self._started = False
+        self._pending = b""
         self.copy_text = False
         self._hash = hashlib.sha256()
         try:
@@ -158,6 +159,9 @@ class BackupReader:
         return document
 
     def _read(self) -> bytes:
+        if self._pending:  # bytes read before, after a long line (_gather_line)
+            data, self._pending = self._pending, b""
+            return data
         try:
             data = self._file.read(READ_SIZE)
         except (OSError, EOFError, zlib.error, isal_zlib.error) as exc:
@@ -201,6 +205,12 @@ class BackupReader:
                 break
             parts.append(data)
             size += len(data)
+        if len(parts) > 1 and not ended:
+            # The buffer ends with the line: handed on whole, never copied again (_blocks); what
+            # follows it is read next.
+            last = parts[-1]
+            end = last.find(b"\n") + 1
+            parts[-1], self._pending = last[:end], last[end:]
         self._buf, self._pos = b"".join(parts), 0
         return not ended
 

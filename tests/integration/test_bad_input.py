@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg2
 import pytest
 
 pytestmark = pytest.mark.docker
@@ -460,3 +461,48 @@ def test_bad_input_is_refused_cleanly_and_changes_nothing(stack, tmp_path, name)
 
 def test_the_corpus_has_forty_cases():
     assert len(CASES) >= 40
+
+
+def test_rows_near_the_line_limit_restore_within_100_mb(stack, tmp_path):
+    """Not bad input, the edge of good input: six rows of 7.5 MB of text with escapes (lines near
+    devkit.backup_max_line_mb) restore within 100 MB. Was 107-115 MB: the reader went on to the
+    next long line while the one before was still being sent."""
+    admin = stack.admin_connect()
+    with admin.cursor() as cur:
+        cur.execute("DROP DATABASE IF EXISTS near_limit WITH (FORCE)")
+        cur.execute("CREATE DATABASE near_limit")
+    admin.close()
+    url = stack.admin_url("near_limit")
+    env = {"DATABASE_URL": url, "INVOKE_DEVKIT_BACKUP_DIR": str(tmp_path)}
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("CREATE TABLE longrows (id int PRIMARY KEY, t text)")
+            cur.execute(
+                "INSERT INTO longrows SELECT g, repeat(md5(g::text) || E'\\t\\\\x', 207000) "
+                "FROM generate_series(1, 6) g"
+            )
+            cur.execute("SELECT md5(string_agg(t, '' ORDER BY id)) FROM longrows")
+            before = cur.fetchone()
+        made = stack.invoke("db.backup", extra_env=env)
+        assert made.returncode == 0, made.stderr
+        with conn.cursor() as cur:
+            cur.execute("UPDATE longrows SET t = 'x'")
+        scratch = tmp_path / "scratch"
+        scratch.mkdir()
+        path = made.stdout.strip().splitlines()[-1]
+        result, peak_mib = run_measured(
+            stack, ("db.restore", path, "--yes", "--no-backup"), env, scratch
+        )
+        assert result.returncode == 0, result.stderr
+        with conn.cursor() as cur:
+            cur.execute("SELECT md5(string_agg(t, '' ORDER BY id)) FROM longrows")
+            assert cur.fetchone() == before
+        assert peak_mib <= 100, f"peak memory {peak_mib:.0f} MiB"
+    finally:
+        conn.close()
+        admin = stack.admin_connect()
+        with admin.cursor() as cur:
+            cur.execute("DROP DATABASE near_limit WITH (FORCE)")
+        admin.close()
