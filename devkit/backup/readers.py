@@ -151,7 +151,7 @@ def read_tables(
 ) -> dict[str, int]:
     """Read the tables on the connections (each in the backup's snapshot, holding its locks) and
     write them in the given order, from both ends: this thread takes the tables (and their
-    parts, _parts) in file order on the first connection and writes each straight into the file
+    parts, parts_of) in file order on the first connection and writes each straight into the file
     as it is read (a stream's reader loads it meanwhile); each other connection takes the
     costliest part nobody has taken yet into a spool (so that no big table is left for one
     connection at the end), which this thread replays when the file reaches it. While this
