@@ -17,9 +17,10 @@ MIGRATION_TABLE = "alembic_version"
 class Column:
     name: str
     type: str  # format_type(), e.g. "numeric(10,2)", "timestamp with time zone", "integer[]"
-    # Stored as their text: json/jsonb (so SQL NULL and JSON null stay apart), arrays, composites,
-    # and types of extensions or the app (to_json may turn those into nested JSON), domains by
-    # their base type. Every value in a row is then a JSON scalar.
+    # Format 1's JSON rows (`--format json`) store these as their text: json/jsonb (so SQL NULL
+    # and JSON null stay apart), arrays, composites, and types of extensions or the app (to_json
+    # may turn those into nested JSON), domains by their base type. Every value in a row is then
+    # a JSON scalar. (Format 2's COPY text prints every type as its own text.)
     as_text: bool
 
 
