@@ -146,15 +146,15 @@ def test_a_row_longer_than_readers_take_is_named_at_backup_time(stack, tmp_path)
             cur.execute("CREATE TABLE big_rows (id int PRIMARY KEY, body text)")
             cur.execute(
                 "INSERT INTO big_rows VALUES (1, repeat(E'ab\\ncd\"', 1500000))"
-            )  # 12 MiB as JSON
+            )  # 10.5 MB as COPY text: "ab\\ncd\"" is 7 bytes (as JSON, 12 MiB)
         written = stack.invoke("db.backup", "--output-dir", str(tmp_path))
         assert written.returncode == 0, written.stderr
-        line_with(written.stderr, "warning:", "12 MiB")
-        line_with(written.stderr, "devkit.backup_max_line_mb", "12")
+        line_with(written.stderr, "warning:", "11 MiB")
+        line_with(written.stderr, "devkit.backup_max_line_mb", "11")
         path = written.stdout.strip().splitlines()[-1]
         refused = stack.invoke("db.verify", path)
         assert refused.returncode == 1 and "devkit.backup_max_line_mb" in refused.stderr
-        allowed = {"INVOKE_DEVKIT_BACKUP_MAX_LINE_MB": "12"}
+        allowed = {"INVOKE_DEVKIT_BACKUP_MAX_LINE_MB": "11"}
         assert stack.invoke("db.verify", path, extra_env=allowed).returncode == 0
         with conn.cursor() as cur:
             cur.execute("UPDATE big_rows SET body = 'changed'")
