@@ -91,13 +91,13 @@ class BackupReader:
             if self.streamed:
                 meta = json.loads(first[len('{"metadata": ') : -2])
                 written = meta.get("format") if isinstance(meta, dict) else None
+                self.streamed = written in (FORMAT, FORMAT_JSON_ROWS)
                 kits = isinstance(written, str) and written.startswith("devkit-backup/")
-                if kits and written not in (FORMAT, FORMAT_JSON_ROWS):
+                if kits and not self.streamed:
                     raise CorruptBackup(
                         f"{path.name} is in format {written[:40]}, which a newer kit writes",
                         "update the kit (`git pull`, then `devkit setup`) and run this again",
                     )
-                self.streamed = written in (FORMAT, FORMAT_JSON_ROWS)
                 # Rows in COPY's text format; format 1 had JSON arrays.
                 self.copy_text = written == FORMAT
             if not self.streamed:
