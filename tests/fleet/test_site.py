@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from history import kit_at
 
 import testhosts
 from phrases import line_with
@@ -1099,13 +1100,7 @@ def test_a_serial_upgrade_from_the_previous_main_takes_one_server_at_a_time(
     (Without --serial both hosts were down at the same moment: benchmarks/README.md.)"""
     import sys
 
-    previous = tmp_path / "previous-kit"
-    subprocess.run(
-        ["git", "-C", str(testhosts.KIT_ROOT), "worktree", "add", "--detach", str(previous),
-         PREVIOUS_MAIN],
-        capture_output=True, check=True,
-    )  # fmt: skip
-    try:
+    with kit_at(PREVIOUS_MAIN, tmp_path / "previous-kit") as previous:
         # The inventory names the controller's key relative to the kit's directory.
         keys = previous / ".devkit" / "ci-hosts"
         keys.mkdir(parents=True)
@@ -1122,11 +1117,6 @@ def test_a_serial_upgrade_from_the_previous_main_takes_one_server_at_a_time(
 
         with testhosts.app_probes(HOSTS) as failures:
             result = invoke("provision", "--inventory", INVENTORY, *VAULT, "--serial", "1")
-    finally:
-        subprocess.run(
-            ["git", "-C", str(testhosts.KIT_ROOT), "worktree", "remove", "--force", str(previous)],
-            capture_output=True, check=False,
-        )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert all(changed > 0 for _, changed in recap(result.stdout).values()), result.stdout
     first, second = HOSTS  # the batches follow the inventory's order

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+from history import kit_at
 
 from devkit.backup.dump import create_backup
 from devkit.backup.fileformat import CorruptBackup
@@ -437,14 +438,8 @@ FORMAT_1_MAIN = "1df9a56"
 def test_a_backup_the_previous_main_wrote_restores_exactly(stack, db, database, tmp_path):
     """Upgrades lose no backup: a file the previous main's own code wrote (format 1, JSON rows;
     run from a git worktree of it) restores with this kit to the same rows."""
-    worktree = tmp_path / "previous-kit"
-    subprocess.run(
-        ["git", "-C", str(KIT_ROOT), "worktree", "add", "--detach", str(worktree), FORMAT_1_MAIN],
-        capture_output=True,
-        check=True,
-    )
     env = {"DATABASE_URL": database, "INVOKE_DEVKIT_BACKUP_DIR": str(tmp_path / "backups")}
-    try:
+    with kit_at(FORMAT_1_MAIN, tmp_path / "previous-kit") as worktree:
         made = subprocess.run(
             [sys.executable, "-m", "devkit.cli", "db.backup"],
             cwd=worktree,
@@ -452,12 +447,6 @@ def test_a_backup_the_previous_main_wrote_restores_exactly(stack, db, database, 
             capture_output=True,
             text=True,
             timeout=300,
-            check=False,
-        )
-    finally:
-        subprocess.run(
-            ["git", "-C", str(KIT_ROOT), "worktree", "remove", "--force", str(worktree)],
-            capture_output=True,
             check=False,
         )
     assert made.returncode == 0, made.stderr

@@ -10,10 +10,10 @@ from pathlib import Path
 import psycopg2
 import pytest
 import redis
+from history import kit_at
 
 from devkit.admin_password import admin_env_file
 from devkit.envfile import read_env_file
-from devkit.paths import KIT_ROOT
 
 from phrases import says
 
@@ -44,18 +44,8 @@ def kit_setup(kit: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str
 
 @pytest.fixture
 def previous_kit(tmp_path):
-    worktree = tmp_path / "previous-kit"
-    subprocess.run(
-        ["git", "-C", str(KIT_ROOT), "worktree", "add", "--detach", str(worktree), PREVIOUS_MAIN],
-        capture_output=True,
-        check=True,
-    )
-    yield worktree
-    subprocess.run(
-        ["git", "-C", str(KIT_ROOT), "worktree", "remove", "--force", str(worktree)],
-        capture_output=True,
-        check=False,
-    )
+    with kit_at(PREVIOUS_MAIN, tmp_path / "previous-kit") as worktree:
+        yield worktree
 
 
 def test_a_workstation_of_the_previous_main_changes_over_with_its_data(
