@@ -86,11 +86,11 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float,
     return seconds, peak_kb // 1024, result.stdout
 
 
-def checksums(url: str) -> dict[str, str]:
+def checksums(url: str, tables: list[str] | None = None) -> dict[str, str]:
     conn = psycopg2.connect(url)
     out = {}
     with conn.cursor() as cur:
-        for table in TABLES:
+        for table in tables or TABLES:
             cur.execute(f"SELECT md5(string_agg(x::text, '|' ORDER BY x.id)) FROM {table} x")
             out[table] = cur.fetchone()[0]
     conn.close()

@@ -338,8 +338,8 @@ def check_snapshots(stack: Stack, low_disk: bool) -> Check:
     if not found:
         return Check("snapshots", OK, "none")
     snapshots, branches = apart(found)
-    text = f"{len(snapshots)}, {human_size(sum(s.size for s in snapshots))}" + (
-        f"; other branches' databases: {len(branches)}, {human_size(sum(s.size for s in branches))}"
+    text = f"{len(snapshots)}, {human_size(sum(s.on_disk for s in snapshots))}" + (
+        f"; other branches' databases: {len(branches)}, {human_size(sum(s.on_disk for s in branches))}"
         if branches
         else ""
     )

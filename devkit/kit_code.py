@@ -6,6 +6,8 @@ that those import in turn.
 `devkit setup` fingerprints only the modules its playbook can run (devkit/setup_record.py): a
 `git pull` that changed other code (a task, the backup format) leaves its playbook skipped.
 devkit/ansible_playbook.py imports what the filter plugins import before Ansible forks.
+
+`compile_kit`: setup byte-compiles the kit's modules, for a fast start of every command.
 """
 
 from __future__ import annotations
@@ -84,3 +86,19 @@ def closure(names: set[str], root: Path = KIT_ROOT) -> set[Path]:
             package = package.parent
         pending.extend(mentioned(found))
     return files
+
+
+def compile_kit() -> None:
+    """Byte-compile the kit's modules into their `__pycache__` (ignored by git), so that no
+    `devkit` command compiles them as it starts: Python does not write its cache where
+    PYTHONDONTWRITEBYTECODE is set (many images and dev containers set it), and every command
+    then compiled the 40-odd modules it imports (about 40 ms of a 0.2 s command). Only up-to-date
+    files are skipped, so a `git pull` followed by setup compiles what changed. Only when this
+    process's user owns the kit's directory: setup under sudo would leave root's files in the
+    user's clone."""
+    import compileall
+    import os
+
+    if os.stat(KIT_ROOT).st_uid != os.geteuid():
+        return
+    compileall.compile_dir(KIT_ROOT / PACKAGE, quiet=2)

@@ -24,6 +24,9 @@ MARK = ".snapshot."
 RESTORING = ".restoring"  # the copy a restore makes before it swaps
 
 
+SPARE = ".spare."  # a snapshot's ready copy (devkit/snapshot_spares.py)
+
+
 class SnapshotError(DevkitError):
     """A snapshot could not be taken, restored or dropped; the app's database is as it was."""
 
@@ -42,6 +45,12 @@ class Snapshot:
     auto: str = ""  # the task that took it before a change (db.migrate …), "" when taken by hand
     branch: str = ""  # the git branch whose database it is, set aside (devkit/branches.py)
     used: str = ""  # when that branch's database was last in place (ISO 8601, UTC)
+    spare: int = 0  # bytes of its ready copy (devkit/snapshot_spares.py), 0 for none
+
+    @property
+    def on_disk(self) -> int:
+        """What it takes in the server's disk: the copy and its ready copy."""
+        return self.size + self.spare
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,11 @@ def database_of(stack: Stack, name: str) -> str:
             f"use a name of at most {63 - len(stack.pg_database.encode()) - len(MARK)} characters",
         )
     return database
+
+
+def spare_of(stack: Stack, name: str) -> str:
+    """The database of snapshot NAME's ready copy (shorter than the snapshot's: it always fits)."""
+    return f"{stack.pg_database}{SPARE}{check_name(name)}"
 
 
 def redis_dir(stack: Stack) -> Path:
@@ -145,15 +159,25 @@ def sessions(cur, database: str) -> list[Session]:
     return [Session(*row) for row in cur.fetchall()]
 
 
-def listed(cur, stack: Stack) -> list[Snapshot]:
-    prefix = f"{stack.pg_database}{MARK}"
+def listed(cur, stack: Stack, name: str = "") -> list[Snapshot]:
+    """The stack's snapshots, newest first; only snapshot NAME when given (sizes are read from
+    the disk: one database's is cheaper than all of them)."""
+    prefix, spares = f"{stack.pg_database}{MARK}", f"{stack.pg_database}{SPARE}"
+    if name:
+        where, values = "datname = %s OR datname = %s", (prefix + name, spares + name)
+    else:
+        where, values = "starts_with(datname, %s) OR starts_with(datname, %s)", (prefix, spares)
     cur.execute(
         "SELECT datname, shobj_description(oid, 'pg_database'), pg_database_size(oid) "
-        "FROM pg_database WHERE starts_with(datname, %s)",
-        (prefix,),
+        f"FROM pg_database WHERE {where}",
+        values,
     )
+    rows = cur.fetchall()
+    spare = {name[len(spares) :]: size for name, _, size in rows if name.startswith(spares)}
     found = []
-    for database, comment, size in cur.fetchall():
+    for database, comment, size in rows:
+        if not database.startswith(prefix):
+            continue
         name = database[len(prefix) :]
         if not marked(comment) or not NAME.fullmatch(name):
             continue  # a copy being made, or one an interrupted command left (_recover)
@@ -169,18 +193,31 @@ def listed(cur, stack: Stack) -> list[Snapshot]:
                 str(meta.get("auto", "")),
                 str(meta.get("branch", "")),
                 str(meta.get("used", "")),
+                spare.get(name, 0),
             )
         )
     return sorted(found, key=lambda snapshot: snapshot.taken, reverse=True)
 
 
 def find(cur, stack: Stack, name: str) -> Snapshot:
-    snapshot = next((s for s in listed(cur, stack) if s.name == name), None)
+    snapshot = next((s for s in listed(cur, stack, name) if s.name == name), None)
     if snapshot is None:
         raise DataConflict(
             f"no snapshot {name} of {stack.pg_database}", "devkit db.snapshots lists them"
         )
     return snapshot
+
+
+def marked_names(cur, stack: Stack) -> set[str]:
+    """The names of the stack's snapshots (listed's, without reading their sizes)."""
+    prefix = f"{stack.pg_database}{MARK}"
+    cur.execute(
+        "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
+        "WHERE starts_with(datname, %s)",
+        (prefix,),
+    )
+    names = ((database[len(prefix) :], comment) for database, comment in cur.fetchall())
+    return {name for name, comment in names if marked(comment) and NAME.fullmatch(name)}
 
 
 def unused(cur, stack: Stack, name: str) -> str:
@@ -190,6 +227,16 @@ def unused(cur, stack: Stack, name: str) -> str:
         n += 1
         candidate = f"{name}-{n}"
     return candidate
+
+
+def is_snapshot(cur, database: str) -> bool:
+    """Whether DATABASE exists and is marked as a snapshot (its command finished)."""
+    cur.execute(
+        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+        (database,),
+    )
+    row = cur.fetchone()
+    return row is not None and marked(row[0])
 
 
 def exists(cur, database: str) -> bool:

@@ -13,6 +13,7 @@ from devkit import snapshot_catalog as catalog
 from devkit.envfile import Stack
 from devkit.paths import remove_kit_file
 from devkit.snapshot_catalog import SnapshotError, redis_dir
+from devkit.snapshot_spares import drop_spare, orphans
 
 
 @contextmanager
@@ -102,7 +103,11 @@ def _recover(cur, stack: Stack, say: Callable[[str], None]) -> None:
     )
     for (name,) in cur.fetchall():
         cur.execute(f"ALTER DATABASE {catalog.quote(cur, name)} OWNER TO CURRENT_USER")
-    kept = {f"{s.name}.keys.gz" for s in catalog.listed(cur, stack)}
+    names = catalog.marked_names(cur, stack)
+    for name in orphans(cur, stack, names):
+        drop_spare(cur, stack, name)
+        say(f"removed the ready copy of snapshot {name}, which is gone")
+    kept = {f"{name}.keys.gz" for name in names}
     directory = redis_dir(stack)
     for path in sorted(directory.glob("*.keys.gz")) + sorted(directory.glob(".*.partial")):
         if path.name not in kept and remove_kit_file(path, directory):

@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from devkit import snapshot_catalog as catalog
+from devkit import snapshot_spares
 from devkit.envfile import Stack
 from devkit.errors import DataConflict, DevkitError
 from devkit.snapshot_catalog import (
@@ -133,10 +134,15 @@ def stamp() -> str:
 
 
 def take(
-    stack: Stack, name: str | None, say: Callable[[str], None] = print, auto: str = ""
+    stack: Stack,
+    name: str | None,
+    say: Callable[[str], None] = print,
+    auto: str = "",
+    spare: bool = False,
 ) -> Snapshot:
     """Copy the app's database (and Redis's data) as snapshot NAME (default: the time). `auto`:
-    the task taking it before a change (the retention of automatic snapshots applies to it)."""
+    the task taking it before a change (the retention of automatic snapshots applies to it).
+    `spare`: its ready copy is then made in the background (devkit/snapshot_spares.py)."""
     name = check_name(now() if name is None else name)
     database = database_of(stack, name)
     with changing(stack, say) as cur:
@@ -169,7 +175,10 @@ def take(
             forget_redis(stack, name)
             raise failed("taking the snapshot", exc) from None
         say(f"the app's database was closed for {cut_off:.2f}s")
-        return catalog.find(cur, stack, name)
+        made = catalog.find(cur, stack, name)
+    if spare:
+        snapshot_spares.start(stack, name)
+    return made
 
 
 def automatic_name(task: str) -> str:
@@ -184,17 +193,21 @@ def prune_automatic(stack: Stack, keep: int, say: Callable[[str], None] = print)
     if keep <= 0:
         return []
     with changing(stack, say) as cur:
-        dropped = [s for s in catalog.listed(cur, stack) if s.auto and not s.branch][keep:]
-        for old in dropped:
-            cur.execute(
-                f"DROP DATABASE IF EXISTS {catalog.quote(cur, database_of(stack, old.name))}"
-            )
-            forget_redis(stack, old.name)
-            say(
-                f"dropped the automatic snapshot {old.name} of {old.taken} "
-                f"(devkit.snapshot_keep: the newest {keep} are kept)"
-            )
-        return dropped
+        return pruned(cur, stack, keep, say)
+
+
+def pruned(cur, stack: Stack, keep: int, say: Callable[[str], None]) -> list[Snapshot]:
+    """prune_automatic's work, in the session of a command that holds the lock."""
+    if keep <= 0:
+        return []
+    dropped = [s for s in catalog.listed(cur, stack) if s.auto and not s.branch][keep:]
+    for old in dropped:
+        drop_database(cur, stack, old.name)
+        say(
+            f"dropped the automatic snapshot {old.name} of {old.taken} "
+            f"(devkit.snapshot_keep: the newest {keep} are kept)"
+        )
+    return dropped
 
 
 def swap(cur, statements: list[str], parameters: list[tuple] | None = None) -> None:
@@ -276,17 +289,24 @@ def set_aside(
         return catalog.find(cur, stack, name)
 
 
-def restore(stack: Stack, name: str, say: Callable[[str], None] = print) -> Snapshot:
+def restore(
+    stack: Stack, name: str, say: Callable[[str], None] = print, keep: int = 0
+) -> tuple[Snapshot, list[Snapshot]]:
     """Put snapshot NAME back: the app's database (swapped in one step) and Redis's data. The
-    database it replaces is kept as a snapshot `undo-…`, which is returned."""
+    database it replaces is kept as a snapshot `undo-…`, which is returned, with the automatic
+    snapshots beyond the newest KEEP then dropped (`pruned`: only once the restore succeeded,
+    in the same session). The snapshot's ready copy is swapped in when there is one
+    (devkit/snapshot_spares.py), else a copy is made now."""
     database = database_of(stack, check_name(name))
     with changing(stack, say) as cur:
         snapshot = catalog.find(cur, stack, name)
         undo_name = catalog.unused(cur, stack, f"undo-{now()}")
         undo = database_of(stack, undo_name)
+        ready = snapshot_spares.ready(cur, stack, name)
 
         def copy() -> tuple[str, str]:
-            return copy_for_app(cur, stack, database, "copying the snapshot"), app_revision(stack)
+            made = ready or copy_for_app(cur, stack, database, "copying the snapshot")
+            return made, app_revision(stack)
 
         (restoring, revision), redis_undo = beside_redis_copy(stack, undo_name, copy)
         meta = snapshot_meta(undo_name, revision, redis_undo, "db.snapshot.restore")
@@ -302,17 +322,19 @@ def restore(stack: Stack, name: str, say: Callable[[str], None] = print) -> Snap
                         f"ALTER DATABASE {app} RENAME TO {catalog.quote(cur, undo)}",
                         f"ALTER DATABASE {catalog.quote(cur, undo)} OWNER TO CURRENT_USER",
                         f"ALTER DATABASE {catalog.quote(cur, restoring)} RENAME TO {app}",
+                        f"ALTER DATABASE {app} OWNER TO {catalog.quote(cur, stack.pg_user)}",
                     ],
-                    [(comment_text(meta),), (), (), ()],
+                    [(comment_text(meta),), (), (), (), ()],
                 )
         except Exception as exc:
-            cleanup(stack, f"DROP DATABASE IF EXISTS {catalog.quote(cur, restoring)}")
+            if not ready:  # a ready copy stays one: the swap was rolled back
+                cleanup(stack, f"DROP DATABASE IF EXISTS {catalog.quote(cur, restoring)}")
             forget_redis(stack, undo_name)
             raise failed("swapping in the snapshot", exc) from None
         say(f"the app's database was closed for {time.monotonic() - started:.2f}s")
         if snapshot.redis:
             load_redis(stack, snapshot.redis, redis_undo)
-        return catalog.find(cur, stack, undo_name)
+        return catalog.find(cur, stack, undo_name), pruned(cur, stack, keep, say)
 
 
 def copy_for_app(cur, stack: Stack, source: str, what: str) -> str:
@@ -335,17 +357,24 @@ def copy_for_app(cur, stack: Stack, source: str, what: str) -> str:
 def put_back(stack: Stack, name: str, say: Callable[[str], None] = print) -> None:
     """Snapshot NAME swapped in again after a change that failed half-way: what it replaces (the
     failed change's state) is dropped, not kept as an undo."""
-    undo = restore(stack, name, say)
+    undo, _ = restore(stack, name, say)
     drop(stack, undo.name, say)
 
 
 def drop(stack: Stack, name: str, say: Callable[[str], None] = print) -> Snapshot:
-    database = database_of(stack, check_name(name))
+    check_name(name)
     with changing(stack, say) as cur:
         snapshot = catalog.find(cur, stack, name)
-        cur.execute(f"DROP DATABASE {catalog.quote(cur, database)}")
-        forget_redis(stack, name)
+        drop_database(cur, stack, name)
         return snapshot
+
+
+def drop_database(cur, stack: Stack, name: str) -> None:
+    """Snapshot NAME's database, then its ready copy (the drop waits for one being made from
+    it), then its copy of Redis's keys."""
+    cur.execute(f"DROP DATABASE IF EXISTS {catalog.quote(cur, database_of(stack, name))}")
+    snapshot_spares.drop_spare(cur, stack, name)
+    forget_redis(stack, name)
 
 
 def failed(what: str, exc: Exception) -> SnapshotError:

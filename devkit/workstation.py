@@ -20,6 +20,7 @@ from devkit.diagnosis import check_loopback_publishing
 from devkit.envfile import MANAGED_KEYS, Stack, env_values, load_stack, read_env_file
 from devkit.errors import DockerUnavailable, SetupRequired
 from devkit.findings import Check
+from devkit.kit_code import compile_kit
 from devkit.network import check, of_settings
 from devkit.paths import COMPOSE_DIR, ENV_FILE_NAME, KIT_ROOT, LOCAL_INVENTORY, PLAYBOOKS, state_dir
 from devkit.playbook import run_playbook
@@ -170,6 +171,7 @@ def setup(
         text=True,
         check=False,
     ).stdout.strip()
+    compile_kit()  # the command's fast start (devkit/kit_code.py)
     return SetupResult(
         stack=stack,
         versions=versions,

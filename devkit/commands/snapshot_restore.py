@@ -18,8 +18,15 @@ class SnapshotRestored:
     dropped: list[Snapshot] = field(default_factory=list)  # older automatic ones pruned
 
 
-def run(stack: Stack, name: str, keep: int, say: Callable[[str], None] = print) -> SnapshotRestored:
-    from devkit.snapshots import prune_automatic, restore
+def run(
+    stack: Stack, name: str, keep: int, spare: bool, say: Callable[[str], None] = print
+) -> SnapshotRestored:
+    """`spare`: the snapshot's next ready copy is made in the background, once the rest is done
+    (devkit/snapshot_spares.py)."""
+    from devkit import snapshot_spares
+    from devkit.snapshots import restore
 
-    undo = restore(stack, name, say)
-    return SnapshotRestored(name, undo, prune_automatic(stack, keep, say))
+    done = SnapshotRestored(name, *restore(stack, name, say, keep))
+    if spare:
+        snapshot_spares.start(stack, name)
+    return done

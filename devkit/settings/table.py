@@ -97,6 +97,10 @@ SETTINGS: dict[str, Setting] = {
     # their inventory sets devkit_snapshot_keep (a snapshot closes the database for the time of
     # its copy: minutes for a large production database).
     "snapshot_keep": Setting(5, {"ge": 0, "le": 1000}, server=True, server_default=0),
+    # A ready copy of each snapshot taken by hand and of each one restored, made in the
+    # background, so that its restore is two renames (devkit/snapshot_spares.py); it takes the
+    # disk of a second copy. false: a restore copies the snapshot first, as it waits.
+    "snapshot_spares": Setting(True),
     # The app's database follows its git branch (devkit/branches.py): each branch has one of its
     # own, swapped in on checkout. branch_base: the branch whose database a new branch's is copied
     # from, or a snapshot (db.pull's pulled-ENV) (empty: the branch checked out before).

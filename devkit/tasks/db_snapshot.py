@@ -28,10 +28,11 @@ def _size(size: int) -> str:
 @follows_branch
 def take(c, name=None):
     """Copy the app's database (and Redis's data) inside its server: undo with db.snapshot.restore."""
+    from devkit.settings import setting
     from devkit.snapshots import take as take_snapshot
 
     stack = local_stack(c, "db.snapshot")
-    made = take_snapshot(stack, name)
+    made = take_snapshot(stack, name, spare=setting(c.config.devkit, "snapshot_spares"))
     print(
         f"snapshot {made.name}: {_size(made.size)}, migration {made.revision or '(none)'}"
         + ("" if made.redis else " (Redis was not running: its data is not in it)")
@@ -49,13 +50,14 @@ def restore(c, name, yes=False):
 
     stack = local_stack(c, "db.snapshot.restore")
     keep = setting(c.config.devkit, "snapshot_keep")
+    spare = setting(c.config.devkit, "snapshot_spares")
     confirm(
         yes,
         "the restore replaces the app's database",
         f"Replace {of_app(stack)} (and Redis's data) with snapshot {name}? Open sessions on it "
         "are ended; what it holds now is kept as a snapshot",
     )
-    done = snapshot_restore.run(stack, name, keep)
+    done = snapshot_restore.run(stack, name, keep, spare)
     print(f"restored snapshot {name}")
     print(f"  what was there is kept as snapshot {done.undo.name} ({_size(done.undo.size)})")
     print(f"  to undo: devkit db.snapshot.restore {done.undo.name} --yes")
@@ -79,8 +81,9 @@ def drop(c, name, yes=False):
 def snapshots(c):
     """List the app's snapshots, newest first.
 
-    Name, time, migration version, size, Redis's copy, and the task that took it (automatic
-    ones: the newest devkit.snapshot_keep are kept)."""
+    Name, time, migration version, size, Redis's copy, the size of its ready copy (a restore
+    then only renames: devkit.snapshot_spares), and the task that took it (automatic ones: the
+    newest devkit.snapshot_keep are kept)."""
     from devkit.snapshot_catalog import apart
     from devkit.snapshot_recovery import recover
     from devkit.snapshots import list_snapshots
@@ -97,6 +100,8 @@ def snapshots(c):
             f"{snapshot.name:<31} {snapshot.taken:<29} {snapshot.revision or '(none)':<14} "
             f"{_size(snapshot.size):>9}  {redis}"
         )
+        if snapshot.spare:
+            line += f"  ready copy {_size(snapshot.spare)}"
         print(line + (f"  automatic ({snapshot.auto})" if snapshot.auto else ""))
 
 

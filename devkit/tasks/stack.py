@@ -257,12 +257,12 @@ def status(c):
         except DevkitError:
             return
         if snapshots:
-            size = human_size(sum(s.size for s in snapshots))
+            size = human_size(sum(s.on_disk for s in snapshots))
             print(
                 f"snapshots: {len(snapshots)} ({size}), newest {snapshots[0].name}: devkit db.snapshots"
             )
         if branches:
-            size = human_size(sum(s.size for s in branches))
+            size = human_size(sum(s.on_disk for s in branches))
             print(f"other branches' databases: {len(branches)} ({size}): devkit branches")
     from devkit.diagnosis import check_pulled
 

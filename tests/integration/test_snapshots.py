@@ -150,7 +150,7 @@ def test_reset_names_the_snapshots_it_deletes_with_the_volume(stack, snaps, tmp_
     from devkit.snapshot_catalog import redis_dir
 
     assert stack.invoke("db.snapshot", "--name", "goes-with-reset").returncode == 0
-    assert re.search(r"^goes-with-reset\s.*redis$", stack.invoke("db.snapshots").stdout, re.M)
+    assert re.search(r"^goes-with-reset\s.*\bredis\b", stack.invoke("db.snapshots").stdout, re.M)
     redis_copy = redis_dir(SimpleNamespace(project=stack.project)) / "goes-with-reset.keys.gz"
     assert redis_copy.exists()
     # no terminal, no --yes: the prompt's words, nothing done
@@ -191,6 +191,8 @@ def test_automatic_snapshots_beyond_snapshot_keep_are_dropped_and_named(stack, s
 # A failure in the middle of a snapshot command: its process killed, or its server session
 # ended (as a full disk ends the copy with an error). The table makes the copy last long enough
 # (tenths of a second) to be caught in the middle.
+# devkit.snapshot_spares off (Invoke reads "0" as false): a restore copies the snapshot first.
+NO_SPARES = {"INVOKE_DEVKIT_SNAPSHOT_SPARES": "0"}
 BIG = "CREATE TABLE snap_items AS SELECT g AS id, repeat('x', 200) AS v FROM generate_series(1, 300000) g"
 
 
@@ -203,24 +205,34 @@ def start(stack, *args: str) -> subprocess.Popen:
     )  # fmt: skip
 
 
-def copying(stack, process: subprocess.Popen) -> int:
-    """The pid of the kit's server session once it copies a database (CREATE DATABASE)."""
+def polled(stack, query: str, values: tuple = (), pause: float = 0.05, going=lambda: True):
+    """The first row QUERY (as the admin) returns within 60 s while GOING(), else None."""
     admin = stack.admin_connect("postgres")
     try:
         with admin.cursor() as cur:
             deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and process.poll() is None:
-                cur.execute(
-                    "SELECT pid FROM pg_stat_activity WHERE application_name = 'devkit-snapshot' "
-                    "AND query LIKE 'CREATE DATABASE%%' AND state = 'active'"
-                )
-                row = cur.fetchone()
-                if row:
-                    return row[0]
-                time.sleep(0.002)
+            while time.monotonic() < deadline and going():
+                cur.execute(query, values or None)
+                if row := cur.fetchone():
+                    return row
+                time.sleep(pause)
     finally:
         admin.close()
-    raise AssertionError(f"no copy was seen: {process.communicate()}")
+    return None
+
+
+def copying(stack, process: subprocess.Popen) -> int:
+    """The pid of the kit's server session once it copies a database (CREATE DATABASE)."""
+    row = polled(
+        stack,
+        "SELECT pid FROM pg_stat_activity WHERE application_name = 'devkit-snapshot' "
+        "AND query LIKE 'CREATE DATABASE%' AND state = 'active'",
+        pause=0.002,
+        going=lambda: process.poll() is None,
+    )
+    if row is None:
+        raise AssertionError(f"no copy was seen: {process.communicate()}")
+    return row[0]
 
 
 def databases(stack) -> list[str]:
@@ -285,10 +297,10 @@ def test_a_snapshot_whose_copy_fails_leaves_nothing_half_made(stack, snaps):
 
 
 def restoring_big(stack, snaps) -> tuple[subprocess.Popen, str]:
-    """A snapshot of the big table, the data changed since, and its restore started; with the
-    database's fingerprint before the restore."""
+    """A snapshot of the big table (no ready copy: the restore copies it), the data changed
+    since, and its restore started; with the database's fingerprint before the restore."""
     sql(stack, BIG)
-    assert stack.invoke("db.snapshot", "--name", "big").returncode == 0
+    assert stack.invoke("db.snapshot", "--name", "big", extra_env=NO_SPARES).returncode == 0
     snaps.append("big")
     sql(stack, "DELETE FROM snap_items WHERE id > 1000")
     before = stack.fingerprint()
@@ -369,3 +381,140 @@ def test_a_snapshot_that_fills_the_disk_leaves_nothing_half_made(stack, snaps):
             ["docker", "exec", "-u", "postgres", container, "rm", "-rf", "/dev/shm/devkit-full"],
             check=False,
         )
+
+
+def spare_ready(stack, name: str) -> int:
+    """The oid of snapshot NAME's ready copy, once it is made (devkit/snapshot_spares.py: made in
+    the background after the command returned)."""
+    spare = f"{stack.values()['PGDATABASE']}.spare.{name}"
+    row = polled(
+        stack,
+        "SELECT oid FROM pg_database WHERE datname = %s AND NOT EXISTS (SELECT 1 "
+        "FROM pg_stat_activity WHERE application_name = 'devkit-spare')",
+        (spare,),
+    )
+    if row is None:
+        raise AssertionError(f"no ready copy {spare} within 60 s")
+    return row[0]
+
+
+def database_row(stack, database: str) -> tuple:
+    """(oid, owner, allows connections) of DATABASE."""
+    admin = stack.admin_connect("postgres")
+    with admin.cursor() as cur:
+        cur.execute(
+            "SELECT oid, pg_get_userbyid(datdba), datallowconn FROM pg_database WHERE datname = %s",
+            (database,),
+        )
+        row = cur.fetchone()
+    admin.close()
+    return row
+
+
+def test_a_restore_swaps_in_the_snapshots_ready_copy_and_makes_the_next(stack, snaps):
+    """After `db.snapshot`, a copy of it is made in the background, owned by the kit's admin and
+    closed to connections (the app's role cannot open, rename or drop it); the restore swaps that
+    copy in (the app's database is then that very database, no copy made while the user
+    waits), owned by the app and open; the next ready copy is made from the snapshot, so a
+    second restore after more changes gives the snapshot's data again. The listing shows the
+    copy's size; dropping the snapshot drops it."""
+    app = stack.values()["PGDATABASE"]
+    spare = f"{app}.spare.ready"
+    sql(stack, "CREATE TABLE snap_items (id serial PRIMARY KEY, v text);"
+               "INSERT INTO snap_items (v) SELECT 'row ' || g FROM generate_series(1, 500) g")  # fmt: skip
+    before = stack.fingerprint()
+    assert stack.invoke("db.snapshot", "--name", "ready").returncode == 0
+    snaps.append("ready")
+    first = spare_ready(stack, "ready")
+    assert database_row(stack, spare) == (first, "postgres", False)
+    conn = stack.connect()
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        for statement in (
+            f'ALTER DATABASE "{spare}" WITH ALLOW_CONNECTIONS true',
+            f'ALTER DATABASE "{spare}" RENAME TO "{app}.other"',
+            f'DROP DATABASE "{spare}"',
+        ):
+            with pytest.raises(psycopg2.Error, match="must be owner"):
+                cur.execute(statement)
+    conn.close()
+    with pytest.raises(psycopg2.OperationalError, match="not currently accepting connections"):
+        psycopg2.connect(stack.values()["DATABASE_URL_SYNC"].rsplit("/", 1)[0] + f"/{spare}")
+    listed = stack.invoke("db.snapshots").stdout
+    sizes = re.search(r"^ready\s.* ([\d.]+) MiB  redis  ready copy ([\d.]+) MiB$", listed, re.M)
+    assert sizes, listed
+    counted = re.search(r"^snapshots: 1 \(([\d.]+) MiB\)", stack.invoke("status").stdout, re.M)
+    assert counted and abs(float(counted[1]) - float(sizes[1]) - float(sizes[2])) < 0.2
+
+    for change in ("DELETE FROM snap_items WHERE id > 10", "UPDATE snap_items SET v = 'changed'"):
+        sql(stack, change)
+        ready = spare_ready(stack, "ready")
+        restored = stack.invoke("db.snapshot.restore", "ready", "--yes")
+        assert restored.returncode == 0, restored.stderr
+        assert database_row(stack, app) == (ready, stack.values()["PGUSER"], True)
+        assert stack.fingerprint() == before
+        sql(stack, "INSERT INTO snap_items (v) VALUES ('the app writes to it')")
+    assert spare_ready(stack, "ready") not in (first, ready)  # made again after each restore
+
+    dropped = stack.invoke("db.snapshot.drop", "ready", "--yes")
+    assert dropped.returncode == 0, dropped.stderr
+    snaps.remove("ready")
+    assert database_row(stack, spare) is None
+
+
+def test_a_restore_waits_for_a_ready_copy_being_made(stack, snaps):
+    """A restore that comes while the snapshot's ready copy is being made (its maker holds the
+    copy's lock) waits for it and swaps it in, instead of copying the snapshot a second time.
+    The maker here is the test, holding the same lock and making the copy the same way."""
+    app = stack.values()["PGDATABASE"]
+    spare = f"{app}.spare.waited"
+    sql(stack, "CREATE TABLE snap_items (id serial PRIMARY KEY, v text);"
+               "INSERT INTO snap_items (v) SELECT 'row ' || g FROM generate_series(1, 500) g")  # fmt: skip
+    before = stack.fingerprint()
+    assert stack.invoke("db.snapshot", "--name", "waited", extra_env=NO_SPARES).returncode == 0
+    snaps.append("waited")
+    sql(stack, "DELETE FROM snap_items")
+    maker = stack.admin_connect("postgres")
+    try:
+        with maker.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"devkit-spare:{spare}",))
+            process = start(stack, "db.snapshot.restore", "waited", "--yes")
+            time.sleep(2)
+            assert process.poll() is None, process.communicate()
+            assert databases(stack) == [f"{app}.snapshot.waited"]  # no copy of its own
+            cur.execute(
+                f'CREATE DATABASE "{spare}" TEMPLATE "{app}.snapshot.waited" STRATEGY FILE_COPY '
+                "ALLOW_CONNECTIONS false"
+            )
+            made = database_row(stack, spare)[0]
+            cur.execute("SELECT pg_advisory_unlock(hashtext(%s))", (f"devkit-spare:{spare}",))
+    finally:
+        maker.close()
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, out + err
+    assert database_row(stack, app)[0] == made
+    assert stack.fingerprint() == before
+    spare_ready(stack, "waited")  # the next one
+
+
+def test_a_ready_copy_whose_snapshot_is_gone_is_removed_and_named(stack, snaps):
+    """A ready copy left without its snapshot (its snapshot dropped by an earlier kit, which did
+    not know of copies) is removed by the next snapshot command, which names it; with
+    devkit.snapshot_spares false no copy is made, and a restore copies the snapshot first."""
+    app = stack.values()["PGDATABASE"]
+    admin = stack.admin_connect("postgres")
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{app}.spare.gone" ALLOW_CONNECTIONS false')
+    admin.close()
+    listed = stack.invoke("db.snapshots")
+    assert listed.returncode == 0, listed.stderr
+    line_with(listed.stdout, "removed the ready copy of snapshot gone")
+    assert databases(stack) == []
+
+    sql(stack, "CREATE TABLE snap_items (id int)")
+    assert stack.invoke("db.snapshot", "--name", "no-copy", extra_env=NO_SPARES).returncode == 0
+    snaps.append("no-copy")
+    restored = stack.invoke("db.snapshot.restore", "no-copy", "--yes", extra_env=NO_SPARES)
+    assert restored.returncode == 0, restored.stderr
+    time.sleep(1)
+    assert [name for name in databases(stack) if ".spare." in name] == []
