@@ -36,3 +36,30 @@ def test_the_closure_follows_imports_names_and_packages_only(tmp_path):
     # An attribute's dotted name is its module's; a name that is no module, nothing.
     assert module_file("devkit.b.PROBE", tmp_path) == package / "b.py"
     assert module_file("devkit.inputs", tmp_path) is None
+
+
+def test_setup_compiles_every_module_of_the_kit_for_python_to_load():
+    """compile_kit leaves each module's cache up to date, as Python's own import checks it
+    (the source's mtime and size in the .pyc's header): with PYTHONDONTWRITEBYTECODE set, as on
+    this machine, nothing else writes them."""
+    import importlib.util
+    import os
+    import struct
+
+    from devkit.kit_code import compile_kit
+    from devkit.paths import KIT_ROOT
+
+    compile_kit()
+    stale = []
+    for source in sorted((KIT_ROOT / "devkit").rglob("*.py")):
+        cache = importlib.util.cache_from_source(str(source))
+        if not os.path.exists(cache):
+            stale.append(source.name)
+            continue
+        with open(cache, "rb") as f:
+            header = f.read(16)
+        flags, mtime, size = struct.unpack("<III", header[4:16])
+        st = source.stat()
+        if flags != 0 or mtime != int(st.st_mtime) & 0xFFFFFFFF or size != st.st_size & 0xFFFFFFFF:
+            stale.append(source.name)
+    assert stale == []
