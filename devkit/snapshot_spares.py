@@ -11,7 +11,7 @@ role can neither connect to it nor open it, and nobody changes it before it is s
 Its cost is the disk of a second copy, which `db.snapshots`, `status` and `doctor` show.
 
 Rules, each kept in one place here:
-- The copy is made by a process of its own (`python -m devkit.snapshot_spares ENV_FILE NAME`,
+- The copy is made by a process of its own (`.venv/bin/python -m devkit.snapshot_spares ENV_FILE NAME`,
   started in a session of its own: the command that started it returns at once), which holds
   the advisory lock `devkit-spare:<spare>` while it copies. A restore that finds that lock
   held waits for the copy instead of making one of its own (`ready`).

@@ -218,9 +218,7 @@ class BackupWriter(_RowLines):
         self._error: BaseException | None = None
         self._worker = threading.Thread(target=self._drain, name="backup-writer", daemon=True)
         self._worker.start()
-        meta = metadata.model_dump(mode="json") | {
-            "format": FORMAT_JSON_ROWS if json_rows else FORMAT
-        }
+        meta = metadata.as_json() | {"format": FORMAT_JSON_ROWS if json_rows else FORMAT}
         self._write(
             ('{"metadata": ' + json.dumps(meta, ensure_ascii=False) + ',\n"tables": {\n').encode()
         )

@@ -25,7 +25,14 @@ from devkit.backup.fileformat import (
     TableStream,
     too_large,
 )
-from devkit.backup.models import FORMAT, FORMAT_JSON_ROWS, BackupMetadata, TableHeader
+from devkit.backup.models import (
+    FORMAT,
+    FORMAT_JSON_ROWS,
+    BackupMetadata,
+    TableHeader,
+    header_of,
+    metadata_of,
+)
 
 
 def _document_blocks(rows: list) -> Iterator[bytes]:
@@ -105,7 +112,7 @@ class BackupReader:
                 meta = self._document["metadata"]
             if not isinstance(meta, dict):
                 raise ValueError("the metadata is not an object")
-            self.metadata = BackupMetadata.model_validate(meta)
+            self.metadata = metadata_of(meta)
         except (ValueError, KeyError, TypeError, RecursionError) as exc:
             detail = (
                 "nested too deeply"
@@ -148,7 +155,7 @@ class BackupReader:
         for name, table in tables.items():
             if not isinstance(table, dict) or not isinstance(table.get("data"), list):
                 raise ValueError(f'table {name}: "data" is missing or not a list of rows')
-            header = TableHeader.model_validate(
+            header = header_of(
                 {k: table.get(k) for k in ("columns", "column_types", "row_count") if k in table}
             )
             width = len(header.columns)
@@ -273,7 +280,7 @@ class BackupReader:
             rest = text[end:]
             if not rest.startswith(": ") or not rest.endswith(DATA_OPEN):
                 raise ValueError("bad table header")
-            header = TableHeader.model_validate_json(rest[2 : -len(DATA_OPEN)] + "}")
+            header = header_of(rest[2 : -len(DATA_OPEN)] + "}")
         except ValueError as exc:
             raise CorruptBackup(
                 f"{self.path.name} is damaged near a table header ({exc})", "use another backup"

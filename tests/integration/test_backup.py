@@ -278,6 +278,8 @@ def test_a_failing_load_rolls_everything_back(db, target, tmp_path):
 def test_copy_rows_the_table_refuses_change_nothing(db, target, tmp_path, rows, check_first):
     """Rows that pass the file's own checks (SHA-256, the count of tabs) but not the table's
     types: COPY's error ends the restore, rolled back, in one line."""
+    from datetime import UTC, datetime
+
     from devkit.backup.fileformat import BackupWriter
     from devkit.backup.models import BackupMetadata
 
@@ -285,7 +287,7 @@ def test_copy_rows_the_table_refuses_change_nothing(db, target, tmp_path, rows, 
         cur.execute("DELETE FROM child; INSERT INTO child (parent_id) VALUES (1)")
     before = checksums(db)
     metadata = BackupMetadata(
-        timestamp="2026-12-06T00:00:00Z",
+        timestamp=datetime(2026, 12, 6, tzinfo=UTC),
         migration_version="0aa2828fc065",
         database_name="d",
         database_host="h",

@@ -266,7 +266,7 @@ def test_a_seed_file_larger_than_the_document_limit_is_refused_until_allowed(tmp
     with gzip.open(path, "wt") as out:
         json.dump(
             {
-                "metadata": META.model_dump(mode="json"),
+                "metadata": META.as_json(),
                 "tables": {"t": {"columns": ["a", "b"], "data": rows}},
             },
             out,
