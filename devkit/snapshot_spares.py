@@ -19,8 +19,11 @@ Rules, each kept in one place here:
   being dropped or renamed while it is copied, and a snapshot's drop drops its spare after it
   (`drop_spare`), so a spare whose snapshot is gone is an orphan, which the recovery of every
   snapshot command removes and names (`orphans`).
-- The background process writes its errors (one line) to `spare.log` in the snapshots' state
-  directory (0600); a failed spare only means the next restore copies, as before.
+- A copy is not made when it would leave less free space where the snapshot lives than the
+  copy's own size, or than 1 GiB (`room`): the disk the app writes to is never filled by a
+  speed-up.
+- The background process writes why it made no copy (one line) to `spare.log` in the
+  snapshots' state directory (0600); no copy only means the next restore copies, as before.
 """
 
 from __future__ import annotations
@@ -85,8 +88,11 @@ def start(stack: Stack, name: str) -> None:
     from devkit.paths import KIT_ROOT
 
     directory = catalog.redis_dir(stack)
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    log = os.open(log_file(stack), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        log = os.open(log_file(stack), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError:  # a speed-up only: the next restore copies, as without it
+        return
     try:
         subprocess.Popen(
             [sys.executable, "-m", "devkit.snapshot_spares", str(stack.env_file), name],
@@ -119,12 +125,51 @@ def make(stack: Stack, name: str) -> None:
             cur.execute("SELECT pg_advisory_lock(hashtext(%s))", (_lock_key(spare),))
             if catalog.exists(cur, spare) or not catalog.is_snapshot(cur, source):
                 return
+            if problem := room(cur, stack, source):
+                raise SpareSkipped(problem)
             cur.execute(
                 f"CREATE DATABASE {catalog.quote(cur, spare)} TEMPLATE {catalog.quote(cur, source)} "
                 "STRATEGY FILE_COPY ALLOW_CONNECTIONS false"
             )
     finally:
         conn.close()
+
+
+MIN_FREE = 1 << 30  # bytes a ready copy always leaves free
+
+
+class SpareSkipped(Exception):
+    """No ready copy is made (why: the message)."""
+
+
+def room(cur, stack: Stack, source: str) -> str:
+    """Why the copy of SOURCE does not fit ("" when it does): free space in the directory of its
+    tablespace, as the server's container sees it (`df`), against its size."""
+    import subprocess
+
+    from devkit.shells import container_of
+    from devkit.volumes import human_size
+
+    cur.execute(
+        "SELECT pg_database_size(oid), coalesce(nullif(pg_tablespace_location(dattablespace), ''), "
+        "current_setting('data_directory')) FROM pg_database WHERE datname = %s",
+        (source,),
+    )
+    size, directory = cur.fetchone()
+    shown = subprocess.run(
+        ["docker", "exec", container_of(stack, "postgres"), "df", "-Pk", directory],
+        capture_output=True, text=True, check=False, timeout=30,
+    )  # fmt: skip
+    try:
+        free = int(shown.stdout.splitlines()[-1].split()[3]) * 1024
+    except (IndexError, ValueError):
+        return f"the free space in {directory} is unknown ({shown.stderr.strip()[:200]})"
+    if free - size < max(size, MIN_FREE):
+        return (
+            f"a copy of {human_size(size)} would leave {human_size(max(free - size, 0))} free in "
+            f"{directory} (at least its own size and {human_size(MIN_FREE)} stay free)"
+        )
+    return ""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg2
@@ -337,19 +338,14 @@ def test_a_restore_whose_copy_fails_leaves_the_database_as_it_was(stack, snaps):
     assert sorted(path.name for path in kept.glob("*.keys.gz")) == ["big.keys.gz"]
 
 
-def test_a_snapshot_that_fills_the_disk_leaves_nothing_half_made(stack, snaps):
-    """A real full disk: the app's database is moved into a tablespace on the container's
-    /dev/shm (a 64 MB tmpfs), where its copy cannot fit. The snapshot fails with the cause and a
-    fix, no database and no copy of Redis's keys are left, and the app's database is open and
-    unchanged."""
-    from types import SimpleNamespace
-
-    from devkit.snapshot_catalog import redis_dir
-
+@contextmanager
+def on_a_small_disk(stack, rows: int):
+    """The app's database, with a table of ROWS rows of 200 bytes, moved into a tablespace on the
+    postgres container's /dev/shm (a 64 MB tmpfs): a real disk that fills. Yields an admin
+    connection; afterwards the table is dropped and the database moved back."""
     container = stack.container("postgres")
     database = stack.values()["PGDATABASE"]
-    # About 40 MB: it fits in the tmpfs once, not twice.
-    sql(stack, BIG.replace("300000", "160000"))
+    sql(stack, BIG.replace("300000", str(rows)))
     made = subprocess.run(
         ["docker", "exec", "-u", "postgres", container, "mkdir", "-p", "/dev/shm/devkit-full"],
         capture_output=True, text=True, check=False,
@@ -360,6 +356,30 @@ def test_a_snapshot_that_fills_the_disk_leaves_nothing_half_made(stack, snaps):
         with admin.cursor() as cur:
             cur.execute("CREATE TABLESPACE devkit_full LOCATION '/dev/shm/devkit-full'")
             cur.execute(f'ALTER DATABASE "{database}" SET TABLESPACE devkit_full')
+        yield admin
+    finally:
+        sql(stack, "DROP TABLE IF EXISTS snap_items")
+        with admin.cursor() as cur:
+            cur.execute(f'ALTER DATABASE "{database}" SET TABLESPACE pg_default')
+            cur.execute("DROP TABLESPACE IF EXISTS devkit_full")
+        admin.close()
+        subprocess.run(
+            ["docker", "exec", "-u", "postgres", container, "rm", "-rf", "/dev/shm/devkit-full"],
+            check=False,
+        )
+
+
+def test_a_snapshot_that_fills_the_disk_leaves_nothing_half_made(stack, snaps):
+    """A real full disk: the app's database is moved into a tablespace on the container's
+    /dev/shm (a 64 MB tmpfs), where its copy cannot fit. The snapshot fails with the cause and a
+    fix, no database and no copy of Redis's keys are left, and the app's database is open and
+    unchanged."""
+    from types import SimpleNamespace
+
+    from devkit.snapshot_catalog import redis_dir
+
+    # About 40 MB: it fits in the tmpfs once, not twice.
+    with on_a_small_disk(stack, 160000):
         # Not stack.fingerprint(): its sorts would need temporary files in the full tablespace.
         summary = "SELECT count(*), sum(id), sum(length(v)) FROM snap_items"
         before = rows(stack, summary)
@@ -371,16 +391,6 @@ def test_a_snapshot_that_fills_the_disk_leaves_nothing_half_made(stack, snaps):
         assert databases(stack) == []
         assert not (redis_dir(SimpleNamespace(project=stack.project)) / "no-room.keys.gz").exists()
         assert rows(stack, summary) == before  # the app's role connects: the database is open
-    finally:
-        sql(stack, "DROP TABLE IF EXISTS snap_items")
-        with admin.cursor() as cur:
-            cur.execute(f'ALTER DATABASE "{database}" SET TABLESPACE pg_default')
-            cur.execute("DROP TABLESPACE IF EXISTS devkit_full")
-        admin.close()
-        subprocess.run(
-            ["docker", "exec", "-u", "postgres", container, "rm", "-rf", "/dev/shm/devkit-full"],
-            check=False,
-        )
 
 
 def spare_ready(stack, name: str) -> int:
@@ -518,3 +528,30 @@ def test_a_ready_copy_whose_snapshot_is_gone_is_removed_and_named(stack, snaps):
     assert restored.returncode == 0, restored.stderr
     time.sleep(1)
     assert [name for name in databases(stack) if ".spare." in name] == []
+
+
+def test_no_ready_copy_is_made_where_it_would_fill_the_disk(stack, snaps):
+    """The app's database on a 64 MB tmpfs (on_a_small_disk): the snapshot fits, its ready copy
+    would leave less than its own size (and 1 GiB) free, so none is made, and the spare's log
+    (0600) says why in one line; the snapshot itself is whole."""
+    from types import SimpleNamespace
+
+    from devkit.snapshot_catalog import redis_dir
+
+    log = redis_dir(SimpleNamespace(project=stack.project)) / "spare.log"
+    with on_a_small_disk(stack, 60000):  # about 15 MB
+        log.unlink(missing_ok=True)
+        taken = stack.invoke("db.snapshot", "--name", "no-room-spare")
+        try:
+            assert taken.returncode == 0, taken.stdout + taken.stderr
+            deadline = time.monotonic() + 60
+            while not (log.exists() and log.read_text()) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            line_with(
+                log.read_text(), "the ready copy of snapshot no-room-spare was not made", "free"
+            )
+            assert oct(log.stat().st_mode & 0o777) == "0o600"
+            database = stack.values()["PGDATABASE"]
+            assert databases(stack) == [f"{database}.snapshot.no-room-spare"]
+        finally:
+            stack.invoke("db.snapshot.drop", "no-room-spare", "--yes")
