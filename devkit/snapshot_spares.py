@@ -90,7 +90,9 @@ def start(stack: Stack, name: str) -> None:
     directory = catalog.redis_dir(stack)
     try:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        log = os.open(log_file(stack), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # Never through a link left in its place (a file of the user's is not truncated).
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+        log = os.open(log_file(stack), flags, 0o600)
     except OSError:  # a speed-up only: the next restore copies, as without it
         return
     try:

@@ -112,6 +112,27 @@ def test_the_kit_deletes_only_regular_files_directly_in_its_directory(tmp_path):
     assert not remove_kit_file(kit / "missing.keys.gz", kit)
 
 
+def test_the_ready_copys_log_is_never_written_through_a_link(tmp_path, monkeypatch):
+    """A symlink where the background copy's log goes (spare.log): the user's file it points to
+    is not truncated, and no copy is started (the next restore copies, as without one)."""
+    import subprocess
+    from types import SimpleNamespace
+
+    from devkit import snapshot_spares
+
+    monkeypatch.setenv("DEVKIT_STATE_DIR", str(tmp_path / "state"))
+    stack = SimpleNamespace(project="p", env_file=tmp_path / ".env.local")
+    kit = tmp_path / "state" / "snapshots" / "p"
+    kit.mkdir(parents=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("the user's")
+    (kit / "spare.log").symlink_to(victim)
+    started = []
+    monkeypatch.setattr(subprocess, "Popen", lambda *args, **kwargs: started.append(args))
+    snapshot_spares.start(stack, "mine")
+    assert victim.read_text() == "the user's" and started == []
+
+
 def test_a_killed_backups_partial_file_goes_with_the_next_backup(tmp_path):
     """kill -9 leaves `.backup_….partial`; the next backup removes it, unless its writer still
     holds it (the lock a live backup keeps)."""
