@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -100,8 +101,9 @@ def redis_copy(stack: Stack, name: str) -> Path:
     return redis_dir(stack) / f"{check_name(name)}.keys.gz"
 
 
-def connect(stack: Stack):
-    """A connection to the stack's server's maintenance database as the kit's admin."""
+def connect(stack: Stack, application: str = "devkit-snapshot"):
+    """A connection to the stack's server's maintenance database as the kit's admin (named
+    APPLICATION in pg_stat_activity)."""
     import psycopg2
 
     from devkit.admin_password import admin_url
@@ -115,7 +117,7 @@ def connect(stack: Stack):
         )
     try:
         return psycopg2.connect(
-            url, application_name="devkit-snapshot", connect_timeout=10, options=PINNED
+            url, application_name=application, connect_timeout=10, options=PINNED
         )
     except psycopg2.OperationalError as exc:
         raise AdminUnreachable(
@@ -125,10 +127,10 @@ def connect(stack: Stack):
 
 
 @contextmanager
-def admin_cursor(stack: Stack) -> Iterator:
-    """An autocommit cursor on the server's maintenance database as the kit's admin: for
-    queries, which change nothing."""
-    conn = connect(stack)
+def admin_cursor(stack: Stack, application: str = "devkit-snapshot") -> Iterator:
+    """An autocommit cursor on the server's maintenance database as the kit's admin (`connect`);
+    the commands that change snapshots take it through snapshot_recovery.changing."""
+    conn = connect(stack, application)
     conn.autocommit = True
     try:
         yield conn.cursor()
@@ -229,14 +231,17 @@ def unused(cur, stack: Stack, name: str) -> str:
     return candidate
 
 
-def is_snapshot(cur, database: str) -> bool:
-    """Whether DATABASE exists and is marked as a snapshot (its command finished)."""
-    cur.execute(
-        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
-        (database,),
-    )
-    row = cur.fetchone()
-    return row is not None and marked(row[0])
+def advisory_lock(cur, key: str, wait: float, pause: float) -> bool:
+    """Take the session's advisory lock KEY, trying every PAUSE seconds for up to WAIT; whether
+    it was taken (released when the session ends)."""
+    deadline = time.monotonic() + wait
+    while True:
+        cur.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,))
+        if cur.fetchone()[0]:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(pause)
 
 
 def exists(cur, database: str) -> bool:

@@ -5,7 +5,6 @@ database closed (devkit/lifecycle.py)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -38,19 +37,12 @@ LOCK_WAIT = 60.0  # seconds another snapshot command of the same database is wai
 
 
 def _lock(cur, stack: Stack) -> None:
-    key = f"devkit-snapshots:{stack.pg_database}"
-    deadline = time.monotonic() + LOCK_WAIT
-    while True:
-        cur.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,))
-        if cur.fetchone()[0]:
-            return
-        if time.monotonic() > deadline:
-            raise SnapshotError(
-                f"another snapshot command on {stack.pg_database} has been running for over "
-                f"{LOCK_WAIT:.0f} s",
-                "let it finish, then run this again",
-            )
-        time.sleep(0.1)
+    if not catalog.advisory_lock(cur, f"devkit-snapshots:{stack.pg_database}", LOCK_WAIT, 0.1):
+        raise SnapshotError(
+            f"another snapshot command on {stack.pg_database} has been running for over "
+            f"{LOCK_WAIT:.0f} s",
+            "let it finish, then run this again",
+        )
 
 
 def _recover(cur, stack: Stack, say: Callable[[str], None]) -> None:

@@ -29,7 +29,6 @@ Rules, each kept in one place here:
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 from devkit import snapshot_catalog as catalog
@@ -48,15 +47,9 @@ def ready(cur, stack: Stack, name: str) -> str:
     """The spare of snapshot NAME to swap in ("" when there is none): a spare being made is waited
     for (its lock), up to WAIT seconds."""
     spare = spare_of(stack, name)
-    deadline = time.monotonic() + WAIT
-    while True:
-        cur.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (_lock_key(spare),))
-        if cur.fetchone()[0]:
-            cur.execute("SELECT pg_advisory_unlock(hashtext(%s))", (_lock_key(spare),))
-            break
-        if time.monotonic() > deadline:
-            return ""
-        time.sleep(0.05)
+    if not catalog.advisory_lock(cur, _lock_key(spare), WAIT, 0.05):
+        return ""
+    cur.execute("SELECT pg_advisory_unlock(hashtext(%s))", (_lock_key(spare),))
     return spare if catalog.exists(cur, spare) else ""
 
 
@@ -111,30 +104,17 @@ def start(stack: Stack, name: str) -> None:
 def make(stack: Stack, name: str) -> None:
     """Copy snapshot NAME as its spare, holding the spare's lock; nothing when the spare exists,
     or the snapshot is gone (dropped since: a spare would be an orphan)."""
-    import psycopg2
-
-    from devkit.admin_password import admin_url
-    from devkit.backup.session import PINNED
-
     spare, source = spare_of(stack, name), catalog.database_of(stack, name)
-    url = admin_url(stack, "postgres")
-    if not url:
-        return
-    conn = psycopg2.connect(url, application_name=APPLICATION, connect_timeout=10, options=PINNED)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_lock(hashtext(%s))", (_lock_key(spare),))
-            if catalog.exists(cur, spare) or not catalog.is_snapshot(cur, source):
-                return
-            if problem := room(cur, stack, source):
-                raise SpareSkipped(problem)
-            cur.execute(
-                f"CREATE DATABASE {catalog.quote(cur, spare)} TEMPLATE {catalog.quote(cur, source)} "
-                "STRATEGY FILE_COPY ALLOW_CONNECTIONS false"
-            )
-    finally:
-        conn.close()
+    with catalog.admin_cursor(stack, APPLICATION) as cur:
+        cur.execute("SELECT pg_advisory_lock(hashtext(%s))", (_lock_key(spare),))
+        if catalog.exists(cur, spare) or name not in catalog.marked_names(cur, stack):
+            return
+        if problem := room(cur, stack, source):
+            raise SpareSkipped(problem)
+        cur.execute(
+            f"CREATE DATABASE {catalog.quote(cur, spare)} TEMPLATE {catalog.quote(cur, source)} "
+            "STRATEGY FILE_COPY ALLOW_CONNECTIONS false"
+        )
 
 
 MIN_FREE = 1 << 30  # bytes a ready copy always leaves free

@@ -134,15 +134,10 @@ def stamp() -> str:
 
 
 def take(
-    stack: Stack,
-    name: str | None,
-    say: Callable[[str], None] = print,
-    auto: str = "",
-    spare: bool = False,
+    stack: Stack, name: str | None, say: Callable[[str], None] = print, auto: str = ""
 ) -> Snapshot:
     """Copy the app's database (and Redis's data) as snapshot NAME (default: the time). `auto`:
-    the task taking it before a change (the retention of automatic snapshots applies to it).
-    `spare`: its ready copy is then made in the background (devkit/snapshot_spares.py)."""
+    the task taking it before a change (the retention of automatic snapshots applies to it)."""
     name = check_name(now() if name is None else name)
     database = database_of(stack, name)
     with changing(stack, say) as cur:
@@ -175,10 +170,7 @@ def take(
             forget_redis(stack, name)
             raise failed("taking the snapshot", exc) from None
         say(f"the app's database was closed for {cut_off:.2f}s")
-        made = catalog.find(cur, stack, name)
-    if spare:
-        snapshot_spares.start(stack, name)
-    return made
+        return catalog.find(cur, stack, name)
 
 
 def automatic_name(task: str) -> str:

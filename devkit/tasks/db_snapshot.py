@@ -28,11 +28,14 @@ def _size(size: int) -> str:
 @follows_branch
 def take(c, name=None):
     """Copy the app's database (and Redis's data) inside its server: undo with db.snapshot.restore."""
+    from devkit import snapshot_spares
     from devkit.settings import setting
     from devkit.snapshots import take as take_snapshot
 
     stack = local_stack(c, "db.snapshot")
-    made = take_snapshot(stack, name, spare=setting(c.config.devkit, "snapshot_spares"))
+    made = take_snapshot(stack, name)
+    if setting(c.config.devkit, "snapshot_spares"):  # its restore then only renames
+        snapshot_spares.start(stack, made.name)
     print(
         f"snapshot {made.name}: {_size(made.size)}, migration {made.revision or '(none)'}"
         + ("" if made.redis else " (Redis was not running: its data is not in it)")
