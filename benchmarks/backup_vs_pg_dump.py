@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from devkit.admin_password import read_admin_password  # noqa: E402
-from devkit.envfile import load_stack  # noqa: E402
+from devkit.envfile import Stack, load_stack  # noqa: E402
 from devkit.settings.table import DEFAULTS  # noqa: E402
 
 INVOKE = [str(Path(sys.executable).with_name("invoke")), "--search-root", str(ROOT)]
@@ -101,6 +101,19 @@ def checksums(url: str, tables: list[str] | None = None) -> dict[str, str]:
     return out
 
 
+def admin_server() -> tuple[Stack, str, str]:
+    """The current app's stack, its admin's password, and the server's URL (no database)."""
+    stack = load_stack(DEFAULTS)
+    password = read_admin_password(stack.project)
+    if not password:
+        sys.exit("no admin password kept for this stack: run `devkit setup` first")
+    return (
+        stack,
+        password,
+        f"postgresql://postgres:{quote(password, safe='')}@127.0.0.1:{stack.pg_port}",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="keep the devkit_bench database")
@@ -111,13 +124,9 @@ def main() -> None:
     args = parser.parse_args()
     global TABLES
     schema, TABLES, described = DATASETS[args.dataset]
-    stack = load_stack(DEFAULTS)
     # The cluster's admin, as db.restore reaches the stack's own database (a superuser loads
     # without per-row triggers, like pg_restore --disable-triggers, which needs one too).
-    password = read_admin_password(stack.project)
-    if not password:
-        sys.exit("no admin password kept for this stack: run `invoke setup` first")
-    server = f"postgresql://postgres:{quote(password, safe='')}@127.0.0.1:{stack.pg_port}"
+    stack, password, server = admin_server()
     admin = psycopg2.connect(f"{server}/postgres")
     admin.autocommit = True
     with admin.cursor() as cur:
