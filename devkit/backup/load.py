@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import queue
-import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -33,114 +30,16 @@ from devkit.backup.catalog import (
 )
 from devkit.backup.codec import COPY_IN, RowParser
 from devkit.backup.diff import calculate_diff, restored_summary
-from devkit.backup.fileformat import READ_SIZE, CorruptBackup, TableStream
+from devkit.backup.fileformat import CorruptBackup, TableStream
 from devkit.backup.models import DiffSummary, RestoreResult
 from devkit.backup.reader import BackupReader
+from devkit.backup.row_blocks import RowBlocks
 from devkit.backup.session import BackupError, Progress, connect
 from devkit.backup.target import Target
 
 # psycopg logs what it ignores while it ends a broken COPY; the error raised says it all. Once,
 # here: a handler added per restore would pile up in a process that restores many times.
 logging.getLogger("psycopg").addHandler(logging.NullHandler())
-
-
-class _RowBlocks:
-    """A table's row blocks as COPY takes them, each with its number of rows.
-
-    A thread reads, checks and (JSON rows, format 1) parses the next blocks (decompression and
-    hashing release the GIL) while the session sends the previous ones. COPY text (format 2) goes
-    on as it is, whole blocks; parsed rows go in pieces: one piece waits in between at most, and
-    after a long line nothing more is read until its row has been sent (the row is in memory
-    three times: its line, its values, the text psycopg sends).
-    """
-
-    def __init__(self, stream: TableStream, parser: RowParser | None, where: str) -> None:
-        self.where = where
-        self.parser = parser
-        self.count = 0
-        self._stop = threading.Event()
-        self._queue: queue.Queue = queue.Queue(maxsize=1)
-        self._sent = 0  # pieces written to COPY, counted under _written
-        self._written = threading.Condition()
-        self._thread = threading.Thread(
-            target=self._produce, args=(stream.blocks,), name="restore-reader", daemon=True
-        )
-        self._thread.start()
-
-    def _produce(self, blocks: Iterator[bytes]) -> None:
-        put = 0
-        try:
-            for block in blocks:
-                if self._stop.is_set():
-                    return
-                if self.parser is None:  # COPY text, as it is
-                    long = len(block) > 2 * READ_SIZE  # a long line in it
-                    self._queue.put((block, block.count(b"\n")))
-                    put += 1
-                    del block
-                    if long:
-                        self._wait_sent(put)
-                    continue
-                pieces = list(_pieces(block))
-                del block  # not held while the parsed rows wait to be sent
-                while pieces:
-                    piece = pieces.pop(0)
-                    long = len(piece) > PIECE
-                    try:
-                        rows = self.parser.rows(piece)
-                    except ValueError as exc:
-                        raise CorruptBackup(
-                            f"{self.where}: a row is damaged ({exc})", "use another backup"
-                        ) from None
-                    del piece
-                    self._queue.put((rows, len(rows)))
-                    put += 1
-                    del rows
-                    if long:
-                        self._wait_sent(put)
-            self._queue.put(None)
-        except BaseException as exc:  # raised again in the thread that reads
-            self._queue.put(exc)
-
-    def _wait_sent(self, put: int) -> None:
-        """After a long line: nothing more read until everything put has been sent."""
-        with self._written:
-            while self._sent < put and not self._stop.is_set():
-                self._written.wait(0.1)
-
-    def __iter__(self) -> Iterator[tuple[bytes | list, int]]:
-        """(a block of COPY text or a list of rows, its number of rows)"""
-        while (item := self._queue.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            self.count += item[1]
-            yield item
-            del item
-            with self._written:
-                self._sent += 1
-                self._written.notify()
-
-    def close(self) -> None:
-        """Stop the reading thread (after a failure, before the file is closed)."""
-        self._stop.set()
-        while self._thread.is_alive():
-            with contextlib.suppress(queue.Empty):
-                self._queue.get(timeout=0.1)
-
-
-# Row lines parsed at once: their values as Python objects take up to ~15 times the bytes of
-# the lines (small integers, short strings), and a few such pieces wait in the queue.
-PIECE = 1 << 18
-
-
-def _pieces(block: bytes) -> Iterator[bytes]:
-    """BLOCK's whole row lines in pieces of about PIECE bytes (a longer line is a piece)."""
-    start = 0
-    while start < len(block):
-        end = block.find(b"\n", start + PIECE)
-        end = len(block) if end < 0 else end + 1
-        yield block[start:end]
-        start = end
 
 
 def _check_version(backup: str | None, current: str | None, allow_other_version: bool) -> None:
@@ -187,6 +86,15 @@ def _may_disable_triggers(cur) -> bool:
     return bool(cur.fetchone()[0])
 
 
+def _send(copy, rows: bytes | list, as_text: bool) -> None:
+    """A block of COPY text as it is, or parsed rows each through Copy.write_row."""
+    if as_text:
+        copy.write(rows)
+    else:
+        for row in rows:
+            copy.write_row(row)
+
+
 def _load_table(
     cur, stream: TableStream, table: Table, progress: Progress | None, where: str
 ) -> int:
@@ -205,17 +113,16 @@ def _load_table(
         if stream.copy_text
         else RowParser(in_file, [t.endswith("[]") for t in in_file], stream.scalars)
     )
-    source = _RowBlocks(stream, parser, f"{where}, table {name}")
+    source = RowBlocks(stream, parser, f"{where}, table {name}")
     columns = ", ".join(quote_ident(c) for c in stream.header.columns)
     listed = f" ({columns})" if columns else ""
     try:
         with cur.copy(f"COPY {sql_name(name)}{listed} FROM STDIN WITH {COPY_IN}") as copy:
             for rows, count in source:
-                if parser is None:
-                    copy.write(rows)
-                else:
-                    for row in rows:
-                        copy.write_row(row)
+                _send(copy, rows, parser is None)
+                # Not held while the next block is read: after a long line, that keeps one
+                # line's rows in memory at a time, not two.
+                del rows
                 if progress:
                     progress.advance(name, count)
     except UnicodeEncodeError as exc:  # a \\u escape of half a character (a surrogate)
@@ -280,6 +187,9 @@ def restore_backup(
     it the file is read once, while loading: a damaged file, a missing table or a failed SHA-256
     check then raises before COMMIT, so nothing changes either.
     """
+    from devkit.backup.heap import return_large_blocks
+
+    return_large_blocks()  # rows of several MiB: not kept on the heap once sent
     diff = None
     if check_first or dry_run:
         diff = calculate_diff(target, backup_path, exact)

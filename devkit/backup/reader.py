@@ -313,7 +313,9 @@ class BackupReader:
             self._pos = cut
             self._hash.update(block)
             count += block.count(b"\n")
-            yield block
+            # Handed on, not kept: a generator's locals live on while a long line is sent.
+            handed, block = [block], None
+            yield handed.pop()
         line = self._line(f"table {name}")
         try:
             declared = int(line[len(END_OF_ROWS) :].rstrip(b"},\n"))
