@@ -11,7 +11,8 @@ set up by the kit, the same tables, and rules masking the customers' names, e-ma
 - baseline: `pg_dump -Fc` in the host's container to this machine over the same SSH, then
   `pg_restore --data-only --single-transaction --disable-triggers` into the laptop's database
   (emptied first);
-interleaved ROUNDS (which goes first alternates), medians. Then the laptop is scanned for the
+interleaved ROUNDS (which goes first alternates), medians; before each timed step the laptop's
+server writes out what the step before left (a CHECKPOINT, not timed; `--dirty`: not). Then the laptop is scanned for the
 customers' real names and e-mails (its database, its backup directory, the kit's state).
 With --subset-gb N the host's database is grown to N GB and a subset pulled (10 % of
 order_items, what they reference).
@@ -109,6 +110,20 @@ def timed(argv: list[str], cwd: Path) -> tuple[float, int, str]:
     return seconds, int(done.stderr.strip().splitlines()[-1]) // 1024, done.stdout
 
 
+def at_rest(app: Path) -> None:
+    """CHECKPOINT the laptop's server before a timed step (not timed): each side starts from a
+    database at rest, as a laptop's is between commands (its checkpointer writes what a
+    command left within checkpoint_timeout). Without it, a pull that follows the baseline pays
+    for writing out what pg_restore left dirty: the snapshot the pull keeps first is a
+    file-level copy, which starts with a checkpoint."""
+    values = read_env_file(app / ".env.local")
+    subprocess.run(
+        ["docker", "exec", "-u", "postgres", f"{values['DEVKIT_PROJECT_NAME']}-postgres-1",
+         "psql", "-X", "-q", "-d", values["PGDATABASE"], "-c", "CHECKPOINT"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+
 def baseline(app: Path) -> float:
     """pg_dump -Fc on the host, over SSH, into a file here; pg_restore into the laptop's tables."""
     values = read_env_file(app / ".env.local")
@@ -157,6 +172,12 @@ def main() -> None:
     parser.add_argument(
         "--subset-gb", type=float, default=0, help="also a subset of a source this big"
     )
+    parser.add_argument(
+        "--dirty",
+        action="store_true",
+        help="no CHECKPOINT before each step (until 2026-12-06: each step then starts with what "
+        "the step before left unwritten)",
+    )
     args = parser.parse_args()
     testhosts.up()
     done = devkit("provision", "--inventory", "inventories/ci", *VAULT, "--limit", HOST,
@@ -187,6 +208,8 @@ def main() -> None:
         pulls, bases, peaks = [], [], []
         for n in range(args.rounds):
             for step in ("pull", "base") if n % 2 == 0 else ("base", "pull"):
+                if not args.dirty:
+                    at_rest(app)
                 if step == "pull":
                     seconds, peak, _ = timed(pull, app)
                     pulls.append(seconds)
