@@ -6,9 +6,11 @@ glibc's malloc (Debian, Ubuntu, WSL's distributions) serves a block above its mm
 threshold to that block's size (up to 32 MiB), so the next rows' lines, values and COPY text
 come from the heap, which keeps what is freed for reuse. After lines near
 devkit.backup_max_line_mb (8 MiB), a restore's peak memory then rose by several of them: 103 MiB
-for a file of JSON rows, against 93 MiB with the threshold fixed (benchmarks/README.md). A fixed
-threshold (mallopt(3), M_MMAP_THRESHOLD) keeps such blocks mapped; 4 MiB leaves the 1 MiB
-blocks of ordinary rows on the heap, as before. Elsewhere than glibc: nothing changes.
+for a file of JSON rows, against 94 MiB with the threshold fixed (benchmarks/README.md). A fixed
+threshold (mallopt(3), M_MMAP_THRESHOLD: "If the parameter is set, the dynamic adjustment is
+disabled", the GNU C Library manual, "Malloc Tunable Parameters") keeps such blocks mapped; 4
+MiB leaves the 1 MiB blocks of ordinary rows on the heap, as before. Elsewhere than glibc:
+nothing changes.
 """
 
 from __future__ import annotations
