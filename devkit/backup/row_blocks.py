@@ -19,8 +19,9 @@ class RowBlocks:
     A thread reads, checks and (JSON rows, format 1) parses the next blocks (decompression and
     hashing release the GIL) while the session sends the previous ones. COPY text (format 2) goes
     on as it is, whole blocks; parsed rows go in pieces: one piece waits in between at most, and
-    after a long line nothing more is read until its row has been sent (the row is in memory
-    three times: its line, its values, the text psycopg sends).
+    after a long line nothing more is read until its row has been sent (the row is then in
+    memory twice, as its values and as the text psycopg sends: its line is let go once parsed,
+    by the file's reader too).
     """
 
     def __init__(self, stream: TableStream, parser: RowParser | None, where: str) -> None:
