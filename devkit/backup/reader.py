@@ -4,6 +4,7 @@ files (read whole) into the same TableStreams; verify checks a whole file withou
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import zlib
 from collections.abc import Iterator
@@ -190,35 +191,34 @@ class BackupReader:
         return bool(data)
 
     def _gather_line(self, what: str, eof_ok: bool, limit: int = 0) -> bool:
-        """Read on until the buffer holds a whole line (chunks gathered, joined once: linear
-        time), at most `limit` bytes of it; False when the file ended first."""
-        parts = [self._buf[self._pos :]]
-        size = len(parts[0])
-        ended = False
-        while b"\n" not in parts[-1]:
+        """Read on until the buffer holds a whole line (at most `limit` bytes); False when the
+        file ended first. Chunks go into one BytesIO, whose buffer getvalue() hands over."""
+        gathered = io.BytesIO()
+        last, self._buf = self._buf[self._pos :], b""
+        size, read, ended = 0, False, False
+        while b"\n" not in last:
+            gathered.write(last)
+            size += len(last)
             if size > (limit or self._line_max):
                 if limit:  # the first line: an earlier script's file may be one whole line
                     raise self._document_too_large()
                 raise too_large(
                     self.path, f"a line (in {what})", self.limits.line_mb, "backup_max_line_mb"
                 )
-            data = self._read()
-            if not data:
+            last, read = self._read(), True
+            if not last:
                 if not eof_ok:
                     raise CorruptBackup(
                         f"{self.path.name} is truncated (in {what})", "use another backup"
                     )
                 ended = True
                 break
-            parts.append(data)
-            size += len(data)
-        if len(parts) > 1 and not ended:
-            # The buffer ends with the line: handed on whole, never copied again (_blocks); what
-            # follows it is read next.
-            last = parts[-1]
-            end = last.find(b"\n") + 1
-            parts[-1], self._pending = last[:end], last[end:]
-        self._buf, self._pos = b"".join(parts), 0
+        # The buffer ends with the line (_blocks hands it on whole); what follows is read next.
+        end = last.find(b"\n") + 1 if read and not ended else len(last)
+        gathered.write(memoryview(last)[:end])
+        if end < len(last):
+            self._pending = last[end:]
+        self._buf, self._pos = gathered.getvalue(), 0
         return not ended
 
     def _line(
