@@ -16,19 +16,15 @@ nothing changes.
 from __future__ import annotations
 
 import contextlib
+import functools
 
 _M_MMAP_THRESHOLD = -3  # malloc.h
 _THRESHOLD = 4 << 20
 
-_done = False
 
-
+@functools.cache  # once a process
 def return_large_blocks() -> None:
-    """Fix glibc's mmap threshold at 4 MiB for the rest of the process (once)."""
-    global _done
-    if _done:
-        return
-    _done = True
+    """Fix glibc's mmap threshold at 4 MiB for the rest of the process."""
     import ctypes
 
     with contextlib.suppress(OSError, AttributeError):  # not glibc: no such library or call
