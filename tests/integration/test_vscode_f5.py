@@ -58,9 +58,9 @@ def f5_app(tmp_path, run_devkit, remove_stack):
         ignore=shutil.ignore_patterns(".env.local*", "backups", "__pycache__", ".gitattributes"),
     )
     subprocess.run(["git", "init", "-q", str(app)], check=True)
-    done = run_devkit("setup", cwd=app, timeout=1500)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
-    try:
+    try:  # a setup that fails half-way may have started the stack too
+        done = run_devkit("setup", cwd=app, timeout=1500)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr
         # In a git repository setup keeps the hook LF for Git for Windows' checkouts; the sample
         # app commits exactly that file (setup leaves the kit's checkout clean).
         written = (app / ".gitattributes").read_text()
@@ -123,7 +123,9 @@ def test_f5_in_vscode(f5_app, tmp_path, run_devkit, free_port):
     4. a start that fails (the app's PostgreSQL port held by another program) blocks the launch:
        VS Code's "Error exists after running preLaunchTask" dialog, and no debuggee. That this
        F5 ran a new start at all shows the stop had ended the previous task (a running one is
-       reused)."""
+       reused).
+    An F5 that VS Code itself leaves alone (before its debuggers are registered) runs nothing of
+    the kit's; drive.py presses again then, and counts the presses in each step's result."""
     app, shims, calls = f5_app
     env = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_DEVKIT_")}
     # The shim first on the PATH of VS Code's terminals (its server gives them the login
@@ -139,7 +141,9 @@ def test_f5_in_vscode(f5_app, tmp_path, run_devkit, free_port):
             url,
             app,
             [
-                {"f5": {"wait_file": str(result[0]), "timeout": 240}},
+                # The test asserts what VS Code does, not how fast (benchmarks time things): the
+                # first start on a busy CI machine was once later than 240 s.
+                {"f5": {"wait_file": str(result[0]), "timeout": 480}},
                 {"read": str(calls)},
                 {"f5": {"wait_file": str(result[1]), "timeout": 120}},
                 {"read": str(calls)},
@@ -151,20 +155,24 @@ def test_f5_in_vscode(f5_app, tmp_path, run_devkit, free_port):
                 {"screenshot": str(tmp_path / "failed.png")},
                 {"read": str(calls)},
             ],
+            timeout=1800,  # the steps' own limits, and the workbench's start
         )["steps"]
     first, after_first, second, after_second, _, stopped, failed, at_end = steps
-    assert first["f5"]["launched"] and not first["f5"]["dialog"], steps
+    # A string, shown whole (pytest shortens the repr of anything else): every step, then the
+    # tails of VS Code's server-side logs.
+    seen = json.dumps(steps, indent=1) + "\n" + tools.logs(tmp_path / "vscode")
+    assert first["f5"]["launched"] and not first["f5"]["dialog"], seen
     assert first["f5"]["seconds"] > SLOW
     probe = json.loads(result[0].read_text())
     assert probe["postgres"].startswith("16.") and probe["redis"] is True
     assert {"DATABASE_URL", "REDIS_URL", "PGPASSWORD"} <= set(probe["env"])
     assert after_first["read"].splitlines() == ["up --hold"]
 
-    assert second["f5"]["launched"] and not second["f5"]["dialog"], second
+    assert second["f5"]["launched"] and not second["f5"]["dialog"], seen
     assert after_second["read"].splitlines() == ["up --hold"]  # the running task, reused
 
     assert stopped["wait_text"] is True
-    assert not failed["f5"]["launched"] and not result[2].exists(), failed
-    assert "after running preLaunchTask 'devkit: start services'" in failed["f5"]["dialog"], failed
+    assert not failed["f5"]["launched"] and not result[2].exists(), seen
+    assert "after running preLaunchTask 'devkit: start services'" in failed["f5"]["dialog"], seen
     assert at_end["read"].splitlines() == ["up --hold", "down", "up --hold"]
     assert not holding(app)

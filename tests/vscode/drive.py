@@ -7,10 +7,10 @@ kit's, and prints what it saw as one JSON object.
 
 STEPS_JSON is a list of steps: {"f5": {"wait_file": PATH, "timeout": S}} presses F5 and waits
 for PATH (the debuggee writes it) or for a VS Code dialog, whichever comes first, and answers
-"Abort" to a dialog; {"task": LABEL} runs a task through "Tasks: Run Task"; {"sleep": S};
-{"screenshot": PATH}; {"read": PATH} records a file's text; {"wait_text": [PATH, TEXT, S]}
-waits until the file holds TEXT; {"hold_port": N} listens on 127.0.0.1:N from then on (another
-program holding the port).
+"Abort" to a dialog (an F5 that VS Code left alone is pressed again, and counted); {"task":
+LABEL} runs a task through "Tasks: Run Task"; {"sleep": S}; {"screenshot": PATH}; {"read":
+PATH} records a file's text; {"wait_text": [PATH, TEXT, S]} waits until the file holds TEXT;
+{"hold_port": N} listens on 127.0.0.1:N from then on (another program holding the port).
 """
 
 from __future__ import annotations
@@ -79,25 +79,69 @@ def dialog_text(page) -> str:
     return found.inner_text() if found else ""
 
 
+# VS Code's keybinding service prevents a key's default once the key ran a command; this listener,
+# added after it on the same window, records whether each F5 did.
+WATCH_F5 = """() => {
+    window.devkitF5 = [];
+    window.addEventListener('keydown', (e) => {
+        if (e.key === 'F5') setTimeout(() => window.devkitF5.push(e.defaultPrevented), 0);
+    });
+}"""
+
+
+def press_f5(page, within: float = 120) -> int:
+    """Press F5 until VS Code takes it, and return how many presses that took. VS Code 1.100.3
+    binds F5 to workbench.action.debug.start only `when: debuggersAvailable && debugState ==
+    'inactive'` (src/vs/workbench/contrib/debug/browser/debugCommands.ts, read from the
+    workbench's source map): before its debuggers are registered, or while an earlier start is
+    still initializing, F5 does nothing (nothing of the kit runs either)."""
+    deadline = time.monotonic() + within
+    presses = 0
+    while True:
+        page.click(".monaco-workbench .part.editor", position={"x": 50, "y": 50})
+        page.keyboard.press("F5")
+        presses += 1
+        page.wait_for_function(f"() => window.devkitF5.length >= {presses}", timeout=30_000)
+        if page.evaluate("() => window.devkitF5.at(-1)") or time.monotonic() > deadline:
+            return presses
+        time.sleep(1)
+
+
 def f5(page, wait_file: str, timeout: float) -> dict:
     started = time.monotonic()
-    page.click(".monaco-workbench .part.editor", position={"x": 50, "y": 50})
-    page.keyboard.press("F5")
+    presses = press_f5(page)
     deadline = started + timeout
     while time.monotonic() < deadline:
         if Path(wait_file).exists():
             seconds = time.monotonic() - started
             # The debug session ends with the debuggee: F5 during one would be "continue".
             page.wait_for_selector(".debug-toolbar", state="hidden", timeout=60_000)
-            return {"launched": True, "seconds": seconds, "dialog": ""}
+            return {"launched": True, "seconds": seconds, "dialog": "", "presses": presses}
         text = dialog_text(page)
         if text:
             time.sleep(1)  # the whole message
             text = dialog_text(page)
             page.click('.monaco-dialog-box a.monaco-button:has-text("Abort")')
-            return {"launched": False, "seconds": time.monotonic() - started, "dialog": text}
+            seconds = time.monotonic() - started
+            return {"launched": False, "seconds": seconds, "dialog": text, "presses": presses}
         time.sleep(0.2)
-    return {"launched": False, "seconds": timeout, "dialog": "", "timed_out": True}
+    # What VS Code showed, for the failure's message: its status bar (a running task, extensions
+    # activating) and its notifications.
+    shown = {
+        name: page.evaluate(f"() => document.querySelector('{selector}')?.innerText ?? ''")
+        for name, selector in (
+            ("statusbar", ".part.statusbar"),
+            ("notifications", ".notifications-toasts"),
+        )
+    }
+    return {
+        "launched": False,
+        "seconds": timeout,
+        "dialog": "",
+        "presses": presses,
+        "timed_out": True,
+        **shown,
+    }
 
 
 def main(url: str, folder: str, steps: list[dict]) -> dict:
@@ -109,6 +153,7 @@ def main(url: str, folder: str, steps: list[dict]) -> dict:
         )
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         workbench(page, url, folder)
+        page.evaluate(WATCH_F5)
         try:
             run_steps(page, steps, seen, held)
         except Exception:

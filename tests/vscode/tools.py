@@ -186,3 +186,15 @@ def drive(url: str, folder: Path, steps: list[dict], timeout: float = 900) -> di
     if done.returncode != 0:
         raise AssertionError(f"drive.py failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def logs(home: Path, lines: int = 40) -> str:
+    """The last LINES lines of code-server's own log and of its server-side logs (the extension
+    host's activations, the terminals' pty host) under HOME, for a failure's message."""
+    found = [home / "code-server.log", *sorted((home / "user" / "logs").glob("*/**/*.log"))]
+    tails = []
+    for path in found:
+        if path.is_file() and path.stat().st_size:
+            tail = path.read_text(errors="replace").splitlines()[-lines:]
+            tails.append(f"--- {path.relative_to(home)}\n" + "\n".join(tail))
+    return "\n".join(tails)
