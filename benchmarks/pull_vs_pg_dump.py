@@ -20,7 +20,7 @@ order_items, what they reference).
     .venv/bin/python benchmarks/pull_vs_pg_dump.py [--rounds 5] [--subset-gb 2]
 
 The hosts are left running for the next run (`python3 tests/fleet/testhosts.py down` removes
-them); the laptop's app and stack are removed at the end.
+them); the laptop's app, its directory and its stack are removed at the end.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import argparse
 import gzip
 import os
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -250,6 +251,8 @@ def main() -> None:
             on_host("DROP TABLE big_items")
     finally:
         remove_app_stack(app)
+        # Its backup directory holds the pulled (masked) copies.
+        shutil.rmtree(app.parent, ignore_errors=True)
 
 
 if __name__ == "__main__":
