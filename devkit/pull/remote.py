@@ -10,7 +10,9 @@ than root runs the server's kit through `sudo -n` (provision's `become`).
 
 from __future__ import annotations
 
+import os
 import shlex
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +41,49 @@ class Host:
         argv += [*self.ssh_args, f"{self.user}@{self.address}" if self.user else self.address]
         sudo = ["sudo", "-n", "-H"] if self.user and self.user != "root" else []
         return [*argv, "--", shlex.join([*sudo, *command])]
+
+
+def start(command: list[str], out: int) -> subprocess.Popen:
+    """COMMAND (Host.ssh's) started, its output to the file descriptor OUT (closed here), the
+    rules still to be written to its stdin: the server's kit reads them before anything else."""
+    try:
+        return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.PIPE)
+    finally:
+        os.close(out)
+
+
+def valid_command(command: object) -> bool:
+    """COMMAND, as a pull's record keeps it, is one Host.ssh made."""
+    return (
+        isinstance(command, list)
+        and len(command) > 3
+        and all(isinstance(word, str) for word in command)
+        and command[0] == "ssh"
+        and command[-2] == "--"
+        and command[-1].endswith("devkit db.pull.source")
+    )
+
+
+def stamp(inventory: Path) -> list[list]:
+    """The inventory's files as they are (name, size, modification time): every file under an
+    inventory directory, or an inventory file and the group_vars and host_vars beside it."""
+    if inventory.is_dir():
+        root, tops = inventory, [inventory]
+    else:
+        root = inventory.parent
+        tops = [inventory, root / "group_vars", root / "host_vars"]
+    found = []
+    for top in tops:
+        walked = os.walk(top) if top.is_dir() else [(str(top.parent), [], [top.name])]
+        for directory, _, files in walked:
+            for name in files:
+                path = os.path.join(directory, name)
+                try:
+                    info = os.stat(path)
+                except OSError:
+                    continue
+                found.append([os.path.relpath(path, root), info.st_size, info.st_mtime_ns])
+    return sorted(found)
 
 
 def _template(name: str, variable: str, value: object) -> None:

@@ -7,7 +7,10 @@ both, a second run changes nothing, the timer's run lands in S3 and the other ho
 and each host comes back from a reboot as the README says; a workstation pulls a masked copy of
 one host's database (db.pull). One module: the hosts are one set, started once."""
 
+import contextlib
 import gzip
+import json
+import os
 import re
 import shlex
 import shutil
@@ -975,6 +978,75 @@ def test_a_pull_brings_staging_masked_and_nothing_personal_reaches_the_laptop(la
     assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
     line_with(again.stdout, "snapshot pulled-ci", "replaced")
     assert laptop_rows(laptop) == rows
+
+
+@contextlib.contextmanager
+def pull_processes(inventory: Path):
+    """While the block runs, this machine's `ssh … devkit db.pull.source` command lines, and
+    whether one ran while ansible-inventory read INVENTORY (the server reached as it is read)."""
+    from tests.conftest import _polling
+
+    seen = {"ssh": set(), "beside_inventory": False}
+    path = str(inventory).encode()
+
+    def once() -> None:
+        reading = ssh_lines = False
+        for pid in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as file:
+                    argv = file.read().split(b"\0")
+            except OSError:
+                continue
+            if any(w.endswith(b"ansible-inventory") for w in argv[:2]) and path in argv:
+                reading = True
+            if argv[0] == b"ssh" and argv[-2].endswith(b"devkit db.pull.source"):
+                seen["ssh"].add(tuple(word.decode() for word in argv[:-1]))
+                ssh_lines = True
+        if reading and ssh_lines:
+            seen["beside_inventory"] = True
+
+    with _polling(once, pause=0.002):
+        yield seen
+
+
+def test_the_next_pull_reaches_the_server_while_the_inventory_is_read(laptop, tmp_path):
+    """The last pull's command line is started while ansible-inventory runs, and only used when
+    the inventory names it again: a record naming another server, or an inventory whose files
+    changed, still pull from the server the inventory names."""
+    from devkit.envfile import read_env_file
+    from devkit.pull.run import record_path
+
+    # An inventory of its own, so that its files can change (the kit's stays as it is).
+    inventory = testhosts.KIT_ROOT / "inventories" / "ci-guess-test"
+    shutil.copytree(testhosts.KIT_ROOT / INVENTORY, inventory)
+    try:
+        first = pull(laptop, str(inventory), "--host", PLAIN, "--yes")
+        assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
+        with pull_processes(inventory) as seen:
+            again = pull(laptop, str(inventory), "--host", PLAIN, "--yes")
+        assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
+        assert seen["beside_inventory"] and len(seen["ssh"]) == 1, seen
+        # The record names the other server's port: that guess is let go, the data is PLAIN's.
+        record = record_path(read_env_file(laptop / ".env.local")["DEVKIT_PROJECT_NAME"])
+        kept = json.loads(record.read_text())
+        port = str(testhosts.HOSTS[PLAIN])
+        kept["ssh"] = [str(testhosts.HOSTS[SYSTEMD]) if w == port else w for w in kept["ssh"]]
+        record.write_text(json.dumps(kept))
+        with pull_processes(inventory) as seen:
+            moved = pull(laptop, str(inventory), "--host", PLAIN, "--yes")
+        assert moved.returncode == 0, (moved.stdout + moved.stderr)[-3000:]
+        assert laptop_sql(laptop, "SELECT DISTINCT host FROM fleet_probe") == [(PLAIN,)]
+        ports = sorted(words[words.index("-p") + 1] for words in seen["ssh"])
+        assert ports == sorted([port, str(testhosts.HOSTS[SYSTEMD])]), seen
+        # The inventory's files changed since: nothing is started before it is read.
+        with (inventory / "hosts.yml").open("a") as hosts:
+            hosts.write("# changed\n")
+        with pull_processes(inventory) as seen:
+            changed = pull(laptop, str(inventory), "--host", PLAIN, "--yes")
+        assert changed.returncode == 0, (changed.stdout + changed.stderr)[-3000:]
+        assert not seen["beside_inventory"] and len(seen["ssh"]) == 1, seen
+    finally:
+        shutil.rmtree(inventory)
 
 
 @pytest.mark.parametrize(
