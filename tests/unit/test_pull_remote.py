@@ -3,7 +3,11 @@ inventory's files as they were, and a command line only Host.ssh makes."""
 
 import os
 
+import pytest
+
 from devkit.pull.remote import Host, stamp, valid_command
+
+pytestmark = pytest.mark.unit
 
 
 def inventory(tmp_path):

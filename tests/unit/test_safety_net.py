@@ -1,7 +1,11 @@
 """The older undo points are pruned after the change succeeded, and a prune that fails does not
 undo the change's success (devkit/safety_net.py)."""
 
+import pytest
+
 from devkit.safety_net import SafetyNet
+
+pytestmark = pytest.mark.unit
 
 
 class Unreachable:
