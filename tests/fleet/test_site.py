@@ -1035,7 +1035,19 @@ def test_the_next_pull_reaches_the_server_while_the_inventory_is_read(laptop, tm
         with pull_processes(inventory) as seen:
             moved = pull(laptop, str(inventory), "--host", PLAIN, "--yes")
         assert moved.returncode == 0, (moved.stdout + moved.stderr)[-3000:]
-        assert laptop_sql(laptop, "SELECT DISTINCT host FROM fleet_probe") == [(PLAIN,)]
+        # PLAIN's data: its customers (the other server has no such table, so a pull from it
+        # fails its rules), and its fleet_probe rows as they are there (which an earlier test
+        # may have restored from the other server's backup).
+        assert laptop_sql(laptop, "SELECT count(*) FROM customer") == [(300,)]
+        there = ssh(PLAIN, f"cd /tmp && {KIT_COMMAND} db.psql -c 'SELECT host FROM fleet_probe'")
+        assert there.returncode == 0, there.stderr
+        hosts = [host for (host,) in laptop_sql(laptop, "SELECT host FROM fleet_probe")]
+        assert hosts and all(host in there.stdout for host in hosts), (hosts, there.stdout)
+        absent = ssh(
+            SYSTEMD,
+            f"cd /tmp && {KIT_COMMAND} db.psql -c \"SELECT to_regclass('public.customer') IS NULL\"",
+        )
+        assert re.search(r"^\s*t\s*$", absent.stdout, re.MULTILINE), absent.stdout + absent.stderr
         ports = sorted(words[words.index("-p") + 1] for words in seen["ssh"])
         assert ports == sorted([port, str(testhosts.HOSTS[SYSTEMD])]), seen
         # The inventory's files changed since: nothing is started before it is read.
