@@ -21,6 +21,7 @@ import tempfile
 import termios
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,6 +204,19 @@ def _polling(once, pause: float):
         thread.join()
 
 
+def command_lines() -> Iterator[bytes]:
+    """Every process's command line now (/proc/*/cmdline, its words NUL-separated); a process
+    that ends while it is read is left out."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                yield f.read()
+        except OSError:
+            continue
+
+
 @contextlib.contextmanager
 def argv_watch(secrets: list[str]):
     """While the block runs, read every process's command line (/proc/*/cmdline) over and over;
@@ -212,14 +226,7 @@ def argv_watch(secrets: list[str]):
     leaks: list[str] = []
 
     def once() -> None:
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    argv = f.read()
-            except OSError:
-                continue
+        for argv in command_lines():
             if any(secret in argv for secret in wanted):
                 leaks.append(argv.split(b"\0")[0].decode(errors="replace"))
 

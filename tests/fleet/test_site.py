@@ -10,7 +10,6 @@ one host's database (db.pull). One module: the hosts are one set, started once."
 import contextlib
 import gzip
 import json
-import os
 import re
 import shlex
 import shutil
@@ -984,19 +983,15 @@ def test_a_pull_brings_staging_masked_and_nothing_personal_reaches_the_laptop(la
 def pull_processes(inventory: Path):
     """While the block runs, this machine's `ssh … devkit db.pull.source` command lines, and
     whether one ran while ansible-inventory read INVENTORY (the server reached as it is read)."""
-    from tests.conftest import _polling
+    from tests.conftest import _polling, command_lines
 
     seen = {"ssh": set(), "beside_inventory": False}
     path = str(inventory).encode()
 
     def once() -> None:
         reading = ssh_lines = False
-        for pid in os.listdir("/proc"):
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as file:
-                    argv = file.read().split(b"\0")
-            except OSError:
-                continue
+        for line in command_lines():
+            argv = line.split(b"\0")
             if any(w.endswith(b"ansible-inventory") for w in argv[:2]) and path in argv:
                 reading = True
             if argv[0] == b"ssh" and argv[-2].endswith(b"devkit db.pull.source"):

@@ -105,7 +105,7 @@ def press_f5(page, within: float = 120) -> int:
     workbench's source map): before its debuggers are registered, or while an earlier start is
     still initializing, F5 does nothing (nothing of the kit runs either). And before the
     debuggers are registered F5 runs `debug.openView` instead (`when: !debuggersAvailable`, the
-    same file): VS Code takes the key and only opens the Run and Debug view (stop 47's CI: the
+    same file): VS Code takes the key and only opens the Run and Debug view (the CI of 207dc7d: the
     first F5 opened it, and nothing started for 480 s). Such a press is pressed again once the
     view shows its start button (debugActionViewItems.ts: `start-debug-action-item`)."""
     deadline = time.monotonic() + within
