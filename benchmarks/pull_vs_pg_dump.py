@@ -11,13 +11,15 @@ set up by the kit, the same tables, and rules masking the customers' names, e-ma
 - baseline: `pg_dump -Fc` in the host's container to this machine over the same SSH, then
   `pg_restore --data-only --single-transaction --disable-triggers` into the laptop's database
   (emptied first);
-interleaved ROUNDS (which goes first alternates), medians; before each timed step the laptop's
-server writes out what the step before left (a CHECKPOINT, not timed; `--dirty`: not). Then the laptop is scanned for the
-customers' real names and e-mails (its database, its backup directory, the kit's state).
+after an untimed round of each (`--warmup`), interleaved ROUNDS (which goes first alternates),
+medians. The host's rows are vacuumed once loaded, and before each timed step the laptop's
+database is vacuumed and its server writes out what the step before left (a VACUUM and a
+CHECKPOINT, not timed; `--dirty`: neither). Then the laptop is scanned for the customers' real
+names and e-mails (its database, its backup directory, the kit's state).
 With --subset-gb N the host's database is grown to N GB and a subset pulled (10 % of
 order_items, what they reference).
 
-    .venv/bin/python benchmarks/pull_vs_pg_dump.py [--rounds 5] [--subset-gb 2]
+    .venv/bin/python benchmarks/pull_vs_pg_dump.py [--rounds 5] [--warmup 1] [--subset-gb 2]
 
 The hosts are left running for the next run (`python3 tests/fleet/testhosts.py down` removes
 them); the laptop's app, its directory and its stack are removed at the end.
@@ -112,17 +114,20 @@ def timed(argv: list[str], cwd: Path) -> tuple[float, int, str]:
 
 
 def at_rest(app: Path) -> None:
-    """CHECKPOINT the laptop's server before a timed step (not timed): each side starts from a
-    database at rest, as a laptop's is between commands (its checkpointer writes what a
-    command left within checkpoint_timeout). Without it, a pull that follows the baseline pays
-    for writing out what pg_restore left dirty: the snapshot the pull keeps first is a
-    file-level copy, which starts with a checkpoint."""
+    """VACUUM and CHECKPOINT the laptop's database before a timed step (not timed): each side
+    starts from a database at rest, as a laptop's is between commands (autovacuum visits the
+    1.8 M rows a load left within a minute or two, and its checkpointer writes what a command
+    left within checkpoint_timeout). Without the CHECKPOINT, a pull that follows the baseline
+    pays for writing out what pg_restore left dirty: the snapshot the pull keeps first is a
+    file-level copy, which starts with a checkpoint. Without the VACUUM (until 2026-12-06,
+    second session), the autovacuum the step before set off runs during the next one."""
     values = read_env_file(app / ".env.local")
-    subprocess.run(
-        ["docker", "exec", "-u", "postgres", f"{values['DEVKIT_PROJECT_NAME']}-postgres-1",
-         "psql", "-X", "-q", "-d", values["PGDATABASE"], "-c", "CHECKPOINT"],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    for sql in ("VACUUM", "CHECKPOINT"):
+        subprocess.run(
+            ["docker", "exec", "-u", "postgres", f"{values['DEVKIT_PROJECT_NAME']}-postgres-1",
+             "psql", "-X", "-q", "-d", values["PGDATABASE"], "-c", sql],
+            check=True, capture_output=True,
+        )  # fmt: skip
 
 
 def baseline(app: Path) -> float:
@@ -171,13 +176,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (medians)")
     parser.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="untimed rounds first (until 2026-12-06, second session: none; see benchmarks/README.md)",
+    )
+    parser.add_argument(
         "--subset-gb", type=float, default=0, help="also a subset of a source this big"
     )
     parser.add_argument(
         "--dirty",
         action="store_true",
-        help="no CHECKPOINT before each step (until 2026-12-06: each step then starts with what "
-        "the step before left unwritten)",
+        help="no VACUUM and CHECKPOINT before each step (until 2026-12-06: each step then starts "
+        "with what the step before left unwritten and unvacuumed)",
     )
     args = parser.parse_args()
     testhosts.up()
@@ -187,6 +198,10 @@ def main() -> None:
         sys.exit(done.stdout[-3000:] + done.stderr)
     on_host("DROP TABLE IF EXISTS order_items, orders, customers, big_items")
     on_host(SCHEMA + ROWS)
+    # A staging server at rest: its rows vacuumed (hint bits set) as autovacuum leaves them.
+    # Before 2026-12-06 (second session) the first step to read the new rows set them, a pull
+    # in the first round, which took 13-14 s against 7.4-9.6 s in the later ones.
+    on_host("VACUUM")
     app = Path(tempfile.mkdtemp(prefix="devkit-bench-pull-")) / "shop"
     app.mkdir()
     try:
@@ -206,6 +221,14 @@ def main() -> None:
             "--yes",
             *VAULT,
         ]
+        # A new app's first rounds: its cluster creates the WAL files a long-lived one recycles
+        # (1.8 M rows write about 300 MB of WAL), and its first pull has no last pull to reach
+        # the server by.
+        for _ in range(args.warmup):
+            at_rest(app)
+            timed(pull, app)
+            at_rest(app)
+            baseline(app)
         pulls, bases, peaks = [], [], []
         for n in range(args.rounds):
             for step in ("pull", "base") if n % 2 == 0 else ("base", "pull"):

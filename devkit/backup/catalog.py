@@ -118,6 +118,60 @@ def foreign_keys(cur) -> list[ForeignKey]:
     return [ForeignKey(*row) for row in cur.fetchall()]
 
 
+@dataclass(frozen=True)
+class SetAside:
+    """An index a load drops before a big table's rows and builds again after them, in the same
+    transaction (PostgreSQL's manual, "Populating a Database": creating an index on loaded rows
+    is quicker than updating it row by row)."""
+
+    name: str
+    drop: str
+    build: str
+
+
+def indexes_to_set_aside(cur, table: Table) -> list[SetAside]:
+    """TABLE's indexes that the session's role may drop and build again as they were: plain
+    indexes and UNIQUE constraints, never a primary key, an exclusion constraint, an index a
+    foreign key or anything else depends on, one of a partition tree, a clustered or replica
+    identity index, or one with a comment, a tablespace or statistics settings of its own (none
+    of which pg_get_indexdef or pg_get_constraintdef gives back), nor a constraint's index with
+    storage options (WITH (fillfactor = 80): pg_get_constraintdef leaves them out)."""
+    cur.execute(
+        """
+        SELECT x.relname, k.conname, pg_get_indexdef(i.indexrelid), pg_get_constraintdef(k.oid)
+        FROM pg_index i
+        JOIN pg_class x ON x.oid = i.indexrelid
+        LEFT JOIN pg_constraint k ON k.conindid = i.indexrelid AND k.conrelid = i.indrelid
+        WHERE i.indrelid = %s AND NOT i.indisprimary AND NOT i.indisexclusion
+          AND i.indisvalid AND i.indisready AND i.indislive
+          AND NOT i.indisclustered AND NOT i.indisreplident
+          AND (k.oid IS NULL OR (k.contype = 'u' AND k.conparentid = 0 AND x.reloptions IS NULL))
+          AND x.reltablespace = 0 AND pg_has_role(x.relowner, 'USAGE')
+          AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid
+                                                         OR h.inhparent = i.indexrelid)
+          AND NOT EXISTS (SELECT 1 FROM pg_description c
+                          WHERE c.objoid = i.indexrelid OR c.objoid = k.oid)
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.deptype = 'n'
+                          AND (d.refobjid = i.indexrelid OR d.refobjid = k.oid))
+          AND NOT EXISTS (SELECT 1 FROM pg_attribute a
+                          WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0)
+        ORDER BY x.relname
+        """,
+        (table.oid,),
+    )
+    table_name = sql_name(table.qualified)
+    aside = []
+    for index, constraint, index_def, constraint_def in cur.fetchall():
+        if constraint is None:
+            drop = f"DROP INDEX {quote_ident(table.schema)}.{quote_ident(index)}"
+            aside.append(SetAside(index, drop, index_def))
+        else:
+            drop = f"ALTER TABLE {table_name} DROP CONSTRAINT {quote_ident(constraint)}"
+            build = f"ALTER TABLE {table_name} ADD CONSTRAINT {quote_ident(constraint)} {constraint_def}"
+            aside.append(SetAside(index, drop, build))
+    return aside
+
+
 def dependencies(keys: list[ForeignKey]) -> list[tuple[str, str]]:
     """(child, parent) pairs of qualified table names, for ordering loads."""
     return [(k.child, k.parent) for k in keys if k.child != k.parent]

@@ -18,6 +18,7 @@ from devkit.backup.catalog import (
     app_tables,
     dependencies,
     foreign_keys,
+    indexes_to_set_aside,
     load_order,
     migration_table,
     migration_version,
@@ -86,6 +87,14 @@ def _may_disable_triggers(cur) -> bool:
     return bool(cur.fetchone()[0])
 
 
+# A table whose first block of rows holds this many rows or more is loaded with its indexes set
+# aside (catalog.indexes_to_set_aside) and built after: one sort instead of a B-tree insert per
+# row. For values in random order (400,000 masked e-mails under a UNIQUE constraint) the
+# inserts took 2.02 s with the index, 0.51 s without it plus 0.34 s to build it
+# (benchmarks/README.md). Below it, a small table's drops and builds cost more than they save.
+SET_ASIDE_ROWS = 1000
+
+
 def _send(copy, rows: bytes | list, as_text: bool) -> None:
     """A block of COPY text as it is, or parsed rows each through Copy.write_row."""
     if as_text:
@@ -116,15 +125,24 @@ def _load_table(
     source = RowBlocks(stream, parser, f"{where}, table {name}")
     columns = ", ".join(quote_ident(c) for c in stream.header.columns)
     listed = f" ({columns})" if columns else ""
+    aside = []
     try:
+        blocks = iter(source)
+        block = next(blocks, None)
+        if block is not None and block[1] >= SET_ASIDE_ROWS:
+            aside = indexes_to_set_aside(cur, table)
+            for index in aside:
+                cur.execute(index.drop)
         with cur.copy(f"COPY {sql_name(name)}{listed} FROM STDIN WITH {COPY_IN}") as copy:
-            for rows, count in source:
+            while block is not None:
+                rows, count = block
                 _send(copy, rows, parser is None)
                 # Not held while the next block is read: after a long line, that keeps one
                 # line's rows in memory at a time, not two.
-                del rows
+                del rows, block
                 if progress:
                     progress.advance(name, count)
+                block = next(blocks, None)
     except UnicodeEncodeError as exc:  # a \\u escape of half a character (a surrogate)
         raise CorruptBackup(
             f"{where}, table {name}: a row is damaged ({exc.reason})", "use another backup"
@@ -137,6 +155,8 @@ def _load_table(
             f"{name}: {cur.rowcount} rows loaded of {source.count} in the file",
             "nothing was changed",
         )
+    for index in aside:
+        cur.execute(index.build)
     return source.count
 
 
@@ -231,6 +251,10 @@ def restore_backup(
                 back = {here: name for name, here in in_file.items()}
                 order = [back[n] for n in load_order(sorted(back), dependencies(keys))]
                 loaded: dict[str, tuple[str, int]] = {}  # the file's name -> (table here, rows)
+                # Each foreign key is checked once both its tables hold their rows: a child's
+                # keys right after it loads, while the next table's rows are still arriving.
+                unchecked = [k for k in keys if k.child in emptied or k.parent in emptied]
+                settled = set(tables) - set(in_file.values())
                 for stream in reader.tables(order):
                     name = in_file.get(stream.name)
                     if name is None:
@@ -240,6 +264,9 @@ def restore_backup(
                         )
                     rows = _load_table(cur, stream, tables[name], progress, backup_path.name)
                     loaded[stream.name] = (name, rows)
+                    settled.add(name)
+                    if bulk_checks:
+                        unchecked = _check_foreign_keys(cur, unchecked, settled)
                 # Every table the file lists (and so emptied) was loaded from it.
                 unloaded = sorted(set(in_file) - set(loaded))
                 if unloaded:
@@ -250,9 +277,7 @@ def restore_backup(
                 # The loop has read the file to its end: its SHA-256 matched.
                 _set_sequences(cur, reader.metadata.sequences, emptied)
             if bulk_checks:
-                _check_foreign_keys(
-                    cur, [k for k in keys if k.child in emptied or k.parent in emptied]
-                )
+                _check_foreign_keys(cur, unchecked, set(tables))
         conn.commit()
     except BaseException as exc:
         with contextlib.suppress(psycopg.Error):  # a lost connection: the server rolled back
@@ -277,14 +302,20 @@ def restore_backup(
     return diff, RestoreResult(success=True, restored_tables=len(loaded), restored_rows=rows)
 
 
-def _check_foreign_keys(cur, keys: list[ForeignKey]) -> None:
+def _check_foreign_keys(cur, keys: list[ForeignKey], settled: set[str]) -> list[ForeignKey]:
+    """Check the KEYS both of whose tables are SETTLED (hold their rows); the others, left."""
+    left = []
     for key in keys:
+        if key.child not in settled or key.parent not in settled:
+            left.append(key)
+            continue
         cur.execute(orphan_query(key))
         if cur.fetchone():
             raise BackupError(
                 f"the backup breaks foreign key {key.name}: rows of {key.child} point at no row of {key.parent}",
                 "nothing was changed; the backup does not fit this schema (or was edited)",
             )
+    return left
 
 
 def _analyze(target: Target, tables: list[str]) -> None:

@@ -66,10 +66,19 @@ def snapshot_name(inventory: str, host: str, several: bool) -> str:
     return ("pulled-" + re.sub(r"[^a-z0-9]+", "-", name.lower())).strip("-")[:40]
 
 
+def unique_index(cause: str) -> str | None:
+    """The unique index a load's error names: refused per row, or when the index was built
+    after the table's rows (devkit/backup/load.py)."""
+    found = re.search(
+        r'(?:violates unique constraint|could not create unique index) "([^"]+)"', cause
+    )
+    return found[1] if found else None
+
+
 def _not_unique(stack, rules, exc: DevkitError) -> DevkitError | None:
     """A load refused for a unique index (masked values that collide) as the rule to change."""
-    found = re.search(r'violates unique constraint "([^"]+)"', exc.cause)
-    if not found:
+    index = unique_index(exc.cause)
+    if index is None:
         return None
     from devkit.backup.session import connect
     from devkit.backup.target import stack_target
@@ -83,7 +92,7 @@ def _not_unique(stack, rules, exc: DevkitError) -> DevkitError | None:
                 "JOIN pg_namespace n ON n.oid = c.relnamespace "
                 "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(i.indkey) "
                 "WHERE x.relname = %s",
-                (found[1],),
+                (index,),
             )
             columns = cur.fetchall()
     finally:
@@ -96,7 +105,7 @@ def _not_unique(stack, rules, exc: DevkitError) -> DevkitError | None:
     if not masked:
         return None
     return DevkitError(
-        f"the masked values of {', '.join(masked)} are not unique ({found[1]}); nothing was changed",
+        f"the masked values of {', '.join(masked)} are not unique ({index}); nothing was changed",
         "give it a rule whose values stay distinct: hash, or {fake: email}",
     )
 

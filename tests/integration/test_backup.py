@@ -352,6 +352,190 @@ def test_a_backup_that_breaks_a_foreign_key_changes_nothing(
     conn.close()
 
 
+RING_SCHEMA = """
+DROP TABLE IF EXISTS ring_a, ring_b, kept, alembic_version CASCADE;
+CREATE TABLE kept (id int PRIMARY KEY);
+CREATE TABLE ring_a (id int PRIMARY KEY, b_id int, up int REFERENCES ring_a (id),
+  kept_id int REFERENCES kept (id));
+CREATE TABLE ring_b (id int PRIMARY KEY, a_id int REFERENCES ring_a (id));
+ALTER TABLE ring_a ADD CONSTRAINT ring_a_b FOREIGN KEY (b_id) REFERENCES ring_b (id);
+INSERT INTO kept VALUES (1);
+"""
+RING_ROWS = {"ring_a": ["1\t\\N\t\\N\t1", "2\t10\t1\t\\N"], "ring_b": ["10\t1", "11\t2"]}
+
+
+def ring_file(directory: Path, rows: dict[str, list[str]]) -> Path:
+    from datetime import UTC, datetime
+
+    from devkit.backup.fileformat import BackupWriter
+    from devkit.backup.models import BackupMetadata
+
+    metadata = BackupMetadata(
+        timestamp=datetime(2026, 12, 6, tzinfo=UTC),
+        migration_version=None,
+        database_name="d",
+        database_host="h",
+        tables=["public.ring_a", "public.ring_b"],
+    )
+    writer = BackupWriter(directory, metadata)
+    writer.begin_table("public.ring_a", ["id", "b_id", "up", "kept_id"], ["integer"] * 4)
+    writer.write_rows(rows["ring_a"])
+    writer.end_table()
+    writer.begin_table("public.ring_b", ["id", "a_id"], ["integer"] * 2)
+    writer.write_rows(rows["ring_b"])
+    writer.end_table()
+    return writer.finish()
+
+
+@pytest.mark.parametrize(
+    ("orphan", "key"),
+    [
+        (("ring_a", 1, "2\t99\t1\t\\N"), "ring_a_b"),  # in a cycle of two tables
+        (("ring_a", 1, "2\t10\t99\t\\N"), "ring_a_up_fkey"),  # to its own table
+        (("ring_b", 0, "10\t99"), "ring_b_a_id_fkey"),
+        (("ring_a", 0, "1\t\\N\t\\N\t99"), "ring_a_kept_id_fkey"),  # to a table not restored
+    ],
+)
+def test_every_foreign_key_is_checked_in_a_cycle_on_itself_and_to_a_kept_table(
+    database, tmp_path, orphan, key
+):
+    """Each key is checked once both its tables hold their rows (a child's keys right after it
+    loads): whichever table loads first, an orphan row is found before COMMIT."""
+    conn = psycopg2.connect(database)
+    conn.autocommit = True
+    target = resolve_target({}, environ={"DATABASE_URL": database})
+    tables = ["public.ring_a", "public.ring_b"]
+    try:
+        with conn.cursor() as cur:
+            cur.execute(RING_SCHEMA)
+        restore_backup(target, ring_file(tmp_path, RING_ROWS), check_first=False)
+        with conn.cursor() as cur:
+            cur.execute("SELECT (SELECT count(*) FROM ring_a), (SELECT count(*) FROM ring_b)")
+            assert cur.fetchone() == (2, 2)
+        before = [checksums_of(conn, t) for t in tables]
+        rows = {table: list(lines) for table, lines in RING_ROWS.items()}
+        table, n, line = orphan
+        rows[table][n] = line
+        with pytest.raises(BackupError, match=key):
+            restore_backup(target, ring_file(tmp_path, rows), check_first=False)
+        assert [checksums_of(conn, t) for t in tables] == before
+    finally:
+        with conn.cursor() as cur:
+            cur.execute("DROP TABLE IF EXISTS ring_a, ring_b, kept CASCADE")
+        conn.close()
+
+
+INDEX_SCHEMA = """
+DROP TABLE IF EXISTS badges, people, alembic_version;
+CREATE TABLE people (id int PRIMARY KEY, email text, name text, code text, born date, tag text);
+ALTER TABLE people ADD CONSTRAINT people_email_key UNIQUE (email);
+ALTER TABLE people ADD CONSTRAINT people_born_name_key UNIQUE (born, name) WITH (fillfactor = 80);
+ALTER TABLE people ADD CONSTRAINT people_code_key UNIQUE NULLS NOT DISTINCT (code)
+  DEFERRABLE INITIALLY DEFERRED;
+CREATE INDEX people_lower_name ON people (lower(name) text_pattern_ops) INCLUDE (born)
+  WITH (fillfactor = 70);
+CREATE INDEX "people odd ""%"" name" ON people (born DESC NULLS LAST) WHERE name LIKE '%7%';
+CREATE UNIQUE INDEX people_tag_key ON people (tag);
+CREATE TABLE badges (id int PRIMARY KEY, tag text REFERENCES people (tag));
+CREATE INDEX people_commented ON people (name, born);
+COMMENT ON INDEX people_commented IS 'kept as it is';
+CREATE INDEX people_clustered ON people (born);
+CLUSTER people USING people_clustered;
+"""
+INDEX_ROWS = """
+INSERT INTO people SELECT g, md5(g::text) || '@example.com', 'name ' || g, 'c' || g,
+  date '2000-01-01' + g, 't' || g FROM generate_series(1, %s) g;
+INSERT INTO badges VALUES (1, 't1');
+"""
+SET_ASIDE = {  # built again after a big table's rows
+    "people_email_key",
+    "people_code_key",
+    "people_lower_name",
+    'people odd "%" name',
+}
+
+
+def index_catalog(conn, table: str) -> dict[str, tuple]:
+    """TABLE's indexes: name -> (oid, definition, its constraint's definition, comment, clustered)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT x.relname, x.oid, pg_get_indexdef(x.oid), pg_get_constraintdef(k.oid), "
+            "obj_description(x.oid, 'pg_class'), i.indisclustered FROM pg_index i "
+            "JOIN pg_class x ON x.oid = i.indexrelid "
+            "LEFT JOIN pg_constraint k ON k.conindid = x.oid AND k.conrelid = i.indrelid "
+            "WHERE i.indrelid = %s::regclass",
+            (table,),
+        )
+        return {name: rest for name, *rest in cur.fetchall()}
+
+
+def without_oids(catalog: dict[str, tuple]) -> dict[str, tuple]:
+    return {name: rest[1:] for name, rest in catalog.items()}
+
+
+@pytest.mark.parametrize("role", ["superuser", "owner"])
+def test_a_big_tables_indexes_are_built_after_its_rows_as_they_were(
+    tmp_path, database, owner_database, role
+):
+    """Plain indexes and UNIQUE constraints of a table of 5,000 rows are dropped before its rows
+    and built after them (new OIDs), as they were; a primary key, indexes that a foreign key,
+    a comment or CLUSTER depends on, and a constraint's index with storage options stay. A table
+    of 500 rows keeps all of its indexes."""
+    url = database if role == "superuser" else owner_database
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    target = resolve_target({}, environ={"DATABASE_URL": url})
+    for rows, rebuilt in ((5000, SET_ASIDE), (500, set())):
+        with conn.cursor() as cur:
+            cur.execute(INDEX_SCHEMA + INDEX_ROWS % rows)
+        path = create_backup(target, tmp_path).path
+        before = index_catalog(conn, "people")
+        content = checksums_of(conn, "people")
+        restore_backup(target, path, check_first=False)
+        after = index_catalog(conn, "people")
+        assert without_oids(after) == without_oids(before)
+        assert {name for name in before if before[name][0] != after[name][0]} == rebuilt
+        assert checksums_of(conn, "people") == content
+    with conn.cursor() as cur:
+        cur.execute("DROP TABLE badges, people")
+    conn.close()
+
+
+@pytest.mark.parametrize("rows", [5000, 500])
+def test_duplicates_in_a_big_or_small_table_change_nothing_and_name_the_index(
+    db, target, tmp_path, rows
+):
+    from datetime import UTC, datetime
+
+    from devkit.backup.fileformat import BackupWriter
+    from devkit.backup.models import BackupMetadata
+
+    with db.cursor() as cur:
+        cur.execute(INDEX_SCHEMA + INDEX_ROWS % rows + "DROP TABLE badges;")
+    before = (index_catalog(db, "people"), checksums_of(db, "people"))
+    metadata = BackupMetadata(
+        timestamp=datetime(2026, 12, 6, tzinfo=UTC),
+        migration_version=None,
+        database_name="d",
+        database_host="h",
+        tables=["public.people"],
+    )
+    writer = BackupWriter(tmp_path, metadata)
+    writer.begin_table("public.people", ["id", "email", "code"], ["integer", "text", "text"])
+    writer.write_rows(
+        [f"{n}\t{'same' if n in (3, rows - 1) else n}@example.com\tc{n}" for n in range(rows)]
+    )
+    writer.end_table()
+    path = writer.finish()
+    with pytest.raises(BackupError, match="people_email_key") as refused:
+        restore_backup(target, path, check_first=False)
+    assert "nothing was changed" in refused.value.args[0]
+    assert "same@example.com" not in str(refused.value.args)
+    assert (index_catalog(db, "people"), checksums_of(db, "people")) == before
+    with db.cursor() as cur:
+        cur.execute("DROP TABLE people")
+
+
 def checksums_of(conn, table):
     with conn.cursor() as cur:
         cur.execute(
