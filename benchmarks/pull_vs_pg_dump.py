@@ -120,7 +120,7 @@ def at_rest(app: Path) -> None:
     left within checkpoint_timeout). Without the CHECKPOINT, a pull that follows the baseline
     pays for writing out what pg_restore left dirty: the snapshot the pull keeps first is a
     file-level copy, which starts with a checkpoint. Without the VACUUM (until 2026-12-06,
-    second session), the autovacuum the step before set off runs during the next one."""
+    third session), the autovacuum the step before set off runs during the next one."""
     values = read_env_file(app / ".env.local")
     for sql in ("VACUUM", "CHECKPOINT"):
         subprocess.run(
@@ -179,7 +179,7 @@ def main() -> None:
         "--warmup",
         type=int,
         default=1,
-        help="untimed rounds first (until 2026-12-06, second session: none; see benchmarks/README.md)",
+        help="untimed rounds first (until 2026-12-06, third session: none; see benchmarks/README.md)",
     )
     parser.add_argument(
         "--subset-gb", type=float, default=0, help="also a subset of a source this big"
@@ -199,8 +199,7 @@ def main() -> None:
     on_host("DROP TABLE IF EXISTS order_items, orders, customers, big_items")
     on_host(SCHEMA + ROWS)
     # A staging server at rest: its rows vacuumed (hint bits set) as autovacuum leaves them.
-    # Before 2026-12-06 (second session) the first step to read the new rows set them, a pull
-    # in the first round, which took 13-14 s against 7.4-9.6 s in the later ones.
+    # Before 2026-12-06 (third session) the first step to read the new rows set them.
     on_host("VACUUM")
     app = Path(tempfile.mkdtemp(prefix="devkit-bench-pull-")) / "shop"
     app.mkdir()
