@@ -276,8 +276,8 @@ def restore_backup(
                     )
                 # The loop has read the file to its end: its SHA-256 matched.
                 _set_sequences(cur, reader.metadata.sequences, emptied)
-            if bulk_checks:
-                _check_foreign_keys(cur, unchecked, set(tables))
+            if bulk_checks:  # the rest, a partitioned table's keys too (not in `tables`)
+                _check_foreign_keys(cur, unchecked, None)
         conn.commit()
     except BaseException as exc:
         with contextlib.suppress(psycopg.Error):  # a lost connection: the server rolled back
@@ -302,11 +302,12 @@ def restore_backup(
     return diff, RestoreResult(success=True, restored_tables=len(loaded), restored_rows=rows)
 
 
-def _check_foreign_keys(cur, keys: list[ForeignKey], settled: set[str]) -> list[ForeignKey]:
-    """Check the KEYS both of whose tables are SETTLED (hold their rows); the others, left."""
+def _check_foreign_keys(cur, keys: list[ForeignKey], settled: set[str] | None) -> list[ForeignKey]:
+    """Check the KEYS both of whose tables are SETTLED (hold their rows; None: every key); the
+    others, left."""
     left = []
     for key in keys:
-        if key.child not in settled or key.parent not in settled:
+        if settled is not None and (key.child not in settled or key.parent not in settled):
             left.append(key)
             continue
         cur.execute(orphan_query(key))

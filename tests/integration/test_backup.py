@@ -353,15 +353,22 @@ def test_a_backup_that_breaks_a_foreign_key_changes_nothing(
 
 
 RING_SCHEMA = """
-DROP TABLE IF EXISTS ring_a, ring_b, kept, alembic_version CASCADE;
+DROP TABLE IF EXISTS ring_a, ring_b, kept, parted, alembic_version CASCADE;
 CREATE TABLE kept (id int PRIMARY KEY);
+CREATE TABLE parted (id int PRIMARY KEY) PARTITION BY RANGE (id);
+CREATE TABLE parted_low PARTITION OF parted FOR VALUES FROM (0) TO (50);
+INSERT INTO parted VALUES (1);
 CREATE TABLE ring_a (id int PRIMARY KEY, b_id int, up int REFERENCES ring_a (id),
   kept_id int REFERENCES kept (id));
-CREATE TABLE ring_b (id int PRIMARY KEY, a_id int REFERENCES ring_a (id));
+CREATE TABLE ring_b (id int PRIMARY KEY, a_id int REFERENCES ring_a (id),
+  p_id int REFERENCES parted (id));
 ALTER TABLE ring_a ADD CONSTRAINT ring_a_b FOREIGN KEY (b_id) REFERENCES ring_b (id);
 INSERT INTO kept VALUES (1);
 """
-RING_ROWS = {"ring_a": ["1\t\\N\t\\N\t1", "2\t10\t1\t\\N"], "ring_b": ["10\t1", "11\t2"]}
+RING_ROWS = {
+    "ring_a": ["1\t\\N\t\\N\t1", "2\t10\t1\t\\N"],
+    "ring_b": ["10\t1\t1", "11\t2\t\\N"],
+}
 
 
 def ring_file(directory: Path, rows: dict[str, list[str]]) -> Path:
@@ -381,7 +388,7 @@ def ring_file(directory: Path, rows: dict[str, list[str]]) -> Path:
     writer.begin_table("public.ring_a", ["id", "b_id", "up", "kept_id"], ["integer"] * 4)
     writer.write_rows(rows["ring_a"])
     writer.end_table()
-    writer.begin_table("public.ring_b", ["id", "a_id"], ["integer"] * 2)
+    writer.begin_table("public.ring_b", ["id", "a_id", "p_id"], ["integer"] * 3)
     writer.write_rows(rows["ring_b"])
     writer.end_table()
     return writer.finish()
@@ -392,7 +399,8 @@ def ring_file(directory: Path, rows: dict[str, list[str]]) -> Path:
     [
         (("ring_a", 1, "2\t99\t1\t\\N"), "ring_a_b"),  # in a cycle of two tables
         (("ring_a", 1, "2\t10\t99\t\\N"), "ring_a_up_fkey"),  # to its own table
-        (("ring_b", 0, "10\t99"), "ring_b_a_id_fkey"),
+        (("ring_b", 0, "10\t99\t1"), "ring_b_a_id_fkey"),
+        (("ring_b", 0, "10\t1\t99"), "ring_b_p_id_fkey"),  # to a partitioned table
         (("ring_a", 0, "1\t\\N\t\\N\t99"), "ring_a_kept_id_fkey"),  # to a table not restored
     ],
 )
@@ -421,7 +429,7 @@ def test_every_foreign_key_is_checked_in_a_cycle_on_itself_and_to_a_kept_table(
         assert [checksums_of(conn, t) for t in tables] == before
     finally:
         with conn.cursor() as cur:
-            cur.execute("DROP TABLE IF EXISTS ring_a, ring_b, kept CASCADE")
+            cur.execute("DROP TABLE IF EXISTS ring_a, ring_b, kept, parted CASCADE")
         conn.close()
 
 
