@@ -124,7 +124,6 @@ class SetAside:
     transaction (PostgreSQL's manual, "Populating a Database": creating an index on loaded rows
     is quicker than updating it row by row)."""
 
-    name: str
     drop: str
     build: str
 
@@ -164,11 +163,11 @@ def indexes_to_set_aside(cur, table: Table) -> list[SetAside]:
     for index, constraint, index_def, constraint_def in cur.fetchall():
         if constraint is None:
             drop = f"DROP INDEX {quote_ident(table.schema)}.{quote_ident(index)}"
-            aside.append(SetAside(index, drop, index_def))
+            aside.append(SetAside(drop, index_def))
         else:
             drop = f"ALTER TABLE {table_name} DROP CONSTRAINT {quote_ident(constraint)}"
             build = f"ALTER TABLE {table_name} ADD CONSTRAINT {quote_ident(constraint)} {constraint_def}"
-            aside.append(SetAside(index, drop, build))
+            aside.append(SetAside(drop, build))
     return aside
 
 
