@@ -23,6 +23,12 @@ from devkit.errors import (
 from devkit.paths import COMPOSE_FILE
 
 
+def file_defaults() -> dict[str, str]:
+    """What compose.yaml takes for each .env.local key it reads with a default (`${KEY:-value}`)
+    when the file lacks that key, by key."""
+    return dict(re.findall(r"\$\{([A-Z_]+):-([^}]*)\}", COMPOSE_FILE.read_text()))
+
+
 def whole_seconds(duration: str) -> int:
     """A Compose duration of whole seconds ("30s", "1m30s", "1h") as the seconds Docker keeps
     (Config.StopTimeout); ValueError for any other form, which no container could match."""

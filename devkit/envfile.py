@@ -26,6 +26,9 @@ from devkit.settings.table import DEFAULTS, PER_APP, RECORDED, SETTINGS, check_k
 if TYPE_CHECKING:
     from devkit.settings.model import Settings
 
+# PostgreSQL's max_wal_senders, from wal_level: at minimal it must be 0 (the server refuses to
+# start otherwise), above it PostgreSQL's default.
+WAL_SENDERS_KEY = "DEVKIT_PG_MAX_WAL_SENDERS"
 # Keys holding a password or a URL with one: never printed.
 SECRET_KEYS = frozenset(
     {*PASSWORD_KEYS, "DB_PASSWORD", *(key for s in SERVICES.values() for key in s.url_keys)}
@@ -43,6 +46,7 @@ MANAGED_KEYS = frozenset(
         "DEVKIT_APP_DIR",
         *IMAGE_KEYS,
         *memory.ENV_KEYS,
+        WAL_SENDERS_KEY,
     }
 )
 
@@ -88,6 +92,7 @@ def env_values(
         **values,
         "DEVKIT_APP_DIR": str(settings.resolved_app_dir()),
         **{env_key: str(getattr(settings, key)) for key, env_key in RECORDED.items()},
+        WAL_SENDERS_KEY: "0" if settings.postgres_wal_level == "minimal" else "10",
         **memory.sizing(memory.planned_mb(settings.memory_mb, memory_mb)).env(),
     }
 
@@ -123,8 +128,16 @@ def drift(config: Mapping[str, Any], recorded: dict[str, str]) -> list[str]:
         f"{env_key} {recorded.get(env_key, '(unset)')} -> {config[key]}"
         for key, env_key in RECORDED.items()
         # A per-app setting left unset keeps what the app's first setup chose.
-        if (config[key] or key not in PER_APP) and str(config[key]) != recorded.get(env_key)
+        if (config[key] or key not in PER_APP)
+        and str(config[key]) != recorded.get(env_key)
+        # A key newer than the file, its setting not asked for: the services run as before
+        # until the next setup writes it.
+        and (env_key in recorded or config[key] != DEFAULTS[key] or not _later(key))
     ]
+
+
+def _later(key: str) -> bool:
+    return SETTINGS[key].key_may_be_missing
 
 
 def unchecked(config: Mapping[str, Any], recorded: dict[str, str]) -> list[str]:
@@ -140,8 +153,13 @@ def unchecked(config: Mapping[str, Any], recorded: dict[str, str]) -> list[str]:
     ]
 
 
-# What everyday tasks read back from .env.local.
-STACK_KEYS = (*PASSWORD_KEYS, *RECORDED.values(), "DATABASE_URL_SYNC", *IMAGE_KEYS)
+# What everyday tasks read back from .env.local (a key added after a release may be missing).
+STACK_KEYS = (
+    *PASSWORD_KEYS,
+    *(env_key for key, env_key in RECORDED.items() if not _later(key)),
+    "DATABASE_URL_SYNC",
+    *IMAGE_KEYS,
+)
 # What compose.yaml reads from the file, beside the images (the stack role checks them).
 COMPOSE_INPUTS = (
     "DEVKIT_PROJECT_NAME",

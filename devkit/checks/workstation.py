@@ -140,3 +140,19 @@ def test_the_app_connects_as_a_role_that_is_no_superuser(host, deployment, env_l
     assert attributes == f"f|f|{env_local['PGUSER']}"
     escape = host.run(deployment.kit_task("db.psql", "-c", "COPY (SELECT 1) TO PROGRAM 'id'"))
     assert escape.rc != 0 and "permission denied" in escape.stdout + escape.stderr
+
+
+def test_postgres_writes_the_wal_its_env_local_asks_for(host, deployment, env_local):
+    """wal_level as the postgres_wal_level setting put it in .env.local (minimal on a
+    workstation, replica on a server; compose.yaml's replica for a file written before the
+    key), and max_wal_senders with it: 0 at minimal (the server refuses to start otherwise)."""
+    running = host.check_output(
+        "docker exec -u postgres %s psql -U postgres -d postgres -Atc %s",
+        f"{deployment.project}-postgres-1",
+        "SELECT current_setting('wal_level') || ' ' || current_setting('max_wal_senders')",
+    )
+    from devkit.compose import file_defaults
+
+    runs_without = file_defaults()
+    keys = ("DEVKIT_PG_WAL_LEVEL", "DEVKIT_PG_MAX_WAL_SENDERS")
+    assert running == " ".join(env_local.get(key, runs_without[key]) for key in keys)

@@ -42,6 +42,10 @@ class Setting:
     # Names where backups are copied to (devkit/destinations); a server's scheduled backup
     # gets it (roles/backup_schedule: its destination file).
     destination: bool = False
+    # env_key came after a release: a file an earlier kit wrote may lack it, and compose.yaml
+    # runs the services as before without it (`${KEY:-value}`). Everyday tasks go on with such a
+    # file; the next setup writes the key.
+    key_may_be_missing: bool = False
 
 
 SETTINGS: dict[str, Setting] = {
@@ -76,6 +80,19 @@ SETTINGS: dict[str, Setting] = {
         for service in SERVICES.values()
     },
     "postgres_user": Setting("app", {"pattern": IDENTIFIER}, env_key="PGUSER", server=True),
+    # PostgreSQL's wal_level. minimal on a workstation: a load into tables it has emptied in
+    # its transaction (db.restore, db.pull) writes the rows once, into the tables, not a second
+    # time into the WAL; as crash-safe (the tables' files are synced at COMMIT), but nothing can
+    # replicate from it. replica on a server (and for pg_basebackup from a workstation); logical
+    # for logical replication (Debezium, a subscriber).
+    "postgres_wal_level": Setting(
+        "minimal",
+        choices=("minimal", "replica", "logical"),
+        env_key="DEVKIT_PG_WAL_LEVEL",
+        server=True,
+        server_default="replica",
+        key_may_be_missing=True,
+    ),
     "postgres_db": Setting("app_db", {"pattern": IDENTIFIER}, env_key="PGDATABASE", server=True),
     # auto: official image if present or pullable, else an offline build; registry; local.
     # (Servers choose with devkit_images_source, which also has `controller`.)

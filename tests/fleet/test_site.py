@@ -1163,8 +1163,8 @@ def test_switching_schedulers_leaves_exactly_one_and_absent_leaves_none(first_ru
 
 
 # The main both servers are upgraded from: the last one that landed before --serial, the
-# stack's memory settings (compose.yaml's command: its containers are made anew by the upgrade)
-# and the kit's manifest.
+# stack's memory settings and WAL level (compose.yaml's command: its containers are made anew by
+# the upgrade) and the kit's manifest.
 PREVIOUS_MAIN = "dae4d7a"
 SERVER_PROVISIONING = "/opt/devkit/devkit/provisioning.py"  # the kit's code on a server
 

@@ -13,6 +13,9 @@ import redis
 from history import kit_at
 
 from devkit.admin_password import admin_env_file
+from devkit.backup.dump import create_backup
+from devkit.backup.load import restore_backup
+from devkit.backup.target import resolve_target
 from devkit.envfile import read_env_file
 
 from phrases import says
@@ -40,6 +43,24 @@ def kit_setup(kit: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str
         timeout=1500,
         check=False,
     )
+
+
+def wal_of_a_restore(url: str, backup: Path) -> tuple[int, int]:
+    """The WAL the kit's restore of BACKUP writes in the cluster at URL (the test's own: nothing
+    else writes there meanwhile), and the size of the table `bulk` it loads."""
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_current_wal_lsn()")
+        (start,) = cur.fetchone()
+        restore_backup(resolve_target({}, environ={"DATABASE_URL": url}), backup)
+        cur.execute(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)::bigint, pg_table_size('bulk')",
+            (start,),
+        )
+        wal, size = cur.fetchone()
+    conn.close()
+    return wal, size
 
 
 @pytest.fixture
@@ -79,7 +100,19 @@ def test_a_workstation_of_the_previous_main_changes_over_with_its_data(
             cur.execute("CREATE TABLE keepme AS SELECT g AS id FROM generate_series(1, 321) g")
             cur.execute("SELECT md5(string_agg(email, ',' ORDER BY id)) FROM sample_users")
             users = cur.fetchone()
+            cur.execute(
+                "CREATE TABLE bulk (id int PRIMARY KEY, pad text); INSERT INTO bulk "
+                "SELECT g, repeat(md5(g::text), 6) FROM generate_series(1, 100000) g"
+            )
         conn.close()
+        backup = create_backup(
+            resolve_target({}, environ={"DATABASE_URL": before["DATABASE_URL_SYNC"]}),
+            tmp_path / "backups",
+        ).path
+        # The previous main's server (wal_level replica) writes a restore's rows twice: into the
+        # tables and into the WAL.
+        wal, size = wal_of_a_restore(before["DATABASE_URL_SYNC"], backup)
+        assert wal > size > 20 * 2**20
         cache = redis.Redis.from_url(before["REDIS_URL"])
         cache.set("session:42", "kept")
         cache.close()
@@ -109,6 +142,10 @@ def test_a_workstation_of_the_previous_main_changes_over_with_its_data(
             cur.execute("CREATE TABLE after_upgrade (i int)")
         conn.rollback()
         conn.close()
+        # Now at minimal: the restore's rows, into tables it emptied in its own transaction,
+        # are written once (the tables' files are synced at COMMIT instead).
+        wal, size = wal_of_a_restore(after["DATABASE_URL_SYNC"], backup)
+        assert after["DEVKIT_PG_WAL_LEVEL"] == "minimal" and wal < size / 10, (wal, size)
         admin = admin_env_file(PROJECT)
         assert stat.S_IMODE(admin.stat().st_mode) == 0o600
         superuser = psycopg2.connect(

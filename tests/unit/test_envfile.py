@@ -123,6 +123,42 @@ def test_load_stack_refuses_drift(tmp_path):
         load_stack({**config, "redis_port": 6380})
 
 
+def test_a_file_from_before_the_wal_level_runs_on_until_setup_writes_it(tmp_path):
+    """An .env.local an earlier kit wrote has no DEVKIT_PG_WAL_LEVEL: everyday tasks go on with
+    it (compose.yaml's default runs the server as before), unless the setting was asked for;
+    setup writes the key, and max_wal_senders with it (0 at minimal, else PostgreSQL's 10)."""
+    settings = load_settings({**SETTLED, "app_dir": str(tmp_path)})
+    values = env_values(settings, {}) | {"DEVKIT_POSTGRES_IMAGE": "p", "DEVKIT_REDIS_IMAGE": "r"}
+    assert (values["DEVKIT_PG_WAL_LEVEL"], values["DEVKIT_PG_MAX_WAL_SENDERS"]) == ("minimal", "0")
+    old = {k: v for k, v in values.items() if not k.startswith("DEVKIT_PG_")}
+    (tmp_path / ".env.local").write_text("".join(f"{k}={v}\n" for k, v in old.items()))
+    config = {**DEFAULTS, "app_dir": str(tmp_path)}
+    assert load_stack(config).pg_port == 5432
+    with pytest.raises(SetupRequired, match=r"DEVKIT_PG_WAL_LEVEL \(unset\) -> logical"):
+        load_stack({**config, "postgres_wal_level": "logical"})
+    (tmp_path / ".env.local").write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    with pytest.raises(SetupRequired, match="DEVKIT_PG_WAL_LEVEL minimal -> replica"):
+        load_stack({**config, "postgres_wal_level": "replica"})
+    for level in ("replica", "logical"):
+        server = env_values(load_settings({**SETTLED, "postgres_wal_level": level}), {})
+        assert server["DEVKIT_PG_MAX_WAL_SENDERS"] == "10"
+
+
+def test_compose_runs_a_file_without_a_newer_key_as_before():
+    """compose.yaml gives each key a file may lack a default: what the services ran with before
+    the key (PostgreSQL's own wal_level and max_wal_senders)."""
+    from devkit.compose import file_defaults
+    from devkit.settings.table import SETTINGS
+
+    later = [s.env_key for s in SETTINGS.values() if s.key_may_be_missing]
+    assert later == ["DEVKIT_PG_WAL_LEVEL"]
+    defaults = file_defaults()
+    assert (defaults["DEVKIT_PG_WAL_LEVEL"], defaults["DEVKIT_PG_MAX_WAL_SENDERS"]) == (
+        "replica",
+        "10",
+    )
+
+
 def test_load_stack_names_a_bad_value_rather_than_drift(tmp_path):
     settings = load_settings({**SETTLED, "app_dir": str(tmp_path)})
     values = env_values(settings, {}) | {"DEVKIT_POSTGRES_IMAGE": "p", "DEVKIT_REDIS_IMAGE": "r"}

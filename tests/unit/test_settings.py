@@ -192,6 +192,10 @@ def test_the_server_settings_are_read_from_the_inventory_variables():
     # A server keeps backup files before a migration or a restore, not snapshots (a snapshot
     # closes the database while it copies), unless its inventory asks for them.
     assert settings["snapshot_keep"] == 0 and DEFAULTS["snapshot_keep"] == 5
+    # A server keeps the WAL a standby or pg_basebackup needs; a workstation writes less.
+    assert (
+        settings["postgres_wal_level"] == "replica" and DEFAULTS["postgres_wal_level"] == "minimal"
+    )
     assert plugin.devkit_settings({"devkit_snapshot_keep": 3})["snapshot_keep"] == 3
 
 
