@@ -122,6 +122,14 @@ def _superuser(cluster: _Cluster, app_user: str, timeout: float) -> str:
             if done.returncode == 0 and done.stdout.strip() == "t":
                 return user
         if time.monotonic() >= deadline:
+            if listening.returncode != 0 and (fatal := _stopped_because(cluster.container)):
+                raise RolesError(
+                    f"PostgreSQL in {cluster.container} stops as it starts: {fatal}",
+                    "set devkit.postgres_wal_level to the level it names (invoke.yaml; a server: "
+                    "devkit_postgres_wal_level in its inventory) and run again"
+                    if "wal_level" in fatal
+                    else "see `devkit logs --service postgres`; `devkit doctor` diagnoses",
+                )
             said = (done.stderr or done.stdout) if listening.returncode == 0 else "not listening"
             raise RolesError(
                 f"no superuser of the cluster in {cluster.container} answered in {timeout:g}s "
@@ -129,6 +137,25 @@ def _superuser(cluster: _Cluster, app_user: str, timeout: float) -> str:
                 "see `devkit logs --service postgres`; `devkit doctor` diagnoses",
             )
         time.sleep(0.5)
+
+
+def _stopped_because(container: str) -> str:
+    """The server's last FATAL message in the container's recent log when the container keeps
+    stopping (a setting the server refuses ends it at start-up: a replication slot above
+    wal_level, say); "" when it runs, or has no such line."""
+    state = subprocess.run(
+        ["docker", "inspect", "-f", "{{.State.Running}} {{.State.Restarting}}", container],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    if state != ["false", "false"] and state != ["true", "true"]:
+        return ""
+    logs = subprocess.run(
+        ["docker", "logs", "--tail", "50", container], capture_output=True, text=True, check=False
+    )
+    fatal = [line for line in (logs.stdout + logs.stderr).splitlines() if "FATAL:  " in line]
+    return fatal[-1].split("FATAL:  ", 1)[1].strip()[:300] if fatal else ""
 
 
 def _own_everything(app: str, old_owner: str) -> str:

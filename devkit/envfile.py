@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from devkit import dotenv, memory
+from devkit import dotenv, memory, wal_level
 from devkit.app import resolve_app_dir
 from devkit.dotenv import EnvFileError
 from devkit.errors import SetupRequired
@@ -26,9 +26,6 @@ from devkit.settings.table import DEFAULTS, PER_APP, RECORDED, SETTINGS, check_k
 if TYPE_CHECKING:
     from devkit.settings.model import Settings
 
-# PostgreSQL's max_wal_senders, from wal_level: at minimal it must be 0 (the server refuses to
-# start otherwise), above it PostgreSQL's default.
-WAL_SENDERS_KEY = "DEVKIT_PG_MAX_WAL_SENDERS"
 # Keys holding a password or a URL with one: never printed.
 SECRET_KEYS = frozenset(
     {*PASSWORD_KEYS, "DB_PASSWORD", *(key for s in SERVICES.values() for key in s.url_keys)}
@@ -46,7 +43,7 @@ MANAGED_KEYS = frozenset(
         "DEVKIT_APP_DIR",
         *IMAGE_KEYS,
         *memory.ENV_KEYS,
-        WAL_SENDERS_KEY,
+        wal_level.SENDERS_KEY,
     }
 )
 
@@ -92,7 +89,7 @@ def env_values(
         **values,
         "DEVKIT_APP_DIR": str(settings.resolved_app_dir()),
         **{env_key: str(getattr(settings, key)) for key, env_key in RECORDED.items()},
-        WAL_SENDERS_KEY: "0" if settings.postgres_wal_level == "minimal" else "10",
+        wal_level.SENDERS_KEY: wal_level.senders(settings.postgres_wal_level),
         **memory.sizing(memory.planned_mb(settings.memory_mb, memory_mb)).env(),
     }
 

@@ -128,11 +128,23 @@ def _failure_cause(lines: list[str]) -> str:
     return lines[first].strip()[:500]
 
 
+def failure_fix(lines: list[str]) -> str:
+    """The fix the kit's own code gave in Ansible's last failure (its `  fix: ...` line under
+    `error: ...`, as a module of the kit that a role runs prints it), else ""."""
+    starts = [i for i, line in enumerate(lines) if line.startswith(("fatal:", "failed:"))]
+    for line in lines[starts[-1] : starts[-1] + 400] if starts else ():
+        if line.strip().startswith("fix: "):
+            return line.strip().removeprefix("fix: ")[:500]
+    return ""
+
+
 def playbook_failed(name: str, lines: list[str], returncode: int) -> CommandFailed:
     """The error for a failed ansible-playbook run: its last failure's cause, and the fix."""
     return CommandFailed(
-        f"ansible-playbook {name} failed: {failure_cause(lines) or f'exit code {returncode}'}",
-        "read the failed task above; fix its cause and run the command again (it is idempotent)",
+        f"ansible-playbook {name} failed: "
+        f"{failure_cause(lines).removeprefix('error: ') or f'exit code {returncode}'}",
+        failure_fix(lines)
+        or "read the failed task above; fix its cause and run the command again (it is idempotent)",
     )
 
 

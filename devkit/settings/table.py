@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devkit.services import SERVICES
+from devkit.wal_level import LEVELS
 
 PORT_OR_PICK = {"ge": 0, "le": 65535}
 IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
@@ -87,7 +88,7 @@ SETTINGS: dict[str, Setting] = {
     # for logical replication (Debezium, a subscriber).
     "postgres_wal_level": Setting(
         "minimal",
-        choices=("minimal", "replica", "logical"),
+        choices=LEVELS,
         env_key="DEVKIT_PG_WAL_LEVEL",
         server=True,
         server_default="replica",

@@ -4,7 +4,7 @@ import pytest
 
 from devkit.compose import docker_failure
 from devkit.errors import CommandFailed, DockerUnavailable, ImageMissing, PortInUse
-from devkit.playbook import failure_cause, host_causes, parse_recap
+from devkit.playbook import failure_cause, host_causes, parse_recap, playbook_failed
 
 from phrases import line_with
 
@@ -63,6 +63,27 @@ def test_failure_cause_prefers_stderr():
     ]
     assert failure_cause(lines) == "ulimit: error setting limit"
     assert failure_cause(["ok: [localhost]\n"]) == ""
+
+
+def test_the_fix_a_module_of_the_kit_gave_is_the_fix_shown():
+    """A role runs a module of the kit (devkit.wal_level, devkit.dbroles) that prints `error:`
+    and `  fix:`; Ansible's YAML callback shows its stderr as a literal block."""
+    lines = [
+        "fatal: [localhost]: FAILED! => \n",
+        "    msg: non-zero return code\n",
+        "    rc: 1\n",
+        "    stderr: |-\n",
+        "        error: PostgreSQL would not start at wal_level minimal: the slot needs replica\n",
+        "          fix: set devkit.postgres_wal_level: replica and run again\n",
+        "    stderr_lines: <omitted>\n",
+    ]
+    failed = playbook_failed("dev.yml", lines, 2)
+    assert failed.cause == (
+        "ansible-playbook dev.yml failed: PostgreSQL would not start at wal_level minimal: "
+        "the slot needs replica"
+    )
+    assert failed.hint == "set devkit.postgres_wal_level: replica and run again"
+    assert "read the failed task above" in playbook_failed("dev.yml", lines[:3], 2).hint
 
 
 @pytest.mark.parametrize(
