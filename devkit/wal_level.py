@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         done = subprocess.run(
             ["docker", "exec", "-i", "-u", "postgres", container, "psql", "-X", "-q", "-At",
              "-F", "\t", "-v", "ON_ERROR_STOP=1", "-U", user, "-d", "postgres"],
-            input=NEEDS_SQL + ";\n",
+            # Built-ins only, whatever the app's role may have defined (as devkit.dbroles).
+            input="SET search_path = pg_catalog, pg_temp;\n" + NEEDS_SQL + ";\n",
             capture_output=True,
             text=True,
             check=False,
