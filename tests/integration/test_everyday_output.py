@@ -106,11 +106,12 @@ def test_hints_name_commands_that_exist(stack):
     from devkit.envfile import load_stack
     from devkit.errors import NotReady
     from devkit.readiness import wait_ready
+    from devkit.settings.table import DEFAULTS
 
+    # Every setting, as Invoke's config holds them (was: the ones recorded then, by hand).
     real = load_stack(
-        {"app_dir": str(stack.app_dir), "project_name": stack.project, "bind_address": "127.0.0.1",
-         "postgres_port": stack.pg_port, "postgres_user": "app", "postgres_db": "app_db",
-         "redis_port": stack.redis_port, "ready_timeout": 5}
+        {**DEFAULTS, "app_dir": str(stack.app_dir), "project_name": stack.project,
+         "postgres_port": stack.pg_port, "redis_port": stack.redis_port, "ready_timeout": 5}
     )  # fmt: skip
     wrong = dataclasses.replace(
         real, passwords={**real.passwords, "postgres": "not-the-password-0000"}
