@@ -31,6 +31,7 @@ import sys
 import time
 from pathlib import Path
 
+from devkit import socket_psql, wal_level
 from devkit.admin_password import (
     ADMIN_USER,
     admin_env_file,
@@ -56,11 +57,6 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-# First in every script the admin runs: built-ins only, whatever search_path the app's role set
-# on its database (ALTER DATABASE … SET search_path) or whichever functions it defined.
-_PINNED = "SET search_path = pg_catalog, pg_temp;\n"
-
-
 class _Cluster:
     """psql in the stack's PostgreSQL container over its local socket, SQL on stdin."""
 
@@ -70,30 +66,7 @@ class _Cluster:
     def run(
         self, user: str, sql: str, database: str = "postgres"
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [
-                "docker",
-                "exec",
-                "-i",
-                "-u",
-                "postgres",
-                self.container,
-                "psql",
-                "-X",
-                "-q",
-                "-At",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-U",
-                user,
-                "-d",
-                database,
-            ],
-            input=_PINNED + sql,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        return socket_psql.run(self.container, user, sql, database)
 
     def query(self, user: str, sql: str, database: str = "postgres") -> list[list[str]]:
         done = self.run(user, sql, database)
@@ -125,8 +98,8 @@ def _superuser(cluster: _Cluster, app_user: str, timeout: float) -> str:
             if listening.returncode != 0 and (fatal := _stopped_because(cluster.container)):
                 raise RolesError(
                     f"PostgreSQL in {cluster.container} stops as it starts: {fatal}",
-                    "set devkit.postgres_wal_level to the level it names (invoke.yaml; a server: "
-                    "devkit_postgres_wal_level in its inventory) and run again"
+                    f"set devkit.postgres_wal_level to the level it names {wal_level.WHERE} "
+                    "and run again"
                     if "wal_level" in fatal
                     else "see `devkit logs --service postgres`; `devkit doctor` diagnoses",
                 )

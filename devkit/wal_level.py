@@ -14,12 +14,13 @@ line).
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 LEVELS = ("minimal", "replica", "logical")
 # .env.local's key for max_wal_senders, which goes with the level.
 SENDERS_KEY = "DEVKIT_PG_MAX_WAL_SENDERS"
+# Where the setting is set, for a fix line.
+WHERE = "(invoke.yaml; a server: devkit_postgres_wal_level in its inventory)"
 # One line per need: archive_mode's value, then each slot's type and name.
 NEEDS_SQL = (
     "SELECT 'archive_mode', pg_catalog.current_setting('archive_mode') UNION ALL "
@@ -57,9 +58,8 @@ def refusal(level: str, rows: list[tuple[str, str]], container: str) -> tuple[st
     return (
         f"PostgreSQL would not start at wal_level {level}: "
         f"{', '.join(needs[i][1] for i in above)} needs {wanted}",
-        f"set devkit.postgres_wal_level: {wanted} (invoke.yaml; a server: "
-        f"devkit_postgres_wal_level in its inventory) and run again; or, if nothing uses it any "
-        f'more: docker exec -u postgres {container} psql -c "{sql}"',
+        f"set devkit.postgres_wal_level: {wanted} {WHERE} and run again; or, if nothing uses it "
+        f'any more: docker exec -u postgres {container} psql -c "{sql}"',
     )
 
 
@@ -67,22 +67,17 @@ def main(argv: list[str] | None = None) -> int:
     """CONTAINER LEVEL APP_USER: exit 1, saying why, when the running cluster would not start at
     LEVEL; 0 otherwise, also when it does not answer (setup then waits for it, and says why).
     Asked as `postgres`, else as APP_USER (the superuser of a cluster an earlier kit made)."""
+    from devkit import socket_psql
+
     container, level, app_user = argv if argv is not None else sys.argv[1:]
     for user in ("postgres", app_user):
-        done = subprocess.run(
-            ["docker", "exec", "-i", "-u", "postgres", container, "psql", "-X", "-q", "-At",
-             "-F", "\t", "-v", "ON_ERROR_STOP=1", "-U", user, "-d", "postgres"],
-            # Built-ins only, whatever the app's role may have defined (as devkit.dbroles).
-            input="SET search_path = pg_catalog, pg_temp;\n" + NEEDS_SQL + ";\n",
-            capture_output=True,
-            text=True,
-            check=False,
-        )  # fmt: skip
+        done = socket_psql.run(container, user, NEEDS_SQL + ";\n")
         if done.returncode == 0:
             break
     else:
         return 0
-    rows = [tuple(line.split("\t", 1)) for line in done.stdout.splitlines() if "\t" in line]
+    # Slot names are letters, digits and _: no | in a row.
+    rows = [tuple(line.split("|", 1)) for line in done.stdout.splitlines() if "|" in line]
     found = refusal(level, rows, container)
     if found:
         print(f"error: {found[0]}\n  fix: {found[1]}", file=sys.stderr)
